@@ -1,0 +1,58 @@
+//! The composition root: configuration in, running daemon out.
+//!
+//! Owns: building the daemon's components from a validated `Config`, running
+//! them until a shutdown signal, and stopping them in order.
+//! Must never: contain decision logic; it wires, it does not decide.
+
+use std::future::Future;
+
+use tracing::{info, warn};
+
+use crate::config::Loaded;
+
+/// Options of `run` that are not in the configuration file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Decide and log, but execute nothing.
+    pub dry_run: bool,
+}
+
+/// Runs the daemon until `shutdown` completes.
+///
+/// The shutdown signal is a parameter so tests can drive it.
+pub async fn run(loaded: Loaded, options: RunOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let config = &loaded.config;
+    info!(
+        message = "Configuration loaded.",
+        file = %loaded.path.display(),
+        summary = %config.summary(),
+        dry_run = options.dry_run,
+    );
+    for w in loaded.warnings.warnings() {
+        warn!(message = "Configuration warning.", detail = %w.display(&loaded.path));
+    }
+    if options.dry_run {
+        info!("Dry run: recovery actions will be decided and logged, never executed.");
+    }
+    info!("kafka-self-healing started; waiting for SIGTERM or SIGINT.");
+    shutdown.await;
+    info!("Shutdown signal received; stopping.");
+    Ok(())
+}
+
+/// Completes on the first SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(message = "Cannot listen for SIGTERM; only SIGINT stops the daemon.", error = %e);
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,191 @@
+//! The command line: parse arguments, dispatch, map outcomes to exit codes.
+//!
+//! Owns: the subcommands, their help text and their exit codes
+//! (0 success, 1 the command's own failure such as an invalid file, 2 usage).
+//! Must never: hold daemon logic; `run` hands over to `app`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::app::{self, RunOptions};
+use crate::config::{self, CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, Report};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kafka-self-healing",
+    version,
+    about = "Watches Apache Kafka brokers, KRaft controllers and ZooKeeper nodes; repairs what is safe to repair and escalates the rest.",
+    long_about = None,
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon (what the systemd unit starts).
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Decide and log recovery actions, but execute none of them.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check a configuration file and print every problem with its line and column.
+    ///
+    /// Exit status: 0 valid (warnings may be printed), 1 invalid, 2 usage error.
+    Validate {
+        /// The file to check [default: $KAFKA_SELF_HEALING_CONFIG or /etc/kafka-self-healing/config.yaml].
+        file: Option<PathBuf>,
+    },
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration: every default filled in, every secret as ***.
+    Show {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Yaml)]
+        output: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// Configuration file.
+    #[arg(long, short = 'c', value_name = "FILE", env = CONFIG_PATH_ENV, default_value = DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config, dry_run } => run(&config.config, RunOptions { dry_run }),
+        Command::Validate { file } => {
+            let file = file.unwrap_or_else(|| std::env::var_os(CONFIG_PATH_ENV).map_or(DEFAULT_CONFIG_PATH.into(), PathBuf::from));
+            validate(&file)
+        }
+        Command::Config(ConfigCommand::Show { config, output }) => show(&config.config, output),
+    }
+}
+
+fn print_report(report: &Report) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{report}");
+}
+
+fn validate(file: &Path) -> ExitCode {
+    match config::load(file) {
+        Ok(loaded) => {
+            let mut out = std::io::stdout().lock();
+            for w in loaded.warnings.warnings() {
+                let _ = writeln!(out, "{}", w.display(file));
+            }
+            let _ = writeln!(out, "OK: {}: {}", file.display(), loaded.config.summary());
+            ExitCode::SUCCESS
+        }
+        Err(report) => {
+            print_report(&report);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn show(file: &Path, output: Format) -> ExitCode {
+    let loaded = match config::load(file) {
+        Ok(l) => l,
+        Err(report) => {
+            print_report(&report);
+            return ExitCode::from(1);
+        }
+    };
+    let value = match serde_json::to_value(&loaded.config) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: cannot serialize the configuration: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let text = match output {
+        Format::Json => serde_json::to_string_pretty(&value).unwrap_or_default(),
+        Format::Yaml => to_yaml(&value),
+    };
+    println!("{text}");
+    ExitCode::SUCCESS
+}
+
+/// Renders JSON data as YAML (the configuration's own format).
+fn to_yaml(value: &serde_json::Value) -> String {
+    use yaml_rust2::{Yaml, YamlEmitter, yaml::Hash};
+    fn convert(v: &serde_json::Value) -> Yaml {
+        match v {
+            serde_json::Value::Null => Yaml::Null,
+            serde_json::Value::Bool(b) => Yaml::Boolean(*b),
+            serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => Yaml::Integer(i),
+                (None, Some(f)) if f.fract() == 0.0 && f.abs() < 1e15 => Yaml::Integer(f as i64),
+                (None, Some(f)) => Yaml::Real(f.to_string()),
+                (None, None) => Yaml::Real(n.to_string()),
+            },
+            serde_json::Value::String(s) => Yaml::String(s.clone()),
+            serde_json::Value::Array(a) => Yaml::Array(a.iter().map(convert).collect()),
+            serde_json::Value::Object(o) => {
+                let mut h = Hash::new();
+                for (k, v) in o {
+                    h.insert(Yaml::String(k.clone()), convert(v));
+                }
+                Yaml::Hash(h)
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut emitter = YamlEmitter::new(&mut out);
+    if emitter.dump(&convert(value)).is_err() {
+        return String::new();
+    }
+    out.trim_start_matches("---\n").to_string()
+}
+
+fn run(file: &Path, options: RunOptions) -> ExitCode {
+    let loaded = match config::load(file) {
+        Ok(l) => l,
+        Err(report) => {
+            print_report(&report);
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(e) = crate::logging::init(&loaded.config.logging) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(1);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(app::run(loaded, options, app::shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(message = "The daemon stopped on an error.", error = %format!("{e:#}"));
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Configuration: YAML text → a validated [`Config`] with every problem located.
+//!
+//! Owns: reading the file and running the stages in order — YAML tree
+//! (`yaml`), typed decoding with `${VAR}` expansion (`decode`, `env`), semantic
+//! rules (`validate`) — and the one-line summary the daemon logs.
+//! Must never: act on the configuration, or hand out a secret's value except
+//! through [`decode::Secret::expose`].
+//!
+//! Keeping YAML behind this one `load` means the rest of the daemon sees only
+//! plain structs.
+
+pub mod decode;
+pub mod diagnostic;
+pub mod env;
+pub mod schema;
+pub mod validate;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+
+pub use decode::{Secret, Seconds};
+pub use diagnostic::{Diagnostic, Report, Severity};
+pub use schema::*;
+
+use crate::topology::Role;
+use decode::{Ctx, Decode};
+use yaml::{Mark, Value};
+
+/// Where `run`, `check` and `config show` look without `--config`.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/kafka-self-healing/config.yaml";
+
+/// The environment variable that overrides [`DEFAULT_CONFIG_PATH`].
+pub const CONFIG_PATH_ENV: &str = "KAFKA_SELF_HEALING_CONFIG";
+
+/// The runbook's environment overlay sections: accepted, not used.
+pub const OVERLAY_SECTIONS: &[&str] = &["environment", "development", "docker", "kubernetes", "testing", "multi_datacenter"];
+
+/// A configuration that passed validation, with the warnings it produced.
+#[derive(Debug)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub config: Config,
+    pub warnings: Report,
+}
+
+/// Reads and validates `path` against the process environment.
+pub fn load(path: &Path) -> Result<Loaded, Report> {
+    load_with_env(path, &|name| std::env::var(name).ok())
+}
+
+/// Reads and validates `path`; `env` answers `${VAR}` and `*_env` look-ups.
+pub fn load_with_env(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Report> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::NotFound => format!(
+                "give the file with --config FILE or {CONFIG_PATH_ENV}=FILE; examples are in examples/ (start from examples/config_minimal.yaml)"
+            ),
+            std::io::ErrorKind::PermissionDenied => "the daemon's user must be able to read the file".to_string(),
+            _ => String::new(),
+        };
+        let mut d = Diagnostic {
+            severity: Severity::Error,
+            mark: None,
+            message: format!("cannot read the configuration file: {e}"),
+            hint: None,
+        };
+        if !hint.is_empty() {
+            d = d.with_hint(hint);
+        }
+        Report::new(path, vec![d])
+    })?;
+    parse_str(&text, path, env)
+}
+
+/// Validates configuration text; `path` is only used in messages.
+pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Report> {
+    let mut root = match yaml::parse(text) {
+        Ok(root) => root,
+        Err(errors) => {
+            let diagnostics = errors
+                .into_iter()
+                .map(|e| {
+                    let d = Diagnostic::error(e.mark, e.message);
+                    match e.hint {
+                        Some(h) => d.with_hint(h),
+                        None => d,
+                    }
+                })
+                .collect();
+            return Err(Report::new(path, diagnostics));
+        }
+    };
+    let mut cx = Ctx::new(env);
+    if matches!(root.value, Value::Null) {
+        cx.error(
+            Mark { line: 1, col: 1 },
+            "the configuration file is empty",
+            "start from examples/config_minimal.yaml",
+        );
+    } else if let Value::Map(entries) = &mut root.value {
+        entries.retain(|(key, _)| {
+            let overlay = OVERLAY_SECTIONS.contains(&key.name.as_str());
+            if overlay {
+                cx.warning(
+                    key.mark,
+                    format!("section `{}` is not used by this implementation", key.name),
+                    "environment overlays are not merged; put the values in the main sections",
+                );
+            }
+            !overlay
+        });
+    }
+    let mut config = Config::decode(&root, &mut cx).unwrap_or_default();
+    fill_defaults(&mut config);
+    if !matches!(root.value, Value::Null) {
+        validate::validate(&config, &mut cx);
+    }
+    let report = Report::new(path, cx.diagnostics);
+    if report.has_errors() {
+        return Err(report);
+    }
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        config,
+        warnings: report,
+    })
+}
+
+/// Defaults that depend on other values: the port of a node depends on its role.
+fn fill_defaults(config: &mut Config) {
+    for (role, node) in config.cluster.nodes_mut() {
+        node.port.get_or_insert(role.default_port());
+    }
+}
+
+impl ClusterConfig {
+    /// Every node with its role: brokers, then controllers, then ZooKeeper.
+    pub fn nodes(&self) -> impl Iterator<Item = (Role, &NodeConfig)> {
+        let brokers = self.kafka_brokers.iter().map(|n| (Role::KafkaBroker, n));
+        let controllers = self.kraft_controllers.iter().map(|n| (Role::KraftController, n));
+        let zookeeper = self.zookeeper_nodes.iter().map(|n| (Role::Zookeeper, n));
+        brokers.chain(controllers).chain(zookeeper)
+    }
+
+    fn nodes_mut(&mut self) -> impl Iterator<Item = (Role, &mut NodeConfig)> {
+        let brokers = self.kafka_brokers.iter_mut().map(|n| (Role::KafkaBroker, n));
+        let controllers = self.kraft_controllers.iter_mut().map(|n| (Role::KraftController, n));
+        let zookeeper = self.zookeeper_nodes.iter_mut().map(|n| (Role::Zookeeper, n));
+        brokers.chain(controllers).chain(zookeeper)
+    }
+}
+
+impl NodeConfig {
+    /// The node's port; always set after loading.
+    pub fn port_or(&self, role: Role) -> u16 {
+        self.port.unwrap_or(role.default_port())
+    }
+}
+
+impl NotificationsConfig {
+    /// Names of the configured channels.
+    pub fn channels(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.smtp.is_some() {
+            out.push("smtp");
+        }
+        out
+    }
+}
+
+impl Config {
+    /// The one-line summary logged at start-up and printed by `validate`.
+    pub fn summary(&self) -> String {
+        let c = &self.cluster;
+        let channels = self.notifications.channels();
+        format!(
+            "cluster `{}`: {} Kafka broker(s), {} KRaft controller(s), {} ZooKeeper node(s); notification channels: {}",
+            c.name,
+            c.kafka_brokers.len(),
+            c.kraft_controllers.len(),
+            c.zookeeper_nodes.len(),
+            if channels.is_empty() { "none".to_string() } else { channels.join(", ") }
+        )
+    }
+}
+
+/// Every documented key as `section.key` paths, for the documentation test.
+pub fn all_key_paths() -> Vec<String> {
+    fn walk(prefix: &str, fields: &[decode::FieldDoc], out: &mut Vec<String>) {
+        for f in fields {
+            let path = if prefix.is_empty() { f.name.to_string() } else { format!("{prefix}.{}", f.name) };
+            out.push(path.clone());
+            if let Some(children) = (f.children)() {
+                walk(&path, children, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk("", Config::FIELDS, &mut out);
+    out
+}

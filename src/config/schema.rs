@@ -1,0 +1,551 @@
+//! Every configuration section and key, with its default and meaning.
+//!
+//! Owns: the shape of `config.yaml` (the runbook's schema plus our additions).
+//! Must never: check relations between keys (that is `validate`) or read files.
+//! `docs/configuration.md` documents every key declared here; a test keeps the two in step.
+
+use std::collections::BTreeMap;
+
+use super::decode::{Secret, Seconds, section};
+
+section! {
+    /// The whole file.
+    pub struct Config {
+        /// The cluster's name and every node to watch.
+        cluster: ClusterConfig = ClusterConfig::default(),
+        /// How nodes are probed and when a node counts as failed.
+        monitoring: MonitoringConfig = MonitoringConfig::default(),
+        /// The retry policy and the recovery actions.
+        recovery: RecoveryConfig = RecoveryConfig::default(),
+        /// Channels, triggers and rate limits.
+        notifications: NotificationsConfig = NotificationsConfig::default(),
+        /// Application, audit and performance logs.
+        logging: LoggingConfig = LoggingConfig::default(),
+        /// TLS and SASL used to talk to Kafka.
+        security: SecurityConfig = SecurityConfig::default(),
+        /// Built-in and external plugins.
+        plugins: PluginsConfig = PluginsConfig::default(),
+        /// The daemon itself: limits, state, metrics endpoint.
+        system: SystemConfig = SystemConfig::default(),
+    }
+}
+
+section! {
+    /// The cluster to watch.
+    pub struct ClusterConfig {
+        /// Label used in metrics, messages and the status page.
+        name: String = "kafka-cluster",
+        /// Kafka brokers (ZooKeeper mode or KRaft). Port defaults to 9092.
+        kafka_brokers: Vec<NodeConfig> = Vec::new(),
+        /// KRaft controllers; `port` is the controller listener. Port defaults to 9093.
+        kraft_controllers: Vec<NodeConfig> = Vec::new(),
+        /// ZooKeeper ensemble members. Port defaults to 2181.
+        zookeeper_nodes: Vec<NodeConfig> = Vec::new(),
+    }
+}
+
+section! {
+    /// One node: a broker, a controller or a ZooKeeper server.
+    pub struct NodeConfig {
+        /// Unique name of the node in this file; used in messages, metrics and commands.
+        node_id: String,
+        /// Host name or IP address the daemon connects to.
+        host: String,
+        /// Port of the node's listener (brokers 9092, controllers 9093, ZooKeeper 2181 when absent).
+        port: Option<u16> = None,
+        /// Kafka's broker.id / node.id; learned from metadata when absent.
+        broker_id: Option<i32> = None,
+        /// JMX/RMI port of the node's JVM.
+        jmx_port: Option<u16> = None,
+        /// Data centre or availability zone, for grouping and routing.
+        datacenter: Option<String> = None,
+        /// Free-form labels, for routing notifications.
+        tags: BTreeMap<String, String> = BTreeMap::new(),
+        /// Probes for this node; overrides `monitoring.methods`.
+        monitoring_methods: Option<Vec<String>> = None,
+        /// Recovery ladder for this node; overrides `recovery.actions`.
+        recovery_actions: Option<Vec<String>> = None,
+        /// Retry policy for this node; each key overrides the one in `recovery`.
+        retry_policy: Option<RetryPolicyOverride> = None,
+    }
+}
+
+section! {
+    /// A per-node retry policy; absent keys come from `recovery`.
+    pub struct RetryPolicyOverride {
+        /// Attempts before the incident is escalated.
+        max_attempts: Option<u32> = None,
+        /// Delay before the second attempt.
+        initial_delay_seconds: Option<Seconds> = None,
+        /// Each further delay is the previous one times this.
+        backoff_multiplier: Option<f64> = None,
+        /// Upper bound of the delay between attempts.
+        max_delay_seconds: Option<Seconds> = None,
+    }
+}
+
+section! {
+    /// How and how often nodes are probed.
+    pub struct MonitoringConfig {
+        /// Time between two regular probe rounds.
+        interval_seconds: Seconds = 30.0,
+        /// Time limit of one probe.
+        timeout_seconds: Seconds = 10.0,
+        /// Probe nodes in parallel (bounded by `system.max_concurrent_operations`).
+        concurrent_checks: bool = true,
+        /// Fast re-probes of a node whose probe just failed, before the failure counts.
+        health_check_retries: u32 = 3,
+        /// Consecutive failed probes before a node is failed.
+        failure_threshold: u32 = 3,
+        /// Consecutive good probes before a failed node is healthy again.
+        recovery_threshold: u32 = 2,
+        /// Probes used for nodes that name none; empty means the role's defaults
+        /// (brokers `[kafka_api, kafka_metadata]`, controllers `[kraft_quorum]`, ZooKeeper `[zookeeper]`).
+        methods: Vec<String> = Vec::new(),
+        /// Times during which no recovery action runs (monitoring goes on).
+        blackout_periods: Vec<BlackoutPeriod> = Vec::new(),
+        /// The `socket` probe.
+        socket: SocketConfig = SocketConfig::default(),
+        /// The `jmx` probe.
+        jmx: JmxConfig = JmxConfig::default(),
+        /// The `zookeeper` probe.
+        zookeeper: ZookeeperProbeConfig = ZookeeperProbeConfig::default(),
+    }
+}
+
+section! {
+    /// A weekly window in which recovery actions are held back.
+    pub struct BlackoutPeriod {
+        /// Start, `HH:MM`, 24-hour clock.
+        start_time: String,
+        /// End, `HH:MM`; earlier than `start_time` means the window crosses midnight.
+        end_time: String,
+        /// Days the window starts on (`mon` … `sun`); empty means every day.
+        days: Vec<String> = Vec::new(),
+        /// `utc` or `local` (the daemon host's time zone).
+        timezone: String = "utc",
+    }
+}
+
+section! {
+    /// The TCP connect probe.
+    pub struct SocketConfig {
+        /// Time limit to establish the connection.
+        connection_timeout: Seconds = 5.0,
+        /// Time limit to read an answer, for probes that read one.
+        read_timeout: Seconds = 10.0,
+    }
+}
+
+section! {
+    /// Reading broker MBeans.
+    pub struct JmxConfig {
+        /// Time limit to connect to the JMX endpoint.
+        connection_timeout: Seconds = 10.0,
+        /// Time limit to read the MBeans.
+        read_timeout: Seconds = 15.0,
+        /// Send a username and password.
+        authentication: bool = false,
+        /// JMX user; defaults to the environment variable `JMX_USERNAME`.
+        username: Option<String> = None,
+        /// JMX password; defaults to the environment variable `JMX_PASSWORD`.
+        password: Option<Secret> = None,
+        /// Extra MBean attributes to read, as `domain:key=value,...`.
+        metrics_to_check: Vec<String> = Vec::new(),
+    }
+}
+
+section! {
+    /// The ZooKeeper probe.
+    pub struct ZookeeperProbeConfig {
+        /// Four-letter words to send; `srvr` alone works on a default ZooKeeper ≥ 3.5.
+        four_letter_words: Vec<String> = ["ruok", "srvr", "mntr"],
+        /// Time limit of one four-letter-word exchange.
+        timeout: Seconds = 10.0,
+    }
+}
+
+section! {
+    /// Retry policy and recovery actions.
+    pub struct RecoveryConfig {
+        /// Attempts before an incident is escalated.
+        max_attempts: u32 = 5,
+        /// Delay before the second attempt (the first runs at once).
+        initial_delay_seconds: Seconds = 10.0,
+        /// Each further delay is the previous one times this.
+        backoff_multiplier: f64 = 2.0,
+        /// Upper bound of the delay between attempts.
+        max_delay_seconds: Seconds = 600.0,
+        /// The ladder: attempt n uses step n; the last step repeats.
+        actions: Vec<String> = ["restart_service"],
+        /// The `restart_service` action.
+        restart_service: RestartServiceConfig = RestartServiceConfig::default(),
+        /// The `ansible` action.
+        ansible: AnsibleConfig = AnsibleConfig::default(),
+        /// The `script` action.
+        script: ScriptConfig = ScriptConfig::default(),
+        /// The `ssh` action and SSH transport of `restart_service`.
+        ssh: SshConfig = SshConfig::default(),
+    }
+}
+
+section! {
+    /// Restarting the node's service with its service manager.
+    pub struct RestartServiceConfig {
+        /// `systemctl` or `service`.
+        service_manager: String = "systemctl",
+        /// Unit of Kafka brokers.
+        kafka_service_name: String = "kafka",
+        /// Unit of KRaft controllers.
+        kraft_controller_service_name: String = "kafka",
+        /// Unit of ZooKeeper servers.
+        zookeeper_service_name: String = "zookeeper",
+        /// Prefix the command with `sudo -n`.
+        use_sudo: bool = false,
+        /// Time limit of the restart command.
+        timeout: Seconds = 60.0,
+        /// Commands run before the restart; a failing one aborts the attempt.
+        pre_restart_commands: Vec<String> = Vec::new(),
+        /// Commands run after a successful restart.
+        post_restart_commands: Vec<String> = Vec::new(),
+    }
+}
+
+section! {
+    /// Running an Ansible playbook against the failed node.
+    pub struct AnsibleConfig {
+        /// Directory holding the playbooks.
+        playbook_directory: String = "/opt/kafka-recovery/playbooks",
+        /// Playbook file per node type (`kafka_broker`, `kraft_controller`, `zookeeper`, `default`).
+        playbooks: BTreeMap<String, String> = BTreeMap::new(),
+        /// Inventory passed with `-i`.
+        inventory_file: Option<String> = None,
+        /// Vault password file passed with `--vault-password-file`.
+        vault_password_file: Option<String> = None,
+        /// Time limit of one playbook run.
+        timeout: Seconds = 300.0,
+        /// Extra variables, merged with the node's facts and passed as JSON.
+        extra_vars: BTreeMap<String, serde_json::Value> = BTreeMap::new(),
+    }
+}
+
+section! {
+    /// Running an operator's script.
+    pub struct ScriptConfig {
+        /// Directory holding the scripts.
+        script_directory: String = "/opt/kafka-recovery/scripts",
+        /// Script file per node type (`kafka_broker`, `kraft_controller`, `zookeeper`, `default`);
+        /// without an entry, `<node_type>.sh` then `default.sh`.
+        scripts: BTreeMap<String, String> = BTreeMap::new(),
+        /// Time limit of one script run.
+        timeout: Seconds = 120.0,
+        /// Added to the script's environment.
+        environment_variables: BTreeMap<String, String> = BTreeMap::new(),
+    }
+}
+
+section! {
+    /// Reaching a node's host over SSH (the system `ssh`, its keys and known_hosts).
+    pub struct SshConfig {
+        /// Remote user; the ssh default when absent.
+        user: Option<String> = None,
+        /// SSH port.
+        port: u16 = 22,
+        /// Private key passed with `-i`.
+        identity_file: Option<String> = None,
+        /// Extra `-o` options, e.g. `StrictHostKeyChecking=yes`.
+        options: Vec<String> = Vec::new(),
+        /// Command run by the `ssh` action; placeholders such as `{node_id}` are filled in.
+        command: Option<String> = None,
+        /// Time limit of one SSH command.
+        timeout: Seconds = 60.0,
+    }
+}
+
+section! {
+    /// Where and when people are told.
+    pub struct NotificationsConfig {
+        /// Email.
+        smtp: Option<SmtpConfig> = None,
+        /// Which events produce a notification.
+        triggers: TriggersConfig = TriggersConfig::default(),
+        /// Limits on how many notifications are sent.
+        rate_limiting: RateLimitConfig = RateLimitConfig::default(),
+    }
+}
+
+section! {
+    /// Email through an SMTP server.
+    pub struct SmtpConfig {
+        /// SMTP server.
+        host: String,
+        /// SMTP port (587 submission with STARTTLS, 465 implicit TLS, 25 plain).
+        port: u16 = 587,
+        /// Login; defaults to the environment variable `SMTP_USERNAME`.
+        username: Option<String> = None,
+        /// Password; defaults to the environment variable `SMTP_PASSWORD`.
+        password: Option<Secret> = None,
+        /// Upgrade the connection with STARTTLS.
+        use_tls: bool = true,
+        /// Connect with implicit TLS (SMTPS). Not together with `use_tls`.
+        use_ssl: bool = false,
+        /// Sender address.
+        from_email: String = "kafka-self-healing@localhost",
+        /// Recipients.
+        to_emails: Vec<String> = Vec::new(),
+        /// Copy recipients.
+        cc_emails: Vec<String> = Vec::new(),
+        /// Blind copy recipients.
+        bcc_emails: Vec<String> = Vec::new(),
+        /// Time limit of one delivery.
+        timeout: Seconds = 30.0,
+        /// Subject lines; `{node_id}`, `{cluster}` and other placeholders are filled in.
+        templates: SmtpTemplates = SmtpTemplates::default(),
+    }
+}
+
+section! {
+    /// Email subject templates.
+    pub struct SmtpTemplates {
+        /// Subject of a failed recovery attempt.
+        failure_subject: String = "[CRITICAL] {node_id} Recovery Failed",
+        /// Subject of a successful recovery.
+        recovery_subject: String = "[RESOLVED] {node_id} Recovered",
+        /// Subject of an escalation (attempts exhausted or a guard refused).
+        escalation_subject: String = "[ESCALATION] {node_id} needs a human",
+    }
+}
+
+section! {
+    /// Which events produce a notification.
+    pub struct TriggersConfig {
+        /// A node was confirmed failed.
+        on_failure_detected: bool = false,
+        /// A recovery attempt failed.
+        on_recovery_failure: bool = false,
+        /// A node recovered.
+        on_recovery_success: bool = true,
+        /// Attempts are exhausted; the incident is escalated.
+        on_max_retries_exceeded: bool = true,
+        /// The daemon cannot reach the cluster (its own network is suspected).
+        on_isolation: bool = true,
+        /// The daemon itself has a problem (state store, plugin, configuration).
+        on_system_error: bool = true,
+        /// Latency or resource thresholds are exceeded.
+        on_performance_degradation: bool = false,
+        /// The configuration was reloaded with changes.
+        on_configuration_change: bool = false,
+    }
+}
+
+section! {
+    /// Limits on notifications.
+    pub struct RateLimitConfig {
+        /// Per channel, per rolling hour; the rest is summarised in one message.
+        max_notifications_per_hour: u32 = 20,
+        /// Minimum time between two notifications about the same node and trigger.
+        cooldown_period_minutes: f64 = 10.0,
+        /// Failed attempts after which an incident is escalated to the escalation subject.
+        escalation_threshold: u32 = 3,
+    }
+}
+
+section! {
+    /// The daemon's logs.
+    pub struct LoggingConfig {
+        /// `TRACE`, `DEBUG`, `INFO`, `WARNING`, `ERROR` (Python's `WARN` and `CRITICAL` are accepted).
+        level: String = "INFO",
+        /// Application log; empty for console only.
+        file: Option<String> = "/var/log/kafka-self-healing/application.log",
+        /// Size at which the file is rotated.
+        max_size_mb: u64 = 100,
+        /// Rotated files kept.
+        backup_count: u32 = 10,
+        /// `text` or `json`; a Python `%(...)s` format is accepted and read as `text`.
+        format: String = "text",
+        /// The audit trail of every decision (JSON lines).
+        audit: AuditLogConfig = AuditLogConfig::default(),
+        /// Slow operations and timings.
+        performance: PerformanceLogConfig = PerformanceLogConfig::default(),
+    }
+}
+
+section! {
+    /// The audit trail.
+    pub struct AuditLogConfig {
+        /// Write the audit file.
+        enabled: bool = true,
+        /// Audit file.
+        file: String = "/var/log/kafka-self-healing/audit.log",
+        /// Size at which the file is rotated.
+        max_size_mb: u64 = 200,
+        /// Rotated files kept.
+        backup_count: u32 = 20,
+        /// Accepted for the runbook's templates; secrets are never written whatever it says.
+        include_sensitive_data: bool = false,
+    }
+}
+
+section! {
+    /// The performance log.
+    pub struct PerformanceLogConfig {
+        /// Write the performance file.
+        enabled: bool = true,
+        /// Performance file.
+        file: String = "/var/log/kafka-self-healing/performance.log",
+        /// Log operations slower than the threshold.
+        log_slow_operations: bool = true,
+        /// What counts as slow.
+        slow_operation_threshold_ms: u64 = 2000,
+    }
+}
+
+section! {
+    /// How the daemon authenticates to Kafka.
+    pub struct SecurityConfig {
+        /// Where secrets come from.
+        credentials: CredentialsConfig = CredentialsConfig::default(),
+        /// TLS to the brokers.
+        ssl: SslConfig = SslConfig::default(),
+        /// SASL to the brokers.
+        sasl: SaslConfig = SaslConfig::default(),
+    }
+}
+
+section! {
+    /// Where secrets come from.
+    pub struct CredentialsConfig {
+        /// `environment`: secrets come from environment variables (the only method).
+        storage_method: String = "environment",
+        /// Accepted for the runbook's templates; not used.
+        encryption_key_file: Option<String> = None,
+    }
+}
+
+section! {
+    /// TLS to Kafka listeners.
+    pub struct SslConfig {
+        /// Use TLS.
+        enabled: bool = false,
+        /// PKCS#12 keystore with the client certificate (mutual TLS).
+        keystore_path: Option<String> = None,
+        /// Environment variable holding the keystore password.
+        keystore_password_env: String = "KEYSTORE_PASSWORD",
+        /// PKCS#12 truststore with the CA certificates.
+        truststore_path: Option<String> = None,
+        /// Environment variable holding the truststore password.
+        truststore_password_env: String = "TRUSTSTORE_PASSWORD",
+        /// PEM file with CA certificates (instead of a truststore).
+        ca_file: Option<String> = None,
+        /// PEM client certificate (instead of a keystore).
+        cert_file: Option<String> = None,
+        /// PEM private key of `cert_file`.
+        key_file: Option<String> = None,
+        /// Lowest TLS version: `TLSv1.2` or `TLSv1.3`.
+        protocol: String = "TLSv1.2",
+        /// Check that the broker's certificate names the host.
+        verify_hostname: bool = true,
+    }
+}
+
+section! {
+    /// SASL to Kafka listeners.
+    pub struct SaslConfig {
+        /// Use SASL.
+        enabled: bool = false,
+        /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+        mechanism: String = "SCRAM-SHA-256",
+        /// Environment variable holding the user name.
+        username_env: String = "KAFKA_USERNAME",
+        /// Environment variable holding the password.
+        password_env: String = "KAFKA_PASSWORD",
+    }
+}
+
+section! {
+    /// Plugins.
+    pub struct PluginsConfig {
+        /// Finding external plugins.
+        discovery: PluginDiscoveryConfig = PluginDiscoveryConfig::default(),
+        /// Monitoring plugins by name.
+        monitoring_plugins: BTreeMap<String, PluginEntry> = BTreeMap::new(),
+        /// Recovery plugins by name.
+        recovery_plugins: BTreeMap<String, PluginEntry> = BTreeMap::new(),
+        /// Notification plugins by name.
+        notification_plugins: BTreeMap<String, PluginEntry> = BTreeMap::new(),
+    }
+}
+
+section! {
+    /// Finding external plugins.
+    pub struct PluginDiscoveryConfig {
+        /// Look for external plugins.
+        enabled: bool = true,
+        /// Directories searched (each with `monitoring/`, `recovery/`, `notification/` or plugins directly).
+        directories: Vec<String> = ["/opt/kafka-self-healing/plugins"],
+        /// Load discovered plugins without listing them here.
+        auto_load: bool = true,
+    }
+}
+
+section! {
+    /// One plugin's switch, order and settings.
+    pub struct PluginEntry {
+        /// Use the plugin.
+        enabled: bool = true,
+        /// Lower runs first.
+        priority: i32 = 100,
+        /// Passed to the plugin as is.
+        config: serde_json::Value = serde_json::Value::Null,
+    }
+}
+
+section! {
+    /// The daemon itself.
+    pub struct SystemConfig {
+        /// Probes, actions and deliveries running at once.
+        max_concurrent_operations: u32 = 20,
+        /// Above this resident memory the daemon sheds optional work.
+        memory_limit_mb: u64 = 1024,
+        /// CPU use above which the daemon reports itself degraded.
+        cpu_limit_percent: f64 = 75.0,
+        /// Time allowed for a graceful stop.
+        shutdown_timeout_seconds: Seconds = 60.0,
+        /// Directory of the state store (`state.db`).
+        state_dir: String = "/var/lib/kafka-self-healing",
+        /// The daemon watching its own resources.
+        self_monitoring: SelfMonitoringConfig = SelfMonitoringConfig::default(),
+        /// The HTTP endpoint for metrics, health and the API.
+        metrics: MetricsConfig = MetricsConfig::default(),
+    }
+}
+
+section! {
+    /// The daemon watching its own resources.
+    pub struct SelfMonitoringConfig {
+        /// Sample memory, CPU and disk.
+        enabled: bool = true,
+        /// Time between samples.
+        interval_seconds: Seconds = 30.0,
+        /// Resident memory that is reported as too high.
+        memory_threshold_mb: u64 = 800,
+        /// CPU use that is reported as too high.
+        cpu_threshold_percent: f64 = 60.0,
+        /// Use of the state and log disks that is reported as too high.
+        disk_threshold_percent: f64 = 85.0,
+    }
+}
+
+section! {
+    /// The HTTP endpoint.
+    pub struct MetricsConfig {
+        /// Serve HTTP.
+        enabled: bool = true,
+        /// Port.
+        port: u16 = 8080,
+        /// Path of the Prometheus metrics.
+        endpoint: String = "/metrics",
+        /// `prometheus` (text exposition format).
+        format: String = "prometheus",
+    }
+}

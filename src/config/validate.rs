@@ -1,0 +1,529 @@
+//! Checks between values, after decoding: everything a type cannot say alone.
+//!
+//! Owns: the semantic rules of the configuration (unique node ids, retry
+//! bounds, known method and action names, TLS files present, ...). Every rule
+//! runs; every problem is reported at the place it was written.
+//! Must never: stop at the first problem, change the configuration, or print
+//! a secret's value.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::decode::{Ctx, Seconds, suggest};
+use super::schema::{Config, NodeConfig, RetryPolicyOverride};
+use super::yaml::Mark;
+use crate::plugin::{self, Kind};
+use crate::topology::Role;
+
+/// Runs every rule; diagnostics go into `cx`.
+pub fn validate(config: &Config, cx: &mut Ctx) {
+    let mut v = Validator { cx, config };
+    v.cluster();
+    v.retry_policy("recovery", &Policy::of_recovery(config));
+    v.monitoring();
+    v.recovery();
+    v.notifications();
+    v.logging();
+    v.security();
+    v.system();
+}
+
+struct Validator<'c, 'a> {
+    cx: &'c mut Ctx<'a>,
+    config: &'c Config,
+}
+
+/// The effective retry policy of one place in the file, for bounds checks.
+struct Policy {
+    max_attempts: Option<u32>,
+    initial: Option<Seconds>,
+    multiplier: Option<f64>,
+    max_delay: Option<Seconds>,
+}
+
+impl Policy {
+    fn of_recovery(c: &Config) -> Self {
+        let r = &c.recovery;
+        Policy {
+            max_attempts: Some(r.max_attempts),
+            initial: Some(r.initial_delay_seconds),
+            multiplier: Some(r.backoff_multiplier),
+            max_delay: Some(r.max_delay_seconds),
+        }
+    }
+
+    fn of_override(c: &Config, o: &RetryPolicyOverride) -> Self {
+        let r = &c.recovery;
+        Policy {
+            max_attempts: o.max_attempts,
+            initial: Some(o.initial_delay_seconds.unwrap_or(r.initial_delay_seconds)),
+            multiplier: o.backoff_multiplier,
+            max_delay: Some(o.max_delay_seconds.unwrap_or(r.max_delay_seconds)),
+        }
+    }
+}
+
+impl<'c> Validator<'c, '_> {
+    /// Where `path` was written; falls back to the closest written parent.
+    fn mark(&self, path: &str) -> Mark {
+        let mut p = path;
+        loop {
+            if let Some(m) = self.cx.marks.get(p) {
+                return *m;
+            }
+            match p.rfind(['.', '[']) {
+                Some(i) => p = &p[..i],
+                None => return Mark { line: 1, col: 1 },
+            }
+        }
+    }
+
+    fn written(&self, path: &str) -> bool {
+        self.cx.marks.contains_key(path)
+    }
+
+    fn error(&mut self, path: &str, message: impl Into<String>, hint: impl Into<String>) {
+        let mark = self.mark(path);
+        self.cx.error(mark, message, hint);
+    }
+
+    fn warning(&mut self, path: &str, message: impl Into<String>, hint: impl Into<String>) {
+        let mark = self.mark(path);
+        self.cx.warning(mark, message, hint);
+    }
+
+    fn nodes(&self) -> Vec<(Role, usize, &'c NodeConfig)> {
+        let c = &self.config.cluster;
+        let lists = [
+            (Role::KafkaBroker, &c.kafka_brokers),
+            (Role::KraftController, &c.kraft_controllers),
+            (Role::Zookeeper, &c.zookeeper_nodes),
+        ];
+        lists
+            .into_iter()
+            .flat_map(|(role, list)| list.iter().enumerate().map(move |(i, n)| (role, i, n)))
+            .collect()
+    }
+
+    fn cluster(&mut self) {
+        let config = self.config;
+        let nodes = self.nodes();
+        if nodes.is_empty() && self.cx.diagnostics.iter().all(|d| !d.message.contains("cluster.")) {
+            self.error(
+                "cluster",
+                "the cluster has no nodes: `cluster.kafka_brokers`, `cluster.kraft_controllers` and `cluster.zookeeper_nodes` are all empty",
+                "list at least one node, e.g. `kafka_brokers: [{node_id: kafka-1, host: kafka1.example.com, port: 9092}]`",
+            );
+        }
+        let mut seen: HashMap<&str, Mark> = HashMap::new();
+        for (role, i, node) in nodes {
+            let base = format!("cluster.{}[{i}]", role.config_list());
+            let id_path = format!("{base}.node_id");
+            if self.written(&id_path) {
+                if node.node_id.trim().is_empty() {
+                    self.error(&id_path, "`node_id` must not be empty", "give every node a unique name, e.g. `kafka-broker-1`");
+                } else if let Some(first) = seen.get(node.node_id.as_str()) {
+                    let line = first.line;
+                    self.error(
+                        &id_path,
+                        format!("duplicate node_id `{}` (first used at line {line})", node.node_id),
+                        "node ids must be unique across brokers, controllers and ZooKeeper nodes",
+                    );
+                } else {
+                    seen.insert(&node.node_id, self.mark(&id_path));
+                }
+            }
+            let host_path = format!("{base}.host");
+            if self.written(&host_path) && node.host.trim().is_empty() {
+                self.error(&host_path, format!("`{host_path}` must not be empty"), "write the host name or IP address the daemon connects to");
+            } else if node.host.contains(char::is_whitespace) || node.host.contains("://") {
+                self.error(&host_path, format!("`{host_path}` is not a host name: `{}`", node.host), "write only the host name or address; the port goes in `port`");
+            }
+            for (key, value) in [("port", node.port), ("jmx_port", node.jmx_port)] {
+                if value == Some(0) {
+                    self.error(&format!("{base}.{key}"), format!("`{base}.{key}` must be between 1 and 65535, found 0"), "");
+                }
+            }
+            if let Some(methods) = &node.monitoring_methods {
+                self.names(Kind::Monitor, &format!("{base}.monitoring_methods"), methods, Some(role));
+            }
+            if let Some(actions) = &node.recovery_actions {
+                self.names(Kind::Action, &format!("{base}.recovery_actions"), actions, Some(role));
+            }
+            if let Some(o) = &node.retry_policy {
+                let policy = Policy::of_override(config, o);
+                self.retry_policy(&format!("{base}.retry_policy"), &policy);
+            }
+        }
+    }
+
+    fn retry_policy(&mut self, base: &str, p: &Policy) {
+        if p.max_attempts == Some(0) {
+            self.error(&format!("{base}.max_attempts"), format!("`{base}.max_attempts` must be at least 1, found 0"), "1 means a single attempt, then escalation");
+        }
+        if let Some(m) = p.multiplier
+            && m < 1.0
+        {
+            self.error(
+                &format!("{base}.backoff_multiplier"),
+                format!("`{base}.backoff_multiplier` must be at least 1.0, found {m}"),
+                "below 1.0 the delays would shrink; 1.0 keeps them constant, 2.0 doubles them",
+            );
+        }
+        if let (Some(initial), Some(max)) = (p.initial, p.max_delay)
+            && max.0 < initial.0
+        {
+            let at = if self.written(&format!("{base}.max_delay_seconds")) { "max_delay_seconds" } else { "initial_delay_seconds" };
+            self.error(
+                &format!("{base}.{at}"),
+                format!("`{base}.max_delay_seconds` ({}) is smaller than `initial_delay_seconds` ({})", max, initial),
+                "the longest delay must be at least the first one",
+            );
+        }
+    }
+
+    /// Checks method or action names against the registry, configured plugins and plugin directories.
+    fn names(&mut self, kind: Kind, path: &str, names: &[String], role: Option<Role>) {
+        let config = self.config;
+        let configured = match kind {
+            Kind::Monitor => &config.plugins.monitoring_plugins,
+            Kind::Action => &config.plugins.recovery_plugins,
+            Kind::Notifier => &config.plugins.notification_plugins,
+        };
+        for (i, name) in names.iter().enumerate() {
+            let item = format!("{path}[{i}]");
+            if let Some(b) = plugin::builtin(kind, name) {
+                if let Some(role) = role
+                    && !b.roles.contains(&role)
+                {
+                    self.error(
+                        &item,
+                        format!("{} `{name}` cannot be used on a {} node", kind.noun(), role.as_str()),
+                        format!("`{}` applies to: {}", b.name, b.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")),
+                    );
+                }
+                continue;
+            }
+            if configured.contains_key(name) || self.discovered(kind, name) {
+                continue;
+            }
+            let known = plugin::known_names(kind);
+            let hint = match suggest(name, &known) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!(
+                    "known {}s: {}; an external plugin must be listed under `plugins` or be an executable in `plugins.discovery.directories`",
+                    kind.noun(),
+                    known.join(", ")
+                ),
+            };
+            self.error(&item, format!("unknown {} `{name}`", kind.noun()), hint);
+        }
+    }
+
+    /// An executable named `name` (any extension) in a plugin directory.
+    fn discovered(&self, kind: Kind, name: &str) -> bool {
+        let d = &self.config.plugins.discovery;
+        if !d.enabled {
+            return false;
+        }
+        let sub = match kind {
+            Kind::Monitor => "monitoring",
+            Kind::Action => "recovery",
+            Kind::Notifier => "notification",
+        };
+        d.directories.iter().any(|dir| {
+            [Path::new(dir).to_path_buf(), Path::new(dir).join(sub)].iter().any(|dir| {
+                std::fs::read_dir(dir).into_iter().flatten().flatten().any(|entry| {
+                    let p = entry.path();
+                    p.file_stem().is_some_and(|s| s == name) && p.extension().is_none_or(|e| e != "yaml" && e != "yml")
+                })
+            })
+        })
+    }
+
+    fn monitoring(&mut self) {
+        let config = self.config;
+        let m = &config.monitoring;
+        self.names(Kind::Monitor, "monitoring.methods", &m.methods.clone(), None);
+        for (key, value) in [("failure_threshold", m.failure_threshold), ("recovery_threshold", m.recovery_threshold)] {
+            if value == 0 {
+                self.error(&format!("monitoring.{key}"), format!("`monitoring.{key}` must be at least 1, found 0"), "");
+            }
+        }
+        if m.timeout_seconds.0 > m.interval_seconds.0 {
+            self.warning(
+                "monitoring.timeout_seconds",
+                format!(
+                    "`monitoring.timeout_seconds` ({}) is longer than `monitoring.interval_seconds` ({}): a hung node delays the next round",
+                    m.timeout_seconds, m.interval_seconds
+                ),
+                "keep the timeout below the interval",
+            );
+        }
+        for (i, period) in m.blackout_periods.iter().enumerate() {
+            let base = format!("monitoring.blackout_periods[{i}]");
+            for (key, value) in [("start_time", &period.start_time), ("end_time", &period.end_time)] {
+                let path = format!("{base}.{key}");
+                if self.written(&path) && parse_hh_mm(value).is_none() {
+                    self.error(&path, format!("`{path}` must be a time as HH:MM (24-hour), found `{value}`"), "e.g. \"02:00\" (quote it: YAML reads 02:00 as a number in some parsers)");
+                }
+            }
+            for (j, day) in period.days.iter().enumerate() {
+                if weekday(day).is_none() {
+                    self.error(&format!("{base}.days[{j}]"), format!("`{day}` is not a day of the week"), "write mon, tue, wed, thu, fri, sat or sun");
+                }
+            }
+            if !matches!(period.timezone.to_ascii_lowercase().as_str(), "utc" | "local") {
+                self.error(&format!("{base}.timezone"), format!("unknown timezone `{}`", period.timezone), "write `utc` or `local`");
+            }
+        }
+        const WORDS: &[&str] = &["ruok", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "isro", "dirs", "crst", "srst", "dump", "reqs", "wchc", "wchp"];
+        for (i, word) in m.zookeeper.four_letter_words.iter().enumerate() {
+            if !WORDS.contains(&word.as_str()) {
+                let hint = suggest(word, WORDS).map_or_else(|| format!("known words: {}", WORDS.join(", ")), |s| format!("did you mean `{s}`?"));
+                self.error(&format!("monitoring.zookeeper.four_letter_words[{i}]"), format!("`{word}` is not a ZooKeeper four-letter word"), hint);
+            }
+        }
+        let jmx = &m.jmx;
+        if jmx.authentication && jmx.username.is_none() && self.cx.env("JMX_USERNAME").is_none() {
+            self.error(
+                "monitoring.jmx.authentication",
+                "JMX authentication is on but no user is given",
+                "set `monitoring.jmx.username` or export JMX_USERNAME (and JMX_PASSWORD)",
+            );
+        }
+    }
+
+    fn recovery(&mut self) {
+        let config = self.config;
+        let r = &config.recovery;
+        self.names(Kind::Action, "recovery.actions", &r.actions.clone(), None);
+        if r.actions.is_empty() {
+            self.warning("recovery.actions", "`recovery.actions` is empty: failures are escalated without any repair attempt", "");
+        }
+        let manager = r.restart_service.service_manager.as_str();
+        if !matches!(manager, "systemctl" | "service") {
+            self.error(
+                "recovery.restart_service.service_manager",
+                format!("unknown service manager `{manager}`"),
+                "write `systemctl` or `service`",
+            );
+        }
+        for (section, map) in [("ansible.playbooks", &r.ansible.playbooks), ("script.scripts", &r.script.scripts)] {
+            for key in map.keys() {
+                if !matches!(key.as_str(), "kafka_broker" | "kraft_controller" | "zookeeper" | "default") {
+                    self.error(
+                        &format!("recovery.{section}.{key}"),
+                        format!("`{key}` is not a node type"),
+                        "write kafka_broker, kraft_controller, zookeeper or default",
+                    );
+                }
+            }
+        }
+    }
+
+    fn notifications(&mut self) {
+        let config = self.config;
+        let n = &config.notifications;
+        let Some(smtp) = &n.smtp else {
+            self.warning(
+                "notifications",
+                "no notification channel is configured: escalations will only be logged",
+                "configure `notifications.smtp` (or another channel) so people hear about failures",
+            );
+            return;
+        };
+        if smtp.use_tls && smtp.use_ssl {
+            self.error(
+                "notifications.smtp.use_ssl",
+                "`use_tls` (STARTTLS) and `use_ssl` (implicit TLS) cannot both be true",
+                "port 587 usually means `use_tls: true`, port 465 `use_ssl: true` with `use_tls: false`",
+            );
+        }
+        if self.written("notifications.smtp.host") && smtp.host.trim().is_empty() {
+            self.error("notifications.smtp.host", "`notifications.smtp.host` must not be empty", "");
+        }
+        if smtp.port == 0 {
+            self.error("notifications.smtp.port", "`notifications.smtp.port` must be between 1 and 65535, found 0", "");
+        }
+        if smtp.to_emails.is_empty() {
+            self.error("notifications.smtp", "`notifications.smtp.to_emails` is empty: nobody would receive the email", "list at least one address, e.g. `to_emails: [kafka-ops@example.com]`");
+        }
+        let mut addresses = vec![("from_email".to_string(), smtp.from_email.clone())];
+        for (key, list) in [("to_emails", &smtp.to_emails), ("cc_emails", &smtp.cc_emails), ("bcc_emails", &smtp.bcc_emails)] {
+            addresses.extend(list.iter().enumerate().map(|(i, a)| (format!("{key}[{i}]"), a.clone())));
+        }
+        for (key, address) in addresses {
+            if !is_email(&address) {
+                self.error(&format!("notifications.smtp.{key}"), format!("`{address}` is not an email address"), "write name@domain");
+            }
+        }
+    }
+
+    fn logging(&mut self) {
+        let config = self.config;
+        let l = &config.logging;
+        if crate::logging::level_filter(&l.level).is_none() {
+            self.error("logging.level", format!("unknown log level `{}`", l.level), "write TRACE, DEBUG, INFO, WARNING or ERROR");
+        }
+        match l.format.as_str() {
+            "text" | "json" => {}
+            f if f.contains("%(") => self.warning(
+                "logging.format",
+                "a Python logging format string is not used by this implementation; lines are written in the `text` format",
+                "write `format: text` or `format: json` to silence this warning",
+            ),
+            other => self.error("logging.format", format!("unknown log format `{other}`"), "write `text` or `json`"),
+        }
+        if l.audit.include_sensitive_data {
+            self.warning(
+                "logging.audit.include_sensitive_data",
+                "`include_sensitive_data: true` is ignored: secrets are never written to the audit log",
+                "",
+            );
+        }
+    }
+
+    fn security(&mut self) {
+        let config = self.config;
+        let s = &config.security;
+        if s.credentials.storage_method != "environment" {
+            self.error(
+                "security.credentials.storage_method",
+                format!("unknown credentials storage method `{}`", s.credentials.storage_method),
+                "only `environment` is supported: put secrets in environment variables (e.g. systemd EnvironmentFile=)",
+            );
+        }
+        if s.credentials.encryption_key_file.is_some() {
+            self.warning("security.credentials.encryption_key_file", "`encryption_key_file` is not used by this implementation", "");
+        }
+        let ssl = &s.ssl;
+        if ssl.enabled {
+            if !matches!(ssl.protocol.as_str(), "TLSv1.2" | "TLSv1.3" | "TLS") {
+                self.error("security.ssl.protocol", format!("unsupported TLS protocol `{}`", ssl.protocol), "write TLSv1.2 or TLSv1.3");
+            }
+            for (key, value) in [
+                ("keystore_path", &ssl.keystore_path),
+                ("truststore_path", &ssl.truststore_path),
+                ("ca_file", &ssl.ca_file),
+                ("cert_file", &ssl.cert_file),
+                ("key_file", &ssl.key_file),
+            ] {
+                if let Some(file) = value {
+                    self.readable_file(&format!("security.ssl.{key}"), file);
+                }
+            }
+            if ssl.cert_file.is_some() != ssl.key_file.is_some() {
+                self.error("security.ssl", "`cert_file` and `key_file` go together", "give both (PEM client certificate and its key), or neither");
+            }
+            for (store, env_key, env_name) in [
+                (&ssl.keystore_path, "keystore_password_env", &ssl.keystore_password_env),
+                (&ssl.truststore_path, "truststore_password_env", &ssl.truststore_password_env),
+            ] {
+                if store.is_some() && self.cx.env(env_name).is_none() {
+                    self.error(
+                        &format!("security.ssl.{env_key}"),
+                        format!("environment variable `{env_name}` (named by `security.ssl.{env_key}`) is not set"),
+                        format!("export {env_name} with the store's password"),
+                    );
+                }
+            }
+        }
+        let sasl = &s.sasl;
+        if sasl.enabled {
+            if !matches!(sasl.mechanism.as_str(), "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") {
+                self.error("security.sasl.mechanism", format!("unsupported SASL mechanism `{}`", sasl.mechanism), "write PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512");
+            }
+            for (key, env_name) in [("username_env", &sasl.username_env), ("password_env", &sasl.password_env)] {
+                if self.cx.env(env_name).is_none() {
+                    self.error(
+                        &format!("security.sasl.{key}"),
+                        format!("environment variable `{env_name}` (named by `security.sasl.{key}`) is not set"),
+                        format!("export {env_name}"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn readable_file(&mut self, path: &str, file: &str) {
+        if let Err(e) = std::fs::File::open(file) {
+            self.error(path, format!("cannot read `{file}`: {e}"), "check the path and that the daemon's user may read it");
+        }
+    }
+
+    fn system(&mut self) {
+        let config = self.config;
+        let s = &config.system;
+        if s.max_concurrent_operations == 0 {
+            self.error("system.max_concurrent_operations", "`system.max_concurrent_operations` must be at least 1, found 0", "");
+        }
+        for (path, value) in [
+            ("system.cpu_limit_percent", s.cpu_limit_percent),
+            ("system.self_monitoring.cpu_threshold_percent", s.self_monitoring.cpu_threshold_percent),
+            ("system.self_monitoring.disk_threshold_percent", s.self_monitoring.disk_threshold_percent),
+        ] {
+            if !(value > 0.0 && value <= 100.0) {
+                self.error(path, format!("`{path}` must be a percentage between 0 and 100, found {value}"), "");
+            }
+        }
+        if s.metrics.port == 0 {
+            self.error("system.metrics.port", "`system.metrics.port` must be between 1 and 65535, found 0", "");
+        }
+        if !s.metrics.endpoint.starts_with('/') {
+            self.error("system.metrics.endpoint", format!("`system.metrics.endpoint` must start with `/`, found `{}`", s.metrics.endpoint), "");
+        }
+        if s.metrics.format != "prometheus" {
+            self.error("system.metrics.format", format!("unknown metrics format `{}`", s.metrics.format), "write `prometheus`");
+        }
+        if s.state_dir.trim().is_empty() {
+            self.error("system.state_dir", "`system.state_dir` must not be empty", "");
+        }
+    }
+}
+
+fn parse_hh_mm(text: &str) -> Option<(u32, u32)> {
+    let (h, m) = text.split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60 && text.len() <= 5).then_some((h, m))
+}
+
+fn weekday(day: &str) -> Option<usize> {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let lower = day.to_ascii_lowercase();
+    DAYS.iter().position(|d| lower.len() >= 3 && lower.starts_with(d) && (lower.len() == 3 || format!("{d}day").starts_with(&lower) || lower.ends_with("day")))
+}
+
+fn is_email(address: &str) -> bool {
+    let address = address.trim();
+    // "Name <a@b>" is accepted as well as a bare address.
+    let bare = match (address.find('<'), address.rfind('>')) {
+        (Some(l), Some(r)) if l < r => &address[l + 1..r],
+        _ => address,
+    };
+    match bare.split_once('@') {
+        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !bare.contains(char::is_whitespace) && !domain.contains('@'),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_days_and_addresses() {
+        assert_eq!(parse_hh_mm("02:00"), Some((2, 0)));
+        assert_eq!(parse_hh_mm("23:59"), Some((23, 59)));
+        assert_eq!(parse_hh_mm("24:00"), None);
+        assert_eq!(parse_hh_mm("7"), None);
+        assert_eq!(weekday("sun"), Some(6));
+        assert_eq!(weekday("Sunday"), Some(6));
+        assert_eq!(weekday("wednesday"), Some(2));
+        assert_eq!(weekday("funday"), None);
+        assert!(is_email("ops@example.com"));
+        assert!(is_email("Kafka Ops <ops@example.com>"));
+        assert!(!is_email("ops.example.com"));
+        assert!(!is_email("a b@c"));
+    }
+}

@@ -1,0 +1,297 @@
+//! A YAML document as a tree of located nodes.
+//!
+//! Owns: turning YAML text into [`Node`]s that remember where they came from
+//! (line and column), resolving anchors and aliases, and rejecting duplicate keys.
+//! Must never: interpret what a value means — that is `decode`'s job — or read
+//! the environment.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A position in the configuration file, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Mark {
+    pub line: usize,
+    pub col: usize,
+}
+
+impl Mark {
+    fn from_marker(m: Marker) -> Self {
+        // yaml-rust2 counts lines from 1 and columns from 0.
+        Mark {
+            line: m.line(),
+            col: m.col() + 1,
+        }
+    }
+}
+
+/// How a scalar was written; quoted scalars are always strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    Quoted,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `~`, `null`, or nothing at all.
+    Null,
+    Scalar(String, Style),
+    Seq(Vec<Node>),
+    /// Keys in file order, each with the position of the key itself.
+    Map(Vec<(Key, Node)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    pub name: String,
+    pub mark: Mark,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub mark: Mark,
+}
+
+impl Node {
+    pub fn kind(&self) -> &'static str {
+        match &self.value {
+            Value::Null => "null",
+            Value::Scalar(..) => "a scalar",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+}
+
+/// A syntax or structure problem found while reading the YAML itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YamlError {
+    pub mark: Mark,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Parses one YAML document. An empty file is `Null`.
+///
+/// Duplicate keys are reported (all of them) rather than silently keeping the
+/// last one, because an operator who writes `port:` twice meant one of them.
+pub fn parse(text: &str) -> Result<Node, Vec<YamlError>> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    if let Err(e) = parser.load(&mut builder, true) {
+        return Err(vec![YamlError {
+            mark: Mark::from_marker(*e.marker()),
+            message: format!("YAML syntax error: {}", e.info()),
+            hint: Some("check the indentation and quoting on this line and the one before it".into()),
+        }]);
+    }
+    if builder.documents > 1 {
+        builder.errors.push(YamlError {
+            mark: builder.second_document.unwrap_or_default(),
+            message: "the file holds more than one YAML document".into(),
+            hint: Some("keep the whole configuration in a single document (remove the `---` separator)".into()),
+        });
+    }
+    if !builder.errors.is_empty() {
+        return Err(builder.errors);
+    }
+    Ok(builder.root.unwrap_or(Node {
+        value: Value::Null,
+        mark: Mark { line: 1, col: 1 },
+    }))
+}
+
+enum Frame {
+    Seq(Mark, usize, Vec<Node>),
+    /// Pending key waits for its value.
+    Map(Mark, usize, Vec<(Key, Node)>, Option<Key>),
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    root: Option<Node>,
+    anchors: HashMap<usize, Node>,
+    errors: Vec<YamlError>,
+    documents: usize,
+    second_document: Option<Mark>,
+}
+
+impl Builder {
+    fn push_node(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(node);
+                }
+            }
+            Some(Frame::Seq(_, _, items)) => items.push(node),
+            Some(Frame::Map(_, _, entries, pending)) => match pending.take() {
+                None => {
+                    let name = match &node.value {
+                        Value::Scalar(s, _) => s.clone(),
+                        Value::Null => String::new(),
+                        _ => {
+                            self.errors.push(YamlError {
+                                mark: node.mark,
+                                message: format!("a mapping key must be a plain name, found {}", node.kind()),
+                                hint: None,
+                            });
+                            String::new()
+                        }
+                    };
+                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == name) {
+                        self.errors.push(YamlError {
+                            mark: node.mark,
+                            message: format!("duplicate key `{name}` (first defined at line {})", first.mark.line),
+                            hint: Some("remove one of the two; YAML would silently keep only the last".into()),
+                        });
+                    }
+                    *pending = Some(Key { name, mark: node.mark });
+                }
+                Some(key) => {
+                    // Merge keys (`<<: *base`) are expanded here so every later
+                    // stage sees plain mappings.
+                    if key.name == "<<" {
+                        merge_into(entries, node);
+                    } else if !entries.iter().any(|(k, _)| k.name == key.name) {
+                        entries.push((key, node));
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// `<<: *defaults` copies the keys the mapping does not already set.
+fn merge_into(entries: &mut Vec<(Key, Node)>, node: Node) {
+    let sources = match node.value {
+        Value::Map(m) => vec![m],
+        Value::Seq(items) => items
+            .into_iter()
+            .filter_map(|n| match n.value {
+                Value::Map(m) => Some(m),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    for source in sources {
+        for (k, v) in source {
+            if !entries.iter().any(|(e, _)| e.name == k.name) {
+                entries.push((k, v));
+            }
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, marker: Marker) {
+        let mark = Mark::from_marker(marker);
+        match ev {
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents == 2 {
+                    self.second_document = Some(mark);
+                }
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let value = match style {
+                    TScalarStyle::Plain if tag.is_none() && is_null(&text) => Value::Null,
+                    TScalarStyle::Plain if tag.is_none() => Value::Scalar(text, Style::Plain),
+                    _ => Value::Scalar(text, Style::Quoted),
+                };
+                self.push_node(Node { value, mark }, anchor);
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(mark, anchor, Vec::new())),
+            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(mark, anchor, Vec::new(), None)),
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq(m, anchor, items)) = self.stack.pop() {
+                    self.push_node(Node { value: Value::Seq(items), mark: m }, anchor);
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map(m, anchor, entries, _)) = self.stack.pop() {
+                    self.push_node(Node { value: Value::Map(entries), mark: m }, anchor);
+                }
+            }
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                Some(mut node) => {
+                    node.mark = mark;
+                    self.push_node(node, 0);
+                }
+                None => self.errors.push(YamlError {
+                    mark,
+                    message: "alias refers to an unknown anchor".into(),
+                    hint: Some("define the anchor (`&name`) before using it (`*name`)".into()),
+                }),
+            },
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
+        }
+    }
+}
+
+fn is_null(text: &str) -> bool {
+    matches!(text, "" | "~" | "null" | "Null" | "NULL")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_remember_their_position() {
+        let node = parse("a:\n  b: 1\n  c: [x, 'y']\n").unwrap();
+        let Value::Map(entries) = &node.value else { panic!("not a map") };
+        assert_eq!(entries[0].0.name, "a");
+        assert_eq!(entries[0].0.mark, Mark { line: 1, col: 1 });
+        let Value::Map(inner) = &entries[0].1.value else { panic!("not a map") };
+        assert_eq!(inner[0].0.mark, Mark { line: 2, col: 3 });
+        assert_eq!(inner[0].1.mark, Mark { line: 2, col: 6 });
+        let Value::Seq(items) = &inner[1].1.value else { panic!("not a seq") };
+        assert_eq!(items[1].value, Value::Scalar("y".into(), Style::Quoted));
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let errors = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].mark, Mark { line: 3, col: 1 });
+        assert!(errors[0].message.contains("duplicate key `a` (first defined at line 1)"));
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys() {
+        let node = parse("base: &b {port: 1, host: h}\nn:\n  <<: *b\n  port: 2\n").unwrap();
+        let Value::Map(entries) = &node.value else { panic!() };
+        let Value::Map(n) = &entries[1].1.value else { panic!() };
+        let names: Vec<_> = n.iter().map(|(k, v)| (k.name.as_str(), v.value.clone())).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("port", Value::Scalar("2".into(), Style::Plain)),
+                ("host", Value::Scalar("h".into(), Style::Plain)),
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let errors = parse("a:\n  b: [1, 2\nc: 3\n").unwrap_err();
+        assert!(errors[0].message.starts_with("YAML syntax error"), "{errors:?}");
+        assert!(errors[0].mark.line >= 2);
+    }
+
+    #[test]
+    fn empty_document_is_null() {
+        assert_eq!(parse("").unwrap().value, Value::Null);
+        assert_eq!(parse("# only a comment\n").unwrap().value, Value::Null);
+    }
+}

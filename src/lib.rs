@@ -1,0 +1,12 @@
+//! kafka-self-healing: watches Apache Kafka brokers, KRaft controllers and
+//! ZooKeeper nodes, repairs what is safe to repair, escalates the rest.
+//!
+//! See ARCHITECTURE.md for the map of modules and their invariants.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod plugin;
+pub mod testbed;
+pub mod topology;

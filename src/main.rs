@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    kafka_self_healing::cli::main()
+}
