@@ -1,1 +1,19 @@
-//! placeholder
+//! The real test bed: Apache Kafka and ZooKeeper JVMs on 127.0.0.1.
+//!
+//! Owns: fetching the Kafka distributions (through `testing/fetch-kafka.sh`),
+//! writing node configurations, starting, signalling and stopping the JVMs, and
+//! waiting until each node really answers (ApiVersions, ZooKeeper `srvr`).
+//! Used by the integration tests, the `kafka-testbed` command and the demo.
+//! Must never: be used by the daemon's own monitoring or recovery code, listen
+//! on anything but 127.0.0.1, or leave a JVM behind: every JVM it starts
+//! for a test dies with the process that started it (even on SIGKILL).
+
+mod cluster;
+mod dist;
+mod process;
+mod readiness;
+
+pub use cluster::{Cluster, Flavor, NodeInfo, NodeKind, Spec};
+pub use dist::{KafkaLine, ensure_distribution, repo_dir};
+pub use process::{jvm_pids_under, pid_alive};
+pub use readiness::{api_versions, zookeeper_four_letter_word};

@@ -1,0 +1,154 @@
+//! `kafka-testbed`: start and drive the real Kafka/ZooKeeper test bed from a shell.
+//!
+//! Thin front end over `kafka_self_healing::testbed`; `testing/testbed.sh` wraps it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use kafka_self_healing::testbed::{Cluster, Spec, pid_alive};
+
+#[derive(Parser)]
+#[command(name = "kafka-testbed", about = "Real Apache Kafka and ZooKeeper clusters on 127.0.0.1 for tests and demos.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Flavor {
+    /// Kafka 3.9 brokers on ZooKeeper.
+    Zookeeper,
+    /// Kafka 4.x, combined broker+controller nodes.
+    Kraft,
+    /// Kafka 4.x, dedicated controllers and brokers.
+    KraftSeparate,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start a cluster in DIR and wait until every node answers.
+    Up {
+        #[arg(long, value_enum, default_value_t = Flavor::Zookeeper)]
+        flavor: Flavor,
+        /// Directory for the cluster's data, logs and testbed.json (must be new or empty).
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        brokers: Option<usize>,
+        #[arg(long)]
+        zookeepers: Option<usize>,
+        #[arg(long)]
+        controllers: Option<usize>,
+        /// Stay in the foreground; the cluster dies with this process (Ctrl-C, SIGTERM, or SIGKILL).
+        #[arg(long)]
+        foreground: bool,
+    },
+    /// Kill every node of the cluster in DIR.
+    Down {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Print the nodes, ports and pids of the cluster in DIR (JSON with --json).
+    Status {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a node gracefully (SIGTERM, controlled shutdown).
+    Stop { #[arg(long)] dir: PathBuf, node: String },
+    /// kill -9 a node.
+    Kill { #[arg(long)] dir: PathBuf, node: String },
+    /// SIGSTOP a node (it hangs with its sockets open).
+    Pause { #[arg(long)] dir: PathBuf, node: String },
+    /// SIGCONT a paused node.
+    Resume { #[arg(long)] dir: PathBuf, node: String },
+    /// Start a stopped node again with the same data and wait until it answers.
+    Start { #[arg(long)] dir: PathBuf, node: String },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kafka-testbed: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cmd: Cmd) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Up { flavor, dir, brokers, zookeepers, controllers, foreground } => {
+            let mut spec = match flavor {
+                Flavor::Zookeeper => Spec::zookeeper(),
+                Flavor::Kraft => Spec::kraft(),
+                Flavor::KraftSeparate => Spec::kraft_separate(),
+            };
+            spec.brokers = brokers.unwrap_or(spec.brokers);
+            spec.zookeepers = zookeepers.unwrap_or(spec.zookeepers);
+            spec.controllers = controllers.unwrap_or(spec.controllers);
+            let started = std::time::Instant::now();
+            let cluster = Cluster::start_in(spec, &dir, foreground)?;
+            print_status(&cluster);
+            println!("ready in {:.1}s; bootstrap servers: {}", started.elapsed().as_secs_f64(), cluster.bootstrap_servers());
+            std::fs::write(dir.join("ready"), "")?;
+            if foreground {
+                wait_for_signal();
+                println!("stopping");
+                drop(cluster);
+            }
+            Ok(())
+        }
+        Cmd::Down { dir } => {
+            let mut cluster = Cluster::attach(&dir)?;
+            cluster.teardown();
+            let _ = std::fs::remove_file(dir.join("ready"));
+            Ok(())
+        }
+        Cmd::Status { dir, json } => {
+            let cluster = Cluster::attach(&dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(cluster.nodes())?);
+            } else {
+                print_status(&cluster);
+            }
+            Ok(())
+        }
+        Cmd::Stop { dir, node } => Cluster::attach(&dir)?.stop(&node),
+        Cmd::Kill { dir, node } => Cluster::attach(&dir)?.kill(&node),
+        Cmd::Pause { dir, node } => Cluster::attach(&dir)?.pause(&node),
+        Cmd::Resume { dir, node } => Cluster::attach(&dir)?.resume(&node),
+        Cmd::Start { dir, node } => Cluster::attach(&dir)?.start_node(&node),
+    }
+}
+
+fn print_status(cluster: &Cluster) {
+    println!("{:<14} {:<11} {:>4} {:>6} {:>10} {:>6} {:>8}", "NODE", "KIND", "ID", "PORT", "CONTROLLER", "JMX", "PID");
+    for n in cluster.nodes() {
+        let pid = match n.pid {
+            Some(p) if pid_alive(p) => p.to_string(),
+            Some(_) => "dead".into(),
+            None => "-".into(),
+        };
+        let opt = |p: Option<u16>| p.map_or("-".to_string(), |p| p.to_string());
+        println!(
+            "{:<14} {:<11} {:>4} {:>6} {:>10} {:>6} {:>8}",
+            n.name,
+            format!("{:?}", n.kind).to_lowercase(),
+            n.id,
+            n.port,
+            opt(n.controller_port),
+            opt(n.jmx_port),
+            pid
+        );
+    }
+}
+
+fn wait_for_signal() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    if let Ok(rt) = runtime {
+        rt.block_on(kafka_self_healing::app::shutdown_signal());
+    }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Fetches an Apache Kafka release line from Maven Central into the cache:
+#   ~/.cache/kafka-self-healing/kafka-<line>/libs/*.jar
+# Usage: testing/fetch-kafka.sh 3.9|4|all
+# The version is the one in testing/maven/kafka-<line>/pom.xml; a second run
+# with the same version fetches nothing.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${KSH_CACHE_DIR:-$HOME/.cache/kafka-self-healing}
+
+fetch() {
+  local line=$1
+  local pom=$here/maven/kafka-$line/pom.xml
+  [ -f "$pom" ] || { echo "fetch-kafka: no pom for line '$line' ($pom); lines: 3.9, 4" >&2; exit 2; }
+  local version
+  version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")
+  local libs=$cache/kafka-$line/libs
+  if [ "$(cat "$libs/.version" 2>/dev/null)" = "$version" ]; then
+    return 0
+  fi
+  command -v mvn >/dev/null || { echo "fetch-kafka: mvn is not installed (apt-get install maven)" >&2; exit 1; }
+  echo "fetch-kafka: fetching Apache Kafka $version into $libs" >&2
+  rm -rf "$libs"
+  mkdir -p "$libs"
+  mvn -q -B -f "$pom" dependency:copy-dependencies -DoutputDirectory="$libs" >&2
+  ls "$libs"/kafka_2.13-"$version".jar >/dev/null
+  echo "$version" > "$libs/.version"
+}
+
+case "${1:-all}" in
+  all) fetch 3.9; fetch 4 ;;
+  *) fetch "$1" ;;
+esac
