@@ -29,7 +29,7 @@ pub async fn run(loaded: Loaded, options: RunOptions, shutdown: impl Future<Outp
         dry_run = options.dry_run,
     );
     for w in loaded.warnings.warnings() {
-        warn!(message = "Configuration warning.", detail = %w.display(&loaded.path));
+        warn!(message = "Configuration warning.", detail = %w.one_line(&loaded.path));
     }
     if options.dry_run {
         info!("Dry run: recovery actions will be decided and logged, never executed.");

@@ -8,7 +8,7 @@
 //! the first error: a bad value is reported and its default kept so that the
 //! rest of the file is still checked.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -34,6 +34,8 @@ pub struct Ctx<'a> {
     pub diagnostics: Vec<Diagnostic>,
     /// Dotted path (`cluster.kafka_brokers[0].port`) → where its value was written.
     pub marks: HashMap<String, Mark>,
+    /// Paths whose value could not be decoded.
+    failed: HashSet<String>,
     path: Vec<String>,
 }
 
@@ -43,6 +45,7 @@ impl<'a> Ctx<'a> {
             env,
             diagnostics: Vec::new(),
             marks: HashMap::new(),
+            failed: HashSet::new(),
             path: Vec::new(),
         }
     }
@@ -63,12 +66,29 @@ impl<'a> Ctx<'a> {
     }
 
     /// Decodes `node` as the value at `part` below the current path.
-    pub fn field<T: Decode>(&mut self, part: String, node: &Node) -> Option<T> {
+    ///
+    /// `key` is where the key was written: a mapping is located at its key
+    /// (`cluster:`), a scalar or list at the value itself (`port: 70000`).
+    pub fn field<T: Decode>(&mut self, part: String, key: Option<Mark>, node: &Node) -> Option<T> {
         self.path.push(part);
-        self.marks.insert(self.path(), node.mark);
+        let path = self.path();
+        let mark = match (&node.value, key) {
+            (Value::Map(_), Some(key)) => key,
+            _ => node.mark,
+        };
+        self.marks.insert(path.clone(), mark);
         let value = T::decode(node, self);
+        if value.is_none() {
+            self.failed.insert(path);
+        }
         self.path.pop();
         value
+    }
+
+    /// True when decoding `path` (or a value inside it, or a section around it)
+    /// already failed, so later checks do not report the same place twice.
+    pub fn failed(&self, path: &str) -> bool {
+        self.failed.iter().any(|f| path == f || path.starts_with(&format!("{f}.")) || path.starts_with(&format!("{f}[")))
     }
 
     pub fn error(&mut self, mark: Mark, message: impl Into<String>, hint: impl Into<String>) {
@@ -245,7 +265,7 @@ impl<T: Decode> Decode for Vec<T> {
             Value::Seq(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    if let Some(v) = cx.field::<T>(format!("[{i}]"), item) {
+                    if let Some(v) = cx.field::<T>(format!("[{i}]"), None, item) {
                         out.push(v);
                     }
                 }
@@ -269,7 +289,7 @@ impl<T: Decode> Decode for BTreeMap<String, T> {
             Value::Map(entries) => {
                 let mut out = BTreeMap::new();
                 for (key, value) in entries {
-                    if let Some(v) = cx.field::<T>(key.name.clone(), value) {
+                    if let Some(v) = cx.field::<T>(key.name.clone(), Some(key.mark), value) {
                         out.insert(key.name.clone(), v);
                     }
                 }
@@ -309,13 +329,13 @@ impl Decode for serde_json::Value {
                 items
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, item)| cx.field::<serde_json::Value>(format!("[{i}]"), item))
+                    .filter_map(|(i, item)| cx.field::<serde_json::Value>(format!("[{i}]"), None, item))
                     .collect(),
             ),
             Value::Map(entries) => serde_json::Value::Object(
                 entries
                     .iter()
-                    .filter_map(|(k, v)| cx.field::<serde_json::Value>(k.name.clone(), v).map(|v| (k.name.clone(), v)))
+                    .filter_map(|(k, v)| cx.field::<serde_json::Value>(k.name.clone(), Some(k.mark), v).map(|v| (k.name.clone(), v)))
                     .collect(),
             ),
         })
@@ -530,7 +550,7 @@ macro_rules! section {
                     match key.name.as_str() {
                         $( stringify!($field) => {
                             $field = true;
-                            if let Some(v) = cx.field::<$ty>(key.name.clone(), value) {
+                            if let Some(v) = cx.field::<$ty>(key.name.clone(), Some(key.mark), value) {
                                 out.$field = v;
                             }
                         } )*

@@ -45,6 +45,15 @@ impl Diagnostic {
         self
     }
 
+    /// One line, for logs: `FILE:LINE:COL: warning: message (hint: ...)`.
+    pub fn one_line(&self, file: &Path) -> String {
+        let text = self.display(file).to_string();
+        match text.split_once("\n    hint: ") {
+            Some((head, hint)) => format!("{head} (hint: {hint})"),
+            None => text,
+        }
+    }
+
     /// Renders as `FILE:LINE:COL: error: message` with the hint on its own line.
     pub fn display<'a>(&'a self, file: &'a Path) -> impl fmt::Display + 'a {
         DisplayDiagnostic { d: self, file }

@@ -111,7 +111,7 @@ pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) 
         });
     }
     let mut config = Config::decode(&root, &mut cx).unwrap_or_default();
-    fill_defaults(&mut config);
+    fill_defaults(&mut config, env);
     if !matches!(root.value, Value::Null) {
         validate::validate(&config, &mut cx);
     }
@@ -126,11 +126,52 @@ pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) 
     })
 }
 
-/// Defaults that depend on other values: the port of a node depends on its role.
-fn fill_defaults(config: &mut Config) {
+/// Defaults that depend on other values or on the environment.
+fn fill_defaults(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
+    let methods = config.monitoring.methods.clone();
+    let actions = config.recovery.actions.clone();
+    let r = &config.recovery;
+    let policy = RetryPolicyOverride {
+        max_attempts: Some(r.max_attempts),
+        initial_delay_seconds: Some(r.initial_delay_seconds),
+        backoff_multiplier: Some(r.backoff_multiplier),
+        max_delay_seconds: Some(r.max_delay_seconds),
+    };
     for (role, node) in config.cluster.nodes_mut() {
         node.port.get_or_insert(role.default_port());
+        node.monitoring_methods.get_or_insert_with(|| effective_methods(role, &methods));
+        node.recovery_actions.get_or_insert_with(|| actions.clone());
+        let own = node.retry_policy.take().unwrap_or_default();
+        node.retry_policy = Some(RetryPolicyOverride {
+            max_attempts: own.max_attempts.or(policy.max_attempts),
+            initial_delay_seconds: own.initial_delay_seconds.or(policy.initial_delay_seconds),
+            backoff_multiplier: own.backoff_multiplier.or(policy.backoff_multiplier),
+            max_delay_seconds: own.max_delay_seconds.or(policy.max_delay_seconds),
+        });
     }
+    // The runbook's variables fill credentials the file leaves out; an empty
+    // value (`${SMTP_USERNAME:-}`) means "none".
+    let from_env = |name: &str| env(name).filter(|v| !v.is_empty());
+    if let Some(smtp) = &mut config.notifications.smtp {
+        smtp.username = smtp.username.take().filter(|u| !u.is_empty()).or_else(|| from_env("SMTP_USERNAME"));
+        smtp.password = smtp.password.take().filter(|p| !p.is_empty()).or_else(|| from_env("SMTP_PASSWORD").map(Secret::new));
+    }
+    let jmx = &mut config.monitoring.jmx;
+    jmx.username = jmx.username.take().filter(|u| !u.is_empty()).or_else(|| from_env("JMX_USERNAME"));
+    jmx.password = jmx.password.take().filter(|p| !p.is_empty()).or_else(|| from_env("JMX_PASSWORD").map(Secret::new));
+}
+
+/// `monitoring.methods` as it applies to a node of `role`: built-ins that cannot
+/// check this role are left out (the runbook's `[socket, jmx]` also covers
+/// ZooKeeper nodes, where `jmx` means nothing); nothing left means the role's defaults.
+fn effective_methods(role: Role, methods: &[String]) -> Vec<String> {
+    use crate::plugin::{Kind, builtin};
+    let applicable: Vec<String> = methods
+        .iter()
+        .filter(|m| builtin(Kind::Monitor, m).is_none_or(|b| b.roles.contains(&role)))
+        .cloned()
+        .collect();
+    if applicable.is_empty() { role.default_methods().iter().map(|m| m.to_string()).collect() } else { applicable }
 }
 
 impl ClusterConfig {

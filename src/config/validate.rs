@@ -82,7 +82,11 @@ impl<'c> Validator<'c, '_> {
         self.cx.marks.contains_key(path)
     }
 
+    /// Reports a problem at `path`, unless decoding already reported one there.
     fn error(&mut self, path: &str, message: impl Into<String>, hint: impl Into<String>) {
+        if self.cx.failed(path) {
+            return;
+        }
         let mark = self.mark(path);
         self.cx.error(mark, message, hint);
     }
@@ -144,13 +148,14 @@ impl<'c> Validator<'c, '_> {
                     self.error(&format!("{base}.{key}"), format!("`{base}.{key}` must be between 1 and 65535, found 0"), "");
                 }
             }
-            if let Some(methods) = &node.monitoring_methods {
+            // Lists filled in from the global ones are checked there, once.
+            if let Some(methods) = node.monitoring_methods.as_ref().filter(|_| self.written(&format!("{base}.monitoring_methods"))) {
                 self.names(Kind::Monitor, &format!("{base}.monitoring_methods"), methods, Some(role));
             }
-            if let Some(actions) = &node.recovery_actions {
+            if let Some(actions) = node.recovery_actions.as_ref().filter(|_| self.written(&format!("{base}.recovery_actions"))) {
                 self.names(Kind::Action, &format!("{base}.recovery_actions"), actions, Some(role));
             }
-            if let Some(o) = &node.retry_policy {
+            if let Some(o) = node.retry_policy.as_ref().filter(|_| self.written(&format!("{base}.retry_policy"))) {
                 let policy = Policy::of_override(config, o);
                 self.retry_policy(&format!("{base}.retry_policy"), &policy);
             }
@@ -347,7 +352,7 @@ impl<'c> Validator<'c, '_> {
             self.error("notifications.smtp.port", "`notifications.smtp.port` must be between 1 and 65535, found 0", "");
         }
         if smtp.to_emails.is_empty() {
-            self.error("notifications.smtp", "`notifications.smtp.to_emails` is empty: nobody would receive the email", "list at least one address, e.g. `to_emails: [kafka-ops@example.com]`");
+            self.error("notifications.smtp.to_emails", "`notifications.smtp.to_emails` is empty: nobody would receive the email", "list at least one address, e.g. `to_emails: [kafka-ops@example.com]`");
         }
         let mut addresses = vec![("from_email".to_string(), smtp.from_email.clone())];
         for (key, list) in [("to_emails", &smtp.to_emails), ("cc_emails", &smtp.cc_emails), ("bcc_emails", &smtp.bcc_emails)] {
@@ -421,8 +426,10 @@ impl<'c> Validator<'c, '_> {
                 (&ssl.truststore_path, "truststore_password_env", &ssl.truststore_password_env),
             ] {
                 if store.is_some() && self.cx.env(env_name).is_none() {
+                    let at = format!("security.ssl.{env_key}");
+                    let at = if self.written(&at) { at } else { "security.ssl.enabled".to_string() };
                     self.error(
-                        &format!("security.ssl.{env_key}"),
+                        &at,
                         format!("environment variable `{env_name}` (named by `security.ssl.{env_key}`) is not set"),
                         format!("export {env_name} with the store's password"),
                     );
@@ -436,8 +443,11 @@ impl<'c> Validator<'c, '_> {
             }
             for (key, env_name) in [("username_env", &sasl.username_env), ("password_env", &sasl.password_env)] {
                 if self.cx.env(env_name).is_none() {
+                    // Point at the variable's name if written, else at `enabled: true`.
+                    let at = format!("security.sasl.{key}");
+                    let at = if self.written(&at) { at } else { "security.sasl.enabled".to_string() };
                     self.error(
-                        &format!("security.sasl.{key}"),
+                        &at,
                         format!("environment variable `{env_name}` (named by `security.sasl.{key}`) is not set"),
                         format!("export {env_name}"),
                     );

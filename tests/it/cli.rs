@@ -1,0 +1,125 @@
+//! The command line as an operator uses it: exit codes, output, signals.
+
+use crate::support::{bin, repo, run, stderr, stdout, write_temp};
+
+/// Values for every variable the shipped examples reference.
+const EXAMPLE_ENV: &[(&str, &str)] = &[
+    ("SMTP_USERNAME", "alerts"),
+    ("SMTP_PASSWORD", "example-smtp-secret"),
+    ("JMX_USERNAME", "monitor"),
+    ("JMX_PASSWORD", "example-jmx-secret"),
+    ("SMTP_HOST", "relay.example.com"),
+    ("ALERT_EMAIL", "oncall@example.com"),
+];
+
+#[test]
+fn every_shipped_example_validates() {
+    let examples = ["config_minimal.yaml", "config_production.yaml", "config_development.yaml", "config_docker.yaml"];
+    for name in examples {
+        let path = repo().join("examples").join(name);
+        let out = run(bin().arg("validate").arg(&path).envs(EXAMPLE_ENV.iter().copied()).env_remove("KAFKA_SELF_HEALING_CONFIG"));
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains(&format!("OK: {}: cluster `", path.display())), "{name}: {text}");
+        assert!(!text.contains(": error:"), "{name}: {text}");
+    }
+}
+
+#[test]
+fn validate_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_temp(dir.path(), "bad.yaml", "cluster:\n  kafka_brokers:\n    - {node_id: k1, host: a, prot: 1}\n");
+    let out = run(bin().arg("validate").arg(&bad));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{}:3:30: error: unknown key `prot` in `cluster.kafka_brokers[0]`", bad.display())), "{err}");
+    assert!(err.contains("hint: did you mean `port`?"), "{err}");
+
+    let out = run(bin().args(["validate", "--no-such-flag"]));
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn the_config_path_comes_from_the_environment_when_not_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_temp(dir.path(), "c.yaml", "cluster:\n  zookeeper_nodes: [{node_id: z1, host: zk1}]\n");
+    let out = run(bin().arg("validate").env("KAFKA_SELF_HEALING_CONFIG", &path));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("1 ZooKeeper node(s)"));
+
+    let out = run(bin().arg("validate").env_remove("KAFKA_SELF_HEALING_CONFIG"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("/etc/kafka-self-healing/config.yaml: error: cannot read the configuration file"));
+}
+
+#[test]
+fn config_show_fills_defaults_and_hides_secrets() {
+    let path = repo().join("examples/config_production.yaml");
+    let out = run(bin().args(["config", "show", "--config"]).arg(&path).envs(EXAMPLE_ENV.iter().copied()));
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    for secret in ["example-smtp-secret", "example-jmx-secret"] {
+        assert!(!text.contains(secret), "secret {secret} shown:\n{text}");
+    }
+    assert!(text.contains("password: \"***\""), "{text}");
+    // A default the file does not set, and an inherited per-node value.
+    assert!(text.contains("state_dir: /var/lib/kafka-self-healing"), "{text}");
+    assert!(text.contains("service_manager: systemctl"), "{text}");
+
+    let out = run(bin().args(["config", "show", "--output", "json", "--config"]).arg(&path).envs(EXAMPLE_ENV.iter().copied()));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(json["notifications"]["smtp"]["password"], "***");
+    assert_eq!(json["monitoring"]["jmx"]["password"], "***");
+    assert_eq!(json["cluster"]["zookeeper_nodes"][0]["port"], 2181);
+    assert_eq!(json["cluster"]["kafka_brokers"][2]["retry_policy"]["max_attempts"], 3);
+    assert_eq!(json["cluster"]["kafka_brokers"][0]["retry_policy"]["max_attempts"], 5);
+}
+
+#[test]
+fn run_logs_a_summary_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("logs/application.log");
+    let config = write_temp(
+        dir.path(),
+        "c.yaml",
+        &format!(
+            "cluster:\n  name: sig-test\n  kafka_brokers: [{{node_id: k1, host: 127.0.0.1}}]\n  zookeeper_nodes: [{{node_id: z1, host: 127.0.0.1}}]\n\
+             notifications:\n  smtp: {{host: localhost, password: \"${{SMTP_PASSWORD}}\", to_emails: [a@b.c]}}\n\
+             logging:\n  file: {}\n",
+            log.display()
+        ),
+    );
+    let child = bin()
+        .args(["run", "--dry-run", "--config"])
+        .arg(&config)
+        .env("SMTP_PASSWORD", "run-secret-value")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the daemon says it is up, then ask it to stop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("waiting for SIGTERM")) {
+        assert!(std::time::Instant::now() < deadline, "the daemon did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("cluster `sig-test`: 1 Kafka broker(s), 0 KRaft controller(s), 1 ZooKeeper node(s); notification channels: smtp"),
+        "{text}"
+    );
+    assert!(text.contains("Dry run"), "{text}");
+    assert!(text.contains("Shutdown signal received"), "{text}");
+    assert!(!text.contains("run-secret-value") && !String::from_utf8_lossy(&out.stderr).contains("run-secret-value"));
+}
+
+#[test]
+fn run_refuses_an_invalid_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_temp(dir.path(), "c.yaml", "cluster: {}\n");
+    let out = run(bin().args(["run", "--config"]).arg(&config));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("the cluster has no nodes"));
+}

@@ -1,0 +1,10 @@
+//! The integration tests: one binary, one module per feature (rust-analyzer style).
+//!
+//! Tests that need a real cluster share it through `support::cluster` and run
+//! one at a time; everything else runs in parallel.
+
+mod cli;
+mod config_errors;
+mod docs;
+mod support;
+mod testbed;
