@@ -78,7 +78,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run { config, dry_run } => run(&config.config, RunOptions { dry_run }),
         Command::Validate { file } => {
-            let file = file.unwrap_or_else(|| std::env::var_os(CONFIG_PATH_ENV).map_or(DEFAULT_CONFIG_PATH.into(), PathBuf::from));
+            let file = file
+                .unwrap_or_else(|| std::env::var_os(CONFIG_PATH_ENV).map_or(DEFAULT_CONFIG_PATH.into(), PathBuf::from));
             validate(&file)
         }
         Command::Config(ConfigCommand::Show { config, output }) => show(&config.config, output),

@@ -56,9 +56,6 @@ fn open_log_file(path: &Path) -> anyhow::Result<std::fs::File> {
         })?;
     }
     OpenOptions::new().create(true).append(true).open(path).with_context(|| {
-        format!(
-            "cannot open the log file {} (logging.file); check that the daemon's user may write it",
-            path.display()
-        )
+        format!("cannot open the log file {} (logging.file); check that the daemon's user may write it", path.display())
     })
 }

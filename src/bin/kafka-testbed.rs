@@ -57,15 +57,35 @@ enum Cmd {
         json: bool,
     },
     /// Stop a node gracefully (SIGTERM, controlled shutdown).
-    Stop { #[arg(long)] dir: PathBuf, node: String },
+    Stop {
+        #[arg(long)]
+        dir: PathBuf,
+        node: String,
+    },
     /// kill -9 a node.
-    Kill { #[arg(long)] dir: PathBuf, node: String },
+    Kill {
+        #[arg(long)]
+        dir: PathBuf,
+        node: String,
+    },
     /// SIGSTOP a node (it hangs with its sockets open).
-    Pause { #[arg(long)] dir: PathBuf, node: String },
+    Pause {
+        #[arg(long)]
+        dir: PathBuf,
+        node: String,
+    },
     /// SIGCONT a paused node.
-    Resume { #[arg(long)] dir: PathBuf, node: String },
+    Resume {
+        #[arg(long)]
+        dir: PathBuf,
+        node: String,
+    },
     /// Start a stopped node again with the same data and wait until it answers.
-    Start { #[arg(long)] dir: PathBuf, node: String },
+    Start {
+        #[arg(long)]
+        dir: PathBuf,
+        node: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -92,7 +112,11 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let cluster = Cluster::start_in(spec, &dir, foreground)?;
             print_status(&cluster);
-            println!("ready in {:.1}s; bootstrap servers: {}", started.elapsed().as_secs_f64(), cluster.bootstrap_servers());
+            println!(
+                "ready in {:.1}s; bootstrap servers: {}",
+                started.elapsed().as_secs_f64(),
+                cluster.bootstrap_servers()
+            );
             std::fs::write(dir.join("ready"), "")?;
             if foreground {
                 wait_for_signal();

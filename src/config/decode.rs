@@ -41,13 +41,7 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(env: &'a dyn Fn(&str) -> Option<String>) -> Self {
-        Ctx {
-            env,
-            diagnostics: Vec::new(),
-            marks: HashMap::new(),
-            failed: HashSet::new(),
-            path: Vec::new(),
-        }
+        Ctx { env, diagnostics: Vec::new(), marks: HashMap::new(), failed: HashSet::new(), path: Vec::new() }
     }
 
     pub fn env(&self, name: &str) -> Option<String> {
@@ -88,7 +82,9 @@ impl<'a> Ctx<'a> {
     /// True when decoding `path` (or a value inside it, or a section around it)
     /// already failed, so later checks do not report the same place twice.
     pub fn failed(&self, path: &str) -> bool {
-        self.failed.iter().any(|f| path == f || path.starts_with(&format!("{f}.")) || path.starts_with(&format!("{f}[")))
+        self.failed
+            .iter()
+            .any(|f| path == f || path.starts_with(&format!("{f}.")) || path.starts_with(&format!("{f}[")))
     }
 
     pub fn error(&mut self, mark: Mark, message: impl Into<String>, hint: impl Into<String>) {
@@ -335,7 +331,9 @@ impl Decode for serde_json::Value {
             Value::Map(entries) => serde_json::Value::Object(
                 entries
                     .iter()
-                    .filter_map(|(k, v)| cx.field::<serde_json::Value>(k.name.clone(), Some(k.mark), v).map(|v| (k.name.clone(), v)))
+                    .filter_map(|(k, v)| {
+                        cx.field::<serde_json::Value>(k.name.clone(), Some(k.mark), v).map(|v| (k.name.clone(), v))
+                    })
                     .collect(),
             ),
         })

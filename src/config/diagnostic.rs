@@ -25,19 +25,11 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(mark: Mark, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Error,
-            mark: Some(mark),
-            message: message.into(),
-            hint: None,
-        }
+        Diagnostic { severity: Severity::Error, mark: Some(mark), message: message.into(), hint: None }
     }
 
     pub fn warning(mark: Mark, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(mark, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(mark, message) }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -91,12 +83,9 @@ pub struct Report {
 
 impl Report {
     pub fn new(file: &Path, mut diagnostics: Vec<Diagnostic>) -> Self {
-        diagnostics.sort_by(|a, b| (a.severity, a.mark).cmp(&(b.severity, b.mark)));
+        diagnostics.sort_by_key(|d| (d.severity, d.mark));
         diagnostics.dedup();
-        Report {
-            file: file.to_path_buf(),
-            diagnostics,
-        }
+        Report { file: file.to_path_buf(), diagnostics }
     }
 
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {

@@ -60,9 +60,7 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Opt
             rest = tail;
         } else if let Some(inner_start) = after.strip_prefix('{') {
             let Some(close) = inner_start.find('}') else {
-                errors.push(EnvError::Malformed {
-                    detail: format!("`${{{inner_start}` has no closing `}}`"),
-                });
+                errors.push(EnvError::Malformed { detail: format!("`${{{inner_start}` has no closing `}}`") });
                 return Err(errors);
             };
             let inner = &inner_start[..close];
@@ -85,10 +83,11 @@ fn expand_one(inner: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
         Some(i) => (&inner[..i], Some(&inner[i..])),
         None => (inner, None),
     };
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.starts_with(|c: char| c.is_ascii_digit()) {
-        return Err(EnvError::Malformed {
-            detail: format!("`${{{inner}}}`: `{name}` is not a variable name"),
-        });
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || name.starts_with(|c: char| c.is_ascii_digit())
+    {
+        return Err(EnvError::Malformed { detail: format!("`${{{inner}}}`: `{name}` is not a variable name") });
     }
     let value = lookup(name);
     match op {
@@ -104,9 +103,7 @@ fn expand_one(inner: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
                 _ => Err(EnvError::Required { var: name.into(), message }),
             }
         }
-        Some(op) => Err(EnvError::Malformed {
-            detail: format!("`${{{inner}}}`: unknown operator `{op}`"),
-        }),
+        Some(op) => Err(EnvError::Malformed { detail: format!("`${{{inner}}}`: unknown operator `{op}`") }),
     }
 }
 

@@ -18,7 +18,7 @@ pub mod yaml;
 
 use std::path::{Path, PathBuf};
 
-pub use decode::{Secret, Seconds};
+pub use decode::{Seconds, Secret};
 pub use diagnostic::{Diagnostic, Report, Severity};
 pub use schema::*;
 
@@ -33,7 +33,8 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/kafka-self-healing/config.yaml";
 pub const CONFIG_PATH_ENV: &str = "KAFKA_SELF_HEALING_CONFIG";
 
 /// The runbook's environment overlay sections: accepted, not used.
-pub const OVERLAY_SECTIONS: &[&str] = &["environment", "development", "docker", "kubernetes", "testing", "multi_datacenter"];
+pub const OVERLAY_SECTIONS: &[&str] =
+    &["environment", "development", "docker", "kubernetes", "testing", "multi_datacenter"];
 
 /// A configuration that passed validation, with the warnings it produced.
 #[derive(Debug)]
@@ -119,11 +120,7 @@ pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) 
     if report.has_errors() {
         return Err(report);
     }
-    Ok(Loaded {
-        path: path.to_path_buf(),
-        config,
-        warnings: report,
-    })
+    Ok(Loaded { path: path.to_path_buf(), config, warnings: report })
 }
 
 /// Defaults that depend on other values or on the environment.
@@ -154,7 +151,8 @@ fn fill_defaults(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
     let from_env = |name: &str| env(name).filter(|v| !v.is_empty());
     if let Some(smtp) = &mut config.notifications.smtp {
         smtp.username = smtp.username.take().filter(|u| !u.is_empty()).or_else(|| from_env("SMTP_USERNAME"));
-        smtp.password = smtp.password.take().filter(|p| !p.is_empty()).or_else(|| from_env("SMTP_PASSWORD").map(Secret::new));
+        smtp.password =
+            smtp.password.take().filter(|p| !p.is_empty()).or_else(|| from_env("SMTP_PASSWORD").map(Secret::new));
     }
     let jmx = &mut config.monitoring.jmx;
     jmx.username = jmx.username.take().filter(|u| !u.is_empty()).or_else(|| from_env("JMX_USERNAME"));
@@ -166,11 +164,8 @@ fn fill_defaults(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
 /// ZooKeeper nodes, where `jmx` means nothing); nothing left means the role's defaults.
 fn effective_methods(role: Role, methods: &[String]) -> Vec<String> {
     use crate::plugin::{Kind, builtin};
-    let applicable: Vec<String> = methods
-        .iter()
-        .filter(|m| builtin(Kind::Monitor, m).is_none_or(|b| b.roles.contains(&role)))
-        .cloned()
-        .collect();
+    let applicable: Vec<String> =
+        methods.iter().filter(|m| builtin(Kind::Monitor, m).is_none_or(|b| b.roles.contains(&role))).cloned().collect();
     if applicable.is_empty() { role.default_methods().iter().map(|m| m.to_string()).collect() } else { applicable }
 }
 
@@ -225,18 +220,24 @@ impl Config {
     }
 }
 
-/// Every documented key as `section.key` paths, for the documentation test.
+/// Every key as a `section.key` path, for the documentation test. A section
+/// type used in several places (a node in each of the three node lists) is
+/// listed under its first place only, as `docs/configuration.md` does.
 pub fn all_key_paths() -> Vec<String> {
-    fn walk(prefix: &str, fields: &[decode::FieldDoc], out: &mut Vec<String>) {
+    fn walk(prefix: &str, fields: &[decode::FieldDoc], seen: &mut Vec<Vec<&'static str>>, out: &mut Vec<String>) {
         for f in fields {
             let path = if prefix.is_empty() { f.name.to_string() } else { format!("{prefix}.{}", f.name) };
             out.push(path.clone());
             if let Some(children) = (f.children)() {
-                walk(&path, children, out);
+                let names: Vec<&'static str> = children.iter().map(|c| c.name).collect();
+                if !seen.contains(&names) {
+                    seen.push(names);
+                    walk(&path, children, seen, out);
+                }
             }
         }
     }
     let mut out = Vec::new();
-    walk("", Config::FIELDS, &mut out);
+    walk("", Config::FIELDS, &mut Vec::new(), &mut out);
     out
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::decode::{Secret, Seconds, section};
+use super::decode::{Seconds, Secret, section};
 
 section! {
     /// The whole file.

@@ -103,10 +103,7 @@ impl<'c> Validator<'c, '_> {
             (Role::KraftController, &c.kraft_controllers),
             (Role::Zookeeper, &c.zookeeper_nodes),
         ];
-        lists
-            .into_iter()
-            .flat_map(|(role, list)| list.iter().enumerate().map(move |(i, n)| (role, i, n)))
-            .collect()
+        lists.into_iter().flat_map(|(role, list)| list.iter().enumerate().map(move |(i, n)| (role, i, n))).collect()
     }
 
     fn cluster(&mut self) {
@@ -125,7 +122,11 @@ impl<'c> Validator<'c, '_> {
             let id_path = format!("{base}.node_id");
             if self.written(&id_path) {
                 if node.node_id.trim().is_empty() {
-                    self.error(&id_path, "`node_id` must not be empty", "give every node a unique name, e.g. `kafka-broker-1`");
+                    self.error(
+                        &id_path,
+                        "`node_id` must not be empty",
+                        "give every node a unique name, e.g. `kafka-broker-1`",
+                    );
                 } else if let Some(first) = seen.get(node.node_id.as_str()) {
                     let line = first.line;
                     self.error(
@@ -139,20 +140,36 @@ impl<'c> Validator<'c, '_> {
             }
             let host_path = format!("{base}.host");
             if self.written(&host_path) && node.host.trim().is_empty() {
-                self.error(&host_path, format!("`{host_path}` must not be empty"), "write the host name or IP address the daemon connects to");
+                self.error(
+                    &host_path,
+                    format!("`{host_path}` must not be empty"),
+                    "write the host name or IP address the daemon connects to",
+                );
             } else if node.host.contains(char::is_whitespace) || node.host.contains("://") {
-                self.error(&host_path, format!("`{host_path}` is not a host name: `{}`", node.host), "write only the host name or address; the port goes in `port`");
+                self.error(
+                    &host_path,
+                    format!("`{host_path}` is not a host name: `{}`", node.host),
+                    "write only the host name or address; the port goes in `port`",
+                );
             }
             for (key, value) in [("port", node.port), ("jmx_port", node.jmx_port)] {
                 if value == Some(0) {
-                    self.error(&format!("{base}.{key}"), format!("`{base}.{key}` must be between 1 and 65535, found 0"), "");
+                    self.error(
+                        &format!("{base}.{key}"),
+                        format!("`{base}.{key}` must be between 1 and 65535, found 0"),
+                        "",
+                    );
                 }
             }
             // Lists filled in from the global ones are checked there, once.
-            if let Some(methods) = node.monitoring_methods.as_ref().filter(|_| self.written(&format!("{base}.monitoring_methods"))) {
+            if let Some(methods) =
+                node.monitoring_methods.as_ref().filter(|_| self.written(&format!("{base}.monitoring_methods")))
+            {
                 self.names(Kind::Monitor, &format!("{base}.monitoring_methods"), methods, Some(role));
             }
-            if let Some(actions) = node.recovery_actions.as_ref().filter(|_| self.written(&format!("{base}.recovery_actions"))) {
+            if let Some(actions) =
+                node.recovery_actions.as_ref().filter(|_| self.written(&format!("{base}.recovery_actions")))
+            {
                 self.names(Kind::Action, &format!("{base}.recovery_actions"), actions, Some(role));
             }
             if let Some(o) = node.retry_policy.as_ref().filter(|_| self.written(&format!("{base}.retry_policy"))) {
@@ -164,7 +181,11 @@ impl<'c> Validator<'c, '_> {
 
     fn retry_policy(&mut self, base: &str, p: &Policy) {
         if p.max_attempts == Some(0) {
-            self.error(&format!("{base}.max_attempts"), format!("`{base}.max_attempts` must be at least 1, found 0"), "1 means a single attempt, then escalation");
+            self.error(
+                &format!("{base}.max_attempts"),
+                format!("`{base}.max_attempts` must be at least 1, found 0"),
+                "1 means a single attempt, then escalation",
+            );
         }
         if let Some(m) = p.multiplier
             && m < 1.0
@@ -178,7 +199,11 @@ impl<'c> Validator<'c, '_> {
         if let (Some(initial), Some(max)) = (p.initial, p.max_delay)
             && max.0 < initial.0
         {
-            let at = if self.written(&format!("{base}.max_delay_seconds")) { "max_delay_seconds" } else { "initial_delay_seconds" };
+            let at = if self.written(&format!("{base}.max_delay_seconds")) {
+                "max_delay_seconds"
+            } else {
+                "initial_delay_seconds"
+            };
             self.error(
                 &format!("{base}.{at}"),
                 format!("`{base}.max_delay_seconds` ({}) is smaller than `initial_delay_seconds` ({})", max, initial),
@@ -204,7 +229,11 @@ impl<'c> Validator<'c, '_> {
                     self.error(
                         &item,
                         format!("{} `{name}` cannot be used on a {} node", kind.noun(), role.as_str()),
-                        format!("`{}` applies to: {}", b.name, b.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")),
+                        format!(
+                            "`{}` applies to: {}",
+                            b.name,
+                            b.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
                     );
                 }
                 continue;
@@ -270,23 +299,43 @@ impl<'c> Validator<'c, '_> {
             for (key, value) in [("start_time", &period.start_time), ("end_time", &period.end_time)] {
                 let path = format!("{base}.{key}");
                 if self.written(&path) && parse_hh_mm(value).is_none() {
-                    self.error(&path, format!("`{path}` must be a time as HH:MM (24-hour), found `{value}`"), "e.g. \"02:00\" (quote it: YAML reads 02:00 as a number in some parsers)");
+                    self.error(
+                        &path,
+                        format!("`{path}` must be a time as HH:MM (24-hour), found `{value}`"),
+                        "e.g. \"02:00\" (quote it: YAML reads 02:00 as a number in some parsers)",
+                    );
                 }
             }
             for (j, day) in period.days.iter().enumerate() {
                 if weekday(day).is_none() {
-                    self.error(&format!("{base}.days[{j}]"), format!("`{day}` is not a day of the week"), "write mon, tue, wed, thu, fri, sat or sun");
+                    self.error(
+                        &format!("{base}.days[{j}]"),
+                        format!("`{day}` is not a day of the week"),
+                        "write mon, tue, wed, thu, fri, sat or sun",
+                    );
                 }
             }
             if !matches!(period.timezone.to_ascii_lowercase().as_str(), "utc" | "local") {
-                self.error(&format!("{base}.timezone"), format!("unknown timezone `{}`", period.timezone), "write `utc` or `local`");
+                self.error(
+                    &format!("{base}.timezone"),
+                    format!("unknown timezone `{}`", period.timezone),
+                    "write `utc` or `local`",
+                );
             }
         }
-        const WORDS: &[&str] = &["ruok", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "isro", "dirs", "crst", "srst", "dump", "reqs", "wchc", "wchp"];
+        const WORDS: &[&str] = &[
+            "ruok", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "isro", "dirs", "crst", "srst", "dump",
+            "reqs", "wchc", "wchp",
+        ];
         for (i, word) in m.zookeeper.four_letter_words.iter().enumerate() {
             if !WORDS.contains(&word.as_str()) {
-                let hint = suggest(word, WORDS).map_or_else(|| format!("known words: {}", WORDS.join(", ")), |s| format!("did you mean `{s}`?"));
-                self.error(&format!("monitoring.zookeeper.four_letter_words[{i}]"), format!("`{word}` is not a ZooKeeper four-letter word"), hint);
+                let hint = suggest(word, WORDS)
+                    .map_or_else(|| format!("known words: {}", WORDS.join(", ")), |s| format!("did you mean `{s}`?"));
+                self.error(
+                    &format!("monitoring.zookeeper.four_letter_words[{i}]"),
+                    format!("`{word}` is not a ZooKeeper four-letter word"),
+                    hint,
+                );
             }
         }
         let jmx = &m.jmx;
@@ -304,7 +353,11 @@ impl<'c> Validator<'c, '_> {
         let r = &config.recovery;
         self.names(Kind::Action, "recovery.actions", &r.actions.clone(), None);
         if r.actions.is_empty() {
-            self.warning("recovery.actions", "`recovery.actions` is empty: failures are escalated without any repair attempt", "");
+            self.warning(
+                "recovery.actions",
+                "`recovery.actions` is empty: failures are escalated without any repair attempt",
+                "",
+            );
         }
         let manager = r.restart_service.service_manager.as_str();
         if !matches!(manager, "systemctl" | "service") {
@@ -352,15 +405,25 @@ impl<'c> Validator<'c, '_> {
             self.error("notifications.smtp.port", "`notifications.smtp.port` must be between 1 and 65535, found 0", "");
         }
         if smtp.to_emails.is_empty() {
-            self.error("notifications.smtp.to_emails", "`notifications.smtp.to_emails` is empty: nobody would receive the email", "list at least one address, e.g. `to_emails: [kafka-ops@example.com]`");
+            self.error(
+                "notifications.smtp.to_emails",
+                "`notifications.smtp.to_emails` is empty: nobody would receive the email",
+                "list at least one address, e.g. `to_emails: [kafka-ops@example.com]`",
+            );
         }
         let mut addresses = vec![("from_email".to_string(), smtp.from_email.clone())];
-        for (key, list) in [("to_emails", &smtp.to_emails), ("cc_emails", &smtp.cc_emails), ("bcc_emails", &smtp.bcc_emails)] {
+        for (key, list) in
+            [("to_emails", &smtp.to_emails), ("cc_emails", &smtp.cc_emails), ("bcc_emails", &smtp.bcc_emails)]
+        {
             addresses.extend(list.iter().enumerate().map(|(i, a)| (format!("{key}[{i}]"), a.clone())));
         }
         for (key, address) in addresses {
             if !is_email(&address) {
-                self.error(&format!("notifications.smtp.{key}"), format!("`{address}` is not an email address"), "write name@domain");
+                self.error(
+                    &format!("notifications.smtp.{key}"),
+                    format!("`{address}` is not an email address"),
+                    "write name@domain",
+                );
             }
         }
     }
@@ -369,7 +432,11 @@ impl<'c> Validator<'c, '_> {
         let config = self.config;
         let l = &config.logging;
         if crate::logging::level_filter(&l.level).is_none() {
-            self.error("logging.level", format!("unknown log level `{}`", l.level), "write TRACE, DEBUG, INFO, WARNING or ERROR");
+            self.error(
+                "logging.level",
+                format!("unknown log level `{}`", l.level),
+                "write TRACE, DEBUG, INFO, WARNING or ERROR",
+            );
         }
         match l.format.as_str() {
             "text" | "json" => {}
@@ -400,12 +467,20 @@ impl<'c> Validator<'c, '_> {
             );
         }
         if s.credentials.encryption_key_file.is_some() {
-            self.warning("security.credentials.encryption_key_file", "`encryption_key_file` is not used by this implementation", "");
+            self.warning(
+                "security.credentials.encryption_key_file",
+                "`encryption_key_file` is not used by this implementation",
+                "",
+            );
         }
         let ssl = &s.ssl;
         if ssl.enabled {
             if !matches!(ssl.protocol.as_str(), "TLSv1.2" | "TLSv1.3" | "TLS") {
-                self.error("security.ssl.protocol", format!("unsupported TLS protocol `{}`", ssl.protocol), "write TLSv1.2 or TLSv1.3");
+                self.error(
+                    "security.ssl.protocol",
+                    format!("unsupported TLS protocol `{}`", ssl.protocol),
+                    "write TLSv1.2 or TLSv1.3",
+                );
             }
             for (key, value) in [
                 ("keystore_path", &ssl.keystore_path),
@@ -419,7 +494,11 @@ impl<'c> Validator<'c, '_> {
                 }
             }
             if ssl.cert_file.is_some() != ssl.key_file.is_some() {
-                self.error("security.ssl", "`cert_file` and `key_file` go together", "give both (PEM client certificate and its key), or neither");
+                self.error(
+                    "security.ssl",
+                    "`cert_file` and `key_file` go together",
+                    "give both (PEM client certificate and its key), or neither",
+                );
             }
             for (store, env_key, env_name) in [
                 (&ssl.keystore_path, "keystore_password_env", &ssl.keystore_password_env),
@@ -439,7 +518,11 @@ impl<'c> Validator<'c, '_> {
         let sasl = &s.sasl;
         if sasl.enabled {
             if !matches!(sasl.mechanism.as_str(), "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") {
-                self.error("security.sasl.mechanism", format!("unsupported SASL mechanism `{}`", sasl.mechanism), "write PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512");
+                self.error(
+                    "security.sasl.mechanism",
+                    format!("unsupported SASL mechanism `{}`", sasl.mechanism),
+                    "write PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+                );
             }
             for (key, env_name) in [("username_env", &sasl.username_env), ("password_env", &sasl.password_env)] {
                 if self.cx.env(env_name).is_none() {
@@ -458,7 +541,11 @@ impl<'c> Validator<'c, '_> {
 
     fn readable_file(&mut self, path: &str, file: &str) {
         if let Err(e) = std::fs::File::open(file) {
-            self.error(path, format!("cannot read `{file}`: {e}"), "check the path and that the daemon's user may read it");
+            self.error(
+                path,
+                format!("cannot read `{file}`: {e}"),
+                "check the path and that the daemon's user may read it",
+            );
         }
     }
 
@@ -466,7 +553,11 @@ impl<'c> Validator<'c, '_> {
         let config = self.config;
         let s = &config.system;
         if s.max_concurrent_operations == 0 {
-            self.error("system.max_concurrent_operations", "`system.max_concurrent_operations` must be at least 1, found 0", "");
+            self.error(
+                "system.max_concurrent_operations",
+                "`system.max_concurrent_operations` must be at least 1, found 0",
+                "",
+            );
         }
         for (path, value) in [
             ("system.cpu_limit_percent", s.cpu_limit_percent),
@@ -481,10 +572,18 @@ impl<'c> Validator<'c, '_> {
             self.error("system.metrics.port", "`system.metrics.port` must be between 1 and 65535, found 0", "");
         }
         if !s.metrics.endpoint.starts_with('/') {
-            self.error("system.metrics.endpoint", format!("`system.metrics.endpoint` must start with `/`, found `{}`", s.metrics.endpoint), "");
+            self.error(
+                "system.metrics.endpoint",
+                format!("`system.metrics.endpoint` must start with `/`, found `{}`", s.metrics.endpoint),
+                "",
+            );
         }
         if s.metrics.format != "prometheus" {
-            self.error("system.metrics.format", format!("unknown metrics format `{}`", s.metrics.format), "write `prometheus`");
+            self.error(
+                "system.metrics.format",
+                format!("unknown metrics format `{}`", s.metrics.format),
+                "write `prometheus`",
+            );
         }
         if s.state_dir.trim().is_empty() {
             self.error("system.state_dir", "`system.state_dir` must not be empty", "");
@@ -501,7 +600,11 @@ fn parse_hh_mm(text: &str) -> Option<(u32, u32)> {
 fn weekday(day: &str) -> Option<usize> {
     const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
     let lower = day.to_ascii_lowercase();
-    DAYS.iter().position(|d| lower.len() >= 3 && lower.starts_with(d) && (lower.len() == 3 || format!("{d}day").starts_with(&lower) || lower.ends_with("day")))
+    DAYS.iter().position(|d| {
+        lower.len() >= 3
+            && lower.starts_with(d)
+            && (lower.len() == 3 || format!("{d}day").starts_with(&lower) || lower.ends_with("day"))
+    })
 }
 
 fn is_email(address: &str) -> bool {
@@ -512,7 +615,9 @@ fn is_email(address: &str) -> bool {
         _ => address,
     };
     match bare.split_once('@') {
-        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !bare.contains(char::is_whitespace) && !domain.contains('@'),
+        Some((local, domain)) => {
+            !local.is_empty() && !domain.is_empty() && !bare.contains(char::is_whitespace) && !domain.contains('@')
+        }
         None => false,
     }
 }

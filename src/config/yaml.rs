@@ -20,10 +20,7 @@ pub struct Mark {
 impl Mark {
     fn from_marker(m: Marker) -> Self {
         // yaml-rust2 counts lines from 1 and columns from 0.
-        Mark {
-            line: m.line(),
-            col: m.col() + 1,
-        }
+        Mark { line: m.line(), col: m.col() + 1 }
     }
 }
 
@@ -99,10 +96,7 @@ pub fn parse(text: &str) -> Result<Node, Vec<YamlError>> {
     if !builder.errors.is_empty() {
         return Err(builder.errors);
     }
-    Ok(builder.root.unwrap_or(Node {
-        value: Value::Null,
-        mark: Mark { line: 1, col: 1 },
-    }))
+    Ok(builder.root.unwrap_or(Node { value: Value::Null, mark: Mark { line: 1, col: 1 } }))
 }
 
 enum Frame {
@@ -275,10 +269,7 @@ mod tests {
         let names: Vec<_> = n.iter().map(|(k, v)| (k.name.as_str(), v.value.clone())).collect();
         assert_eq!(
             names,
-            vec![
-                ("port", Value::Scalar("2".into(), Style::Plain)),
-                ("host", Value::Scalar("h".into(), Style::Plain)),
-            ]
+            vec![("port", Value::Scalar("2".into(), Style::Plain)), ("host", Value::Scalar("h".into(), Style::Plain)),]
         );
     }
 

@@ -51,7 +51,11 @@ const fn notifier(name: &'static str, summary: &'static str) -> Builtin {
 pub const BUILTINS: &[Builtin] = &[
     monitor("socket", ALL, "TCP connect to the node's port"),
     monitor("kafka_api", KAFKA, "Kafka protocol: connect and ApiVersions"),
-    monitor("kafka_metadata", BROKER, "Metadata/DescribeCluster: registration, controller, offline and under-replicated partitions"),
+    monitor(
+        "kafka_metadata",
+        BROKER,
+        "Metadata/DescribeCluster: registration, controller, offline and under-replicated partitions",
+    ),
     monitor("kafka_log_dirs", BROKER, "DescribeLogDirs: offline log directories"),
     monitor("kraft_quorum", KAFKA, "DescribeQuorum: KRaft leader, epoch and voter lag"),
     monitor("zookeeper", &[Role::Zookeeper], "four-letter words ruok/srvr/mntr and the AdminServer"),
@@ -102,10 +106,7 @@ pub const RUNBOOK_ALIASES: &[(&str, &str)] = &[
 
 /// The built-in `name` names, directly or through a runbook alias.
 pub fn builtin(kind: Kind, name: &str) -> Option<&'static Builtin> {
-    let canonical = RUNBOOK_ALIASES
-        .iter()
-        .find(|(alias, _)| *alias == name)
-        .map_or(name, |(_, target)| target);
+    let canonical = RUNBOOK_ALIASES.iter().find(|(alias, _)| *alias == name).map_or(name, |(_, target)| target);
     BUILTINS.iter().find(|b| b.kind == kind && b.name == canonical)
 }
 

@@ -154,7 +154,8 @@ impl Cluster {
     /// Attaches to a cluster started by another process; dropping it leaves the JVMs running.
     pub fn attach(dir: &Path) -> anyhow::Result<Cluster> {
         let path = dir.join("testbed.json");
-        let text = fs::read_to_string(&path).with_context(|| format!("no test bed in {} (missing {})", dir.display(), path.display()))?;
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("no test bed in {} (missing {})", dir.display(), path.display()))?;
         let state: State = serde_json::from_str(&text).with_context(|| format!("cannot read {}", path.display()))?;
         let children = state.nodes.iter().map(|_| None).collect();
         Ok(Cluster { state, dir: dir.to_path_buf(), children, tied: false, owned: false, _tempdir: None })
@@ -289,7 +290,8 @@ impl Cluster {
         }
         // ZooKeeper first (brokers need it), then every Kafka node at once.
         for phase in [true, false] {
-            let group: Vec<&String> = names.iter().filter(|n| self.node(n).is_ok_and(|n| (n.kind == NodeKind::Zookeeper) == phase)).collect();
+            let group: Vec<&String> =
+                names.iter().filter(|n| self.node(n).is_ok_and(|n| (n.kind == NodeKind::Zookeeper) == phase)).collect();
             for name in &group {
                 self.spawn_node(name)?;
             }
@@ -341,15 +343,21 @@ impl Cluster {
     pub fn wait_ready(&mut self, name: &str) -> anyhow::Result<()> {
         let i = self.index(name)?;
         let node = self.state.nodes[i].clone();
-        let (limit, what) = if node.is_kafka() { (KAFKA_READY, "ApiVersions") } else { (ZK_READY, "`srvr` with a Mode") };
+        let (limit, what) =
+            if node.is_kafka() { (KAFKA_READY, "ApiVersions") } else { (ZK_READY, "`srvr` with a Mode") };
         let deadline = Instant::now() + limit;
         let mut last_error;
         loop {
             let answer = if node.is_kafka() {
                 api_versions(node.addr(), Duration::from_secs(2)).map(|_| ())
             } else {
-                zookeeper_four_letter_word(node.addr(), "srvr", Duration::from_secs(2))
-                    .and_then(|a| if a.contains("Mode: ") { Ok(()) } else { Err(anyhow!("no Mode yet: {}", a.lines().next().unwrap_or(""))) })
+                zookeeper_four_letter_word(node.addr(), "srvr", Duration::from_secs(2)).and_then(|a| {
+                    if a.contains("Mode: ") {
+                        Ok(())
+                    } else {
+                        Err(anyhow!("no Mode yet: {}", a.lines().next().unwrap_or("")))
+                    }
+                })
             };
             match answer {
                 Ok(()) => return Ok(()),
@@ -361,7 +369,10 @@ impl Cluster {
                 bail!("`{name}` exited ({status}) before answering {what}; see {}", self.log_tail(&node));
             }
             if Instant::now() >= deadline {
-                bail!("`{name}` did not answer {what} within {limit:?} (last: {last_error}); see {}", self.log_tail(&node));
+                bail!(
+                    "`{name}` did not answer {what} within {limit:?} (last: {last_error}); see {}",
+                    self.log_tail(&node)
+                );
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -374,7 +385,11 @@ impl Cluster {
                 let mut text = String::new();
                 let _ = f.read_to_string(&mut text);
                 let tail: Vec<&str> = text.lines().rev().take(8).collect();
-                let _ = write!(out, "\n--- last lines of {file} ---\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+                let _ = write!(
+                    out,
+                    "\n--- last lines of {file} ---\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
             }
         }
         out
@@ -472,7 +487,17 @@ impl Cluster {
         let (p, rf) = (partitions.to_string(), replication_factor.to_string());
         self.run_tool(
             "org.apache.kafka.tools.TopicCommand",
-            &["--bootstrap-server", &bootstrap, "--create", "--topic", topic, "--partitions", &p, "--replication-factor", &rf],
+            &[
+                "--bootstrap-server",
+                &bootstrap,
+                "--create",
+                "--topic",
+                topic,
+                "--partitions",
+                &p,
+                "--replication-factor",
+                &rf,
+            ],
         )
         .map(|_| ())
     }
@@ -480,7 +505,10 @@ impl Cluster {
     /// Describes a topic with `kafka-topics --describe`.
     pub fn describe_topic(&self, topic: &str) -> anyhow::Result<String> {
         let bootstrap = self.bootstrap_servers();
-        self.run_tool("org.apache.kafka.tools.TopicCommand", &["--bootstrap-server", &bootstrap, "--describe", "--topic", topic])
+        self.run_tool(
+            "org.apache.kafka.tools.TopicCommand",
+            &["--bootstrap-server", &bootstrap, "--describe", "--topic", topic],
+        )
     }
 
     fn format_storage(&self) -> anyhow::Result<()> {
@@ -725,10 +753,12 @@ fn log_config(line: KafkaLine, file: Option<&Path>) -> String {
              rootLogger.level = info\nrootLogger.appenderRef.file.ref = FILE\n",
             f.display()
         ),
-        (KafkaLine::V4, None) => "status = warn\nappender.err.type = Console\nappender.err.name = ERR\nappender.err.target = SYSTEM_ERR\n\
+        (KafkaLine::V4, None) => {
+            "status = warn\nappender.err.type = Console\nappender.err.name = ERR\nappender.err.target = SYSTEM_ERR\n\
              appender.err.layout.type = PatternLayout\nappender.err.layout.pattern = %p %m%n\n\
              rootLogger.level = warn\nrootLogger.appenderRef.err.ref = ERR\n"
-            .to_string(),
+                .to_string()
+        }
     }
 }
 

@@ -17,7 +17,11 @@ fn every_shipped_example_validates() {
     let examples = ["config_minimal.yaml", "config_production.yaml", "config_development.yaml", "config_docker.yaml"];
     for name in examples {
         let path = repo().join("examples").join(name);
-        let out = run(bin().arg("validate").arg(&path).envs(EXAMPLE_ENV.iter().copied()).env_remove("KAFKA_SELF_HEALING_CONFIG"));
+        let out = run(bin()
+            .arg("validate")
+            .arg(&path)
+            .envs(EXAMPLE_ENV.iter().copied())
+            .env_remove("KAFKA_SELF_HEALING_CONFIG"));
         assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
         let text = stdout(&out);
         assert!(text.contains(&format!("OK: {}: cluster `", path.display())), "{name}: {text}");
@@ -32,7 +36,10 @@ fn validate_exit_codes() {
     let out = run(bin().arg("validate").arg(&bad));
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains(&format!("{}:3:30: error: unknown key `prot` in `cluster.kafka_brokers[0]`", bad.display())), "{err}");
+    assert!(
+        err.contains(&format!("{}:3:30: error: unknown key `prot` in `cluster.kafka_brokers[0]`", bad.display())),
+        "{err}"
+    );
     assert!(err.contains("hint: did you mean `port`?"), "{err}");
 
     let out = run(bin().args(["validate", "--no-such-flag"]));
@@ -66,7 +73,10 @@ fn config_show_fills_defaults_and_hides_secrets() {
     assert!(text.contains("state_dir: /var/lib/kafka-self-healing"), "{text}");
     assert!(text.contains("service_manager: systemctl"), "{text}");
 
-    let out = run(bin().args(["config", "show", "--output", "json", "--config"]).arg(&path).envs(EXAMPLE_ENV.iter().copied()));
+    let out = run(bin()
+        .args(["config", "show", "--output", "json", "--config"])
+        .arg(&path)
+        .envs(EXAMPLE_ENV.iter().copied()));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     assert_eq!(json["notifications"]["smtp"]["password"], "***");
     assert_eq!(json["monitoring"]["jmx"]["password"], "***");

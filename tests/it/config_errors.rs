@@ -106,13 +106,17 @@ fn broken_configurations_are_reported_where_they_are_wrong() {
         ),
         case(
             "missing environment variable",
-            &format!("{BROKERS}notifications:\n  smtp:\n    host: mail\n    password: ${{SMTP_PASS_X}}\n    to_emails: [a@b.c]\n"),
+            &format!(
+                "{BROKERS}notifications:\n  smtp:\n    host: mail\n    password: ${{SMTP_PASS_X}}\n    to_emails: [a@b.c]\n"
+            ),
             &["7:15: environment variable `SMTP_PASS_X` is not set (in `notifications.smtp.password`)"],
             &["export SMTP_PASS_X", "${SMTP_PASS_X:-value}"],
         ),
         case(
             "required environment variable with a message",
-            &format!("{BROKERS}notifications:\n  smtp:\n    host: ${{SMTP_HOST:?the relay host}}\n    to_emails: [a@b.c]\n"),
+            &format!(
+                "{BROKERS}notifications:\n  smtp:\n    host: ${{SMTP_HOST:?the relay host}}\n    to_emails: [a@b.c]\n"
+            ),
             &["6:11: environment variable `SMTP_HOST` is required: the relay host (in `notifications.smtp.host`)"],
             &[],
         ),
@@ -145,7 +149,9 @@ fn broken_configurations_are_reported_where_they_are_wrong() {
         ),
         case(
             "bad retry policy",
-            &format!("{BROKERS}recovery:\n  max_attempts: 0\n  backoff_multiplier: 0.5\n  initial_delay_seconds: 60\n  max_delay_seconds: 10\n"),
+            &format!(
+                "{BROKERS}recovery:\n  max_attempts: 0\n  backoff_multiplier: 0.5\n  initial_delay_seconds: 60\n  max_delay_seconds: 10\n"
+            ),
             &[
                 "5:17: `recovery.max_attempts` must be at least 1, found 0",
                 "6:23: `recovery.backoff_multiplier` must be at least 1.0, found 0.5",
@@ -170,7 +176,9 @@ fn broken_configurations_are_reported_where_they_are_wrong() {
         ),
         case(
             "both TLS modes",
-            &format!("{BROKERS}notifications:\n  smtp:\n    host: mail\n    use_tls: true\n    use_ssl: true\n    to_emails: [a@b.c]\n"),
+            &format!(
+                "{BROKERS}notifications:\n  smtp:\n    host: mail\n    use_tls: true\n    use_ssl: true\n    to_emails: [a@b.c]\n"
+            ),
             &["8:14: `use_tls` (STARTTLS) and `use_ssl` (implicit TLS) cannot both be true"],
             &["port 465"],
         ),
@@ -189,7 +197,9 @@ fn broken_configurations_are_reported_where_they_are_wrong() {
         case(
             "empty cluster",
             "cluster:\n  name: nothing\n",
-            &["1:1: the cluster has no nodes: `cluster.kafka_brokers`, `cluster.kraft_controllers` and `cluster.zookeeper_nodes` are all empty"],
+            &[
+                "1:1: the cluster has no nodes: `cluster.kafka_brokers`, `cluster.kraft_controllers` and `cluster.zookeeper_nodes` are all empty",
+            ],
             &["list at least one node"],
         ),
         case("empty file", "# nothing here\n", &["1:1: the configuration file is empty"], &["config_minimal.yaml"]),
@@ -229,7 +239,9 @@ fn broken_configurations_are_reported_where_they_are_wrong() {
         ),
         case(
             "bad blackout period",
-            &format!("{BROKERS}monitoring:\n  blackout_periods:\n    - {{start_time: \"25:00\", end_time: \"03:00\", days: [sunday, someday]}}\n"),
+            &format!(
+                "{BROKERS}monitoring:\n  blackout_periods:\n    - {{start_time: \"25:00\", end_time: \"03:00\", days: [sunday, someday]}}\n"
+            ),
             &[
                 "6:20: `monitoring.blackout_periods[0].start_time` must be a time as HH:MM (24-hour), found `25:00`",
                 "6:63: `someday` is not a day of the week",
@@ -244,7 +256,10 @@ fn broken_configurations_are_reported_where_they_are_wrong() {
         ),
     ];
     assert!(cases.len() >= 15);
-    let failures: Vec<String> = cases.iter().filter_map(|c| check(c).err().map(|e| format!("case `{}`: {e}\n--- yaml ---\n{}", c.name, c.yaml))).collect();
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|c| check(c).err().map(|e| format!("case `{}`: {e}\n--- yaml ---\n{}", c.name, c.yaml)))
+        .collect();
     assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
 }
 
@@ -258,7 +273,9 @@ fn every_error_of_a_file_is_reported_at_once() {
 
 #[test]
 fn overlays_and_python_formats_are_warnings_not_errors() {
-    let yaml = format!("{BROKERS}logging:\n  format: \"%(asctime)s - %(message)s\"\ndevelopment:\n  debug: true\nmulti_datacenter: {{}}\n");
+    let yaml = format!(
+        "{BROKERS}logging:\n  format: \"%(asctime)s - %(message)s\"\ndevelopment:\n  debug: true\nmulti_datacenter: {{}}\n"
+    );
     let loaded = config::parse_str(&yaml, Path::new("w.yaml"), &|_| None).unwrap();
     let warnings: Vec<String> = loaded.warnings.warnings().map(|d| d.message.clone()).collect();
     assert_eq!(
@@ -276,7 +293,12 @@ fn overlays_and_python_formats_are_warnings_not_errors() {
 fn a_missing_file_is_an_error_naming_the_file() {
     let err = config::load(Path::new("/nonexistent/config.yaml")).unwrap_err();
     let text = err.to_string();
-    assert!(text.starts_with("/nonexistent/config.yaml: error: cannot read the configuration file: No such file or directory"), "{text}");
+    assert!(
+        text.starts_with(
+            "/nonexistent/config.yaml: error: cannot read the configuration file: No such file or directory"
+        ),
+        "{text}"
+    );
     assert!(text.contains("--config FILE or KAFKA_SELF_HEALING_CONFIG=FILE"), "{text}");
 }
 

@@ -60,9 +60,13 @@ fn fully_in_sync(cluster: &Cluster, topic: &str, n: usize) -> bool {
 
 fn produce_and_consume(cluster: &Cluster, topic: &str, message: &str) {
     let boot = cluster.bootstrap_servers();
-    let (ok, text) = kcat(&["-P", "-b", &boot, "-t", topic, "-X", "acks=all", "-X", "message.timeout.ms=30000"], Some(&format!("{message}\n")));
+    let (ok, text) = kcat(
+        &["-P", "-b", &boot, "-t", topic, "-X", "acks=all", "-X", "message.timeout.ms=30000"],
+        Some(&format!("{message}\n")),
+    );
     assert!(ok, "produce failed: {text}");
-    let (ok, text) = kcat(&["-C", "-b", &boot, "-t", topic, "-o", "beginning", "-e", "-q", "-X", "fetch.wait.max.ms=100"], None);
+    let (ok, text) =
+        kcat(&["-C", "-b", &boot, "-t", topic, "-o", "beginning", "-e", "-q", "-X", "fetch.wait.max.ms=100"], None);
     assert!(ok, "consume failed: {text}");
     assert!(text.lines().any(|l| l == message), "message `{message}` not consumed; got: {text}");
 }
@@ -79,7 +83,8 @@ fn exercise(spec: Spec) {
     for node in cluster.nodes().iter().filter(|n| n.jmx_port.is_some()) {
         assert!(api_versions(node.addr(), Duration::from_secs(5)).unwrap() > 10, "{} ApiVersions", node.name);
         let jmx = ([127, 0, 0, 1], node.jmx_port.unwrap()).into();
-        std::net::TcpStream::connect_timeout(&jmx, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{} JMX port: {e}", node.name));
+        std::net::TcpStream::connect_timeout(&jmx, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("{} JMX port: {e}", node.name));
     }
     // A ZooKeeper ensemble has exactly one leader.
     let modes: Vec<String> = cluster
@@ -95,9 +100,13 @@ fn exercise(spec: Spec) {
     }
 
     let brokers = cluster.brokers().count();
-    wait_for("every broker registered", Duration::from_secs(60), || (registered_brokers(&cluster) == Some(brokers)).then_some(()));
+    wait_for("every broker registered", Duration::from_secs(60), || {
+        (registered_brokers(&cluster) == Some(brokers)).then_some(())
+    });
     cluster.create_topic("bed-check", 3, 3).unwrap();
-    wait_for("the topic fully in sync", Duration::from_secs(60), || fully_in_sync(&cluster, "bed-check", 3).then_some(()));
+    wait_for("the topic fully in sync", Duration::from_secs(60), || {
+        fully_in_sync(&cluster, "bed-check", 3).then_some(())
+    });
     produce_and_consume(&cluster, "bed-check", "before-the-kill");
 
     // kill -9 one broker: it stops answering and the cluster sees it gone.
@@ -113,8 +122,12 @@ fn exercise(spec: Spec) {
 
     // Started again with the same data, it rejoins and catches up.
     cluster.start_node(&victim).unwrap();
-    wait_for("the broker to rejoin", Duration::from_secs(90), || (registered_brokers(&cluster) == Some(brokers)).then_some(()));
-    wait_for("the topic in sync again", Duration::from_secs(90), || fully_in_sync(&cluster, "bed-check", 3).then_some(()));
+    wait_for("the broker to rejoin", Duration::from_secs(90), || {
+        (registered_brokers(&cluster) == Some(brokers)).then_some(())
+    });
+    wait_for("the topic in sync again", Duration::from_secs(90), || {
+        fully_in_sync(&cluster, "bed-check", 3).then_some(())
+    });
     produce_and_consume(&cluster, "bed-check", "after-the-restart");
 
     drop(cluster);
@@ -142,9 +155,15 @@ fn kraft_cluster_with_separate_controllers_is_real() {
     let dir = cluster.dir().to_path_buf();
     assert_eq!(cluster.controllers().count(), 3);
     for c in cluster.controllers() {
-        assert!(api_versions(c.addr(), Duration::from_secs(5)).is_ok(), "{} answers on its controller listener", c.name);
+        assert!(
+            api_versions(c.addr(), Duration::from_secs(5)).is_ok(),
+            "{} answers on its controller listener",
+            c.name
+        );
     }
-    wait_for("every broker registered", Duration::from_secs(60), || (registered_brokers(&cluster) == Some(3)).then_some(()));
+    wait_for("every broker registered", Duration::from_secs(60), || {
+        (registered_brokers(&cluster) == Some(3)).then_some(())
+    });
     cluster.create_topic("separate", 1, 3).unwrap();
     produce_and_consume(&cluster, "separate", "through-separate-controllers");
 
@@ -189,11 +208,15 @@ fn a_killed_launcher_takes_its_jvms_with_it() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for("the launcher's cluster to be ready", Duration::from_secs(120), || dir.join("ready").exists().then_some(()));
+    wait_for("the launcher's cluster to be ready", Duration::from_secs(120), || {
+        dir.join("ready").exists().then_some(())
+    });
     assert_eq!(jvm_pids_under(&dir).len(), 2);
     launcher.kill().unwrap(); // SIGKILL: no destructor runs, the kernel must do it.
     launcher.wait().unwrap();
-    wait_for("the JVMs to die with their launcher", Duration::from_secs(20), || jvm_pids_under(&dir).is_empty().then_some(()));
+    wait_for("the JVMs to die with their launcher", Duration::from_secs(20), || {
+        jvm_pids_under(&dir).is_empty().then_some(())
+    });
 }
 
 #[test]
