@@ -101,8 +101,9 @@ pub fn parse(text: &str) -> Result<Node, Vec<YamlError>> {
 
 enum Frame {
     Seq(Mark, usize, Vec<Node>),
-    /// Pending key waits for its value.
-    Map(Mark, usize, Vec<(Key, Node)>, Option<Key>),
+    /// Entries so far, the key waiting for its value, and the names that came
+    /// from a merge key (`<<`), which an explicit key may override.
+    Map(Mark, usize, Vec<(Key, Node)>, Option<Key>, Vec<String>),
 }
 
 #[derive(Default)]
@@ -127,7 +128,7 @@ impl Builder {
                 }
             }
             Some(Frame::Seq(_, _, items)) => items.push(node),
-            Some(Frame::Map(_, _, entries, pending)) => match pending.take() {
+            Some(Frame::Map(_, _, entries, pending, merged)) => match pending.take() {
                 None => {
                     let name = match &node.value {
                         Value::Scalar(s, _) => s.clone(),
@@ -141,7 +142,7 @@ impl Builder {
                             String::new()
                         }
                     };
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == name) {
+                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == name && !merged.contains(&name)) {
                         self.errors.push(YamlError {
                             mark: node.mark,
                             message: format!("duplicate key `{name}` (first defined at line {})", first.mark.line),
@@ -154,7 +155,13 @@ impl Builder {
                     // Merge keys (`<<: *base`) are expanded here so every later
                     // stage sees plain mappings.
                     if key.name == "<<" {
-                        merge_into(entries, node);
+                        merged.extend(merge_into(entries, node));
+                    } else if let Some(i) = merged.iter().position(|m| *m == key.name) {
+                        // An explicit key overrides the merged one.
+                        merged.remove(i);
+                        if let Some(entry) = entries.iter_mut().find(|(k, _)| k.name == key.name) {
+                            *entry = (key, node);
+                        }
                     } else if !entries.iter().any(|(k, _)| k.name == key.name) {
                         entries.push((key, node));
                     }
@@ -164,8 +171,9 @@ impl Builder {
     }
 }
 
-/// `<<: *defaults` copies the keys the mapping does not already set.
-fn merge_into(entries: &mut Vec<(Key, Node)>, node: Node) {
+/// `<<: *defaults` copies the keys the mapping does not already set; returns their names.
+fn merge_into(entries: &mut Vec<(Key, Node)>, node: Node) -> Vec<String> {
+    let mut added = Vec::new();
     let sources = match node.value {
         Value::Map(m) => vec![m],
         Value::Seq(items) => items
@@ -180,10 +188,12 @@ fn merge_into(entries: &mut Vec<(Key, Node)>, node: Node) {
     for source in sources {
         for (k, v) in source {
             if !entries.iter().any(|(e, _)| e.name == k.name) {
+                added.push(k.name.clone());
                 entries.push((k, v));
             }
         }
     }
+    added
 }
 
 impl MarkedEventReceiver for Builder {
@@ -205,14 +215,14 @@ impl MarkedEventReceiver for Builder {
                 self.push_node(Node { value, mark }, anchor);
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(mark, anchor, Vec::new())),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(mark, anchor, Vec::new(), None)),
+            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(mark, anchor, Vec::new(), None, Vec::new())),
             Event::SequenceEnd => {
                 if let Some(Frame::Seq(m, anchor, items)) = self.stack.pop() {
                     self.push_node(Node { value: Value::Seq(items), mark: m }, anchor);
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map(m, anchor, entries, _)) = self.stack.pop() {
+                if let Some(Frame::Map(m, anchor, entries, _, _)) = self.stack.pop() {
                     self.push_node(Node { value: Value::Map(entries), mark: m }, anchor);
                 }
             }
