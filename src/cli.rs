@@ -91,8 +91,16 @@ fn print_report(report: &Report) {
     let _ = writeln!(err, "{report}");
 }
 
+/// Loads `file`, or prints every problem and gives the exit status to return.
+fn load_or_exit(file: &Path) -> Result<config::Loaded, ExitCode> {
+    config::load(file).map_err(|report| {
+        print_report(&report);
+        ExitCode::from(1)
+    })
+}
+
 fn validate(file: &Path) -> ExitCode {
-    match config::load(file) {
+    match load_or_exit(file) {
         Ok(loaded) => {
             let mut out = std::io::stdout().lock();
             for w in loaded.warnings.warnings() {
@@ -101,20 +109,14 @@ fn validate(file: &Path) -> ExitCode {
             let _ = writeln!(out, "OK: {}: {}", file.display(), loaded.config.summary());
             ExitCode::SUCCESS
         }
-        Err(report) => {
-            print_report(&report);
-            ExitCode::from(1)
-        }
+        Err(code) => code,
     }
 }
 
 fn show(file: &Path, output: Format) -> ExitCode {
-    let loaded = match config::load(file) {
+    let loaded = match load_or_exit(file) {
         Ok(l) => l,
-        Err(report) => {
-            print_report(&report);
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let value = match serde_json::to_value(&loaded.config) {
         Ok(v) => v,
@@ -164,12 +166,9 @@ fn to_yaml(value: &serde_json::Value) -> String {
 }
 
 fn run(file: &Path, options: RunOptions) -> ExitCode {
-    let loaded = match config::load(file) {
+    let loaded = match load_or_exit(file) {
         Ok(l) => l,
-        Err(report) => {
-            print_report(&report);
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     if let Err(e) = crate::logging::init(&loaded.config.logging) {
         eprintln!("error: {e:#}");

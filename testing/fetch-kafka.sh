@@ -23,7 +23,7 @@ fetch() {
   echo "fetch-kafka: fetching Apache Kafka $version into $libs" >&2
   rm -rf "$libs"
   mkdir -p "$libs"
-  mvn -q -B -f "$pom" dependency:copy-dependencies -DoutputDirectory="$libs" >&2
+  mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DoutputDirectory="$libs" >&2
   ls "$libs"/kafka_2.13-"$version".jar >/dev/null
   echo "$version" > "$libs/.version"
 }

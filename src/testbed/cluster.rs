@@ -458,16 +458,8 @@ impl Cluster {
 
     /// Runs a Kafka command-line tool's main class (e.g. `org.apache.kafka.tools.TopicCommand`).
     pub fn run_tool(&self, main_class: &str, args: &[&str]) -> anyhow::Result<String> {
-        let mut cmd = Command::new("java");
-        cmd.arg("-Xmx192m")
-            .arg("-XX:+UseSerialGC")
-            .arg("-XX:TieredStopAtLevel=1")
-            .arg(log_config_arg(self.state.spec.line(), &self.dir.join("tools-log.properties")))
-            .arg("-cp")
-            .arg(format!("{}/*", self.state.libs.display()))
-            .arg(main_class)
-            .args(args)
-            .stdin(Stdio::null());
+        let mut cmd = self.tool(main_class);
+        cmd.args(args);
         let out = cmd.output().with_context(|| format!("cannot run java {main_class}"))?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if !out.status.success() {
@@ -511,20 +503,26 @@ impl Cluster {
         )
     }
 
+    /// `java … main_class` for a short-lived Kafka tool, warnings to stderr.
+    fn tool(&self, main_class: &str) -> Command {
+        let mut cmd = Command::new("java");
+        cmd.arg("-Xmx192m")
+            .arg("-XX:+UseSerialGC")
+            .arg("-XX:TieredStopAtLevel=1")
+            .arg(log_config_arg(self.state.spec.line(), &self.dir.join("tools-log.properties")))
+            .arg("-cp")
+            .arg(format!("{}/*", self.state.libs.display()))
+            .arg(main_class)
+            .stdin(Stdio::null());
+        cmd
+    }
+
     fn format_storage(&self) -> anyhow::Result<()> {
         let mut running = Vec::new();
         for node in self.state.nodes.iter().filter(|n| n.is_kafka()) {
-            let mut cmd = Command::new("java");
-            cmd.arg("-Xmx128m")
-                .arg("-XX:+UseSerialGC")
-                .arg("-XX:TieredStopAtLevel=1")
-                .arg(log_config_arg(self.state.spec.line(), &self.dir.join("tools-log.properties")))
-                .arg("-cp")
-                .arg(format!("{}/*", self.state.libs.display()))
-                .arg("kafka.tools.StorageTool")
-                .args(["format", "--ignore-formatted", "-t", &self.state.cluster_id, "-c"])
+            let mut cmd = self.tool("kafka.tools.StorageTool");
+            cmd.args(["format", "--ignore-formatted", "-t", &self.state.cluster_id, "-c"])
                 .arg(node.dir.join("server.properties"))
-                .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             running.push((node.name.clone(), cmd.spawn().context("cannot run kafka-storage format")?));
