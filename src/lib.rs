@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod kafka;
 pub mod logging;
 pub mod plugin;
 pub mod testbed;

@@ -1,0 +1,175 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::error::{KafkaError, error_name};
+
+/// Time limits of one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub request: Duration,
+}
+
+/// Answers larger than this are a protocol error, not an allocation.
+const MAX_RESPONSE: usize = 64 * 1024 * 1024;
+
+/// One connection to one Kafka node, one request at a time.
+pub struct Connection {
+    stream: TcpStream,
+    timeouts: Timeouts,
+    correlation_id: i32,
+    client_id: StrBytes,
+    /// Supported version range per API key, from ApiVersions.
+    versions: HashMap<i16, (i16, i16)>,
+}
+
+impl Connection {
+    /// Connects to `host:port` and negotiates API versions.
+    pub async fn connect(host: &str, port: u16, timeouts: Timeouts) -> Result<Connection, KafkaError> {
+        let addr = format!("{host}:{port}");
+        let stream = match tokio::time::timeout(timeouts.connect, TcpStream::connect(&addr)).await {
+            Err(_) => return Err(KafkaError::ConnectTimeout { addr, after: timeouts.connect }),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::Other || e.raw_os_error().is_none() => {
+                // tokio reports resolver failures as io errors without an OS code.
+                return Err(KafkaError::Resolve { host: host.to_string(), source: e });
+            }
+            Ok(Err(source)) => return Err(KafkaError::Connect { addr, source }),
+            Ok(Ok(s)) => s,
+        };
+        let _ = stream.set_nodelay(true);
+        let mut conn = Connection {
+            stream,
+            timeouts,
+            correlation_id: 0,
+            client_id: StrBytes::from_static_str("kafka-self-healing"),
+            versions: HashMap::new(),
+        };
+        conn.negotiate().await?;
+        Ok(conn)
+    }
+
+    /// Number of APIs the node announced.
+    pub fn api_count(&self) -> usize {
+        self.versions.len()
+    }
+
+    /// The version range the node supports for `key`, if any.
+    pub fn supported(&self, key: ApiKey) -> Option<(i16, i16)> {
+        self.versions.get(&(key as i16)).copied()
+    }
+
+    async fn negotiate(&mut self) -> Result<(), KafkaError> {
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("kafka-self-healing"))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let mut version = ApiVersionsRequest::VERSIONS.max;
+        for _ in 0..2 {
+            let body = self.exchange(&request, version, "ApiVersions").await?;
+            // A node that does not know our version answers in version 0 with
+            // UNSUPPORTED_VERSION and its own range; try again inside it.
+            let response = decode::<ApiVersionsResponse>(body.clone(), version)
+                .or_else(|_| decode::<ApiVersionsResponse>(body, 0))
+                .map_err(|detail| KafkaError::Protocol { api: "ApiVersions", detail })?;
+            self.versions = response.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
+            match response.error_code {
+                0 => return Ok(()),
+                35 => {
+                    let theirs = self.supported(ApiKey::ApiVersions).map_or(0, |(_, max)| max);
+                    version = theirs.min(ApiVersionsRequest::VERSIONS.max);
+                }
+                code => return Err(KafkaError::Api { api: "ApiVersions", code, name: error_name(code) }),
+            }
+        }
+        Err(KafkaError::Protocol { api: "ApiVersions", detail: "version negotiation did not converge".into() })
+    }
+
+    /// Sends `request` at the highest version both sides speak and returns the answer.
+    pub async fn send<R: Request>(&mut self, request: &R, api: &'static str) -> Result<R::Response, KafkaError> {
+        let (min, max) = self.supported(api_key::<R>()?).ok_or_else(|| KafkaError::Unsupported {
+            api,
+            ours: R::VERSIONS.to_string(),
+            theirs: "nothing".into(),
+        })?;
+        let version = max.min(R::VERSIONS.max);
+        if version < min.max(R::VERSIONS.min) {
+            return Err(KafkaError::Unsupported { api, ours: R::VERSIONS.to_string(), theirs: format!("{min}..{max}") });
+        }
+        let body = self.exchange(request, version, api).await?;
+        decode::<R::Response>(body, version).map_err(|detail| KafkaError::Protocol { api, detail })
+    }
+
+    /// Writes one request and reads the matching response body (after its header).
+    async fn exchange<R: Request>(&mut self, request: &R, version: i16, api: &'static str) -> Result<Bytes, KafkaError> {
+        self.correlation_id = self.correlation_id.wrapping_add(1);
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(self.client_id.clone()));
+        let mut frame = BytesMut::new();
+        frame.put_i32(0);
+        let encoded = header
+            .encode(&mut frame, R::header_version(version))
+            .and_then(|_| request.encode(&mut frame, version));
+        encoded.map_err(|e| KafkaError::Protocol { api, detail: format!("cannot encode the request: {e}") })?;
+        let size = (frame.len() - 4) as i32;
+        frame[..4].copy_from_slice(&size.to_be_bytes());
+
+        let deadline = self.timeouts.request;
+        let io = async {
+            self.stream.write_all(&frame).await?;
+            let size = self.stream.read_i32().await?;
+            if size < 4 || size as usize > MAX_RESPONSE {
+                return Ok(Err(format!("implausible response size {size}")));
+            }
+            let mut body = vec![0u8; size as usize];
+            self.stream.read_exact(&mut body).await?;
+            Ok::<_, std::io::Error>(Ok(Bytes::from(body)))
+        };
+        let mut body = match tokio::time::timeout(deadline, io).await {
+            Err(_) => return Err(KafkaError::Timeout { api, after: deadline }),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(KafkaError::Closed { api }),
+            Ok(Err(source)) => return Err(KafkaError::Io { api, source }),
+            Ok(Ok(Err(detail))) => return Err(KafkaError::Protocol { api, detail }),
+            Ok(Ok(Ok(body))) => body,
+        };
+        let header = ResponseHeader::decode(&mut body, R::Response::header_version(version))
+            .map_err(|e| KafkaError::Protocol { api, detail: format!("bad response header: {e}") })?;
+        if header.correlation_id != self.correlation_id {
+            return Err(KafkaError::Protocol {
+                api,
+                detail: format!("correlation id {} in answer to {}", header.correlation_id, self.correlation_id),
+            });
+        }
+        Ok(body)
+    }
+
+    /// Completes when the node closes this (idle) connection, or sends bytes
+    /// nobody asked for. Used to notice a crashed node at once.
+    pub async fn closed(&mut self) -> KafkaError {
+        let mut byte = [0u8; 1];
+        match self.stream.read(&mut byte).await {
+            Ok(0) => KafkaError::Closed { api: "idle connection" },
+            Ok(_) => KafkaError::Protocol { api: "idle connection", detail: "unexpected bytes".into() },
+            Err(source) => KafkaError::Io { api: "idle connection", source },
+        }
+    }
+}
+
+fn api_key<R: Request>() -> Result<ApiKey, KafkaError> {
+    ApiKey::try_from(R::KEY).map_err(|_| KafkaError::Protocol { api: "request", detail: format!("unknown API key {}", R::KEY) })
+}
+
+fn decode<T: Decodable>(mut body: Bytes, version: i16) -> Result<T, String> {
+    let value = T::decode(&mut body, version).map_err(|e| format!("cannot decode the response: {e}"))?;
+    if body.has_remaining() {
+        return Err(format!("{} unread bytes after the response", body.remaining()));
+    }
+    Ok(value)
+}
