@@ -42,9 +42,26 @@ enum Command {
         /// The file to check [default: $KAFKA_SELF_HEALING_CONFIG or /etc/kafka-self-healing/config.yaml].
         file: Option<PathBuf>,
     },
+    /// Probe every node once now and print a table of nodes and cluster findings.
+    ///
+    /// Failures are confirmed with quick re-probes before they count. Exit status:
+    /// 0 healthy, 1 degraded (or cannot tell), 2 failed, 3 the configuration is invalid.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+        output: CheckFormat,
+    },
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CheckFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,7 +100,28 @@ pub fn main() -> ExitCode {
             validate(&file)
         }
         Command::Config(ConfigCommand::Show { config, output }) => show(&config.config, output),
+        Command::Check { config, output } => check(&config.config, output),
     }
+}
+
+fn check(file: &Path, output: CheckFormat) -> ExitCode {
+    let loaded = match load_or_exit(file) {
+        Ok(l) => l,
+        Err(_) => return ExitCode::from(3),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let report = runtime.block_on(crate::watch::check_round(&loaded.config));
+    match output {
+        CheckFormat::Table => print!("{}", report.table()),
+        CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+    }
+    ExitCode::from(report.exit_code())
 }
 
 fn print_report(report: &Report) {

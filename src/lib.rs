@@ -6,8 +6,11 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod health;
 pub mod kafka;
 pub mod logging;
+pub mod monitor;
 pub mod plugin;
 pub mod testbed;
 pub mod topology;
+pub mod watch;

@@ -59,3 +59,43 @@ impl fmt::Display for Role {
         f.write_str(self.as_str())
     }
 }
+
+/// A node as the daemon watches it: identity, address and the methods that probe it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Node {
+    pub id: String,
+    pub role: Role,
+    pub host: String,
+    pub port: u16,
+    /// Kafka's broker.id / node.id, when configured.
+    pub broker_id: Option<i32>,
+    pub jmx_port: Option<u16>,
+    /// Monitoring methods, already resolved (node list, global list or role defaults).
+    pub methods: Vec<String>,
+}
+
+impl Node {
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// Every node of the configuration, brokers first.
+pub fn nodes(config: &crate::config::Config) -> Vec<Node> {
+    config
+        .cluster
+        .nodes()
+        .map(|(role, n)| Node {
+            id: n.node_id.clone(),
+            role,
+            host: n.host.clone(),
+            port: n.port_or(role),
+            broker_id: n.broker_id,
+            jmx_port: n.jmx_port,
+            methods: n
+                .monitoring_methods
+                .clone()
+                .unwrap_or_else(|| role.default_methods().iter().map(|m| m.to_string()).collect()),
+        })
+        .collect()
+}

@@ -98,14 +98,23 @@ impl Connection {
         })?;
         let version = max.min(R::VERSIONS.max);
         if version < min.max(R::VERSIONS.min) {
-            return Err(KafkaError::Unsupported { api, ours: R::VERSIONS.to_string(), theirs: format!("{min}..{max}") });
+            return Err(KafkaError::Unsupported {
+                api,
+                ours: R::VERSIONS.to_string(),
+                theirs: format!("{min}..{max}"),
+            });
         }
         let body = self.exchange(request, version, api).await?;
         decode::<R::Response>(body, version).map_err(|detail| KafkaError::Protocol { api, detail })
     }
 
     /// Writes one request and reads the matching response body (after its header).
-    async fn exchange<R: Request>(&mut self, request: &R, version: i16, api: &'static str) -> Result<Bytes, KafkaError> {
+    async fn exchange<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+        api: &'static str,
+    ) -> Result<Bytes, KafkaError> {
         self.correlation_id = self.correlation_id.wrapping_add(1);
         let header = RequestHeader::default()
             .with_request_api_key(R::KEY)
@@ -114,9 +123,8 @@ impl Connection {
             .with_client_id(Some(self.client_id.clone()));
         let mut frame = BytesMut::new();
         frame.put_i32(0);
-        let encoded = header
-            .encode(&mut frame, R::header_version(version))
-            .and_then(|_| request.encode(&mut frame, version));
+        let encoded =
+            header.encode(&mut frame, R::header_version(version)).and_then(|_| request.encode(&mut frame, version));
         encoded.map_err(|e| KafkaError::Protocol { api, detail: format!("cannot encode the request: {e}") })?;
         let size = (frame.len() - 4) as i32;
         frame[..4].copy_from_slice(&size.to_be_bytes());
@@ -163,7 +171,8 @@ impl Connection {
 }
 
 fn api_key<R: Request>() -> Result<ApiKey, KafkaError> {
-    ApiKey::try_from(R::KEY).map_err(|_| KafkaError::Protocol { api: "request", detail: format!("unknown API key {}", R::KEY) })
+    ApiKey::try_from(R::KEY)
+        .map_err(|_| KafkaError::Protocol { api: "request", detail: format!("unknown API key {}", R::KEY) })
 }
 
 fn decode<T: Decodable>(mut body: Bytes, version: i16) -> Result<T, String> {

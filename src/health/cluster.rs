@@ -1,0 +1,238 @@
+//! The cluster as a whole: what the nodes' findings say together.
+
+use serde::Serialize;
+
+use super::node::NodeState;
+use crate::monitor::{Findings, KafkaView, Observation, QuorumView, Status};
+use crate::topology::{Node, Role};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quorum {
+    /// Every member serves.
+    Held,
+    /// A quorum serves, but not every member: one more loss may cost it.
+    AtRisk,
+    Lost,
+}
+
+/// The ZooKeeper ensemble.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnsembleState {
+    pub size: usize,
+    pub serving: usize,
+    /// Node ids reporting `leader` (or `standalone`).
+    pub leaders: Vec<String>,
+    pub quorum: Quorum,
+}
+
+/// What the cluster looks like this round.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterView {
+    /// The brokers' view of the cluster (from `kafka_metadata`), if any broker gave one.
+    pub kafka: Option<KafkaView>,
+    pub zookeeper: Option<EnsembleState>,
+    /// The KRaft quorum (from `kraft_quorum`), if any node gave one.
+    pub kraft: Option<QuorumView>,
+    /// Every node failed at once: the daemon cannot reach the cluster, which
+    /// says more about its own network than about the cluster.
+    pub isolated: bool,
+    /// Cluster-level problems, one line each, worst first.
+    pub problems: Vec<String>,
+    pub status: Status,
+}
+
+/// Combines this round's node states and findings.
+pub fn summarize(nodes: &[(Node, NodeState)], observations: &[Observation]) -> ClusterView {
+    let mut problems: Vec<(Status, String)> = Vec::new();
+    let views =
+        |pick: fn(&Findings) -> bool| observations.iter().filter_map(move |o| o.findings.as_ref().filter(|f| pick(f)));
+
+    // The brokers' view: prefer one that names a controller.
+    let kafka: Option<KafkaView> = views(|f| matches!(f, Findings::Kafka(_)))
+        .filter_map(|f| match f {
+            Findings::Kafka(v) => Some(v),
+            _ => None,
+        })
+        .max_by_key(|v| (v.controller_id.is_some(), v.brokers.len()))
+        .cloned();
+    if let Some(v) = &kafka {
+        if v.controller_id.is_none() {
+            problems.push((Status::Failed, "no active controller".into()));
+        }
+        if !v.offline.is_empty() {
+            problems
+                .push((Status::Failed, format!("{} offline partition(s): {}", v.offline.len(), sample(&v.offline))));
+        }
+        if !v.under_min_isr.is_empty() {
+            problems.push((
+                Status::Degraded,
+                format!(
+                    "{} partition(s) under min.insync.replicas: {}",
+                    v.under_min_isr.len(),
+                    sample(&v.under_min_isr)
+                ),
+            ));
+        }
+        if !v.under_replicated.is_empty() {
+            problems.push((
+                Status::Degraded,
+                format!("{} under-replicated partition(s): {}", v.under_replicated.len(), sample(&v.under_replicated)),
+            ));
+        }
+        for b in v.brokers.iter().filter(|b| b.fenced == Some(true)) {
+            problems.push((Status::Degraded, format!("broker {} is fenced", b.id)));
+        }
+    }
+
+    let zk_nodes: Vec<&(Node, NodeState)> = nodes.iter().filter(|(n, _)| n.role == Role::Zookeeper).collect();
+    let zookeeper = (!zk_nodes.is_empty()).then(|| {
+        let mut leaders = Vec::new();
+        let mut serving = 0;
+        for (node, state) in &zk_nodes {
+            let mode = observations.iter().filter(|o| o.node == node.id).find_map(|o| match &o.findings {
+                Some(Findings::Zookeeper(z)) => Some(z.mode.clone()),
+                _ => None,
+            });
+            if matches!(state, NodeState::Healthy | NodeState::Degraded) {
+                serving += 1;
+                if matches!(mode.as_deref(), Some("leader" | "standalone")) {
+                    leaders.push(node.id.clone());
+                }
+            }
+        }
+        let size = zk_nodes.len();
+        let majority = size / 2 + 1;
+        let quorum = if serving < majority || leaders.len() != 1 {
+            Quorum::Lost
+        } else if serving < size {
+            Quorum::AtRisk
+        } else {
+            Quorum::Held
+        };
+        match quorum {
+            Quorum::Lost => problems.push((
+                Status::Failed,
+                format!("ZooKeeper quorum lost: {serving} of {size} serving, {} leader(s)", leaders.len()),
+            )),
+            Quorum::AtRisk => {
+                problems.push((Status::Degraded, format!("ZooKeeper quorum at risk: {serving} of {size} serving")))
+            }
+            Quorum::Held => {}
+        }
+        EnsembleState { size, serving, leaders, quorum }
+    });
+
+    // The KRaft quorum: prefer a view that has a leader with the highest epoch.
+    let kraft: Option<QuorumView> = views(|f| matches!(f, Findings::Quorum(_)))
+        .filter_map(|f| match f {
+            Findings::Quorum(q) => Some(q),
+            _ => None,
+        })
+        .max_by_key(|q| (q.leader_id.is_some(), q.leader_epoch))
+        .cloned();
+    if let Some(q) = &kraft
+        && q.leader_id.is_none()
+    {
+        problems.push((Status::Failed, "the KRaft metadata quorum has no leader".into()));
+    }
+
+    let failed = nodes.iter().filter(|(_, s)| *s == NodeState::Failed).count();
+    let isolated = nodes.len() > 1 && failed == nodes.len();
+    if isolated {
+        // Nothing else can be said about a cluster the daemon cannot see.
+        let line = "every node is unreachable: the daemon's own network is suspected, not the cluster";
+        return ClusterView { kafka, zookeeper, kraft, isolated, problems: vec![line.into()], status: Status::Unknown };
+    }
+    for (node, state) in nodes {
+        if *state == NodeState::Failed {
+            problems.push((Status::Failed, format!("{} {} is down", node.role.as_str(), node.id)));
+        }
+    }
+
+    problems.sort_by_key(|(status, _)| std::cmp::Reverse(*status));
+    let node_status = nodes.iter().map(|(_, s)| match s {
+        NodeState::Healthy => Status::Healthy,
+        NodeState::Degraded | NodeState::Suspect => Status::Degraded,
+        NodeState::Unknown => Status::Unknown,
+        NodeState::Failed => Status::Failed,
+    });
+    let status = problems.iter().map(|(s, _)| *s).chain(node_status).max().unwrap_or(Status::Unknown);
+    ClusterView { kafka, zookeeper, kraft, isolated, problems: problems.into_iter().map(|(_, p)| p).collect(), status }
+}
+
+/// The first few items, for one line.
+fn sample(items: &[String]) -> String {
+    let mut out = items.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > 5 {
+        out.push_str(&format!(", … ({} more)", items.len() - 5));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::monitor::{Findings, ZookeeperView};
+
+    fn zk(id: &str) -> Node {
+        Node {
+            id: id.into(),
+            role: Role::Zookeeper,
+            host: "h".into(),
+            port: 2181,
+            broker_id: None,
+            jmx_port: None,
+            methods: vec![],
+        }
+    }
+
+    fn zk_obs(id: &str, mode: &str) -> Observation {
+        Observation {
+            node: id.into(),
+            method: "zookeeper",
+            status: Status::Healthy,
+            cause: None,
+            detail: String::new(),
+            latency: Duration::ZERO,
+            findings: Some(Findings::Zookeeper(ZookeeperView { mode: mode.into(), ..Default::default() })),
+        }
+    }
+
+    #[test]
+    fn zookeeper_quorum_table() {
+        use NodeState::*;
+        let cases = [
+            ([Healthy, Healthy, Healthy], ["leader", "follower", "follower"], Quorum::Held, Status::Healthy),
+            ([Failed, Healthy, Healthy], ["leader", "leader", "follower"], Quorum::AtRisk, Status::Failed),
+            ([Healthy, Failed, Failed], ["leader", "", ""], Quorum::Lost, Status::Failed),
+            ([Healthy, Healthy, Healthy], ["follower", "follower", "follower"], Quorum::Lost, Status::Failed),
+        ];
+        for (states, modes, quorum, status) in cases {
+            let nodes: Vec<(Node, NodeState)> =
+                ["z1", "z2", "z3"].iter().zip(states).map(|(id, s)| (zk(id), s)).collect();
+            let obs: Vec<Observation> = ["z1", "z2", "z3"]
+                .iter()
+                .zip(modes)
+                .filter(|(_, m)| !m.is_empty())
+                .map(|(id, m)| zk_obs(id, m))
+                .collect();
+            let view = summarize(&nodes, &obs);
+            let ensemble = view.zookeeper.unwrap();
+            assert_eq!(ensemble.quorum, quorum, "{states:?} {modes:?}");
+            assert_eq!(view.status, status, "{states:?} {modes:?}: {:?}", view.problems);
+        }
+    }
+
+    #[test]
+    fn everything_down_at_once_is_isolation() {
+        let nodes = vec![(zk("z1"), NodeState::Failed), (zk("z2"), NodeState::Failed)];
+        let view = summarize(&nodes, &[]);
+        assert!(view.isolated);
+        assert!(view.problems[0].contains("daemon's own network"), "{:?}", view.problems);
+        let one = vec![(zk("z1"), NodeState::Failed), (zk("z2"), NodeState::Healthy)];
+        assert!(!summarize(&one, &[]).isolated);
+    }
+}

@@ -1,0 +1,154 @@
+//! `kafka_metadata`: the broker is registered (and not fenced) in the cluster's
+//! view, plus what that view says about the controller and the partitions.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::{
+    ApiKey, DescribeClusterRequest, DescribeConfigsRequest, MetadataRequest,
+    describe_configs_request::DescribeConfigsResource,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{BrokerEntry, Cause, Findings, KafkaView, Outcome, Prober};
+use crate::kafka::Connection;
+use crate::topology::Node;
+
+/// DescribeConfigs resource type of a topic.
+const TOPIC_RESOURCE: i8 = 2;
+
+pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
+    let mut conn = match Connection::connect(&node.host, node.port, p.kafka_timeouts()).await {
+        Ok(c) => c,
+        Err(e) => return Outcome::from_kafka(&e),
+    };
+    let view = match cluster_view(&mut conn).await {
+        Ok(v) => v,
+        Err(outcome) => return outcome,
+    };
+    let me = match node.broker_id {
+        Some(id) => view.brokers.iter().find(|b| b.id == id),
+        None => view.brokers.iter().find(|b| b.port == i32::from(node.port) && same_host(&b.host, &node.host)),
+    };
+    let summary = summary(&view);
+    let outcome = match me {
+        Some(b) if b.fenced == Some(true) => {
+            Outcome::failed(Cause::Fenced, format!("broker {} is fenced; {summary}", b.id))
+        }
+        Some(b) => Outcome::healthy(format!("broker {} registered; {summary}", b.id)),
+        None if node.broker_id.is_some() => Outcome::failed(
+            Cause::NotRegistered,
+            format!("broker {} is not in the cluster metadata; {summary}", node.broker_id.unwrap_or_default()),
+        ),
+        None => Outcome::unknown(
+            Cause::ProbeError,
+            format!(
+                "no broker in the metadata advertises {}; set `broker_id` for this node. {summary}",
+                node.address()
+            ),
+        ),
+    };
+    outcome.with(Findings::Kafka(view))
+}
+
+fn same_host(advertised: &str, configured: &str) -> bool {
+    let local = |h: &str| matches!(h, "localhost" | "127.0.0.1" | "::1");
+    advertised.eq_ignore_ascii_case(configured) || (local(advertised) && local(configured))
+}
+
+fn summary(v: &KafkaView) -> String {
+    format!(
+        "controller {}, {} brokers, {} partitions, {} offline, {} under-replicated, {} under min ISR",
+        v.controller_id.map_or("none".to_string(), |c| c.to_string()),
+        v.brokers.len(),
+        v.partitions,
+        v.offline.len(),
+        v.under_replicated.len(),
+        v.under_min_isr.len()
+    )
+}
+
+/// Metadata for every topic, DescribeCluster for fencing, and
+/// `min.insync.replicas` of the topics whose ISR has shrunk.
+async fn cluster_view(conn: &mut Connection) -> Result<KafkaView, Outcome> {
+    let request = MetadataRequest::default().with_topics(None).with_allow_auto_topic_creation(false);
+    let metadata = conn.send(&request, "Metadata").await.map_err(|e| Outcome::from_kafka(&e))?;
+    let mut view = KafkaView {
+        cluster_id: metadata.cluster_id.as_ref().map(|c| c.to_string()),
+        controller_id: Some(metadata.controller_id.0).filter(|c| *c >= 0),
+        brokers: metadata
+            .brokers
+            .iter()
+            .map(|b| BrokerEntry { id: b.node_id.0, host: b.host.to_string(), port: b.port, fenced: None })
+            .collect(),
+        ..KafkaView::default()
+    };
+    if conn.supported(ApiKey::DescribeCluster).is_some_and(|(_, max)| max >= 2) {
+        // Version 2 lists fenced brokers too (KRaft); older versions do not say.
+        let request = DescribeClusterRequest::default().with_include_fenced_brokers(true);
+        let cluster = conn.send(&request, "DescribeCluster").await.map_err(|e| Outcome::from_kafka(&e))?;
+        if cluster.error_code == 0 {
+            view.brokers = cluster
+                .brokers
+                .iter()
+                .map(|b| BrokerEntry {
+                    id: b.broker_id.0,
+                    host: b.host.to_string(),
+                    port: b.port,
+                    fenced: Some(b.is_fenced),
+                })
+                .collect();
+            view.controller_id = Some(cluster.controller_id.0).filter(|c| *c >= 0);
+        }
+    }
+    view.brokers.sort_by_key(|b| b.id);
+
+    // Partitions whose ISR is smaller than the replica set, with their ISR size.
+    let mut shrunk: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
+    for topic in &metadata.topics {
+        let name = topic.name.as_ref().map_or_else(|| "?".to_string(), |n| n.0.to_string());
+        for part in &topic.partitions {
+            view.partitions += 1;
+            let label = format!("{name}-{}", part.partition_index);
+            if part.leader_id.0 < 0 {
+                view.offline.push(label.clone());
+            }
+            if part.isr_nodes.len() < part.replica_nodes.len() {
+                view.under_replicated.push(label.clone());
+                shrunk.entry(name.clone()).or_default().push((label, part.isr_nodes.len()));
+            }
+        }
+    }
+    if !shrunk.is_empty() {
+        let min_isr = min_insync_replicas(conn, shrunk.keys()).await;
+        for (topic, parts) in &shrunk {
+            let min = min_isr.get(topic).copied().unwrap_or(1);
+            view.under_min_isr.extend(parts.iter().filter(|(_, isr)| *isr < min).map(|(label, _)| label.clone()));
+        }
+    }
+    Ok(view)
+}
+
+/// `min.insync.replicas` per topic; topics the broker would not describe are left out.
+async fn min_insync_replicas(conn: &mut Connection, topics: impl Iterator<Item = &String>) -> BTreeMap<String, usize> {
+    let resources = topics
+        .map(|t| {
+            DescribeConfigsResource::default()
+                .with_resource_type(TOPIC_RESOURCE)
+                .with_resource_name(StrBytes::from_string(t.clone()))
+                .with_configuration_keys(Some(vec![StrBytes::from_static_str("min.insync.replicas")]))
+        })
+        .collect();
+    let request = DescribeConfigsRequest::default().with_resources(resources);
+    let Ok(response) = conn.send(&request, "DescribeConfigs").await else {
+        return BTreeMap::new();
+    };
+    response
+        .results
+        .iter()
+        .filter(|r| r.error_code == 0)
+        .filter_map(|r| {
+            let value = r.configs.iter().find(|c| c.name.as_str() == "min.insync.replicas")?.value.as_ref()?;
+            Some((r.resource_name.to_string(), value.as_str().parse().ok()?))
+        })
+        .collect()
+}

@@ -1,0 +1,281 @@
+//! Probes: ask a node whether it serves, over its own protocol.
+//!
+//! Owns: the built-in monitoring methods (`socket`, `kafka_api`,
+//! `kafka_metadata`, `kraft_quorum`, `zookeeper`), their time limits, and the
+//! `Observation` each one produces — including the cluster-level findings a
+//! probe learns on the way (controller, partitions, ZooKeeper mode, KRaft leader).
+//! Must never: change the cluster (only read-only requests), decide that a node
+//! has failed (that is `health`, from several observations), or treat a down
+//! node as an error: a refused connection is an `Observation`, not an `Err`.
+
+mod kafka_api;
+mod kafka_metadata;
+mod kraft_quorum;
+mod socket;
+mod zookeeper;
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::kafka::{KafkaError, Timeouts};
+use crate::plugin::{self, Kind};
+use crate::topology::Node;
+
+/// What one probe concluded about one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Healthy,
+    /// Serving, with a problem worth a look (a lagging voter, …).
+    Degraded,
+    /// The probe could not tell (wrong credentials, unsupported method, …): never counted as down.
+    Unknown,
+    /// Not serving.
+    Failed,
+}
+
+/// Why a probe did not find the node healthy; a small, bounded set (metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    ConnectionRefused,
+    ConnectTimeout,
+    /// Connected, but no answer in time: a hung or overloaded process.
+    Timeout,
+    ConnectionClosed,
+    NetworkError,
+    DnsFailure,
+    ProtocolError,
+    /// The broker is not in the cluster's metadata.
+    NotRegistered,
+    /// The broker is registered but fenced by the KRaft controller.
+    Fenced,
+    /// ZooKeeper answers but is not serving (no quorum, `ruok` ≠ `imok`).
+    NotServing,
+    /// No KRaft quorum leader.
+    NoLeader,
+    /// A voter or follower lags behind.
+    Lagging,
+    AuthenticationFailed,
+    Unsupported,
+    ProbeError,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::ConnectionRefused => "connection_refused",
+            Cause::ConnectTimeout => "connect_timeout",
+            Cause::Timeout => "timeout",
+            Cause::ConnectionClosed => "connection_closed",
+            Cause::NetworkError => "network_error",
+            Cause::DnsFailure => "dns_failure",
+            Cause::ProtocolError => "protocol_error",
+            Cause::NotRegistered => "not_registered",
+            Cause::Fenced => "fenced",
+            Cause::NotServing => "not_serving",
+            Cause::NoLeader => "no_leader",
+            Cause::Lagging => "lagging",
+            Cause::AuthenticationFailed => "authentication_failed",
+            Cause::Unsupported => "unsupported",
+            Cause::ProbeError => "probe_error",
+        }
+    }
+}
+
+/// The result of one probe of one node by one method.
+#[derive(Debug, Clone, Serialize)]
+pub struct Observation {
+    pub node: String,
+    pub method: &'static str,
+    pub status: Status,
+    pub cause: Option<Cause>,
+    /// One line for people: what was seen.
+    pub detail: String,
+    #[serde(serialize_with = "serialize_secs")]
+    pub latency: Duration,
+    /// What the probe learnt about the cluster on the way.
+    pub findings: Option<Findings>,
+}
+
+fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Cluster-level facts learnt by a probe.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Findings {
+    Kafka(KafkaView),
+    Zookeeper(ZookeeperView),
+    Quorum(QuorumView),
+}
+
+/// The cluster as one broker's metadata describes it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KafkaView {
+    pub cluster_id: Option<String>,
+    pub controller_id: Option<i32>,
+    pub brokers: Vec<BrokerEntry>,
+    pub partitions: usize,
+    /// `topic-partition` without a leader.
+    pub offline: Vec<String>,
+    /// `topic-partition` whose ISR is smaller than its replica set.
+    pub under_replicated: Vec<String>,
+    /// `topic-partition` whose ISR is smaller than `min.insync.replicas`.
+    pub under_min_isr: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BrokerEntry {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+    /// KRaft only (DescribeCluster); `None` in ZooKeeper mode.
+    pub fenced: Option<bool>,
+}
+
+/// One ZooKeeper server's own account (`srvr`, `mntr`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ZookeeperView {
+    /// `leader`, `follower`, `standalone`, `observer`.
+    pub mode: String,
+    pub zxid: Option<String>,
+    pub node_count: Option<u64>,
+    /// Leader only (`mntr`).
+    pub synced_followers: Option<u64>,
+}
+
+/// The KRaft metadata quorum as the answering node describes it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QuorumView {
+    /// `None` when there is no leader.
+    pub leader_id: Option<i32>,
+    pub leader_epoch: i32,
+    pub high_watermark: i64,
+    /// Voter id and how many records it is behind the high watermark.
+    pub voters: Vec<(i32, i64)>,
+    pub observers: Vec<(i32, i64)>,
+}
+
+/// Runs the built-in monitoring methods with the configured time limits.
+#[derive(Debug, Clone)]
+pub struct Prober {
+    /// Time limit of one whole probe (`monitoring.timeout_seconds`).
+    pub timeout: Duration,
+    /// Time limit to connect (`monitoring.socket.connection_timeout`, at most `timeout`).
+    pub connect_timeout: Duration,
+    pub four_letter_words: Vec<String>,
+    /// A voter further behind than this many records is `Lagging`.
+    pub max_voter_lag: i64,
+}
+
+impl Prober {
+    pub fn from_config(config: &Config) -> Self {
+        let m = &config.monitoring;
+        let timeout = m.timeout_seconds.duration();
+        Prober {
+            timeout,
+            connect_timeout: m.socket.connection_timeout.duration().min(timeout),
+            four_letter_words: m.zookeeper.four_letter_words.clone(),
+            max_voter_lag: 10_000,
+        }
+    }
+
+    fn kafka_timeouts(&self) -> Timeouts {
+        Timeouts { connect: self.connect_timeout, request: self.timeout }
+    }
+
+    /// Probes `node` with `method`; never fails, never takes longer than the time limit.
+    pub async fn probe(&self, node: &Node, method: &str) -> Observation {
+        let started = Instant::now();
+        let builtin = plugin::builtin(Kind::Monitor, method);
+        let name = builtin.map_or("unknown", |b| b.name);
+        let work = async {
+            match name {
+                "socket" => socket::probe(self, node).await,
+                "kafka_api" => kafka_api::probe(self, node).await,
+                "kafka_metadata" => kafka_metadata::probe(self, node).await,
+                "kraft_quorum" => kraft_quorum::probe(self, node).await,
+                "zookeeper" => zookeeper::probe(self, node).await,
+                _ => Outcome::unknown(
+                    Cause::Unsupported,
+                    format!("monitoring method `{method}` is not available in this version"),
+                ),
+            }
+        };
+        // The whole probe, connection included, gets one extra second over the
+        // request timeout so the inner, more precise error wins the race.
+        let outcome = match tokio::time::timeout(self.timeout + Duration::from_secs(1), work).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::failed(Cause::Timeout, format!("no answer within {:?}", self.timeout)),
+        };
+        Observation {
+            node: node.id.clone(),
+            method: builtin.map_or("unknown", |b| b.name),
+            status: outcome.status,
+            cause: outcome.cause,
+            detail: outcome.detail,
+            latency: started.elapsed(),
+            findings: outcome.findings,
+        }
+    }
+}
+
+/// What a method returns; `Prober::probe` adds node, method and latency.
+struct Outcome {
+    status: Status,
+    cause: Option<Cause>,
+    detail: String,
+    findings: Option<Findings>,
+}
+
+impl Outcome {
+    fn healthy(detail: impl Into<String>) -> Self {
+        Outcome { status: Status::Healthy, cause: None, detail: detail.into(), findings: None }
+    }
+    fn degraded(cause: Cause, detail: impl Into<String>) -> Self {
+        Outcome { status: Status::Degraded, cause: Some(cause), detail: detail.into(), findings: None }
+    }
+    fn failed(cause: Cause, detail: impl Into<String>) -> Self {
+        Outcome { status: Status::Failed, cause: Some(cause), detail: detail.into(), findings: None }
+    }
+    fn unknown(cause: Cause, detail: impl Into<String>) -> Self {
+        Outcome { status: Status::Unknown, cause: Some(cause), detail: detail.into(), findings: None }
+    }
+    fn with(mut self, findings: Findings) -> Self {
+        self.findings = Some(findings);
+        self
+    }
+
+    /// A Kafka request that failed: the node is down, hung, or speaks nonsense.
+    fn from_kafka(e: &KafkaError) -> Self {
+        let cause = match e {
+            KafkaError::Resolve { .. } => Cause::DnsFailure,
+            KafkaError::Connect { source, .. } => io_cause(source),
+            KafkaError::ConnectTimeout { .. } => Cause::ConnectTimeout,
+            KafkaError::Timeout { .. } => Cause::Timeout,
+            KafkaError::Closed { .. } => Cause::ConnectionClosed,
+            KafkaError::Io { source, .. } => io_cause(source),
+            KafkaError::Protocol { .. } => Cause::ProtocolError,
+            KafkaError::Unsupported { .. } => return Outcome::unknown(Cause::Unsupported, e.to_string()),
+            KafkaError::Api { code: 58 | 33 | 34, .. } => {
+                return Outcome::unknown(Cause::AuthenticationFailed, e.to_string());
+            }
+            KafkaError::Api { .. } => Cause::ProtocolError,
+        };
+        Outcome::failed(cause, e.to_string())
+    }
+}
+
+fn io_cause(e: &std::io::Error) -> Cause {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => Cause::ConnectionRefused,
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => Cause::ConnectionClosed,
+        TimedOut => Cause::ConnectTimeout,
+        _ => Cause::NetworkError,
+    }
+}

@@ -1,0 +1,94 @@
+//! `zookeeper`: four-letter words `ruok`, `srvr`/`stat`, `mntr`.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::{Cause, Findings, Outcome, Prober, ZookeeperView, io_cause};
+use crate::topology::Node;
+
+/// Answers longer than this are cut: `mntr` is a few KiB.
+const MAX_ANSWER: u64 = 256 * 1024;
+
+pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
+    let mut view = ZookeeperView::default();
+    let mut served = false;
+    for word in &p.four_letter_words {
+        let answer = match ask(p, node, word).await {
+            Ok(a) => a,
+            Err(outcome) => return outcome,
+        };
+        if answer.contains("is not in the whitelist") || answer.contains("is not executed") {
+            // ZooKeeper ≥ 3.5 answers only whitelisted words; others are not an outage.
+            continue;
+        }
+        match word.as_str() {
+            "ruok" if answer.trim() != "imok" => {
+                return Outcome::failed(Cause::NotServing, format!("`ruok` answered `{}`, not `imok`", answer.trim()));
+            }
+            "ruok" => served = true,
+            "srvr" | "stat" => {
+                if answer.contains("not currently serving requests") {
+                    return Outcome::failed(Cause::NotServing, "running but not serving requests (no quorum)");
+                }
+                let field =
+                    |name: &str| answer.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string());
+                match field("Mode:") {
+                    Some(mode) => view.mode = mode,
+                    None => return Outcome::failed(Cause::NotServing, format!("`{word}` answer has no Mode")),
+                }
+                view.zxid = field("Zxid:");
+                view.node_count = field("Node count:").and_then(|v| v.parse().ok());
+                served = true;
+            }
+            "mntr" => {
+                let field = |name: &str| {
+                    answer.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix('\t'))).map(str::trim)
+                };
+                if let Some(state) = field("zk_server_state") {
+                    view.mode = state.to_string();
+                }
+                view.synced_followers = field("zk_synced_followers").and_then(|v| v.parse().ok());
+                served = true;
+            }
+            _ => {}
+        }
+    }
+    if !served {
+        return Outcome::unknown(
+            Cause::Unsupported,
+            "no four-letter word was answered: add them to 4lw.commands.whitelist (srvr is allowed by default)",
+        );
+    }
+    let detail = if view.mode.is_empty() { "imok".to_string() } else { format!("mode {}", view.mode) };
+    Outcome::healthy(detail).with(Findings::Zookeeper(view))
+}
+
+async fn ask(p: &Prober, node: &Node, word: &str) -> Result<String, Outcome> {
+    let connect = tokio::time::timeout(p.connect_timeout, TcpStream::connect(node.address())).await;
+    let mut stream = match connect {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(Outcome::failed(io_cause(&e), format!("connect to {}: {e}", node.address()))),
+        Err(_) => {
+            return Err(Outcome::failed(
+                Cause::ConnectTimeout,
+                format!("connect to {}: no answer within {:?}", node.address(), p.connect_timeout),
+            ));
+        }
+    };
+    let exchange = async {
+        stream.write_all(word.as_bytes()).await?;
+        let mut answer = Vec::new();
+        (&mut stream).take(MAX_ANSWER).read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&answer).into_owned())
+    };
+    match tokio::time::timeout(p.timeout.max(Duration::from_millis(100)), exchange).await {
+        Ok(Ok(answer)) if answer.is_empty() => {
+            Err(Outcome::failed(Cause::ConnectionClosed, format!("`{word}`: closed without an answer")))
+        }
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(e)) => Err(Outcome::failed(io_cause(&e), format!("`{word}`: {e}"))),
+        Err(_) => Err(Outcome::failed(Cause::Timeout, format!("`{word}`: no answer within {:?}", p.timeout))),
+    }
+}

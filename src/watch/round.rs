@@ -1,0 +1,67 @@
+//! One round: every node probed by all its methods, failures confirmed at once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use tokio::sync::Semaphore;
+
+use super::report::{CheckReport, NodeReport};
+use crate::config::Config;
+use crate::health::{NodeHealth, Thresholds, summarize, verdict};
+use crate::monitor::{Observation, Prober};
+use crate::topology::{self, Node};
+
+/// Spacing of the re-probes that confirm a failure: short, so a crashed node
+/// is confirmed in well under a second, long enough that one lost packet or
+/// one slow answer is not confirmed.
+pub const CONFIRMATION_SPACING: Duration = Duration::from_millis(250);
+
+/// Probes every node once (plus confirmation probes for nodes that fail) and
+/// reports their states and what the cluster looks like.
+pub async fn check_round(config: &Config) -> CheckReport {
+    let prober = Arc::new(Prober::from_config(config));
+    let thresholds = Thresholds::from_config(&config.monitoring);
+    let nodes = topology::nodes(config);
+    let limit = Arc::new(Semaphore::new(config.system.max_concurrent_operations.max(1) as usize));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, node) in nodes.into_iter().enumerate() {
+        let (prober, limit) = (prober.clone(), limit.clone());
+        tasks.spawn(async move { (index, confirm(&prober, &limit, node, thresholds).await) });
+    }
+    let mut reports: Vec<(usize, NodeReport)> = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(r) => reports.push(r),
+            Err(e) => tracing::error!(message = "A probe task panicked.", error = %e),
+        }
+    }
+    reports.sort_by_key(|(i, _)| *i);
+    let reports: Vec<NodeReport> = reports.into_iter().map(|(_, r)| r).collect();
+    let states: Vec<(Node, _)> = reports.iter().map(|r| (r.node.clone(), r.state)).collect();
+    let observations: Vec<Observation> = reports.iter().flat_map(|r| r.observations.iter().cloned()).collect();
+    let cluster = summarize(&states, &observations);
+    CheckReport { cluster_name: config.cluster.name.clone(), nodes: reports, cluster, duration: started.elapsed() }
+}
+
+/// Probes `node` until its state is settled: once if it is up, up to
+/// `failure_threshold` times, `CONFIRMATION_SPACING` apart, if it is not.
+async fn confirm(prober: &Prober, limit: &Semaphore, node: Node, thresholds: Thresholds) -> NodeReport {
+    let mut health = NodeHealth::new(Instant::now());
+    let mut rounds = 0;
+    loop {
+        let observations = {
+            let _permit = limit.acquire().await;
+            // A node's methods run together: one slow method never delays another.
+            join_all(node.methods.iter().map(|m| prober.probe(&node, m))).await
+        };
+        rounds += 1;
+        let v = verdict(&observations);
+        health.observe(&v, Instant::now(), &thresholds);
+        if !health.needs_confirmation() || rounds >= thresholds.failure {
+            return NodeReport { state: health.state(), verdict: v, observations, probes: rounds, node };
+        }
+        tokio::time::sleep(CONFIRMATION_SPACING).await;
+    }
+}
