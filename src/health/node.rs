@@ -136,9 +136,7 @@ impl NodeHealth {
             Status::Failed => {
                 self.bad += 1;
                 self.good = 0;
-                if self.bad >= t.failure {
-                    NodeState::Failed
-                } else if self.state == NodeState::Failed {
+                if self.bad >= t.failure || self.state == NodeState::Failed {
                     NodeState::Failed
                 } else {
                     NodeState::Suspect
