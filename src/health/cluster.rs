@@ -123,13 +123,14 @@ pub fn summarize(nodes: &[(Node, NodeState)], observations: &[Observation]) -> C
         EnsembleState { size, serving, leaders, quorum }
     });
 
-    // The KRaft quorum: prefer a view that has a leader with the highest epoch.
+    // The KRaft quorum: prefer a view with a leader, the highest epoch, and the
+    // voters' details (only the leader gives those).
     let kraft: Option<QuorumView> = views(|f| matches!(f, Findings::Quorum(_)))
         .filter_map(|f| match f {
             Findings::Quorum(q) => Some(q),
             _ => None,
         })
-        .max_by_key(|q| (q.leader_id.is_some(), q.leader_epoch))
+        .max_by_key(|q| (q.leader_id.is_some(), q.leader_epoch, q.voters.len()))
         .cloned();
     if let Some(q) = &kraft
         && q.leader_id.is_none()

@@ -30,6 +30,22 @@ pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
         let code = partition.map_or(response.error_code, |p| p.error_code);
         return Outcome::failed(Cause::ProtocolError, format!("DescribeQuorum answered error code {code}"));
     };
+    // Only the active controller describes the quorum; a follower answers
+    // NOT_LEADER_OR_FOLLOWER with the leader it knows. It serves: that is healthy.
+    if partition.error_code == 6 {
+        let view = QuorumView {
+            leader_id: Some(partition.leader_id.0).filter(|l| *l >= 0),
+            leader_epoch: partition.leader_epoch,
+            ..QuorumView::default()
+        };
+        let outcome = match view.leader_id {
+            Some(leader) => Outcome::healthy(format!("follower of leader {leader}, epoch {}", view.leader_epoch)),
+            None => {
+                Outcome::failed(Cause::NoLeader, format!("follower that knows no leader (epoch {})", view.leader_epoch))
+            }
+        };
+        return outcome.with(Findings::Quorum(view));
+    }
     if partition.error_code != 0 {
         return Outcome::failed(
             Cause::ProtocolError,

@@ -3,6 +3,7 @@
 //! Tests that need a real cluster share it through `support::cluster` and run
 //! one at a time; everything else runs in parallel.
 
+mod check;
 mod cli;
 mod config_errors;
 mod docs;
