@@ -5,8 +5,14 @@
 //! Must never: contain decision logic; it wires, it does not decide.
 
 use std::future::Future;
+use std::sync::Arc;
 
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
+
+use crate::watch::{self, Board};
 
 use crate::config::Loaded;
 
@@ -34,9 +40,20 @@ pub async fn run(loaded: Loaded, options: RunOptions, shutdown: impl Future<Outp
     if options.dry_run {
         info!("Dry run: recovery actions will be decided and logged, never executed.");
     }
-    info!("kafka-self-healing started; waiting for SIGTERM or SIGINT.");
+    let stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let (events, _) = broadcast::channel(1024);
+    let board = Arc::new(Board::default());
+    watch::spawn(config, events, board, &tracker, stop.clone());
+    tracker.close();
+    info!("kafka-self-healing started; monitoring until SIGTERM or SIGINT.");
     shutdown.await;
     info!("Shutdown signal received; stopping.");
+    stop.cancel();
+    let grace = config.system.shutdown_timeout_seconds.duration();
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        warn!(message = "Some tasks did not stop in time; exiting anyway.", timeout_s = grace.as_secs_f64());
+    }
     Ok(())
 }
 

@@ -126,6 +126,11 @@ impl NodeHealth {
         self.state == NodeState::Suspect
     }
 
+    /// True while a failed node answers again but not yet `recovery` times in a row.
+    pub fn is_recovering(&self) -> bool {
+        self.state == NodeState::Failed && self.good > 0
+    }
+
     pub fn is_flapping(&self, now: Instant, t: &Thresholds) -> bool {
         self.changes.iter().filter(|c| now.duration_since(**c) <= t.flap_window).count() > t.flap_limit
     }

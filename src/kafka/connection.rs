@@ -158,6 +158,22 @@ impl Connection {
         Ok(body)
     }
 
+    /// Asks ApiVersions again on this connection: a cheap "are you still there".
+    pub async fn ping(&mut self) -> Result<(), KafkaError> {
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("kafka-self-healing"))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let version =
+            self.supported(ApiKey::ApiVersions).map_or(0, |(_, max)| max.min(ApiVersionsRequest::VERSIONS.max));
+        let body = self.exchange(&request, version, "ApiVersions").await?;
+        let response = decode::<ApiVersionsResponse>(body, version)
+            .map_err(|detail| KafkaError::Protocol { api: "ApiVersions", detail })?;
+        match response.error_code {
+            0 => Ok(()),
+            code => Err(KafkaError::Api { api: "ApiVersions", code, name: error_name(code) }),
+        }
+    }
+
     /// Completes when the node closes this (idle) connection, or sends bytes
     /// nobody asked for. Used to notice a crashed node at once.
     pub async fn closed(&mut self) -> KafkaError {

@@ -6,8 +6,10 @@
 //! Must never: decide a node's state itself (that is `health`), or probe
 //! anything that is not in the configuration.
 
+mod daemon;
 mod report;
 mod round;
 
+pub use daemon::{Board, NodeEvent, NodeSnapshot, spawn};
 pub use report::{CheckReport, NodeReport};
 pub use round::{CONFIRMATION_SPACING, check_round};

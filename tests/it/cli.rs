@@ -108,7 +108,7 @@ fn run_logs_a_summary_and_stops_cleanly_on_sigterm() {
         .unwrap();
     // Wait until the daemon says it is up, then ask it to stop.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("waiting for SIGTERM")) {
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("monitoring until SIGTERM")) {
         assert!(std::time::Instant::now() < deadline, "the daemon did not start");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

@@ -9,3 +9,4 @@ mod config_errors;
 mod docs;
 mod support;
 mod testbed;
+mod watch;

@@ -1,0 +1,299 @@
+//! Continuous monitoring: a loop per node, a fast path on lost connections,
+//! and a cluster view recomputed on every change.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::future::join_all;
+use serde::Serialize;
+use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use super::round::CONFIRMATION_SPACING;
+use crate::config::Config;
+use crate::health::{ClusterView, NodeHealth, NodeState, Thresholds, Transition, Verdict, summarize, verdict};
+use crate::kafka::{Connection, Timeouts};
+use crate::monitor::{Observation, Prober};
+use crate::topology::{self, Node, Role};
+
+/// A node changed state. Published for recovery and notifications.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeEvent {
+    pub node: Node,
+    pub transition: Transition,
+    pub at: SystemTime,
+    pub observations: Vec<Observation>,
+}
+
+/// The latest known state of one node.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeSnapshot {
+    pub node: Node,
+    pub state: NodeState,
+    pub verdict: Option<Verdict>,
+    pub observations: Vec<Observation>,
+    #[serde(skip)]
+    pub since: Instant,
+}
+
+/// What the watcher knows now; shared with readers (status API, recovery).
+#[derive(Debug, Default)]
+pub struct Board {
+    pub nodes: Mutex<HashMap<String, NodeSnapshot>>,
+    pub cluster: Mutex<Option<ClusterView>>,
+}
+
+/// Starts watching every node of `config` until `shutdown`; tasks are tracked by `tracker`.
+pub fn spawn(
+    config: &Config,
+    events: broadcast::Sender<NodeEvent>,
+    board: Arc<Board>,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let prober = Arc::new(Prober::from_config(config));
+    let thresholds = Thresholds::from_config(&config.monitoring);
+    let interval = config.monitoring.interval_seconds.duration();
+    let limit = Arc::new(Semaphore::new(config.system.max_concurrent_operations.max(1) as usize));
+    let changed = Arc::new(Notify::new());
+    let nodes = topology::nodes(config);
+    {
+        let mut snapshots = board.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        for node in &nodes {
+            snapshots.insert(
+                node.id.clone(),
+                NodeSnapshot {
+                    node: node.clone(),
+                    state: NodeState::Unknown,
+                    verdict: None,
+                    observations: vec![],
+                    since: Instant::now(),
+                },
+            );
+        }
+    }
+    for node in nodes {
+        let wake = Arc::new(Notify::new());
+        if node.role != Role::Zookeeper && uses_kafka_protocol(&node) {
+            let timeouts = Timeouts { connect: prober.connect_timeout, request: prober.timeout };
+            tracker.spawn(watch_connection(node.clone(), timeouts, wake.clone(), shutdown.clone()));
+        }
+        let task = NodeTask {
+            node,
+            prober: prober.clone(),
+            thresholds,
+            interval,
+            limit: limit.clone(),
+            events: events.clone(),
+            board: board.clone(),
+            changed: changed.clone(),
+            wake,
+        };
+        tracker.spawn(task.run(shutdown.clone()));
+    }
+    tracker.spawn(watch_cluster(board, changed, interval, shutdown));
+}
+
+fn uses_kafka_protocol(node: &Node) -> bool {
+    node.methods
+        .iter()
+        .any(|m| matches!(m.as_str(), "kafka_api" | "kafka_metadata" | "kafka_log_dirs" | "kraft_quorum"))
+}
+
+struct NodeTask {
+    node: Node,
+    prober: Arc<Prober>,
+    thresholds: Thresholds,
+    interval: Duration,
+    limit: Arc<Semaphore>,
+    events: broadcast::Sender<NodeEvent>,
+    board: Arc<Board>,
+    changed: Arc<Notify>,
+    /// Woken by the connection watcher when the node drops its connection.
+    wake: Arc<Notify>,
+}
+
+impl NodeTask {
+    async fn run(self, shutdown: CancellationToken) {
+        let mut health = NodeHealth::new(Instant::now());
+        loop {
+            let observations = {
+                let _permit = self.limit.acquire().await;
+                join_all(self.node.methods.iter().map(|m| self.prober.probe(&self.node, m))).await
+            };
+            let v = verdict(&observations);
+            let latency = observations.iter().map(|o| o.latency).max().unwrap_or_default();
+            debug!(message = "Probe round.", node = %self.node.id, status = ?v.status, response_time_ms = latency.as_millis() as u64);
+            let transition = health.observe(&v, Instant::now(), &self.thresholds);
+            self.publish(&health, &v, &observations, transition, latency);
+            let next = if health.needs_confirmation() {
+                CONFIRMATION_SPACING
+            } else if health.is_recovering() {
+                RECOVERY_SPACING.min(self.interval)
+            } else {
+                self.interval
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(next) => {}
+                _ = self.wake.notified() => debug!(message = "Connection lost; probing now.", node = %self.node.id),
+            }
+        }
+    }
+
+    fn publish(
+        &self,
+        health: &NodeHealth,
+        v: &Verdict,
+        observations: &[Observation],
+        transition: Option<Transition>,
+        latency: Duration,
+    ) {
+        {
+            let mut nodes = self.board.nodes.lock().unwrap_or_else(|p| p.into_inner());
+            nodes.insert(
+                self.node.id.clone(),
+                NodeSnapshot {
+                    node: self.node.clone(),
+                    state: health.state(),
+                    verdict: Some(v.clone()),
+                    observations: observations.to_vec(),
+                    since: health.since(),
+                },
+            );
+        }
+        let Some(t) = transition else { return };
+        let cause = t.cause.map_or("none", |c| c.as_str());
+        let line = format!("Node status: {} {} -> {}", self.node.id, t.from.as_str(), t.to.as_str());
+        let fields = (self.node.role.as_str(), cause, latency.as_millis() as u64);
+        match t.to {
+            NodeState::Failed | NodeState::Suspect => warn!(
+                message = %line,
+                node = %self.node.id,
+                role = fields.0,
+                from = t.from.as_str(),
+                to = t.to.as_str(),
+                cause = fields.1,
+                response_time_ms = fields.2,
+                flapping = t.flapping,
+                detail = %t.detail,
+            ),
+            _ => info!(
+                message = %line,
+                node = %self.node.id,
+                role = fields.0,
+                from = t.from.as_str(),
+                to = t.to.as_str(),
+                cause = fields.1,
+                response_time_ms = fields.2,
+                flapping = t.flapping,
+                detail = %t.detail,
+            ),
+        }
+        let event = NodeEvent {
+            node: self.node.clone(),
+            transition: t,
+            at: SystemTime::now(),
+            observations: observations.to_vec(),
+        };
+        // No subscriber yet is fine: recovery and notifications subscribe when they exist.
+        let _ = self.events.send(event);
+        self.changed.notify_one();
+    }
+}
+
+/// Spacing of the probes that confirm a failed node is back: longer than the
+/// failure confirmation, because a restarting broker may answer once and stop.
+pub const RECOVERY_SPACING: Duration = Duration::from_secs(1);
+
+/// How often the held connection is asked whether the node still answers.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Holds a connection to a Kafka node and wakes the node's task to probe at
+/// once when the node drops it (a crash closes every socket at once) or stops
+/// answering a heartbeat (a hung process keeps its sockets open). It never
+/// decides anything itself: the probes and `health` do.
+async fn watch_connection(node: Node, timeouts: Timeouts, wake: Arc<Notify>, shutdown: CancellationToken) {
+    let retry = Duration::from_secs(1);
+    let mut lost_before = false;
+    loop {
+        let connected = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            c = Connection::connect(&node.host, node.port, timeouts) => c,
+        };
+        match connected {
+            Ok(mut conn) => {
+                if lost_before {
+                    // It answers again: let the probes confirm the recovery now.
+                    wake.notify_one();
+                }
+                lost_before = true;
+                let lost = loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        e = conn.closed() => break e,
+                        _ = tokio::time::sleep(HEARTBEAT) => {
+                            if let Err(e) = conn.ping().await {
+                                break e;
+                            }
+                        }
+                    }
+                };
+                debug!(message = "Watched connection lost.", node = %node.id, error = %lost);
+                wake.notify_one();
+            }
+            Err(_) => {
+                // Down or hung: the node's own probes report it; try again shortly.
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(retry) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Recomputes the cluster view on every node transition (and each interval)
+/// and logs when its problems change.
+async fn watch_cluster(board: Arc<Board>, changed: Arc<Notify>, interval: Duration, shutdown: CancellationToken) {
+    let mut last: Option<(Vec<String>, bool)> = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = changed.notified() => {}
+            _ = tokio::time::sleep(interval) => {}
+        }
+        let (states, observations): (Vec<(Node, NodeState)>, Vec<Observation>) = {
+            let nodes = board.nodes.lock().unwrap_or_else(|p| p.into_inner());
+            let mut sorted: Vec<&NodeSnapshot> = nodes.values().collect();
+            sorted.sort_by(|a, b| a.node.id.cmp(&b.node.id));
+            (
+                sorted.iter().map(|s| (s.node.clone(), s.state)).collect(),
+                sorted.iter().flat_map(|s| s.observations.clone()).collect(),
+            )
+        };
+        if states.iter().any(|(_, s)| *s == NodeState::Unknown) {
+            continue;
+        }
+        let view = summarize(&states, &observations);
+        let key = (view.problems.clone(), view.isolated);
+        if last.as_ref() != Some(&key) {
+            if view.isolated {
+                warn!(
+                    message = "Monitor isolated: every node is unreachable; the daemon's own network is suspected.",
+                    isolated = true
+                );
+            } else if view.problems.is_empty() {
+                let word = format!("{:?}", view.status).to_lowercase();
+                info!(message = %format!("Cluster status: {word}."), status = ?view.status);
+            } else {
+                warn!(message = %format!("Cluster status: {}", view.problems.join("; ")), status = ?view.status);
+            }
+            last = Some(key);
+        }
+        *board.cluster.lock().unwrap_or_else(|p| p.into_inner()) = Some(view);
+    }
+}

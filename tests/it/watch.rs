@@ -1,0 +1,111 @@
+//! `run` watching a real cluster: transitions are logged as they happen, a
+//! crash is caught through the held connection instead of waiting for the next
+//! round, a hang through heartbeat timeouts, and a return is noticed too.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use kafka_self_healing::testbed::{Cluster, Spec};
+use serde_json::Value;
+
+use crate::support::{bin, cluster_lock, config_for, write_temp};
+
+/// The daemon under test; killed when dropped.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    fn start(config: &Path, log: PathBuf) -> Daemon {
+        let child = bin().args(["run", "--config"]).arg(config).stderr(Stdio::null()).spawn().unwrap();
+        Daemon { child, log }
+    }
+
+    /// Every JSON log line so far.
+    fn lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Transitions of `node` as `(from, to, cause)`.
+    fn transitions(&self, node: &str) -> Vec<(String, String, String)> {
+        self.lines()
+            .iter()
+            .filter(|l| {
+                l["fields"]["node"] == node
+                    && l["fields"]["message"].as_str().is_some_and(|m| m.starts_with("Node status"))
+            })
+            .map(|l| {
+                let f = &l["fields"];
+                let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
+                (s("from"), s("to"), s("cause"))
+            })
+            .collect()
+    }
+
+    /// Waits until `node` logs a transition to `to`; returns how long it took.
+    fn wait_for(&self, node: &str, to: &str, limit: Duration) -> (Duration, (String, String, String)) {
+        let started = Instant::now();
+        loop {
+            if let Some(t) = self.transitions(node).into_iter().rev().find(|t| t.1 == to) {
+                return (started.elapsed(), t);
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{node} did not become {to} within {limit:?}; log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn run_logs_crashes_hangs_and_returns_as_they_happen() {
+    let _serial = cluster_lock();
+    let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 2, ..Spec::zookeeper() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("application.log");
+    // A long interval: anything detected quickly was detected by the fast path.
+    let text = config_for(&cluster, "  interval_seconds: 60\n  timeout_seconds: 2")
+        .replace("logging:\n  file: \"\"\n", &format!("logging:\n  file: {}\n  format: json\n", log.display()));
+    let config = write_temp(dir.path(), "c.yaml", &text);
+    let daemon = Daemon::start(&config, log);
+    for node in ["broker-1", "broker-2", "zk-1"] {
+        daemon.wait_for(node, "healthy", Duration::from_secs(30));
+    }
+
+    // kill -9: the held connection closes; confirmed long before the next round.
+    cluster.kill("broker-2").unwrap();
+    let (took, (from, _, cause)) = daemon.wait_for("broker-2", "failed", Duration::from_secs(20));
+    assert!(took < Duration::from_secs(10), "a crash took {took:?}: the fast path did not fire");
+    assert_eq!((from.as_str(), cause.as_str()), ("suspect", "connection_refused"));
+    cluster.start_node("broker-2").unwrap();
+    let (took, _) = daemon.wait_for("broker-2", "healthy", Duration::from_secs(50));
+    assert!(took < Duration::from_secs(45), "the return was noticed only by the regular round");
+
+    // SIGSTOP: sockets stay open; heartbeats time out, probes confirm.
+    cluster.pause("broker-1").unwrap();
+    let (_, (_, _, cause)) = daemon.wait_for("broker-1", "failed", Duration::from_secs(40));
+    assert_eq!(cause, "timeout");
+    cluster.resume("broker-1").unwrap();
+    daemon.wait_for("broker-1", "healthy", Duration::from_secs(40));
+
+    // ZooKeeper never wavered: one transition, unknown → healthy.
+    assert_eq!(daemon.transitions("zk-1"), vec![("unknown".to_string(), "healthy".to_string(), "none".to_string())]);
+    assert!(daemon.lines().iter().any(|l| {
+        l["fields"]["message"].as_str().is_some_and(|m| m.starts_with("Cluster status: kafka_broker broker-2 is down"))
+    }));
+}
