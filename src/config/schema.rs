@@ -93,7 +93,8 @@ section! {
         timeout_seconds: Seconds = 10.0,
         /// Probe nodes in parallel (bounded by `system.max_concurrent_operations`).
         concurrent_checks: bool = true,
-        /// Fast re-probes of a node whose probe just failed, before the failure counts.
+        /// Accepted for the runbook's templates. Failures are confirmed by fast
+        /// re-probes 250 ms apart; how many is `failure_threshold`.
         health_check_retries: u32 = 3,
         /// Consecutive failed probes before a node is failed.
         failure_threshold: u32 = 3,

@@ -206,11 +206,13 @@ impl Prober {
                 ),
             }
         };
-        // The whole probe, connection included, gets one extra second over the
-        // request timeout so the inner, more precise error wins the race.
-        let outcome = match tokio::time::timeout(self.timeout + Duration::from_secs(1), work).await {
+        // Every connect and request inside has its own limit (`timeout`); a probe
+        // makes at most four of them. This outer limit is only a safety net, so
+        // a slow but working network (each answer within the limit) never fails.
+        let budget = self.connect_timeout + self.timeout * 4;
+        let outcome = match tokio::time::timeout(budget, work).await {
             Ok(outcome) => outcome,
-            Err(_) => Outcome::failed(Cause::Timeout, format!("no answer within {:?}", self.timeout)),
+            Err(_) => Outcome::failed(Cause::Timeout, format!("the probe did not finish within {budget:?}")),
         };
         Observation {
             node: node.id.clone(),

@@ -86,3 +86,61 @@ pub fn config_for(cluster: &kafka_self_healing::testbed::Cluster, monitoring: &s
         list("zookeeper_nodes", &zookeepers)
     )
 }
+
+/// A TCP proxy on 127.0.0.1 that delays every chunk in both directions, and
+/// can cut every open connection once: a slow or lossy network on demand.
+pub struct DelayProxy {
+    pub port: u16,
+    conns: std::sync::Arc<Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl DelayProxy {
+    pub fn start(upstream: std::net::SocketAddr, delay: std::time::Duration) -> DelayProxy {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let conns = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let registry = conns.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                };
+                registry.lock().unwrap().push(client.try_clone().unwrap());
+                for (from, to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
+                    std::thread::spawn(move || pump(from, to, delay));
+                }
+            }
+        });
+        DelayProxy { port, conns }
+    }
+
+    /// Closes every connection open now, as a network blip would.
+    pub fn cut_connections(&self) -> usize {
+        let mut conns = self.conns.lock().unwrap();
+        for c in conns.iter() {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+        let n = conns.len();
+        conns.clear();
+        n
+    }
+}
+
+fn pump(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay: std::time::Duration) {
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                std::thread::sleep(delay);
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
+}

@@ -109,3 +109,48 @@ fn run_logs_crashes_hangs_and_returns_as_they_happen() {
         l["fields"]["message"].as_str().is_some_and(|m| m.starts_with("Cluster status: kafka_broker broker-2 is down"))
     }));
 }
+
+#[test]
+fn a_slow_network_and_a_cut_connection_never_fail_a_node() {
+    let _serial = cluster_lock();
+    let cluster = Cluster::start(Spec { zookeepers: 1, brokers: 1, ..Spec::zookeeper() }).unwrap();
+    let broker = cluster.node("broker-1").unwrap();
+    // 300 ms each way: every request takes over half a second, well below the 2 s limit.
+    let proxy = crate::support::DelayProxy::start(broker.addr(), Duration::from_millis(300));
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("application.log");
+    let text = config_for(&cluster, "  interval_seconds: 1\n  timeout_seconds: 2")
+        .replace(&format!("port: {}, broker_id", broker.port), &format!("port: {}, broker_id", proxy.port))
+        .replace(
+            "logging:\n  file: \"\"\n",
+            &format!("logging:\n  file: {}\n  format: json\n  level: DEBUG\n", log.display()),
+        );
+    let config = write_temp(dir.path(), "c.yaml", &text);
+    let daemon = Daemon::start(&config, log);
+    daemon.wait_for("broker-1", "healthy", Duration::from_secs(30));
+
+    // Many rounds (one a second) and heartbeats over a slow link: no transition.
+    std::thread::sleep(Duration::from_secs(12));
+    // A blip: every connection through the proxy is cut once.
+    assert!(proxy.cut_connections() > 0, "the daemon holds a connection to the broker");
+    std::thread::sleep(Duration::from_secs(6));
+
+    // A probe that was in flight when the connection was cut may make the node
+    // suspect for a moment; it is never failed, and it is healthy at the end.
+    let transitions = daemon.transitions("broker-1");
+    assert!(
+        transitions.iter().all(|t| t.1 != "failed"),
+        "a slow answer or a cut connection failed the node: {transitions:?}"
+    );
+    assert_eq!(transitions.last().map(|t| t.1.as_str()), Some("healthy"), "{transitions:?}");
+    let rounds: Vec<Value> = daemon
+        .lines()
+        .into_iter()
+        .filter(|l| l["fields"]["message"] == "Probe round." && l["fields"]["node"] == "broker-1")
+        .collect();
+    assert!(rounds.len() >= 6, "only {} probe rounds", rounds.len());
+    let slow = rounds.iter().filter(|r| r["fields"]["response_time_ms"].as_u64().unwrap_or(0) >= 600).count();
+    assert!(slow >= rounds.len() - 1, "the proxy did slow the probes down: {slow} of {}", rounds.len());
+    let unhealthy = rounds.iter().filter(|r| r["fields"]["status"] != "Healthy").count();
+    assert!(unhealthy <= 1, "only the round in flight during the cut may fail: {rounds:#?}");
+}
