@@ -78,6 +78,42 @@ impl Node {
     pub fn address(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
+
+    /// Fills `{node_id}`, `{host}`, `{port}`, `{node_type}`, `{broker_id}` and
+    /// `{jmx_port}` in `template`; with `shell`, each value is single-quoted
+    /// for `sh -c` so a value can never become shell syntax.
+    pub fn fill(&self, template: &str, shell: bool) -> String {
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        let values = [
+            ("{node_id}", self.id.clone()),
+            ("{host}", self.host.clone()),
+            ("{port}", self.port.to_string()),
+            ("{node_type}", self.role.as_str().to_string()),
+            ("{broker_id}", opt(self.broker_id.map(|b| b.to_string()))),
+            ("{jmx_port}", opt(self.jmx_port.map(|p| p.to_string()))),
+        ];
+        let mut out = template.to_string();
+        for (key, value) in values {
+            let value = if shell { format!("'{}'", value.replace('\'', "'\\''")) } else { value };
+            out = out.replace(key, &value);
+        }
+        out
+    }
+
+    /// The environment scripts see: `KAFKA_NODE_ID`, `KAFKA_HOST`, `KAFKA_PORT`,
+    /// `KAFKA_NODE_TYPE` (and `KAFKA_BROKER_ID` when known).
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("KAFKA_NODE_ID", self.id.clone()),
+            ("KAFKA_HOST", self.host.clone()),
+            ("KAFKA_PORT", self.port.to_string()),
+            ("KAFKA_NODE_TYPE", self.role.as_str().to_string()),
+        ];
+        if let Some(id) = self.broker_id {
+            env.push(("KAFKA_BROKER_ID", id.to_string()));
+        }
+        env
+    }
 }
 
 /// Every node of the configuration, brokers first.
@@ -98,4 +134,27 @@ pub fn nodes(config: &crate::config::Config) -> Vec<Node> {
                 .unwrap_or_else(|| role.default_methods().iter().map(|m| m.to_string()).collect()),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_and_quoted_for_the_shell() {
+        let node = Node {
+            id: "kafka-1".into(),
+            role: Role::KafkaBroker,
+            host: "it's.example".into(),
+            port: 9092,
+            broker_id: Some(1),
+            jmx_port: None,
+            methods: vec![],
+        };
+        assert_eq!(
+            node.fill("{host}:{port} {node_type}/{broker_id}/{jmx_port}", false),
+            "it's.example:9092 kafka_broker/1/"
+        );
+        assert_eq!(node.fill("check -H {host}", true), "check -H 'it'\\''s.example'");
+    }
 }

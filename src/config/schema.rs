@@ -94,7 +94,7 @@ section! {
         /// Probe nodes in parallel (bounded by `system.max_concurrent_operations`).
         concurrent_checks: bool = true,
         /// Accepted for the runbook's templates. Failures are confirmed by fast
-        /// re-probes 250 ms apart; how many is `failure_threshold`.
+        /// re-probes 200 ms apart; how many is `failure_threshold`.
         health_check_retries: u32 = 3,
         /// Consecutive failed probes before a node is failed.
         failure_threshold: u32 = 3,
@@ -111,6 +111,36 @@ section! {
         jmx: JmxConfig = JmxConfig::default(),
         /// The `zookeeper` probe.
         zookeeper: ZookeeperProbeConfig = ZookeeperProbeConfig::default(),
+        /// The `http` probe.
+        http: HttpProbeConfig = HttpProbeConfig::default(),
+        /// The `command` probe (Nagios plugins and any `check_*` script).
+        command: CommandProbeConfig = CommandProbeConfig::default(),
+    }
+}
+
+section! {
+    /// An HTTP health endpoint.
+    pub struct HttpProbeConfig {
+        /// URL requested for each node using `http`; `{host}`, `{port}`, `{node_id}`,
+        /// `{node_type}`, `{broker_id}`, `{jmx_port}` are filled in. Redirects are not followed.
+        url: Option<String> = None,
+        /// The status code that means healthy.
+        expected_status: u16 = 200,
+        /// Text the body must contain, if any.
+        body_contains: Option<String> = None,
+    }
+}
+
+section! {
+    /// An executable following the Nagios plugin convention.
+    pub struct CommandProbeConfig {
+        /// Run with `sh -c` for each node using `command`; placeholders as for `http.url`,
+        /// each value single-quoted. The environment has `KAFKA_NODE_ID`, `KAFKA_HOST`,
+        /// `KAFKA_PORT`, `KAFKA_NODE_TYPE`. Exit 0 healthy, 1 degraded, 2 failed, other unknown.
+        command: Option<String> = None,
+        /// Time limit; `monitoring.timeout_seconds` when absent. A check that runs longer is killed
+        /// (with everything it started) and counts as unknown.
+        timeout: Option<Seconds> = None,
     }
 }
 

@@ -338,6 +338,44 @@ impl<'c> Validator<'c, '_> {
                 );
             }
         }
+        // A method that needs settings of its own must have them.
+        // Where `name` is first listed, in `monitoring.methods` or a node's list.
+        let used = |name: &str| -> Option<String> {
+            if let Some(i) = m.methods.iter().position(|x| x == name) {
+                return Some(format!("monitoring.methods[{i}]"));
+            }
+            let c = &config.cluster;
+            let lists = [
+                ("kafka_brokers", &c.kafka_brokers),
+                ("kraft_controllers", &c.kraft_controllers),
+                ("zookeeper_nodes", &c.zookeeper_nodes),
+            ];
+            lists.iter().find_map(|(list, nodes)| {
+                nodes.iter().enumerate().find_map(|(n, node)| {
+                    let i = node.monitoring_methods.as_ref()?.iter().position(|x| x == name)?;
+                    Some(format!("cluster.{list}[{n}].monitoring_methods[{i}]"))
+                })
+            })
+        };
+        if let Some(at) = used("http").filter(|_| m.http.url.is_none()) {
+            self.error(
+                &at,
+                "the `http` method is used but `monitoring.http.url` is not set",
+                "e.g. `http: {url: \"http://{host}:8080/health\"}`",
+            );
+        }
+        if let Some(at) = used("command").filter(|_| m.command.command.is_none()) {
+            self.error(
+                &at,
+                "the `command` method is used but `monitoring.command.command` is not set",
+                "e.g. `command: {command: \"/usr/lib/nagios/plugins/check_tcp -H {host} -p {port}\"}`",
+            );
+        }
+        if let Some(url) = &m.http.url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            self.error("monitoring.http.url", format!("`{url}` is not an http:// or https:// URL"), "");
+        }
         let jmx = &m.jmx;
         if jmx.authentication && jmx.username.is_none() && self.cx.env("JMX_USERNAME").is_none() {
             self.error(

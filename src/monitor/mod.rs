@@ -8,6 +8,8 @@
 //! has failed (that is `health`, from several observations), or treat a down
 //! node as an error: a refused connection is an `Observation`, not an `Err`.
 
+mod command;
+mod http;
 mod kafka_api;
 mod kafka_metadata;
 mod kraft_quorum;
@@ -61,6 +63,10 @@ pub enum Cause {
     AuthenticationFailed,
     Unsupported,
     ProbeError,
+    /// A `command` check said WARNING (exit 1).
+    CheckWarning,
+    /// A `command` check said CRITICAL (exit 2), or `http` got the wrong answer.
+    CheckCritical,
 }
 
 impl Cause {
@@ -81,6 +87,8 @@ impl Cause {
             Cause::AuthenticationFailed => "authentication_failed",
             Cause::Unsupported => "unsupported",
             Cause::ProbeError => "probe_error",
+            Cause::CheckWarning => "check_warning",
+            Cause::CheckCritical => "check_critical",
         }
     }
 }
@@ -170,6 +178,9 @@ pub struct Prober {
     pub four_letter_words: Vec<String>,
     /// A voter further behind than this many records is `Lagging`.
     pub max_voter_lag: i64,
+    pub http: crate::config::HttpProbeConfig,
+    pub command: crate::config::CommandProbeConfig,
+    http_client: reqwest::Client,
 }
 
 impl Prober {
@@ -181,6 +192,14 @@ impl Prober {
             connect_timeout: m.socket.connection_timeout.duration().min(timeout),
             four_letter_words: m.zookeeper.four_letter_words.clone(),
             max_voter_lag: 10_000,
+            http: m.http.clone(),
+            command: m.command.clone(),
+            // Health endpoints must answer themselves: no redirects followed.
+            http_client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(timeout)
+                .build()
+                .unwrap_or_default(),
         }
     }
 
@@ -200,6 +219,8 @@ impl Prober {
                 "kafka_metadata" => kafka_metadata::probe(self, node).await,
                 "kraft_quorum" => kraft_quorum::probe(self, node).await,
                 "zookeeper" => zookeeper::probe(self, node).await,
+                "http" => http::probe(self, node).await,
+                "command" => command::probe(self, node).await,
                 _ => Outcome::unknown(
                     Cause::Unsupported,
                     format!("monitoring method `{method}` is not available in this version"),

@@ -16,4 +16,10 @@ mod readiness;
 pub use cluster::{Cluster, Flavor, NodeInfo, NodeKind, Spec};
 pub use dist::{KafkaLine, ensure_distribution, repo_dir};
 pub use process::{jvm_pids_under, pid_alive};
+
+/// Spawns `cmd` so that it dies with this process, however this process ends
+/// (tests and benchmarks start the daemon this way).
+pub fn spawn_tied(cmd: std::process::Command) -> std::io::Result<std::process::Child> {
+    process::spawn(cmd, true)
+}
 pub use readiness::{api_versions, zookeeper_four_letter_word};

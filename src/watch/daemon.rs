@@ -7,16 +7,16 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::join_all;
 use serde::Serialize;
-use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use super::round::CONFIRMATION_SPACING;
+use super::round::{CONFIRMATION_SPACING, confirm};
 use crate::config::Config;
 use crate::health::{ClusterView, NodeHealth, NodeState, Thresholds, Transition, Verdict, summarize, verdict};
-use crate::kafka::{Connection, Timeouts};
-use crate::monitor::{Observation, Prober};
+use crate::kafka::{Connection, KafkaError, Timeouts};
+use crate::monitor::{Cause, Observation, Prober, Status};
 use crate::topology::{self, Node, Role};
 
 /// A node changed state. Published for recovery and notifications.
@@ -76,10 +76,10 @@ pub fn spawn(
         }
     }
     for node in nodes {
-        let wake = Arc::new(Notify::new());
+        let (signal, wake) = mpsc::channel(4);
         if node.role != Role::Zookeeper && uses_kafka_protocol(&node) {
             let timeouts = Timeouts { connect: prober.connect_timeout, request: prober.timeout };
-            tracker.spawn(watch_connection(node.clone(), timeouts, wake.clone(), shutdown.clone()));
+            tracker.spawn(watch_connection(node.clone(), timeouts, signal, shutdown.clone()));
         }
         let task = NodeTask {
             node,
@@ -112,23 +112,31 @@ struct NodeTask {
     events: broadcast::Sender<NodeEvent>,
     board: Arc<Board>,
     changed: Arc<Notify>,
-    /// Woken by the connection watcher when the node drops its connection.
-    wake: Arc<Notify>,
+    /// From the connection watcher: probe now (`None`), or a failed heartbeat to count.
+    wake: mpsc::Receiver<Option<Observation>>,
 }
 
 impl NodeTask {
-    async fn run(self, shutdown: CancellationToken) {
+    async fn run(mut self, shutdown: CancellationToken) {
         let mut health = NodeHealth::new(Instant::now());
+        // A failed heartbeat from the connection watcher counts as a round.
+        let mut evidence: Option<Vec<Observation>> = None;
         loop {
-            let observations = {
-                let _permit = self.limit.acquire().await;
-                join_all(self.node.methods.iter().map(|m| self.prober.probe(&self.node, m))).await
+            let observations = match evidence.take() {
+                Some(observations) => observations,
+                None => self.round().await,
             };
-            let v = verdict(&observations);
-            let latency = observations.iter().map(|o| o.latency).max().unwrap_or_default();
-            debug!(message = "Probe round.", node = %self.node.id, status = ?v.status, response_time_ms = latency.as_millis() as u64);
-            let transition = health.observe(&v, Instant::now(), &self.thresholds);
-            self.publish(&health, &v, &observations, transition, latency);
+            self.feed(&mut health, &observations);
+            if health.needs_confirmation() {
+                let round = || self.round();
+                let confirmation = confirm(&mut health, &self.thresholds, &round, |health, observations| {
+                    self.feed(health, &observations)
+                });
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = confirmation => {}
+                }
+            }
             let next = if health.needs_confirmation() {
                 CONFIRMATION_SPACING
             } else if health.is_recovering() {
@@ -139,9 +147,26 @@ impl NodeTask {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(next) => {}
-                _ = self.wake.notified() => debug!(message = "Connection lost; probing now.", node = %self.node.id),
+                signal = self.wake.recv() => {
+                    debug!(message = "Connection watcher: probing now.", node = %self.node.id);
+                    evidence = signal.flatten().map(|o| vec![o]);
+                }
             }
         }
+    }
+
+    /// Every method of the node once, concurrently: one slow method never delays another.
+    async fn round(&self) -> Vec<Observation> {
+        let _permit = self.limit.acquire().await;
+        join_all(self.node.methods.iter().map(|m| self.prober.probe(&self.node, m))).await
+    }
+
+    fn feed(&self, health: &mut NodeHealth, observations: &[Observation]) {
+        let v = verdict(observations);
+        let latency = observations.iter().map(|o| o.latency).max().unwrap_or_default();
+        debug!(message = "Probe round.", node = %self.node.id, status = ?v.status, response_time_ms = latency.as_millis() as u64);
+        let transition = health.observe(&v, Instant::now(), &self.thresholds);
+        self.publish(health, &v, observations, transition, latency);
     }
 
     fn publish(
@@ -214,9 +239,15 @@ pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Holds a connection to a Kafka node and wakes the node's task to probe at
 /// once when the node drops it (a crash closes every socket at once) or stops
-/// answering a heartbeat (a hung process keeps its sockets open). It never
+/// answering a heartbeat (a hung process keeps its sockets open; the missed
+/// heartbeat is handed over as a failed `kafka_api` observation). It never
 /// decides anything itself: the probes and `health` do.
-async fn watch_connection(node: Node, timeouts: Timeouts, wake: Arc<Notify>, shutdown: CancellationToken) {
+async fn watch_connection(
+    node: Node,
+    timeouts: Timeouts,
+    signal: mpsc::Sender<Option<Observation>>,
+    shutdown: CancellationToken,
+) {
     let retry = Duration::from_secs(1);
     let mut lost_before = false;
     loop {
@@ -228,22 +259,36 @@ async fn watch_connection(node: Node, timeouts: Timeouts, wake: Arc<Notify>, shu
             Ok(mut conn) => {
                 if lost_before {
                     // It answers again: let the probes confirm the recovery now.
-                    wake.notify_one();
+                    let _ = signal.try_send(None);
                 }
                 lost_before = true;
-                let lost = loop {
+                let (lost, evidence) = loop {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
-                        e = conn.closed() => break e,
+                        e = conn.closed() => break (e, None),
                         _ = tokio::time::sleep(HEARTBEAT) => {
-                            if let Err(e) = conn.ping().await {
-                                break e;
+                            let sent = Instant::now();
+                            match conn.ping().await {
+                                Ok(()) => {}
+                                Err(e @ KafkaError::Timeout { .. }) => {
+                                    let observation = Observation {
+                                        node: node.id.clone(),
+                                        method: "kafka_api",
+                                        status: Status::Failed,
+                                        cause: Some(Cause::Timeout),
+                                        detail: format!("heartbeat on the held connection: {e}"),
+                                        latency: sent.elapsed(),
+                                        findings: None,
+                                    };
+                                    break (e, Some(observation));
+                                }
+                                Err(e) => break (e, None),
                             }
                         }
                     }
                 };
                 debug!(message = "Watched connection lost.", node = %node.id, error = %lost);
-                wake.notify_one();
+                let _ = signal.try_send(evidence);
             }
             Err(_) => {
                 // Down or hung: the node's own probes report it; try again shortly.

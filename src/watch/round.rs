@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use futures::future::join_all;
+use futures::stream::FuturesOrdered;
 use tokio::sync::Semaphore;
 
 use super::report::{CheckReport, NodeReport};
@@ -15,7 +17,7 @@ use crate::topology::{self, Node};
 /// Spacing of the re-probes that confirm a failure: short, so a crashed node
 /// is confirmed in well under a second, long enough that one lost packet or
 /// one slow answer is not confirmed.
-pub const CONFIRMATION_SPACING: Duration = Duration::from_millis(250);
+pub const CONFIRMATION_SPACING: Duration = Duration::from_millis(200);
 
 /// Probes every node once (plus confirmation probes for nodes that fail) and
 /// reports their states and what the cluster looks like.
@@ -28,7 +30,7 @@ pub async fn check_round(config: &Config) -> CheckReport {
     let mut tasks = tokio::task::JoinSet::new();
     for (index, node) in nodes.into_iter().enumerate() {
         let (prober, limit) = (prober.clone(), limit.clone());
-        tasks.spawn(async move { (index, confirm(&prober, &limit, node, thresholds).await) });
+        tasks.spawn(async move { (index, confirm_node(&prober, &limit, node, thresholds).await) });
     }
     let mut reports: Vec<(usize, NodeReport)> = Vec::new();
     while let Some(done) = tasks.join_next().await {
@@ -46,22 +48,56 @@ pub async fn check_round(config: &Config) -> CheckReport {
 }
 
 /// Probes `node` until its state is settled: once if it is up, up to
-/// `failure_threshold` times, `CONFIRMATION_SPACING` apart, if it is not.
-async fn confirm(prober: &Prober, limit: &Semaphore, node: Node, thresholds: Thresholds) -> NodeReport {
+/// `failure_threshold` rounds if it is not.
+async fn confirm_node(prober: &Prober, limit: &Semaphore, node: Node, thresholds: Thresholds) -> NodeReport {
+    let round = || async {
+        let _permit = limit.acquire().await;
+        // A node's methods run together: one slow method never delays another.
+        join_all(node.methods.iter().map(|m| prober.probe(&node, m))).await
+    };
     let mut health = NodeHealth::new(Instant::now());
-    let mut rounds = 0;
-    loop {
-        let observations = {
-            let _permit = limit.acquire().await;
-            // A node's methods run together: one slow method never delays another.
-            join_all(node.methods.iter().map(|m| prober.probe(&node, m))).await
-        };
-        rounds += 1;
-        let v = verdict(&observations);
-        health.observe(&v, Instant::now(), &thresholds);
-        if !health.needs_confirmation() || rounds >= thresholds.failure {
-            return NodeReport { state: health.state(), verdict: v, observations, probes: rounds, node };
+    let mut last = round().await;
+    let mut rounds = 1;
+    let mut v = verdict(&last);
+    health.observe(&v, Instant::now(), &thresholds);
+    if health.needs_confirmation() {
+        confirm(&mut health, &thresholds, &round, |health, observations| {
+            rounds += 1;
+            v = verdict(&observations);
+            health.observe(&v, Instant::now(), &thresholds);
+            last = observations;
+        })
+        .await;
+    }
+    NodeReport { state: health.state(), verdict: v, observations: last, probes: rounds, node: node.clone() }
+}
+
+/// Confirms a suspicion: the remaining rounds start `CONFIRMATION_SPACING`
+/// apart without waiting for each other, so a hung node (every round ends in
+/// a timeout) is confirmed in about one timeout, not one per round. Results
+/// are fed to `feed` in order; the first one that clears the suspicion ends it
+/// (the rounds still running are dropped).
+pub(super) async fn confirm<R, F>(
+    health: &mut NodeHealth,
+    thresholds: &Thresholds,
+    round: &R,
+    mut feed: impl FnMut(&mut NodeHealth, Vec<Observation>),
+) where
+    R: Fn() -> F,
+    F: std::future::Future<Output = Vec<Observation>>,
+{
+    let remaining = thresholds.failure.saturating_sub(health.failed_rounds());
+    let mut pending = FuturesOrdered::new();
+    for k in 1..=remaining {
+        pending.push_back(async move {
+            tokio::time::sleep(CONFIRMATION_SPACING * k).await;
+            round().await
+        });
+    }
+    while let Some(observations) = pending.next().await {
+        feed(health, observations);
+        if !health.needs_confirmation() {
+            return;
         }
-        tokio::time::sleep(CONFIRMATION_SPACING).await;
     }
 }

@@ -216,6 +216,15 @@ fn broken_configurations_are_reported_where_they_are_wrong() {
             &["`kraft_quorum` applies to: kafka_broker, kraft_controller"],
         ),
         case(
+            "a method without its settings",
+            &format!("{BROKERS}monitoring:\n  methods: [http, command]\n"),
+            &[
+                "5:13: the `http` method is used but `monitoring.http.url` is not set",
+                "5:19: the `command` method is used but `monitoring.command.command` is not set",
+            ],
+            &["http://{host}:8080/health"],
+        ),
+        case(
             "unknown action",
             &format!("{BROKERS}recovery:\n  actions: [restart_service, reboot_the_world]\n"),
             &["5:30: unknown recovery action `reboot_the_world`"],

@@ -26,7 +26,10 @@ impl Drop for Daemon {
 
 impl Daemon {
     fn start(config: &Path, log: PathBuf) -> Daemon {
-        let child = bin().args(["run", "--config"]).arg(config).stderr(Stdio::null()).spawn().unwrap();
+        let mut cmd = bin();
+        cmd.args(["run", "--config"]).arg(config).stderr(Stdio::null());
+        // Dies with the test process even if it is killed.
+        let child = kafka_self_healing::testbed::spawn_tied(cmd).unwrap();
         Daemon { child, log }
     }
 

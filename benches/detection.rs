@@ -1,0 +1,182 @@
+//! Detection latency and footprint against the real test bed.
+//!
+//! `cargo bench --bench detection` starts a ZooKeeper-mode cluster (3 + 3) and
+//! the daemon with default monitoring settings, then:
+//! - kills broker-2 with SIGKILL `KSH_BENCH_KILLS` times (default 10) and
+//!   measures kill → `failed` transition in the daemon's log;
+//! - SIGSTOPs it `KSH_BENCH_STOPS` times (default 10) and measures the same;
+//! - watches a ZooKeeper-mode and a KRaft cluster for `KSH_BENCH_IDLE_SECS`
+//!   (default 60) and samples the daemon's RSS and CPU.
+//!
+//! Prints a Markdown table for docs/performance.md. Not a test: it asserts
+//! nothing, it measures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kafka_self_healing::testbed::{Cluster, NodeKind, Spec};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn config(clusters: &[&Cluster], log: &Path) -> String {
+    let (mut brokers, mut controllers, mut zks) = (String::new(), String::new(), String::new());
+    for (i, c) in clusters.iter().enumerate() {
+        for n in c.nodes() {
+            let id = format!("c{i}-{}", n.name);
+            match n.kind {
+                NodeKind::Broker | NodeKind::Combined => {
+                    brokers +=
+                        &format!("    - {{node_id: {id}, host: 127.0.0.1, port: {}, broker_id: {}}}\n", n.port, n.id)
+                }
+                NodeKind::Zookeeper => zks += &format!("    - {{node_id: {id}, host: 127.0.0.1, port: {}}}\n", n.port),
+                NodeKind::Controller => {}
+            }
+            if let (NodeKind::Controller | NodeKind::Combined, Some(p)) = (n.kind, n.controller_port) {
+                controllers +=
+                    &format!("    - {{node_id: {id}-controller, host: 127.0.0.1, port: {p}, broker_id: {}}}\n", n.id);
+            }
+        }
+    }
+    let list = |k: &str, b: &str| if b.is_empty() { String::new() } else { format!("  {k}:\n{b}") };
+    format!(
+        "cluster:\n  name: bench\n{}{}{}logging:\n  file: {}\n  format: json\n",
+        list("kafka_brokers", &brokers),
+        list("kraft_controllers", &controllers),
+        list("zookeeper_nodes", &zks),
+        log.display()
+    )
+}
+
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    fn start(dir: &Path, clusters: &[&Cluster]) -> Daemon {
+        let log = dir.join(format!("daemon-{}.log", clusters.len()));
+        let cfg = dir.join(format!("bench-{}.yaml", clusters.len()));
+        std::fs::write(&cfg, config(clusters, &log)).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafka-self-healing"));
+        cmd.args(["run", "--config"]).arg(&cfg).stderr(Stdio::null());
+        let child = kafka_self_healing::testbed::spawn_tied(cmd).unwrap();
+        Daemon { child, log }
+    }
+
+    fn count(&self, node: &str, to: &str) -> usize {
+        let needle = format!("\"node\":\"{node}\"");
+        let to = format!("\"to\":\"{to}\"");
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&needle) && l.contains(&to))
+            .count()
+    }
+
+    /// Waits for one more `to` transition of `node` than `before`; returns when it was seen.
+    fn wait(&self, node: &str, to: &str, before: usize, limit: Duration) -> Instant {
+        let start = Instant::now();
+        while self.count(node, to) <= before {
+            assert!(start.elapsed() < limit, "{node} did not become {to} within {limit:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Instant::now()
+    }
+}
+
+fn stats(mut ms: Vec<f64>) -> (f64, f64, f64, f64) {
+    ms.sort_by(|a, b| a.total_cmp(b));
+    let pick = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
+    (ms[0], pick(0.5), pick(0.99), ms[ms.len() - 1])
+}
+
+fn measure(daemon: &Daemon, cluster: &mut Cluster, runs: u64, hang: bool) -> Vec<f64> {
+    let mut out = Vec::new();
+    for i in 0..runs {
+        let failed_before = daemon.count("c0-broker-2", "failed");
+        let healthy_before = daemon.count("c0-broker-2", "healthy");
+        let t0 = Instant::now();
+        if hang {
+            cluster.pause("broker-2").unwrap()
+        } else {
+            cluster.kill("broker-2").unwrap()
+        }
+        let seen = daemon.wait("c0-broker-2", "failed", failed_before, Duration::from_secs(120));
+        let ms = seen.duration_since(t0).as_secs_f64() * 1000.0;
+        eprintln!("{} #{}: {ms:.0} ms", if hang { "SIGSTOP" } else { "SIGKILL" }, i + 1);
+        out.push(ms);
+        if hang {
+            cluster.resume("broker-2").unwrap()
+        } else {
+            cluster.start_node("broker-2").unwrap()
+        }
+        daemon.wait("c0-broker-2", "healthy", healthy_before, Duration::from_secs(120));
+    }
+    out
+}
+
+/// RSS in KiB and CPU seconds (user + system) of `pid`.
+fn usage(pid: u32) -> (u64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (rss, ticks / 100.0)
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut zk = Cluster::start(Spec::zookeeper()).unwrap();
+    let kills = env_or("KSH_BENCH_KILLS", 10);
+    let stops = env_or("KSH_BENCH_STOPS", 10);
+    let idle = env_or("KSH_BENCH_IDLE_SECS", 60);
+
+    let daemon = Daemon::start(dir.path(), &[&zk]);
+    for n in ["c0-broker-1", "c0-broker-2", "c0-broker-3"] {
+        daemon.wait(n, "healthy", 0, Duration::from_secs(60));
+    }
+    let crash = stats(measure(&daemon, &mut zk, kills, false));
+    let hang = stats(measure(&daemon, &mut zk, stops, true));
+    drop(daemon);
+
+    let kraft = Cluster::start(Spec::kraft()).unwrap();
+    let daemon = Daemon::start(dir.path(), &[&zk, &kraft]);
+    std::thread::sleep(Duration::from_secs(5));
+    let pid = daemon.child.id();
+    let (_, cpu0) = usage(pid);
+    let t0 = Instant::now();
+    let mut peak = 0;
+    while t0.elapsed() < Duration::from_secs(idle) {
+        std::thread::sleep(Duration::from_secs(1));
+        peak = peak.max(usage(pid).0);
+    }
+    let (rss, cpu1) = usage(pid);
+    let cpu_percent = (cpu1 - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
+
+    println!("| measurement | runs | min | median | p99 | max |");
+    println!("|---|---|---|---|---|---|");
+    println!("| SIGKILL → failed (ms) | {kills} | {:.0} | {:.0} | {:.0} | {:.0} |", crash.0, crash.1, crash.2, crash.3);
+    println!("| SIGSTOP → failed (ms) | {stops} | {:.0} | {:.0} | {:.0} | {:.0} |", hang.0, hang.1, hang.2, hang.3);
+    println!();
+    println!("| footprint, watching 6 ZooKeeper-mode + 6 KRaft nodes for {idle} s | value |");
+    println!("|---|---|");
+    println!("| RSS at the end (MiB) | {:.1} |", rss as f64 / 1024.0);
+    println!("| peak RSS (MiB) | {:.1} |", peak as f64 / 1024.0);
+    println!("| CPU (% of one core) | {cpu_percent:.2} |");
+}
