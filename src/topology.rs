@@ -70,6 +70,8 @@ pub struct Node {
     /// Kafka's broker.id / node.id, when configured.
     pub broker_id: Option<i32>,
     pub jmx_port: Option<u16>,
+    /// ZooKeeper AdminServer port.
+    pub admin_port: Option<u16>,
     /// Monitoring methods, already resolved (node list, global list or role defaults).
     pub methods: Vec<String>,
 }
@@ -128,6 +130,7 @@ pub fn nodes(config: &crate::config::Config) -> Vec<Node> {
             port: n.port_or(role),
             broker_id: n.broker_id,
             jmx_port: n.jmx_port,
+            admin_port: n.admin_port,
             methods: n
                 .monitoring_methods
                 .clone()
@@ -149,6 +152,7 @@ mod tests {
             port: 9092,
             broker_id: Some(1),
             jmx_port: None,
+            admin_port: None,
             methods: vec![],
         };
         assert_eq!(

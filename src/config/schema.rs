@@ -57,6 +57,9 @@ section! {
         broker_id: Option<i32> = None,
         /// JMX/RMI port of the node's JVM.
         jmx_port: Option<u16> = None,
+        /// ZooKeeper only: the AdminServer's HTTP port (`admin.serverPort`), asked
+        /// (`/commands/...`) when the four-letter words are not whitelisted.
+        admin_port: Option<u16> = None,
         /// Data centre or availability zone, for grouping and routing.
         datacenter: Option<String> = None,
         /// Free-form labels, for routing notifications.

@@ -186,6 +186,7 @@ mod tests {
             port: 2181,
             broker_id: None,
             jmx_port: None,
+            admin_port: None,
             methods: vec![],
         }
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::http::{error_chain, io_source};
 use super::{Cause, Findings, Outcome, Prober, ZookeeperView, io_cause};
 use crate::topology::Node;
 
@@ -56,9 +57,12 @@ pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
         }
     }
     if !served {
+        if let Some(port) = node.admin_port {
+            return admin_server(p, node, port).await;
+        }
         return Outcome::unknown(
             Cause::Unsupported,
-            "no four-letter word was answered: add them to 4lw.commands.whitelist (srvr is allowed by default)",
+            "no four-letter word was answered: add them to 4lw.commands.whitelist (srvr is allowed by default), or set the node's `admin_port` to use the AdminServer",
         );
     }
     let detail = if view.mode.is_empty() { "imok".to_string() } else { format!("mode {}", view.mode) };
@@ -91,4 +95,48 @@ async fn ask(p: &Prober, node: &Node, word: &str) -> Result<String, Outcome> {
         Ok(Err(e)) => Err(Outcome::failed(io_cause(&e), format!("`{word}`: {e}"))),
         Err(_) => Err(Outcome::failed(Cause::Timeout, format!("`{word}`: no answer within {:?}", p.timeout))),
     }
+}
+
+/// The AdminServer's `/commands/srvr` and `/commands/monitor`, for servers
+/// whose four-letter words are not whitelisted (the ZooKeeper ≥ 3.5 default).
+async fn admin_server(p: &Prober, node: &Node, port: u16) -> Outcome {
+    let get = |command: &'static str| async move {
+        let url = format!("http://{}:{port}/commands/{command}", node.host);
+        let response = p.http_client.get(&url).timeout(p.timeout).send().await;
+        let text = match response {
+            Ok(r) => r.text().await,
+            Err(e) => Err(e),
+        };
+        match text {
+            Ok(body) => serde_json::from_str::<serde_json::Value>(&body)
+                .map_err(|e| Outcome::failed(Cause::ProtocolError, format!("GET {url}: not JSON: {e}"))),
+            Err(e) => {
+                let cause =
+                    if e.is_timeout() { Cause::Timeout } else { io_source(&e).map_or(Cause::NetworkError, io_cause) };
+                Err(Outcome::failed(cause, format!("GET {url}: {}", error_chain(&e))))
+            }
+        }
+    };
+    let srvr = match get("srvr").await {
+        Ok(v) => v,
+        Err(outcome) => return outcome,
+    };
+    if let Some(error) = srvr["error"].as_str() {
+        let cause = if error.contains("not currently serving") { Cause::NotServing } else { Cause::ProtocolError };
+        return Outcome::failed(cause, format!("AdminServer srvr: {error}"));
+    }
+    let mode = srvr["server_stats"]["server_state"].as_str().unwrap_or_default().to_string();
+    if mode.is_empty() {
+        return Outcome::failed(Cause::NotServing, "AdminServer srvr: no server_state");
+    }
+    let mut view = ZookeeperView {
+        mode,
+        zxid: None,
+        node_count: srvr["node_count"].as_u64().or_else(|| srvr["server_stats"]["node_count"].as_u64()),
+        synced_followers: None,
+    };
+    if let Ok(monitor) = get("monitor").await {
+        view.synced_followers = monitor["synced_followers"].as_u64();
+    }
+    Outcome::healthy(format!("mode {} (AdminServer)", view.mode)).with(Findings::Zookeeper(view))
 }

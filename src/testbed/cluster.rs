@@ -39,20 +39,43 @@ pub struct Spec {
     pub controllers: usize,
     /// Maximum heap of each Kafka JVM.
     pub heap_mb: u32,
+    /// ZooKeeper's `4lw.commands.whitelist` (`srvr` is always added: readiness uses it).
+    pub zookeeper_whitelist: String,
 }
 
 impl Spec {
     /// 3 ZooKeeper servers + 3 Kafka 3.9 brokers.
     pub fn zookeeper() -> Self {
-        Spec { flavor: Flavor::Zookeeper, brokers: 3, zookeepers: 3, controllers: 0, heap_mb: 256 }
+        Spec {
+            flavor: Flavor::Zookeeper,
+            brokers: 3,
+            zookeepers: 3,
+            controllers: 0,
+            heap_mb: 256,
+            zookeeper_whitelist: "*".into(),
+        }
     }
     /// 3 combined KRaft nodes on Kafka 4.x.
     pub fn kraft() -> Self {
-        Spec { flavor: Flavor::KraftCombined, brokers: 3, zookeepers: 0, controllers: 0, heap_mb: 256 }
+        Spec {
+            flavor: Flavor::KraftCombined,
+            brokers: 3,
+            zookeepers: 0,
+            controllers: 0,
+            heap_mb: 256,
+            zookeeper_whitelist: "*".into(),
+        }
     }
     /// 3 KRaft controllers + 3 brokers on Kafka 4.x.
     pub fn kraft_separate() -> Self {
-        Spec { flavor: Flavor::KraftSeparate, brokers: 3, zookeepers: 0, controllers: 3, heap_mb: 256 }
+        Spec {
+            flavor: Flavor::KraftSeparate,
+            brokers: 3,
+            zookeepers: 0,
+            controllers: 3,
+            heap_mb: 256,
+            zookeeper_whitelist: "*".into(),
+        }
     }
     pub fn line(&self) -> KafkaLine {
         match self.flavor {
@@ -596,10 +619,14 @@ impl Cluster {
         let mut cfg = format!(
             "tickTime=500\ninitLimit=20\nsyncLimit=10\ndataDir={data}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
              maxClientCnxns=0\nadmin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={admin}\n\
-             4lw.commands.whitelist=*\nquorumListenOnAllIPs=false\n",
+             4lw.commands.whitelist={whitelist}\nquorumListenOnAllIPs=false\n",
             data = node.dir.join("data").display(),
             port = node.port,
             admin = node.admin_port.unwrap_or(0),
+            whitelist = match self.state.spec.zookeeper_whitelist.as_str() {
+                "*" => "*".to_string(),
+                list => format!("srvr,{list}"),
+            },
         );
         let zks: Vec<&NodeInfo> = self.zookeepers().collect();
         if zks.len() > 1 {

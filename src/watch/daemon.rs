@@ -147,9 +147,9 @@ impl NodeTask {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(next) => {}
-                signal = self.wake.recv() => {
+                Some(signal) = self.wake.recv() => {
                     debug!(message = "Connection watcher: probing now.", node = %self.node.id);
-                    evidence = signal.flatten().map(|o| vec![o]);
+                    evidence = signal.map(|o| vec![o]);
                 }
             }
         }

@@ -154,6 +154,13 @@ fn a_slow_network_and_a_cut_connection_never_fail_a_node() {
     assert!(rounds.len() >= 6, "only {} probe rounds", rounds.len());
     let slow = rounds.iter().filter(|r| r["fields"]["response_time_ms"].as_u64().unwrap_or(0) >= 600).count();
     assert!(slow >= rounds.len() - 1, "the proxy did slow the probes down: {slow} of {}", rounds.len());
+    // Nodes without a held connection (ZooKeeper) are probed at the interval, not in a loop.
+    let zk_rounds = daemon
+        .lines()
+        .iter()
+        .filter(|l| l["fields"]["message"] == "Probe round." && l["fields"]["node"] == "zk-1")
+        .count();
+    assert!((10..=30).contains(&zk_rounds), "zk-1 was probed {zk_rounds} times in about 20 s at a 1 s interval");
     let unhealthy = rounds.iter().filter(|r| r["fields"]["status"] != "Healthy").count();
     assert!(unhealthy <= 1, "only the round in flight during the cut may fail: {rounds:#?}");
 }
