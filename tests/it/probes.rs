@@ -129,3 +129,31 @@ fn http_checks_status_and_body() {
     assert!(node(&report, "broken")["verdict"]["detail"].as_str().unwrap().contains("HTTP 503, expected 200"));
     assert_eq!(node(&report, "closed")["verdict"]["cause"], "connection_refused", "{report:#}");
 }
+
+#[test]
+fn zookeeper_without_whitelisted_words_is_asked_through_its_admin_server() {
+    use kafka_self_healing::testbed::{Cluster, Spec};
+    let _serial = crate::support::cluster_lock();
+    // Only `srvr` (the testbed's own readiness word) is whitelisted; the probe asks for others.
+    let spec = Spec { zookeepers: 1, brokers: 0, zookeeper_whitelist: "isro".into(), ..Spec::zookeeper() };
+    let cluster = Cluster::start(spec).unwrap();
+    let zk = cluster.node("zk-1").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = |admin: &str| {
+        format!(
+            "cluster:\n  zookeeper_nodes:\n    - {{node_id: zk-1, host: 127.0.0.1, port: {}{admin}}}\nmonitoring:\n  timeout_seconds: 2\n  zookeeper: {{four_letter_words: [ruok, mntr]}}\nlogging: {{file: \"\"}}\n",
+            zk.port
+        )
+    };
+    // Without an AdminServer port the probe cannot tell: unknown, not down.
+    let config = write_temp(dir.path(), "plain.yaml", &yaml(""));
+    let (_, report) = check_json(&config);
+    assert_eq!(node(&report, "zk-1")["state"], "unknown", "{report:#}");
+    assert!(node(&report, "zk-1")["verdict"]["detail"].as_str().unwrap().contains("4lw.commands.whitelist"));
+    // With it, the AdminServer answers.
+    let config = write_temp(dir.path(), "admin.yaml", &yaml(&format!(", admin_port: {}", zk.admin_port.unwrap())));
+    let (code, report) = check_json(&config);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(node(&report, "zk-1")["verdict"]["detail"], "zookeeper: mode standalone (AdminServer)");
+    assert_eq!(report["cluster"]["zookeeper"]["quorum"], "held");
+}
