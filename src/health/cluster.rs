@@ -85,6 +85,29 @@ pub fn summarize(nodes: &[(Node, NodeState)], observations: &[Observation]) -> C
         }
     }
 
+    // A broker's own metadata may be stale (a broker that lost its ZooKeeper
+    // session still lists itself); its peers' metadata is the cluster's word.
+    for (node, _) in nodes
+        .iter()
+        .filter(|(n, s)| n.role == Role::KafkaBroker && matches!(s, NodeState::Healthy | NodeState::Degraded))
+    {
+        let Some(id) = node.broker_id else { continue };
+        let peer_views: Vec<&KafkaView> = observations
+            .iter()
+            .filter(|o| o.node != node.id)
+            .filter_map(|o| match &o.findings {
+                Some(Findings::Kafka(v)) => Some(v),
+                _ => None,
+            })
+            .collect();
+        if !peer_views.is_empty() && peer_views.iter().all(|v| !v.brokers.iter().any(|b| b.id == id)) {
+            problems.push((
+                Status::Degraded,
+                format!("broker {} (id {id}) answers, but its peers' metadata does not list it", node.id),
+            ));
+        }
+    }
+
     let zk_nodes: Vec<&(Node, NodeState)> = nodes.iter().filter(|(n, _)| n.role == Role::Zookeeper).collect();
     let zookeeper = (!zk_nodes.is_empty()).then(|| {
         let mut leaders = Vec::new();
@@ -226,6 +249,41 @@ mod tests {
             assert_eq!(ensemble.quorum, quorum, "{states:?} {modes:?}");
             assert_eq!(view.status, status, "{states:?} {modes:?}: {:?}", view.problems);
         }
+    }
+
+    #[test]
+    fn a_broker_its_peers_do_not_list_is_a_problem() {
+        use crate::monitor::{BrokerEntry, KafkaView};
+        let broker = |id: i32| Node {
+            id: format!("b{id}"),
+            role: Role::KafkaBroker,
+            host: "h".into(),
+            port: 9092,
+            broker_id: Some(id),
+            jmx_port: None,
+            admin_port: None,
+            methods: vec![],
+        };
+        let view = |from: i32, ids: &[i32]| Observation {
+            node: format!("b{from}"),
+            method: "kafka_metadata",
+            status: Status::Healthy,
+            cause: None,
+            detail: String::new(),
+            latency: Duration::ZERO,
+            findings: Some(Findings::Kafka(KafkaView {
+                controller_id: Some(1),
+                brokers: ids.iter().map(|&id| BrokerEntry { id, host: "h".into(), port: 9092, fenced: None }).collect(),
+                ..Default::default()
+            })),
+        };
+        let nodes = vec![(broker(1), NodeState::Healthy), (broker(2), NodeState::Healthy)];
+        // b2 lists itself; b1, its peer, does not.
+        let v = summarize(&nodes, &[view(1, &[1]), view(2, &[1, 2])]);
+        assert_eq!(v.problems, vec!["broker b2 (id 2) answers, but its peers' metadata does not list it".to_string()]);
+        assert_eq!(v.status, Status::Degraded);
+        let v = summarize(&nodes, &[view(1, &[1, 2]), view(2, &[1, 2])]);
+        assert!(v.problems.is_empty(), "{:?}", v.problems);
     }
 
     #[test]
