@@ -6,4 +6,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 bash testing/setup.sh
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked --all-targets
+cargo test --locked

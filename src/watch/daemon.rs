@@ -193,30 +193,25 @@ impl NodeTask {
         let Some(t) = transition else { return };
         let cause = t.cause.map_or("none", |c| c.as_str());
         let line = format!("Node status: {} {} -> {}", self.node.id, t.from.as_str(), t.to.as_str());
-        let fields = (self.node.role.as_str(), cause, latency.as_millis() as u64);
+        // One field list for both levels: failures are warnings, the rest info.
+        macro_rules! transition {
+            ($level:ident) => {
+                $level!(
+                    message = %line,
+                    node = %self.node.id,
+                    role = self.node.role.as_str(),
+                    from = t.from.as_str(),
+                    to = t.to.as_str(),
+                    cause,
+                    response_time_ms = latency.as_millis() as u64,
+                    flapping = t.flapping,
+                    detail = %t.detail,
+                )
+            };
+        }
         match t.to {
-            NodeState::Failed | NodeState::Suspect => warn!(
-                message = %line,
-                node = %self.node.id,
-                role = fields.0,
-                from = t.from.as_str(),
-                to = t.to.as_str(),
-                cause = fields.1,
-                response_time_ms = fields.2,
-                flapping = t.flapping,
-                detail = %t.detail,
-            ),
-            _ => info!(
-                message = %line,
-                node = %self.node.id,
-                role = fields.0,
-                from = t.from.as_str(),
-                to = t.to.as_str(),
-                cause = fields.1,
-                response_time_ms = fields.2,
-                flapping = t.flapping,
-                detail = %t.detail,
-            ),
+            NodeState::Failed | NodeState::Suspect => transition!(warn),
+            _ => transition!(info),
         }
         let event = NodeEvent {
             node: self.node.clone(),
