@@ -11,4 +11,4 @@ mod connection;
 mod error;
 
 pub use connection::{Connection, Timeouts};
-pub use error::KafkaError;
+pub use error::{KafkaError, error_name};

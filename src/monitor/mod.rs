@@ -11,6 +11,7 @@
 mod command;
 mod http;
 mod kafka_api;
+mod kafka_log_dirs;
 mod kafka_metadata;
 mod kraft_quorum;
 mod socket;
@@ -63,6 +64,10 @@ pub enum Cause {
     AuthenticationFailed,
     Unsupported,
     ProbeError,
+    /// A log directory is offline: a failed disk.
+    LogDirOffline,
+    /// A log directory's disk is nearly full.
+    DiskFull,
     /// A `command` check said WARNING (exit 1).
     CheckWarning,
     /// A `command` check said CRITICAL (exit 2), or `http` got the wrong answer.
@@ -87,6 +92,8 @@ impl Cause {
             Cause::AuthenticationFailed => "authentication_failed",
             Cause::Unsupported => "unsupported",
             Cause::ProbeError => "probe_error",
+            Cause::LogDirOffline => "log_dir_offline",
+            Cause::DiskFull => "disk_full",
             Cause::CheckWarning => "check_warning",
             Cause::CheckCritical => "check_critical",
         }
@@ -217,6 +224,7 @@ impl Prober {
                 "socket" => socket::probe(self, node).await,
                 "kafka_api" => kafka_api::probe(self, node).await,
                 "kafka_metadata" => kafka_metadata::probe(self, node).await,
+                "kafka_log_dirs" => kafka_log_dirs::probe(self, node).await,
                 "kraft_quorum" => kraft_quorum::probe(self, node).await,
                 "zookeeper" => zookeeper::probe(self, node).await,
                 "http" => http::probe(self, node).await,

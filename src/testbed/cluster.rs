@@ -41,6 +41,8 @@ pub struct Spec {
     pub heap_mb: u32,
     /// ZooKeeper's `4lw.commands.whitelist` (`srvr` is always added: readiness uses it).
     pub zookeeper_whitelist: String,
+    /// Log directories per Kafka node (`data`, or `data-1` … `data-N` for JBOD).
+    pub log_dirs: usize,
 }
 
 impl Spec {
@@ -53,6 +55,7 @@ impl Spec {
             controllers: 0,
             heap_mb: 256,
             zookeeper_whitelist: "*".into(),
+            log_dirs: 1,
         }
     }
     /// 3 combined KRaft nodes on Kafka 4.x.
@@ -64,6 +67,7 @@ impl Spec {
             controllers: 0,
             heap_mb: 256,
             zookeeper_whitelist: "*".into(),
+            log_dirs: 1,
         }
     }
     /// 3 KRaft controllers + 3 brokers on Kafka 4.x.
@@ -75,6 +79,7 @@ impl Spec {
             controllers: 3,
             heap_mb: 256,
             zookeeper_whitelist: "*".into(),
+            log_dirs: 1,
         }
     }
     pub fn line(&self) -> KafkaLine {
@@ -638,6 +643,14 @@ impl Cluster {
         cfg
     }
 
+    /// The node's log directories, as in `log.dirs`.
+    pub fn log_dirs(&self, node: &NodeInfo) -> Vec<PathBuf> {
+        match self.state.spec.log_dirs {
+            0 | 1 => vec![node.dir.join("data")],
+            n => (1..=n).map(|i| node.dir.join(format!("data-{i}"))).collect(),
+        }
+    }
+
     fn server_properties(&self, node: &NodeInfo) -> String {
         let brokers = self.brokers().count().max(1);
         let rf = brokers.min(3);
@@ -648,7 +661,7 @@ impl Cluster {
              group.initial.rebalance.delay.ms=0\nnum.network.threads=2\nnum.io.threads=2\nbackground.threads=2\n\
              num.recovery.threads.per.data.dir=1\nnum.replica.fetchers=1\nlog.cleaner.threads=1\n\
              log.cleaner.dedupe.buffer.size=4194304\nauto.create.topics.enable=true\n",
-            logs = node.dir.join("data").display(),
+            logs = self.log_dirs(node).iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(","),
             min_isr = rf.min(2),
         );
         let voters = || {

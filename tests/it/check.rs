@@ -169,3 +169,39 @@ fn everything_unreachable_is_reported_as_the_daemons_own_problem() {
     assert_eq!(report["cluster"]["isolated"], true);
     assert!(report["cluster"]["problems"][0].as_str().unwrap().contains("daemon's own network"));
 }
+
+#[test]
+fn an_offline_log_dir_is_reported_as_a_disk_failure() {
+    let _serial = cluster_lock();
+    let cluster = Cluster::start(Spec { zookeepers: 1, brokers: 1, log_dirs: 2, ..Spec::zookeeper() }).unwrap();
+    cluster.create_topic("spread", 4, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_temp(
+        dir.path(),
+        "c.yaml",
+        &config_for(&cluster, "  timeout_seconds: 2\n  methods: [kafka_api, kafka_log_dirs]"),
+    );
+    let (code, report) = check(&config);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(
+        node(&report, "broker-1")["verdict"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("kafka_log_dirs: 2 log dir(s) online"),
+        "{report:#}"
+    );
+    assert_eq!(state(&report, "zk-1"), "healthy", "ZooKeeper keeps its own method: {report:#}");
+
+    // The disk behind one log directory goes away. The broker keeps serving
+    // from the other, and says the first is offline.
+    let broker = cluster.node("broker-1").unwrap();
+    let lost = cluster.log_dirs(broker)[1].clone();
+    std::fs::remove_dir_all(&lost).unwrap();
+    let (code, report) = check_until(&config, "the log dir offline", Duration::from_secs(60), |_, r| {
+        cause(r, "broker-1") == "log_dir_offline"
+    });
+    assert_eq!(code, 1, "a failed disk degrades the broker; a restart would not fix it: {report:#}");
+    assert_eq!(state(&report, "broker-1"), "degraded");
+    let detail = node(&report, "broker-1")["verdict"]["detail"].as_str().unwrap().to_string();
+    assert!(detail.contains("1 of 2 log dir(s) offline") && detail.contains(&lost.display().to_string()), "{detail}");
+}
