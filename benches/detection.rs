@@ -15,39 +15,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kafka_self_healing::testbed::{Cluster, NodeKind, Spec};
+use kafka_self_healing::testbed::{Cluster, Spec, cluster_section};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn config(clusters: &[&Cluster], log: &Path) -> String {
-    let (mut brokers, mut controllers, mut zks) = (String::new(), String::new(), String::new());
-    for (i, c) in clusters.iter().enumerate() {
-        for n in c.nodes() {
-            let id = format!("c{i}-{}", n.name);
-            match n.kind {
-                NodeKind::Broker | NodeKind::Combined => {
-                    brokers +=
-                        &format!("    - {{node_id: {id}, host: 127.0.0.1, port: {}, broker_id: {}}}\n", n.port, n.id)
-                }
-                NodeKind::Zookeeper => zks += &format!("    - {{node_id: {id}, host: 127.0.0.1, port: {}}}\n", n.port),
-                NodeKind::Controller => {}
-            }
-            if let (NodeKind::Controller | NodeKind::Combined, Some(p)) = (n.kind, n.controller_port) {
-                controllers +=
-                    &format!("    - {{node_id: {id}-controller, host: 127.0.0.1, port: {p}, broker_id: {}}}\n", n.id);
-            }
-        }
-    }
-    let list = |k: &str, b: &str| if b.is_empty() { String::new() } else { format!("  {k}:\n{b}") };
-    format!(
-        "cluster:\n  name: bench\n{}{}{}logging:\n  file: {}\n  format: json\n",
-        list("kafka_brokers", &brokers),
-        list("kraft_controllers", &controllers),
-        list("zookeeper_nodes", &zks),
-        log.display()
-    )
+    let prefixes = ["c0-", "c1-"];
+    let named: Vec<(&str, &Cluster)> = clusters.iter().enumerate().map(|(i, c)| (prefixes[i], *c)).collect();
+    format!("{}logging:\n  file: {}\n  format: json\n", cluster_section("bench", &named), log.display())
 }
 
 struct Daemon {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use kafka_self_healing::testbed::{Cluster, Spec, pid_alive};
+use kafka_self_healing::testbed::{Cluster, Spec, cluster_section, pid_alive};
 
 #[derive(Parser)]
 #[command(name = "kafka-testbed", about = "Real Apache Kafka and ZooKeeper clusters on 127.0.0.1 for tests and demos.")]
@@ -55,6 +55,11 @@ enum Cmd {
         dir: PathBuf,
         #[arg(long)]
         json: bool,
+    },
+    /// Print the `cluster:` section of a kafka-self-healing configuration watching the cluster in DIR.
+    Config {
+        #[arg(long)]
+        dir: PathBuf,
     },
     /// Stop a node gracefully (SIGTERM, controlled shutdown).
     Stop {
@@ -138,6 +143,11 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             } else {
                 print_status(&cluster);
             }
+            Ok(())
+        }
+        Cmd::Config { dir } => {
+            let cluster = Cluster::attach(&dir)?;
+            print!("{}", cluster_section("test-bed", &[("", &cluster)]));
             Ok(())
         }
         Cmd::Stop { dir, node } => Cluster::attach(&dir)?.stop(&node),

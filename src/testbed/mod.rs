@@ -9,11 +9,13 @@
 //! for a test dies with the process that started it (even on SIGKILL).
 
 mod cluster;
+mod config;
 mod dist;
 mod process;
 mod readiness;
 
 pub use cluster::{Cluster, Flavor, NodeInfo, NodeKind, Spec};
+pub use config::cluster_section;
 pub use dist::{KafkaLine, ensure_distribution, repo_dir};
 pub use process::{jvm_pids_under, pid_alive};
 

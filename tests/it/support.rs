@@ -52,39 +52,11 @@ pub fn cluster_lock() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A configuration that watches every node of `cluster` on 127.0.0.1.
-///
-/// KRaft nodes that are broker and controller at once appear twice: as a
-/// broker on the client port and as a controller (`<name>-controller`) on the
-/// controller port, as an operator would list them.
+/// A configuration that watches every node of `cluster` on 127.0.0.1, with
+/// `monitoring` (indented lines) as its monitoring section.
 pub fn config_for(cluster: &kafka_self_healing::testbed::Cluster, monitoring: &str) -> String {
-    use kafka_self_healing::testbed::NodeKind;
-    let mut brokers = String::new();
-    let mut controllers = String::new();
-    let mut zookeepers = String::new();
-    for n in cluster.nodes() {
-        match n.kind {
-            NodeKind::Broker | NodeKind::Combined => {
-                brokers +=
-                    &format!("    - {{node_id: {}, host: 127.0.0.1, port: {}, broker_id: {}}}\n", n.name, n.port, n.id);
-            }
-            NodeKind::Zookeeper => {
-                zookeepers += &format!("    - {{node_id: {}, host: 127.0.0.1, port: {}}}\n", n.name, n.port)
-            }
-            NodeKind::Controller => {}
-        }
-        if let (NodeKind::Controller | NodeKind::Combined, Some(port)) = (n.kind, n.controller_port) {
-            let name = if n.kind == NodeKind::Combined { format!("{}-controller", n.name) } else { n.name.clone() };
-            controllers += &format!("    - {{node_id: {name}, host: 127.0.0.1, port: {port}, broker_id: {}}}\n", n.id);
-        }
-    }
-    let list = |key: &str, body: &str| if body.is_empty() { String::new() } else { format!("  {key}:\n{body}") };
-    format!(
-        "cluster:\n  name: test-bed\n{}{}{}monitoring:\n{monitoring}\nlogging:\n  file: \"\"\n",
-        list("kafka_brokers", &brokers),
-        list("kraft_controllers", &controllers),
-        list("zookeeper_nodes", &zookeepers)
-    )
+    let nodes = kafka_self_healing::testbed::cluster_section("test-bed", &[("", cluster)]);
+    format!("{nodes}monitoring:\n{monitoring}\nlogging:\n  file: \"\"\n")
 }
 
 /// A TCP proxy on 127.0.0.1 that delays every chunk in both directions, and
