@@ -106,6 +106,12 @@ section! {
         /// Probes used for nodes that name none; empty means the role's defaults
         /// (brokers `[kafka_api, kafka_metadata]`, controllers `[kraft_quorum]`, ZooKeeper `[zookeeper]`).
         methods: Vec<String> = Vec::new(),
+        /// Share of the nodes that must be failed at the same time for the daemon to
+        /// suspect its own network ("isolated") rather than report the cluster down;
+        /// 1.0 means every node.
+        isolation_fraction: f64 = 1.0,
+        /// When a node counts as flapping.
+        flapping: FlappingConfig = FlappingConfig::default(),
         /// Times during which no recovery action runs (monitoring goes on).
         blackout_periods: Vec<BlackoutPeriod> = Vec::new(),
         /// The `socket` probe.
@@ -144,6 +150,16 @@ section! {
         /// Time limit; `monitoring.timeout_seconds` when absent. A check that runs longer is killed
         /// (with everything it started) and counts as unknown.
         timeout: Option<Seconds> = None,
+    }
+}
+
+section! {
+    /// Flap detection.
+    pub struct FlappingConfig {
+        /// The window in which changes into and out of `failed` are counted.
+        window_seconds: Seconds = 600.0,
+        /// More changes than this within the window mark the node as flapping.
+        max_changes: u32 = 4,
     }
 }
 

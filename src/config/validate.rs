@@ -284,6 +284,22 @@ impl<'c> Validator<'c, '_> {
                 self.error(&format!("monitoring.{key}"), format!("`monitoring.{key}` must be at least 1, found 0"), "");
             }
         }
+        if !(m.isolation_fraction > 0.0 && m.isolation_fraction <= 1.0) {
+            self.error(
+                "monitoring.isolation_fraction",
+                format!(
+                    "`monitoring.isolation_fraction` must be above 0 and at most 1, found {}",
+                    m.isolation_fraction
+                ),
+                "1.0 (the default) means every node must be unreachable",
+            );
+        } else if m.isolation_fraction < 0.5 {
+            self.warning(
+                "monitoring.isolation_fraction",
+                format!("`monitoring.isolation_fraction` {} is below one half: a real outage of half the cluster would be called isolation", m.isolation_fraction),
+                "",
+            );
+        }
         if m.timeout_seconds.0 > m.interval_seconds.0 {
             self.warning(
                 "monitoring.timeout_seconds",

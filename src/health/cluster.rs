@@ -42,8 +42,10 @@ pub struct ClusterView {
     pub status: Status,
 }
 
-/// Combines this round's node states and findings.
-pub fn summarize(nodes: &[(Node, NodeState)], observations: &[Observation]) -> ClusterView {
+/// Combines this round's node states and findings. When at least
+/// `isolation_fraction` of the nodes (and at least two) are failed at once,
+/// the view says the daemon is isolated instead.
+pub fn summarize(nodes: &[(Node, NodeState)], observations: &[Observation], isolation_fraction: f64) -> ClusterView {
     let mut problems: Vec<(Status, String)> = Vec::new();
     let views =
         |pick: fn(&Findings) -> bool| observations.iter().filter_map(move |o| o.findings.as_ref().filter(|f| pick(f)));
@@ -162,11 +164,18 @@ pub fn summarize(nodes: &[(Node, NodeState)], observations: &[Observation]) -> C
     }
 
     let failed = nodes.iter().filter(|(_, s)| *s == NodeState::Failed).count();
-    let isolated = nodes.len() > 1 && failed == nodes.len();
+    let isolated = nodes.len() > 1 && failed >= 2 && failed as f64 >= isolation_fraction * nodes.len() as f64;
     if isolated {
         // Nothing else can be said about a cluster the daemon cannot see.
-        let line = "every node is unreachable: the daemon's own network is suspected, not the cluster";
-        return ClusterView { kafka, zookeeper, kraft, isolated, problems: vec![line.into()], status: Status::Unknown };
+        let line = if failed == nodes.len() {
+            "every node is unreachable: the daemon's own network is suspected, not the cluster".to_string()
+        } else {
+            format!(
+                "{failed} of {} nodes are unreachable at once: the daemon's own network is suspected, not the cluster",
+                nodes.len()
+            )
+        };
+        return ClusterView { kafka, zookeeper, kraft, isolated, problems: vec![line], status: Status::Unknown };
     }
     for (node, state) in nodes {
         if *state == NodeState::Failed {
@@ -244,7 +253,7 @@ mod tests {
                 .filter(|(_, m)| !m.is_empty())
                 .map(|(id, m)| zk_obs(id, m))
                 .collect();
-            let view = summarize(&nodes, &obs);
+            let view = summarize(&nodes, &obs, 1.0);
             let ensemble = view.zookeeper.unwrap();
             assert_eq!(ensemble.quorum, quorum, "{states:?} {modes:?}");
             assert_eq!(view.status, status, "{states:?} {modes:?}: {:?}", view.problems);
@@ -279,20 +288,26 @@ mod tests {
         };
         let nodes = vec![(broker(1), NodeState::Healthy), (broker(2), NodeState::Healthy)];
         // b2 lists itself; b1, its peer, does not.
-        let v = summarize(&nodes, &[view(1, &[1]), view(2, &[1, 2])]);
+        let v = summarize(&nodes, &[view(1, &[1]), view(2, &[1, 2])], 1.0);
         assert_eq!(v.problems, vec!["broker b2 (id 2) answers, but its peers' metadata does not list it".to_string()]);
         assert_eq!(v.status, Status::Degraded);
-        let v = summarize(&nodes, &[view(1, &[1, 2]), view(2, &[1, 2])]);
+        let v = summarize(&nodes, &[view(1, &[1, 2]), view(2, &[1, 2])], 1.0);
         assert!(v.problems.is_empty(), "{:?}", v.problems);
     }
 
     #[test]
     fn everything_down_at_once_is_isolation() {
         let nodes = vec![(zk("z1"), NodeState::Failed), (zk("z2"), NodeState::Failed)];
-        let view = summarize(&nodes, &[]);
+        let view = summarize(&nodes, &[], 1.0);
         assert!(view.isolated);
         assert!(view.problems[0].contains("daemon's own network"), "{:?}", view.problems);
         let one = vec![(zk("z1"), NodeState::Failed), (zk("z2"), NodeState::Healthy)];
-        assert!(!summarize(&one, &[]).isolated);
+        assert!(!summarize(&one, &[], 1.0).isolated);
+        // With a fraction, most nodes down at once is enough.
+        let most = vec![(zk("z1"), NodeState::Failed), (zk("z2"), NodeState::Failed), (zk("z3"), NodeState::Healthy)];
+        assert!(!summarize(&most, &[], 1.0).isolated);
+        let view = summarize(&most, &[], 0.6);
+        assert!(view.isolated);
+        assert!(view.problems[0].starts_with("2 of 3 nodes are unreachable at once"), "{:?}", view.problems);
     }
 }

@@ -51,8 +51,8 @@ impl Thresholds {
         Thresholds {
             failure: m.failure_threshold.max(1),
             recovery: m.recovery_threshold.max(1),
-            flap_window: Duration::from_secs(600),
-            flap_limit: 4,
+            flap_window: m.flapping.window_seconds.duration(),
+            flap_limit: m.flapping.max_changes as usize,
         }
     }
 }

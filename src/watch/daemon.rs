@@ -94,7 +94,7 @@ pub fn spawn(
         };
         tracker.spawn(task.run(shutdown.clone()));
     }
-    tracker.spawn(watch_cluster(board, changed, interval, shutdown));
+    tracker.spawn(watch_cluster(board, changed, interval, config.monitoring.isolation_fraction, shutdown));
 }
 
 fn uses_kafka_protocol(node: &Node) -> bool {
@@ -298,7 +298,13 @@ async fn watch_connection(
 
 /// Recomputes the cluster view on every node transition (and each interval)
 /// and logs when its problems change.
-async fn watch_cluster(board: Arc<Board>, changed: Arc<Notify>, interval: Duration, shutdown: CancellationToken) {
+async fn watch_cluster(
+    board: Arc<Board>,
+    changed: Arc<Notify>,
+    interval: Duration,
+    isolation_fraction: f64,
+    shutdown: CancellationToken,
+) {
     let mut last: Option<(Vec<String>, bool)> = None;
     loop {
         tokio::select! {
@@ -318,7 +324,7 @@ async fn watch_cluster(board: Arc<Board>, changed: Arc<Notify>, interval: Durati
         if states.iter().any(|(_, s)| *s == NodeState::Unknown) {
             continue;
         }
-        let view = summarize(&states, &observations);
+        let view = summarize(&states, &observations, isolation_fraction);
         let key = (view.problems.clone(), view.isolated);
         if last.as_ref() != Some(&key) {
             if view.isolated {
