@@ -1,5 +1,7 @@
 //! The cluster as a whole: what the nodes' findings say together.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 
 use super::node::NodeState;
@@ -45,7 +47,15 @@ pub struct ClusterView {
 /// Combines this round's node states and findings. When at least
 /// `isolation_fraction` of the nodes (and at least two) are failed at once,
 /// the view says the daemon is isolated instead.
-pub fn summarize(nodes: &[(Node, NodeState)], observations: &[Observation], isolation_fraction: f64) -> ClusterView {
+///
+/// `registered` is the ZooKeeper ensemble's list of registered broker ids
+/// (`/brokers/ids`), when the daemon watches it.
+pub fn summarize(
+    nodes: &[(Node, NodeState)],
+    observations: &[Observation],
+    registered: Option<&BTreeSet<i32>>,
+    isolation_fraction: f64,
+) -> ClusterView {
     let mut problems: Vec<(Status, String)> = Vec::new();
     let views =
         |pick: fn(&Findings) -> bool| observations.iter().filter_map(move |o| o.findings.as_ref().filter(|f| pick(f)));
@@ -84,6 +94,19 @@ pub fn summarize(nodes: &[(Node, NodeState)], observations: &[Observation], isol
         }
         for b in v.brokers.iter().filter(|b| b.fenced == Some(true)) {
             problems.push((Status::Degraded, format!("broker {} is fenced", b.id)));
+        }
+    }
+
+    // ZooKeeper's word on registration: a broker that serves but has no
+    // /brokers/ids entry is not part of the cluster (its session expired).
+    if let Some(ids) = registered {
+        for (node, _) in nodes.iter().filter(|(n, s)| n.role == Role::KafkaBroker && *s != NodeState::Failed) {
+            if let Some(id) = node.broker_id.filter(|id| !ids.contains(id)) {
+                problems.push((
+                    Status::Degraded,
+                    format!("broker {} (id {id}) is not registered in ZooKeeper (/brokers/ids)", node.id),
+                ));
+            }
         }
     }
 
@@ -253,7 +276,7 @@ mod tests {
                 .filter(|(_, m)| !m.is_empty())
                 .map(|(id, m)| zk_obs(id, m))
                 .collect();
-            let view = summarize(&nodes, &obs, 1.0);
+            let view = summarize(&nodes, &obs, None, 1.0);
             let ensemble = view.zookeeper.unwrap();
             assert_eq!(ensemble.quorum, quorum, "{states:?} {modes:?}");
             assert_eq!(view.status, status, "{states:?} {modes:?}: {:?}", view.problems);
@@ -288,25 +311,51 @@ mod tests {
         };
         let nodes = vec![(broker(1), NodeState::Healthy), (broker(2), NodeState::Healthy)];
         // b2 lists itself; b1, its peer, does not.
-        let v = summarize(&nodes, &[view(1, &[1]), view(2, &[1, 2])], 1.0);
+        let v = summarize(&nodes, &[view(1, &[1]), view(2, &[1, 2])], None, 1.0);
         assert_eq!(v.problems, vec!["broker b2 (id 2) answers, but its peers' metadata does not list it".to_string()]);
         assert_eq!(v.status, Status::Degraded);
-        let v = summarize(&nodes, &[view(1, &[1, 2]), view(2, &[1, 2])], 1.0);
+        let v = summarize(&nodes, &[view(1, &[1, 2]), view(2, &[1, 2])], None, 1.0);
         assert!(v.problems.is_empty(), "{:?}", v.problems);
+    }
+
+    #[test]
+    fn zookeeper_registration_is_the_clusters_word() {
+        let broker = |id: i32| Node {
+            id: format!("b{id}"),
+            role: Role::KafkaBroker,
+            host: "h".into(),
+            port: 9092,
+            broker_id: Some(id),
+            jmx_port: None,
+            admin_port: None,
+            methods: vec![],
+        };
+        let nodes =
+            vec![(broker(1), NodeState::Healthy), (broker(2), NodeState::Healthy), (broker(3), NodeState::Failed)];
+        let registered: BTreeSet<i32> = [1].into_iter().collect();
+        let v = summarize(&nodes, &[], Some(&registered), 1.0);
+        // b3 is down (said once, as down, worst first); b2 serves but does not count.
+        assert_eq!(
+            v.problems,
+            vec![
+                "kafka_broker b3 is down".to_string(),
+                "broker b2 (id 2) is not registered in ZooKeeper (/brokers/ids)".to_string()
+            ]
+        );
     }
 
     #[test]
     fn everything_down_at_once_is_isolation() {
         let nodes = vec![(zk("z1"), NodeState::Failed), (zk("z2"), NodeState::Failed)];
-        let view = summarize(&nodes, &[], 1.0);
+        let view = summarize(&nodes, &[], None, 1.0);
         assert!(view.isolated);
         assert!(view.problems[0].contains("daemon's own network"), "{:?}", view.problems);
         let one = vec![(zk("z1"), NodeState::Failed), (zk("z2"), NodeState::Healthy)];
-        assert!(!summarize(&one, &[], 1.0).isolated);
+        assert!(!summarize(&one, &[], None, 1.0).isolated);
         // With a fraction, most nodes down at once is enough.
         let most = vec![(zk("z1"), NodeState::Failed), (zk("z2"), NodeState::Failed), (zk("z3"), NodeState::Healthy)];
-        assert!(!summarize(&most, &[], 1.0).isolated);
-        let view = summarize(&most, &[], 0.6);
+        assert!(!summarize(&most, &[], None, 1.0).isolated);
+        let view = summarize(&most, &[], None, 0.6);
         assert!(view.isolated);
         assert!(view.problems[0].starts_with("2 of 3 nodes are unreachable at once"), "{:?}", view.problems);
     }

@@ -1,7 +1,7 @@
 //! Continuous monitoring: a loop per node, a fast path on lost connections,
 //! and a cluster view recomputed on every change.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -44,6 +44,8 @@ pub struct NodeSnapshot {
 pub struct Board {
     pub nodes: Mutex<HashMap<String, NodeSnapshot>>,
     pub cluster: Mutex<Option<ClusterView>>,
+    /// Broker ids registered in ZooKeeper (`/brokers/ids`), in ZooKeeper mode.
+    pub registered: Mutex<Option<BTreeSet<i32>>>,
 }
 
 /// Starts watching every node of `config` until `shutdown`; tasks are tracked by `tracker`.
@@ -75,8 +77,14 @@ pub fn spawn(
             );
         }
     }
+    let zookeeper_connect: Vec<String> =
+        nodes.iter().filter(|n| n.role == Role::Zookeeper).map(|n| n.address()).collect();
+    let mut broker_wakes = HashMap::new();
     for node in nodes {
         let (signal, wake) = mpsc::channel(4);
+        if let (Role::KafkaBroker, Some(id)) = (node.role, node.broker_id) {
+            broker_wakes.insert(id, signal.clone());
+        }
         if node.role != Role::Zookeeper && uses_kafka_protocol(&node) {
             let timeouts = Timeouts { connect: prober.connect_timeout, request: prober.timeout };
             tracker.spawn(watch_connection(node.clone(), timeouts, signal, shutdown.clone()));
@@ -93,6 +101,17 @@ pub fn spawn(
             wake,
         };
         tracker.spawn(task.run(shutdown.clone()));
+    }
+    // ZooKeeper mode: the ensemble's own list of registered brokers.
+    if !zookeeper_connect.is_empty() && !broker_wakes.is_empty() {
+        tracker.spawn(super::registrations::watch_registrations(
+            zookeeper_connect.join(","),
+            broker_wakes,
+            board.clone(),
+            changed.clone(),
+            config.monitoring.timeout_seconds.duration().max(Duration::from_secs(6)),
+            shutdown.clone(),
+        ));
     }
     tracker.spawn(watch_cluster(board, changed, interval, config.monitoring.isolation_fraction, shutdown));
 }
@@ -324,7 +343,8 @@ async fn watch_cluster(
         if states.iter().any(|(_, s)| *s == NodeState::Unknown) {
             continue;
         }
-        let view = summarize(&states, &observations, isolation_fraction);
+        let registered = board.registered.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let view = summarize(&states, &observations, registered.as_ref(), isolation_fraction);
         let key = (view.problems.clone(), view.isolated);
         if last.as_ref() != Some(&key) {
             if view.isolated {

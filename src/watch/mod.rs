@@ -7,6 +7,7 @@
 //! anything that is not in the configuration.
 
 mod daemon;
+mod registrations;
 mod report;
 mod round;
 

@@ -43,7 +43,7 @@ pub async fn check_round(config: &Config) -> CheckReport {
     let reports: Vec<NodeReport> = reports.into_iter().map(|(_, r)| r).collect();
     let states: Vec<(Node, _)> = reports.iter().map(|r| (r.node.clone(), r.state)).collect();
     let observations: Vec<Observation> = reports.iter().flat_map(|r| r.observations.iter().cloned()).collect();
-    let cluster = summarize(&states, &observations, config.monitoring.isolation_fraction);
+    let cluster = summarize(&states, &observations, None, config.monitoring.isolation_fraction);
     CheckReport { cluster_name: config.cluster.name.clone(), nodes: reports, cluster, duration: started.elapsed() }
 }
 

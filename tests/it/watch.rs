@@ -58,6 +58,19 @@ impl Daemon {
             .collect()
     }
 
+    /// Waits until a line with exactly this message is logged.
+    fn wait_for_line(&self, message: &str, limit: Duration) {
+        let started = Instant::now();
+        while !self.lines().iter().any(|l| l["fields"]["message"] == message) {
+            assert!(
+                started.elapsed() < limit,
+                "no `{message}` within {limit:?}; log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until `node` logs a transition to `to`; returns how long it took.
     fn wait_for(&self, node: &str, to: &str, limit: Duration) -> (Duration, (String, String, String)) {
         let started = Instant::now();
@@ -103,8 +116,12 @@ fn run_logs_crashes_hangs_and_returns_as_they_happen() {
     cluster.pause("broker-1").unwrap();
     let (_, (_, _, cause)) = daemon.wait_for("broker-1", "failed", Duration::from_secs(40));
     assert_eq!(cause, "timeout");
+    // Its ZooKeeper session expires meanwhile (6 s here); the session the daemon
+    // holds on /brokers/ids sees the registration go, and come back.
+    daemon.wait_for_line("Broker 1 deregistered from ZooKeeper (/brokers/ids/1 deleted).", Duration::from_secs(30));
     cluster.resume("broker-1").unwrap();
     daemon.wait_for("broker-1", "healthy", Duration::from_secs(40));
+    daemon.wait_for_line("Broker 1 registered in ZooKeeper.", Duration::from_secs(30));
 
     // ZooKeeper never wavered: one transition, unknown → healthy.
     assert_eq!(daemon.transitions("zk-1"), vec![("unknown".to_string(), "healthy".to_string(), "none".to_string())]);

@@ -1,0 +1,99 @@
+//! A ZooKeeper session watching `/brokers/ids` (ZooKeeper-mode clusters).
+//!
+//! A broker's registration is an ephemeral znode tied to its ZooKeeper
+//! session: it disappears when the broker shuts down or its session expires
+//! (a hung or partitioned broker). Watching it shows that at once, before any
+//! probe round, and it is the cluster's own word on which brokers count.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use zookeeper_client as zk;
+
+use super::daemon::Board;
+use crate::monitor::Observation;
+
+const IDS: &str = "/brokers/ids";
+
+/// Keeps `board.registered` up to date and wakes the task of every broker
+/// whose registration disappears. Reconnects (with a new session) on loss.
+pub async fn watch_registrations(
+    connect: String,
+    wakes: HashMap<i32, mpsc::Sender<Option<Observation>>>,
+    board: Arc<Board>,
+    changed: Arc<Notify>,
+    session_timeout: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut known: Option<BTreeSet<i32>> = None;
+    loop {
+        let connecting = zk::Client::connector()
+            .with_session_timeout(session_timeout)
+            .with_connection_timeout(session_timeout)
+            .connect(&connect);
+        let client = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            c = connecting => c,
+        };
+        let client = match client {
+            Ok(c) => c,
+            Err(e) => {
+                debug!(message = "Cannot open a ZooKeeper session for /brokers/ids; retrying.", error = %e);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                }
+            }
+        };
+        loop {
+            let listed = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = client.get_and_watch_children(IDS) => r,
+            };
+            let (children, _, watcher) = match listed {
+                Ok(r) => r,
+                Err(zk::Error::NoNode) => {
+                    // No broker has ever registered; look again shortly.
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                    }
+                }
+                Err(e) => {
+                    debug!(message = "Lost the ZooKeeper session watching /brokers/ids; reconnecting.", error = %e);
+                    break;
+                }
+            };
+            let ids: BTreeSet<i32> = children.iter().filter_map(|c| c.parse().ok()).collect();
+            if let Some(before) = &known {
+                for gone in before.difference(&ids) {
+                    warn!(message = %format!("Broker {gone} deregistered from ZooKeeper ({IDS}/{gone} deleted)."), broker_id = gone);
+                    if let Some(wake) = wakes.get(gone) {
+                        let _ = wake.try_send(None);
+                    }
+                }
+                for back in ids.difference(before) {
+                    info!(message = %format!("Broker {back} registered in ZooKeeper."), broker_id = back);
+                    if let Some(wake) = wakes.get(back) {
+                        let _ = wake.try_send(None);
+                    }
+                }
+            }
+            *board.registered.lock().unwrap_or_else(|p| p.into_inner()) = Some(ids.clone());
+            known = Some(ids);
+            changed.notify_one();
+            let event = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                e = watcher.changed() => e,
+            };
+            if event.event_type == zk::EventType::Session {
+                // The session ended (expired or closed): start a new one.
+                break;
+            }
+        }
+    }
+}
