@@ -233,17 +233,25 @@ mod tests {
     use super::*;
     use crate::monitor::{Findings, ZookeeperView};
 
-    fn zk(id: &str) -> Node {
+    fn node(id: &str, role: Role, broker_id: Option<i32>) -> Node {
         Node {
             id: id.into(),
-            role: Role::Zookeeper,
+            role,
             host: "h".into(),
-            port: 2181,
-            broker_id: None,
+            port: 9092,
+            broker_id,
             jmx_port: None,
             admin_port: None,
             methods: vec![],
         }
+    }
+
+    fn zk(id: &str) -> Node {
+        node(id, Role::Zookeeper, None)
+    }
+
+    fn broker(id: i32) -> Node {
+        node(&format!("b{id}"), Role::KafkaBroker, Some(id))
     }
 
     fn zk_obs(id: &str, mode: &str) -> Observation {
@@ -286,16 +294,6 @@ mod tests {
     #[test]
     fn a_broker_its_peers_do_not_list_is_a_problem() {
         use crate::monitor::{BrokerEntry, KafkaView};
-        let broker = |id: i32| Node {
-            id: format!("b{id}"),
-            role: Role::KafkaBroker,
-            host: "h".into(),
-            port: 9092,
-            broker_id: Some(id),
-            jmx_port: None,
-            admin_port: None,
-            methods: vec![],
-        };
         let view = |from: i32, ids: &[i32]| Observation {
             node: format!("b{from}"),
             method: "kafka_metadata",
@@ -320,16 +318,6 @@ mod tests {
 
     #[test]
     fn zookeeper_registration_is_the_clusters_word() {
-        let broker = |id: i32| Node {
-            id: format!("b{id}"),
-            role: Role::KafkaBroker,
-            host: "h".into(),
-            port: 9092,
-            broker_id: Some(id),
-            jmx_port: None,
-            admin_port: None,
-            methods: vec![],
-        };
         let nodes =
             vec![(broker(1), NodeState::Healthy), (broker(2), NodeState::Healthy), (broker(3), NodeState::Failed)];
         let registered: BTreeSet<i32> = [1].into_iter().collect();
