@@ -36,6 +36,8 @@ pub struct ClusterView {
     pub zookeeper: Option<EnsembleState>,
     /// The KRaft quorum (from `kraft_quorum`), if any node gave one.
     pub kraft: Option<QuorumView>,
+    /// Broker ids registered in ZooKeeper (`/brokers/ids`), when it was asked.
+    pub registered: Option<BTreeSet<i32>>,
     /// Every node failed at once: the daemon cannot reach the cluster, which
     /// says more about its own network than about the cluster.
     pub isolated: bool,
@@ -198,7 +200,15 @@ pub fn summarize(
                 nodes.len()
             )
         };
-        return ClusterView { kafka, zookeeper, kraft, isolated, problems: vec![line], status: Status::Unknown };
+        return ClusterView {
+            kafka,
+            zookeeper,
+            kraft,
+            registered: registered.cloned(),
+            isolated,
+            problems: vec![line],
+            status: Status::Unknown,
+        };
     }
     for (node, state) in nodes {
         if *state == NodeState::Failed {
@@ -214,7 +224,15 @@ pub fn summarize(
         NodeState::Failed => Status::Failed,
     });
     let status = problems.iter().map(|(s, _)| *s).chain(node_status).max().unwrap_or(Status::Unknown);
-    ClusterView { kafka, zookeeper, kraft, isolated, problems: problems.into_iter().map(|(_, p)| p).collect(), status }
+    ClusterView {
+        kafka,
+        zookeeper,
+        kraft,
+        registered: registered.cloned(),
+        isolated,
+        problems: problems.into_iter().map(|(_, p)| p).collect(),
+        status,
+    }
 }
 
 /// The first few items, for one line.

@@ -19,6 +19,22 @@ use crate::monitor::Observation;
 
 const IDS: &str = "/brokers/ids";
 
+/// The registered broker ids now, for one-shot use (`check`); `None` when the
+/// ensemble cannot be asked within `limit`.
+pub async fn registered_now(connect: &str, limit: Duration) -> Option<BTreeSet<i32>> {
+    let ask = async {
+        let client = zk::Client::connector()
+            .with_session_timeout(limit.max(Duration::from_secs(6)))
+            .with_connection_timeout(limit)
+            .connect(connect)
+            .await
+            .ok()?;
+        let (children, _) = client.get_children(IDS).await.ok()?;
+        Some(children.iter().filter_map(|c| c.parse().ok()).collect())
+    };
+    tokio::time::timeout(limit, ask).await.ok().flatten()
+}
+
 /// Keeps `board.registered` up to date and wakes the task of every broker
 /// whose registration disappears. Reconnects (with a new session) on loss.
 pub async fn watch_registrations(

@@ -98,7 +98,14 @@ impl CheckReport {
             };
             let leader =
                 if z.leaders.is_empty() { "no leader".to_string() } else { format!("leader {}", z.leaders.join(", ")) };
-            let _ = writeln!(out, "ZooKeeper:  {} of {} serving, {leader}: {quorum}", z.serving, z.size);
+            let registered = match &c.registered {
+                Some(ids) => format!(
+                    "; brokers registered: {}",
+                    ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+                ),
+                None => String::new(),
+            };
+            let _ = writeln!(out, "ZooKeeper:  {} of {} serving, {leader}: {quorum}{registered}", z.serving, z.size);
         }
         if let Some(q) = &c.kraft {
             let leader = q.leader_id.map_or("NO LEADER".to_string(), |l| format!("leader {l}"));

@@ -12,7 +12,7 @@ use super::report::{CheckReport, NodeReport};
 use crate::config::Config;
 use crate::health::{NodeHealth, Thresholds, summarize, verdict};
 use crate::monitor::{Observation, Prober};
-use crate::topology::{self, Node};
+use crate::topology::{self, Node, Role};
 
 /// Spacing of the re-probes that confirm a failure: short, so a crashed node
 /// is confirmed in well under a second, long enough that one lost packet or
@@ -43,7 +43,16 @@ pub async fn check_round(config: &Config) -> CheckReport {
     let reports: Vec<NodeReport> = reports.into_iter().map(|(_, r)| r).collect();
     let states: Vec<(Node, _)> = reports.iter().map(|r| (r.node.clone(), r.state)).collect();
     let observations: Vec<Observation> = reports.iter().flat_map(|r| r.observations.iter().cloned()).collect();
-    let cluster = summarize(&states, &observations, None, config.monitoring.isolation_fraction);
+    // ZooKeeper mode: the ensemble's list of registered brokers, if it answers.
+    let zookeepers: Vec<String> =
+        states.iter().filter(|(n, _)| n.role == Role::Zookeeper).map(|(n, _)| n.address()).collect();
+    let has_brokers = states.iter().any(|(n, _)| n.role == Role::KafkaBroker && n.broker_id.is_some());
+    let registered = if zookeepers.is_empty() || !has_brokers {
+        None
+    } else {
+        super::registrations::registered_now(&zookeepers.join(","), prober.timeout).await
+    };
+    let cluster = summarize(&states, &observations, registered.as_ref(), config.monitoring.isolation_fraction);
     CheckReport { cluster_name: config.cluster.name.clone(), nodes: reports, cluster, duration: started.elapsed() }
 }
 

@@ -55,6 +55,7 @@ fn check_sees_crashes_hangs_and_zookeeper_quorum_on_kafka_3_9() {
     assert_eq!(report["cluster"]["zookeeper"]["leaders"].as_array().unwrap().len(), 1);
     assert!(report["cluster"]["kafka"]["controller_id"].is_i64(), "{report:#}");
     assert_eq!(report["cluster"]["kafka"]["brokers"].as_array().unwrap().len(), 3);
+    assert_eq!(report["cluster"]["registered"], serde_json::json!([1, 2, 3]), "ZooKeeper's /brokers/ids");
 
     // kill -9: failed, because nothing listens any more, confirmed in under a second.
     cluster.kill("broker-2").unwrap();
@@ -72,9 +73,16 @@ fn check_sees_crashes_hangs_and_zookeeper_quorum_on_kafka_3_9() {
     let (_, report) = check(&config);
     assert_eq!(state(&report, "broker-3"), "failed", "{report:#}");
     assert_eq!(cause(&report, "broker-3"), "timeout");
+    // Once broker-2's ZooKeeper session expires, ZooKeeper no longer lists it
+    // (nor, a little later, the paused broker-3).
+    check_until(&config, "broker-2 deregistered", Duration::from_secs(30), |_, r| {
+        let ids = r["cluster"]["registered"].as_array().cloned().unwrap_or_default();
+        ids.contains(&serde_json::json!(1)) && !ids.contains(&serde_json::json!(2))
+    });
     cluster.resume("broker-3").unwrap();
     cluster.start_node("broker-2").unwrap();
-    check_until(&config, "every broker healthy again", Duration::from_secs(60), |code, _| code == 0);
+    let (_, report) = check_until(&config, "every broker healthy again", Duration::from_secs(60), |code, _| code == 0);
+    assert_eq!(report["cluster"]["registered"], serde_json::json!([1, 2, 3]));
 
     // One ZooKeeper server down: it is failed, the quorum holds (at risk).
     cluster.kill("zk-1").unwrap();
