@@ -527,6 +527,14 @@ impl<'c> Validator<'c, '_> {
                 "",
             );
         }
+        if s.ssl.enabled || s.sasl.enabled {
+            let at = if s.ssl.enabled { "security.ssl.enabled" } else { "security.sasl.enabled" };
+            self.warning(
+                at,
+                "TLS and SASL to Kafka are not implemented in this version: the Kafka probes connect in plaintext and cannot check TLS or SASL listeners",
+                "watch such nodes with `socket` (or `command`) for now",
+            );
+        }
         let ssl = &s.ssl;
         if ssl.enabled {
             if !matches!(ssl.protocol.as_str(), "TLSv1.2" | "TLSv1.3" | "TLS") {
