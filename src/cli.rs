@@ -17,7 +17,7 @@ use crate::config::{self, CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, Report};
 #[command(
     name = "kafka-self-healing",
     version,
-    about = "Watches Apache Kafka brokers, KRaft controllers and ZooKeeper nodes; repairs what is safe to repair and escalates the rest.",
+    about = "Watches Apache Kafka brokers, KRaft controllers and ZooKeeper nodes and reports every failure as it happens. (Automatic repair and notifications are not in this version yet.)",
     long_about = None,
 )]
 pub struct Cli {
@@ -31,7 +31,7 @@ enum Command {
     Run {
         #[command(flatten)]
         config: ConfigArg,
-        /// Decide and log recovery actions, but execute none of them.
+        /// Decide and log recovery actions, but execute none of them (this version has no recovery actions yet).
         #[arg(long)]
         dry_run: bool,
     },

@@ -29,7 +29,7 @@ pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
         Some(id) => view.brokers.iter().find(|b| b.id == id),
         None => view.brokers.iter().find(|b| b.port == i32::from(node.port) && same_host(&b.host, &node.host)),
     };
-    let summary = summary(&view);
+    let summary = view.summary();
     let outcome = match me {
         Some(b) if b.fenced == Some(true) => {
             Outcome::failed(Cause::Fenced, format!("broker {} is fenced; {summary}", b.id))
@@ -53,18 +53,6 @@ pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
 fn same_host(advertised: &str, configured: &str) -> bool {
     let local = |h: &str| matches!(h, "localhost" | "127.0.0.1" | "::1");
     advertised.eq_ignore_ascii_case(configured) || (local(advertised) && local(configured))
-}
-
-fn summary(v: &KafkaView) -> String {
-    format!(
-        "controller {}, {} brokers, {} partitions, {} offline, {} under-replicated, {} under min ISR",
-        v.controller_id.map_or("none".to_string(), |c| c.to_string()),
-        v.brokers.len(),
-        v.partitions,
-        v.offline.len(),
-        v.under_replicated.len(),
-        v.under_min_isr.len()
-    )
 }
 
 /// Metadata for every topic, DescribeCluster for fencing, and

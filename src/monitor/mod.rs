@@ -143,6 +143,21 @@ pub struct KafkaView {
     pub under_min_isr: Vec<String>,
 }
 
+impl KafkaView {
+    /// One line: controller, brokers and partition health.
+    pub fn summary(&self) -> String {
+        format!(
+            "controller {}, {} brokers, {} partitions, {} offline, {} under-replicated, {} under min ISR",
+            self.controller_id.map_or("none".to_string(), |c| c.to_string()),
+            self.brokers.len(),
+            self.partitions,
+            self.offline.len(),
+            self.under_replicated.len(),
+            self.under_min_isr.len()
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BrokerEntry {
     pub id: i32,

@@ -79,16 +79,7 @@ impl CheckReport {
         out.push('\n');
         let c = &self.cluster;
         if let Some(k) = &c.kafka {
-            let _ = writeln!(
-                out,
-                "Kafka:      controller {}; {} broker(s) registered; {} partitions, {} offline, {} under-replicated, {} under min ISR",
-                k.controller_id.map_or("none".into(), |id| id.to_string()),
-                k.brokers.len(),
-                k.partitions,
-                k.offline.len(),
-                k.under_replicated.len(),
-                k.under_min_isr.len()
-            );
+            let _ = writeln!(out, "Kafka:      {}", k.summary());
         }
         if let Some(z) = &c.zookeeper {
             let quorum = match z.quorum {
