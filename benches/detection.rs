@@ -11,11 +11,10 @@
 //! Prints a Markdown table for docs/performance.md. Not a test: it asserts
 //! nothing, it measures.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kafka_self_healing::testbed::{Cluster, Spec, cluster_section};
+use kafka_self_healing::testbed::{Cluster, Daemon, Spec, cluster_section};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -27,48 +26,25 @@ fn config(clusters: &[&Cluster], log: &Path) -> String {
     format!("{}logging:\n  file: {}\n  format: json\n", cluster_section("bench", &named), log.display())
 }
 
-struct Daemon {
-    child: Child,
-    log: PathBuf,
+fn start_daemon(dir: &Path, clusters: &[&Cluster]) -> Daemon {
+    let log = dir.join(format!("daemon-{}.log", clusters.len()));
+    let cfg = dir.join(format!("bench-{}.yaml", clusters.len()));
+    std::fs::write(&cfg, config(clusters, &log)).unwrap();
+    Daemon::start(Path::new(env!("CARGO_BIN_EXE_kafka-self-healing")), &cfg, log).unwrap()
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn count(daemon: &Daemon, node: &str, to: &str) -> usize {
+    daemon.transitions(node).iter().filter(|t| t.1 == to).count()
 }
 
-impl Daemon {
-    fn start(dir: &Path, clusters: &[&Cluster]) -> Daemon {
-        let log = dir.join(format!("daemon-{}.log", clusters.len()));
-        let cfg = dir.join(format!("bench-{}.yaml", clusters.len()));
-        std::fs::write(&cfg, config(clusters, &log)).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafka-self-healing"));
-        cmd.args(["run", "--config"]).arg(&cfg).stderr(Stdio::null());
-        let child = kafka_self_healing::testbed::spawn_tied(cmd).unwrap();
-        Daemon { child, log }
+/// Waits for one more `to` transition of `node` than `before`; returns when it was seen.
+fn wait(daemon: &Daemon, node: &str, to: &str, before: usize, limit: Duration) -> Instant {
+    let start = Instant::now();
+    while count(daemon, node, to) <= before {
+        assert!(start.elapsed() < limit, "{node} did not become {to} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(5));
     }
-
-    fn count(&self, node: &str, to: &str) -> usize {
-        let needle = format!("\"node\":\"{node}\"");
-        let to = format!("\"to\":\"{to}\"");
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains(&needle) && l.contains(&to))
-            .count()
-    }
-
-    /// Waits for one more `to` transition of `node` than `before`; returns when it was seen.
-    fn wait(&self, node: &str, to: &str, before: usize, limit: Duration) -> Instant {
-        let start = Instant::now();
-        while self.count(node, to) <= before {
-            assert!(start.elapsed() < limit, "{node} did not become {to} within {limit:?}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Instant::now()
-    }
+    Instant::now()
 }
 
 fn stats(mut ms: Vec<f64>) -> (f64, f64, f64, f64) {
@@ -80,15 +56,15 @@ fn stats(mut ms: Vec<f64>) -> (f64, f64, f64, f64) {
 fn measure(daemon: &Daemon, cluster: &mut Cluster, runs: u64, hang: bool) -> Vec<f64> {
     let mut out = Vec::new();
     for i in 0..runs {
-        let failed_before = daemon.count("c0-broker-2", "failed");
-        let healthy_before = daemon.count("c0-broker-2", "healthy");
+        let failed_before = count(daemon, "c0-broker-2", "failed");
+        let healthy_before = count(daemon, "c0-broker-2", "healthy");
         let t0 = Instant::now();
         if hang {
             cluster.pause("broker-2").unwrap()
         } else {
             cluster.kill("broker-2").unwrap()
         }
-        let seen = daemon.wait("c0-broker-2", "failed", failed_before, Duration::from_secs(120));
+        let seen = wait(daemon, "c0-broker-2", "failed", failed_before, Duration::from_secs(120));
         let ms = seen.duration_since(t0).as_secs_f64() * 1000.0;
         eprintln!("{} #{}: {ms:.0} ms", if hang { "SIGSTOP" } else { "SIGKILL" }, i + 1);
         out.push(ms);
@@ -97,7 +73,7 @@ fn measure(daemon: &Daemon, cluster: &mut Cluster, runs: u64, hang: bool) -> Vec
         } else {
             cluster.start_node("broker-2").unwrap()
         }
-        daemon.wait("c0-broker-2", "healthy", healthy_before, Duration::from_secs(120));
+        wait(daemon, "c0-broker-2", "healthy", healthy_before, Duration::from_secs(120));
     }
     out
 }
@@ -130,18 +106,18 @@ fn main() {
     let stops = env_or("KSH_BENCH_STOPS", 10);
     let idle = env_or("KSH_BENCH_IDLE_SECS", 60);
 
-    let daemon = Daemon::start(dir.path(), &[&zk]);
+    let daemon = start_daemon(dir.path(), &[&zk]);
     for n in ["c0-broker-1", "c0-broker-2", "c0-broker-3"] {
-        daemon.wait(n, "healthy", 0, Duration::from_secs(60));
+        wait(&daemon, n, "healthy", 0, Duration::from_secs(60));
     }
     let crash = stats(measure(&daemon, &mut zk, kills, false));
     let hang = stats(measure(&daemon, &mut zk, stops, true));
     drop(daemon);
 
     let kraft = Cluster::start(Spec::kraft()).unwrap();
-    let daemon = Daemon::start(dir.path(), &[&zk, &kraft]);
+    let daemon = start_daemon(dir.path(), &[&zk, &kraft]);
     std::thread::sleep(Duration::from_secs(5));
-    let pid = daemon.child.id();
+    let pid = daemon.pid();
     let (_, cpu0) = usage(pid);
     let t0 = Instant::now();
     let mut peak = 0;

@@ -107,12 +107,8 @@ impl<'a> Ctx<'a> {
 
     /// Reports a value of the wrong shape at the current path.
     pub fn expected(&mut self, node: &Node, what: &str) {
-        let found = match &node.value {
-            Value::Scalar(s, _) => format!("`{}`", shorten(s)),
-            _ => node.kind().to_string(),
-        };
         let path = self.path();
-        self.error(node.mark, format!("`{path}` must be {what}, found {found}"), "");
+        self.error(node.mark, format!("`{path}` must be {what}, found {}", describe(node)), "");
     }
 
     /// The text of a scalar with `${VAR}` references expanded; reports errors.
@@ -405,6 +401,7 @@ impl Decode for Seconds {
     }
 }
 
+/// How a wrong value is quoted in a message: a scalar's text, else its kind.
 fn describe(node: &Node) -> String {
     match &node.value {
         Value::Scalar(s, _) => format!("`{}`", shorten(s)),

@@ -3,25 +3,22 @@
 //! Owns: fetching the Kafka distributions (through `testing/fetch-kafka.sh`),
 //! writing node configurations, starting, signalling and stopping the JVMs, and
 //! waiting until each node really answers (ApiVersions, ZooKeeper `srvr`).
-//! Used by the integration tests, the `kafka-testbed` command and the demo.
+//! Used by the integration tests, the benchmark, the `kafka-testbed` command and
+//! `./run.sh`; tests and the benchmark also run the daemon itself through `Daemon`.
 //! Must never: be used by the daemon's own monitoring or recovery code, listen
 //! on anything but 127.0.0.1, or leave a JVM behind: every JVM it starts
 //! for a test dies with the process that started it (even on SIGKILL).
 
 mod cluster;
 mod config;
+mod daemon;
 mod dist;
 mod process;
 mod readiness;
 
 pub use cluster::{Cluster, Flavor, NodeInfo, NodeKind, Spec};
 pub use config::cluster_section;
+pub use daemon::Daemon;
 pub use dist::{KafkaLine, ensure_distribution, repo_dir};
 pub use process::{jvm_pids_under, pid_alive};
-
-/// Spawns `cmd` so that it dies with this process, however this process ends
-/// (tests and benchmarks start the daemon this way).
-pub fn spawn_tied(cmd: std::process::Command) -> std::io::Result<std::process::Child> {
-    process::spawn(cmd, true)
-}
 pub use readiness::{api_versions, zookeeper_four_letter_word};

@@ -79,10 +79,14 @@ pub fn spawn(
     }
     let zookeeper_connect: Vec<String> =
         nodes.iter().filter(|n| n.role == Role::Zookeeper).map(|n| n.address()).collect();
+    let watches_registrations = nodes.iter().any(|n| n.role == Role::KafkaBroker && n.broker_id.is_some());
+    // Brokers the registration watch wakes: those without a held connection.
+    // A held connection already notices a crash or hang first and better; a
+    // round started by the deregistration would only delay its evidence.
     let mut broker_wakes = HashMap::new();
     for node in nodes {
         let (signal, wake) = mpsc::channel(4);
-        if let (Role::KafkaBroker, Some(id)) = (node.role, node.broker_id) {
+        if let (Role::KafkaBroker, Some(id), false) = (node.role, node.broker_id, uses_kafka_protocol(&node)) {
             broker_wakes.insert(id, signal.clone());
         }
         if node.role != Role::Zookeeper && uses_kafka_protocol(&node) {
@@ -103,7 +107,7 @@ pub fn spawn(
         tracker.spawn(task.run(shutdown.clone()));
     }
     // ZooKeeper mode: the ensemble's own list of registered brokers.
-    if !zookeeper_connect.is_empty() && !broker_wakes.is_empty() {
+    if !zookeeper_connect.is_empty() && watches_registrations {
         tracker.spawn(super::registrations::watch_registrations(
             zookeeper_connect.join(","),
             broker_wakes,

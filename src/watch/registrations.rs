@@ -35,8 +35,9 @@ pub async fn registered_now(connect: &str, limit: Duration) -> Option<BTreeSet<i
     tokio::time::timeout(limit, ask).await.ok().flatten()
 }
 
-/// Keeps `board.registered` up to date and wakes the task of every broker
-/// whose registration disappears. Reconnects (with a new session) on loss.
+/// Keeps `board.registered` up to date (the cluster view is recomputed on
+/// every change) and wakes the task of each broker in `wakes` whose
+/// registration changes. Reconnects (with a new session) on loss.
 pub async fn watch_registrations(
     connect: String,
     wakes: HashMap<i32, mpsc::Sender<Option<Observation>>>,

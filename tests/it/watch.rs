@@ -3,70 +3,30 @@
 //! round, a hang through heartbeat timeouts, and a return is noticed too.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use kafka_self_healing::testbed::{Cluster, Spec};
+use kafka_self_healing::testbed::{Cluster, Daemon, Spec};
 use serde_json::Value;
 
-use crate::support::{bin, cluster_lock, config_for, write_temp};
+use crate::support::{cluster_lock, config_for, write_temp};
 
-/// The daemon under test; killed when dropped.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
+/// Starts the daemon under test (see `testbed::Daemon`).
+fn start(config: &Path, log: PathBuf) -> Daemon {
+    Daemon::start(Path::new(env!("CARGO_BIN_EXE_kafka-self-healing")), config, log).unwrap()
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Waiting for what the daemon logs.
+trait WaitFor {
+    fn wait_for_line(&self, message: &str, limit: Duration);
+    fn wait_for(&self, node: &str, to: &str, limit: Duration) -> (Duration, (String, String, String));
 }
 
-impl Daemon {
-    fn start(config: &Path, log: PathBuf) -> Daemon {
-        let mut cmd = bin();
-        cmd.args(["run", "--config"]).arg(config).stderr(Stdio::null());
-        // Dies with the test process even if it is killed.
-        let child = kafka_self_healing::testbed::spawn_tied(cmd).unwrap();
-        Daemon { child, log }
-    }
-
-    /// Every JSON log line so far.
-    fn lines(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    /// Transitions of `node` as `(from, to, cause)`.
-    fn transitions(&self, node: &str) -> Vec<(String, String, String)> {
-        self.lines()
-            .iter()
-            .filter(|l| {
-                l["fields"]["node"] == node
-                    && l["fields"]["message"].as_str().is_some_and(|m| m.starts_with("Node status"))
-            })
-            .map(|l| {
-                let f = &l["fields"];
-                let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
-                (s("from"), s("to"), s("cause"))
-            })
-            .collect()
-    }
-
+impl WaitFor for Daemon {
     /// Waits until a line with exactly this message is logged.
     fn wait_for_line(&self, message: &str, limit: Duration) {
         let started = Instant::now();
         while !self.lines().iter().any(|l| l["fields"]["message"] == message) {
-            assert!(
-                started.elapsed() < limit,
-                "no `{message}` within {limit:?}; log:\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
+            assert!(started.elapsed() < limit, "no `{message}` within {limit:?}; log:\n{}", self.log_text());
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -81,7 +41,7 @@ impl Daemon {
             assert!(
                 started.elapsed() < limit,
                 "{node} did not become {to} within {limit:?}; log:\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
+                self.log_text()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -98,7 +58,7 @@ fn run_logs_crashes_hangs_and_returns_as_they_happen() {
     let text = config_for(&cluster, "  interval_seconds: 60\n  timeout_seconds: 2")
         .replace("logging:\n  file: \"\"\n", &format!("logging:\n  file: {}\n  format: json\n", log.display()));
     let config = write_temp(dir.path(), "c.yaml", &text);
-    let daemon = Daemon::start(&config, log);
+    let daemon = start(&config, log);
     for node in ["broker-1", "broker-2", "zk-1"] {
         daemon.wait_for(node, "healthy", Duration::from_secs(30));
     }
@@ -146,7 +106,7 @@ fn a_slow_network_and_a_cut_connection_never_fail_a_node() {
             &format!("logging:\n  file: {}\n  format: json\n  level: DEBUG\n", log.display()),
         );
     let config = write_temp(dir.path(), "c.yaml", &text);
-    let daemon = Daemon::start(&config, log);
+    let daemon = start(&config, log);
     daemon.wait_for("broker-1", "healthy", Duration::from_secs(30));
 
     // Many rounds (one a second) and heartbeats over a slow link: no transition.
