@@ -44,7 +44,7 @@ pub async fn run(loaded: Loaded, options: RunOptions, shutdown: impl Future<Outp
     let tracker = TaskTracker::new();
     let (events, _) = broadcast::channel(1024);
     let board = Arc::new(Board::default());
-    watch::spawn(config, events, board, &tracker, stop.clone());
+    watch::spawn(config, &loaded.security, events, board, &tracker, stop.clone());
     tracker.close();
     info!("kafka-self-healing started; monitoring until SIGTERM or SIGINT.");
     shutdown.await;

@@ -116,7 +116,7 @@ fn check(file: &Path, output: CheckFormat) -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    let report = runtime.block_on(crate::watch::check_round(&loaded.config));
+    let report = runtime.block_on(crate::watch::check_round(&loaded.config, &loaded.security));
     match output {
         CheckFormat::Table => print!("{}", report.table()),
         CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),

@@ -42,6 +42,8 @@ pub struct Loaded {
     pub path: PathBuf,
     pub config: Config,
     pub warnings: Report,
+    /// TLS and SASL settings for Kafka connections, checked and ready.
+    pub security: crate::kafka::Security,
 }
 
 /// Reads and validates `path` against the process environment.
@@ -113,14 +115,15 @@ pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) 
     }
     let mut config = Config::decode(&root, &mut cx).unwrap_or_default();
     fill_defaults(&mut config, env);
-    if !matches!(root.value, Value::Null) {
-        validate::validate(&config, &mut cx);
-    }
+    let security = match root.value {
+        Value::Null => crate::kafka::Security::plaintext(),
+        _ => validate::validate(&config, &mut cx),
+    };
     let report = Report::new(path, cx.diagnostics);
     if report.has_errors() {
         return Err(report);
     }
-    Ok(Loaded { path: path.to_path_buf(), config, warnings: report })
+    Ok(Loaded { path: path.to_path_buf(), config, warnings: report, security })
 }
 
 /// Defaults that depend on other values or on the environment.

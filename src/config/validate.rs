@@ -12,11 +12,13 @@ use std::path::Path;
 use super::decode::{Ctx, Seconds, suggest};
 use super::schema::{Config, NodeConfig, RetryPolicyOverride};
 use super::yaml::Mark;
+use crate::kafka::Security;
 use crate::plugin::{self, Kind};
 use crate::topology::Role;
 
-/// Runs every rule; diagnostics go into `cx`.
-pub fn validate(config: &Config, cx: &mut Ctx) {
+/// Runs every rule; diagnostics go into `cx`. Returns the Kafka connection
+/// security the rules found usable (plaintext when there were errors).
+pub fn validate(config: &Config, cx: &mut Ctx) -> Security {
     let mut v = Validator { cx, config };
     v.cluster();
     v.retry_policy("recovery", &Policy::of_recovery(config));
@@ -24,8 +26,9 @@ pub fn validate(config: &Config, cx: &mut Ctx) {
     v.recovery();
     v.notifications();
     v.logging();
-    v.security();
+    let security = v.security();
     v.system();
+    security
 }
 
 struct Validator<'c, 'a> {
@@ -510,7 +513,8 @@ impl<'c> Validator<'c, '_> {
         }
     }
 
-    fn security(&mut self) {
+    /// Checks `security` and returns the settings Kafka connections will use.
+    fn security(&mut self) -> Security {
         let config = self.config;
         let s = &config.security;
         if s.credentials.storage_method != "environment" {
@@ -527,23 +531,9 @@ impl<'c> Validator<'c, '_> {
                 "",
             );
         }
-        if s.ssl.enabled || s.sasl.enabled {
-            let at = if s.ssl.enabled { "security.ssl.enabled" } else { "security.sasl.enabled" };
-            self.warning(
-                at,
-                "TLS and SASL to Kafka are not implemented in this version: the Kafka probes connect in plaintext and cannot check TLS or SASL listeners",
-                "watch such nodes with `socket` (or `command`) for now",
-            );
-        }
         let ssl = &s.ssl;
+        let mut usable = true;
         if ssl.enabled {
-            if !matches!(ssl.protocol.as_str(), "TLSv1.2" | "TLSv1.3" | "TLS") {
-                self.error(
-                    "security.ssl.protocol",
-                    format!("unsupported TLS protocol `{}`", ssl.protocol),
-                    "write TLSv1.2 or TLSv1.3",
-                );
-            }
             for (key, value) in [
                 ("keystore_path", &ssl.keystore_path),
                 ("truststore_path", &ssl.truststore_path),
@@ -552,63 +542,47 @@ impl<'c> Validator<'c, '_> {
                 ("key_file", &ssl.key_file),
             ] {
                 if let Some(file) = value {
-                    self.readable_file(&format!("security.ssl.{key}"), file);
+                    usable &= self.readable_file(&format!("security.ssl.{key}"), file);
                 }
             }
             if ssl.cert_file.is_some() != ssl.key_file.is_some() {
+                usable = false;
                 self.error(
                     "security.ssl",
                     "`cert_file` and `key_file` go together",
                     "give both (PEM client certificate and its key), or neither",
                 );
             }
-            for (store, env_key, env_name) in [
-                (&ssl.keystore_path, "keystore_password_env", &ssl.keystore_password_env),
-                (&ssl.truststore_path, "truststore_password_env", &ssl.truststore_password_env),
-            ] {
-                if store.is_some() && self.cx.env(env_name).is_none() {
-                    let at = format!("security.ssl.{env_key}");
-                    let at = if self.written(&at) { at } else { "security.ssl.enabled".to_string() };
-                    self.error(
-                        &at,
-                        format!("environment variable `{env_name}` (named by `security.ssl.{env_key}`) is not set"),
-                        format!("export {env_name} with the store's password"),
-                    );
-                }
-            }
         }
-        let sasl = &s.sasl;
-        if sasl.enabled {
-            if !matches!(sasl.mechanism.as_str(), "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") {
-                self.error(
-                    "security.sasl.mechanism",
-                    format!("unsupported SASL mechanism `{}`", sasl.mechanism),
-                    "write PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
-                );
-            }
-            for (key, env_name) in [("username_env", &sasl.username_env), ("password_env", &sasl.password_env)] {
-                if self.cx.env(env_name).is_none() {
-                    // Point at the variable's name if written, else at `enabled: true`.
-                    let at = format!("security.sasl.{key}");
-                    let at = if self.written(&at) { at } else { "security.sasl.enabled".to_string() };
-                    self.error(
-                        &at,
-                        format!("environment variable `{env_name}` (named by `security.sasl.{key}`) is not set"),
-                        format!("export {env_name}"),
-                    );
-                }
+        if !usable || !(ssl.enabled || s.sasl.enabled) {
+            return Security::plaintext();
+        }
+        // Build the real TLS and SASL settings: wrong passwords, unreadable
+        // stores and unset variables are found now, not at the first probe.
+        let cx = &*self.cx;
+        match Security::from_config(s, &|name| cx.env(name)) {
+            Ok(security) => security,
+            Err(e) => {
+                // Point at the key if written, else at the section's `enabled: true`.
+                let section = if e.key.starts_with("security.sasl") { "security.sasl" } else { "security.ssl" };
+                let at = if self.written(&e.key) { e.key.clone() } else { format!("{section}.enabled") };
+                self.error(&at, e.message, e.hint);
+                Security::plaintext()
             }
         }
     }
 
-    fn readable_file(&mut self, path: &str, file: &str) {
+    /// Reports an unreadable file; true when it can be read.
+    fn readable_file(&mut self, path: &str, file: &str) -> bool {
         if let Err(e) = std::fs::File::open(file) {
             self.error(
                 path,
                 format!("cannot read `{file}`: {e}"),
                 "check the path and that the daemon's user may read it",
             );
+            return false;
         }
+        true
     }
 
     fn system(&mut self) {

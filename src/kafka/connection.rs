@@ -2,12 +2,22 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
+    SaslHandshakeRequest,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::error::{KafkaError, error_name};
+use super::scram::{Hash, Scram};
+use super::security::{Mechanism, Sasl, Security};
+
+/// A plaintext or TLS stream.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Time limits of one connection.
 #[derive(Debug, Clone, Copy)]
@@ -21,7 +31,7 @@ const MAX_RESPONSE: usize = 64 * 1024 * 1024;
 
 /// One connection to one Kafka node, one request at a time.
 pub struct Connection {
-    stream: TcpStream,
+    stream: Box<dyn Io>,
     timeouts: Timeouts,
     correlation_id: i32,
     client_id: StrBytes,
@@ -30,8 +40,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `host:port` and negotiates API versions.
-    pub async fn connect(host: &str, port: u16, timeouts: Timeouts) -> Result<Connection, KafkaError> {
+    /// Connects to `host:port` (with TLS and SASL when `security` says so) and negotiates API versions.
+    pub async fn connect(
+        host: &str,
+        port: u16,
+        security: &Security,
+        timeouts: Timeouts,
+    ) -> Result<Connection, KafkaError> {
         let addr = format!("{host}:{port}");
         let stream = match tokio::time::timeout(timeouts.connect, TcpStream::connect(&addr)).await {
             Err(_) => return Err(KafkaError::ConnectTimeout { addr, after: timeouts.connect }),
@@ -43,6 +58,19 @@ impl Connection {
             Ok(Ok(s)) => s,
         };
         let _ = stream.set_nodelay(true);
+        let stream: Box<dyn Io> = match &security.tls {
+            None => Box::new(stream),
+            Some(config) => {
+                let name = ServerName::try_from(host.to_string())
+                    .map_err(|e| KafkaError::Tls { addr: addr.clone(), detail: format!("bad server name: {e}") })?;
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                match tokio::time::timeout(timeouts.connect, connector.connect(name, stream)).await {
+                    Err(_) => return Err(KafkaError::ConnectTimeout { addr, after: timeouts.connect }),
+                    Ok(Err(e)) => return Err(tls_error(&addr, e)),
+                    Ok(Ok(s)) => Box::new(s),
+                }
+            }
+        };
         let mut conn = Connection {
             stream,
             timeouts,
@@ -50,8 +78,60 @@ impl Connection {
             client_id: StrBytes::from_static_str("kafka-self-healing"),
             versions: HashMap::new(),
         };
-        conn.negotiate().await?;
+        conn.negotiate().await.map_err(|e| with_tls_cause(&addr, e))?;
+        if let Some(sasl) = &security.sasl {
+            conn.authenticate(sasl).await.map_err(|e| with_tls_cause(&addr, e))?;
+        }
         Ok(conn)
+    }
+
+    /// SaslHandshake, then the mechanism's SaslAuthenticate round trips.
+    async fn authenticate(&mut self, sasl: &Sasl) -> Result<(), KafkaError> {
+        let mechanism = sasl.mechanism.name();
+        let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
+        let response = self.send(&handshake, "SaslHandshake").await?;
+        if response.error_code != 0 {
+            let offered: Vec<String> = response.mechanisms.iter().map(|m| m.to_string()).collect();
+            return Err(KafkaError::Authentication {
+                mechanism,
+                detail: format!(
+                    "the listener does not offer {mechanism} ({}); it offers: {}",
+                    error_name(response.error_code),
+                    if offered.is_empty() { "nothing".to_string() } else { offered.join(", ") }
+                ),
+            });
+        }
+        match sasl.mechanism {
+            Mechanism::Plain => {
+                let token = format!("\0{}\0{}", sasl.username, sasl.password.expose());
+                self.sasl_step(mechanism, token.into_bytes()).await?;
+            }
+            Mechanism::ScramSha256 | Mechanism::ScramSha512 => {
+                let hash = if sasl.mechanism == Mechanism::ScramSha256 { Hash::Sha256 } else { Hash::Sha512 };
+                let mut scram = Scram::new(hash, &sasl.username, sasl.password.expose());
+                let server_first = self.sasl_step(mechanism, scram.client_first()).await?;
+                let client_final = scram
+                    .client_final(&server_first)
+                    .map_err(|detail| KafkaError::Authentication { mechanism, detail })?;
+                let server_final = self.sasl_step(mechanism, client_final).await?;
+                scram.verify(&server_final).map_err(|detail| KafkaError::Authentication { mechanism, detail })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One SaslAuthenticate round trip; a refusal is an authentication error.
+    async fn sasl_step(&mut self, mechanism: &'static str, token: Vec<u8>) -> Result<Bytes, KafkaError> {
+        let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token));
+        let response = self.send(&request, "SaslAuthenticate").await?;
+        if response.error_code != 0 {
+            let message = response.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default();
+            return Err(KafkaError::Authentication {
+                mechanism,
+                detail: format!("{} {message}", error_name(response.error_code)).trim().to_string(),
+            });
+        }
+        Ok(response.auth_bytes)
     }
 
     /// Number of APIs the node announced.
@@ -197,4 +277,26 @@ fn decode<T: Decodable>(mut body: Bytes, version: i16) -> Result<T, String> {
         return Err(format!("{} unread bytes after the response", body.remaining()));
     }
     Ok(value)
+}
+
+/// A failed TLS handshake: the listener answered, but we could not agree on trust.
+fn tls_error(addr: &str, e: std::io::Error) -> KafkaError {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(tls) => KafkaError::Tls { addr: addr.to_string(), detail: tls.to_string() },
+        None if e.kind() == std::io::ErrorKind::UnexpectedEof => KafkaError::Tls {
+            addr: addr.to_string(),
+            detail: "the listener closed the connection during the TLS handshake (a plaintext listener, or our certificate was refused)".into(),
+        },
+        None => KafkaError::Connect { addr: addr.to_string(), source: e },
+    }
+}
+
+/// TLS 1.3 reports a refused client certificate only on the first read.
+fn with_tls_cause(addr: &str, e: KafkaError) -> KafkaError {
+    match e {
+        KafkaError::Io { source, .. } if source.get_ref().is_some_and(|i| i.is::<rustls::Error>()) => {
+            tls_error(addr, source)
+        }
+        other => other,
+    }
 }

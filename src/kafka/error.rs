@@ -19,6 +19,10 @@ pub enum KafkaError {
     Protocol { api: &'static str, detail: String },
     #[error("{api}: no common version (we speak {ours}, the node {theirs})")]
     Unsupported { api: &'static str, ours: String, theirs: String },
+    #[error("TLS with {addr}: {detail}")]
+    Tls { addr: String, detail: String },
+    #[error("SASL {mechanism} authentication failed: {detail}")]
+    Authentication { mechanism: &'static str, detail: String },
     #[error("{api}: error code {code} ({name})")]
     Api { api: &'static str, code: i16, name: &'static str },
 }

@@ -5,7 +5,7 @@ use crate::kafka::Connection;
 use crate::topology::Node;
 
 pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
-    match Connection::connect(&node.host, node.port, p.kafka_timeouts()).await {
+    match Connection::connect(&node.host, node.port, &p.security, p.kafka_timeouts()).await {
         Ok(conn) => Outcome::healthy(format!("ApiVersions answered ({} APIs)", conn.api_count())),
         Err(e) => Outcome::from_kafka(&e),
     }

@@ -11,7 +11,7 @@ use crate::topology::Node;
 const FULL_PERCENT: f64 = 95.0;
 
 pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
-    let mut conn = match Connection::connect(&node.host, node.port, p.kafka_timeouts()).await {
+    let mut conn = match Connection::connect(&node.host, node.port, &p.security, p.kafka_timeouts()).await {
         Ok(c) => c,
         Err(e) => return Outcome::from_kafka(&e),
     };

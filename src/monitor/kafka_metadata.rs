@@ -17,7 +17,7 @@ use crate::topology::Node;
 const TOPIC_RESOURCE: i8 = 2;
 
 pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
-    let mut conn = match Connection::connect(&node.host, node.port, p.kafka_timeouts()).await {
+    let mut conn = match Connection::connect(&node.host, node.port, &p.security, p.kafka_timeouts()).await {
         Ok(c) => c,
         Err(e) => return Outcome::from_kafka(&e),
     };

@@ -9,7 +9,7 @@ use crate::kafka::KafkaError;
 use crate::topology::Node;
 
 pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
-    let mut conn = match Connection::connect(&node.host, node.port, p.kafka_timeouts()).await {
+    let mut conn = match Connection::connect(&node.host, node.port, &p.security, p.kafka_timeouts()).await {
         Ok(c) => c,
         Err(e) => return Outcome::from_kafka(&e),
     };

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::kafka::{KafkaError, Timeouts};
+use crate::kafka::{KafkaError, Security, Timeouts};
 use crate::plugin::{self, Kind};
 use crate::topology::Node;
 
@@ -62,6 +62,8 @@ pub enum Cause {
     /// A voter or follower lags behind.
     Lagging,
     AuthenticationFailed,
+    /// The TLS handshake failed: the listener answers, but trust could not be agreed.
+    TlsFailed,
     Unsupported,
     ProbeError,
     /// A log directory is offline: a failed disk.
@@ -90,6 +92,7 @@ impl Cause {
             Cause::NoLeader => "no_leader",
             Cause::Lagging => "lagging",
             Cause::AuthenticationFailed => "authentication_failed",
+            Cause::TlsFailed => "tls_failed",
             Cause::Unsupported => "unsupported",
             Cause::ProbeError => "probe_error",
             Cause::LogDirOffline => "log_dir_offline",
@@ -202,11 +205,13 @@ pub struct Prober {
     pub max_voter_lag: i64,
     pub http: crate::config::HttpProbeConfig,
     pub command: crate::config::CommandProbeConfig,
+    /// TLS and SASL for every Kafka connection.
+    pub security: Security,
     http_client: reqwest::Client,
 }
 
 impl Prober {
-    pub fn from_config(config: &Config) -> Self {
+    pub fn from_config(config: &Config, security: Security) -> Self {
         let m = &config.monitoring;
         let timeout = m.timeout_seconds.duration();
         Prober {
@@ -216,6 +221,7 @@ impl Prober {
             max_voter_lag: 10_000,
             http: m.http.clone(),
             command: m.command.clone(),
+            security,
             // Health endpoints must answer themselves: no redirects followed.
             http_client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -307,6 +313,8 @@ impl Outcome {
             KafkaError::Io { source, .. } => io_cause(source),
             KafkaError::Protocol { .. } => Cause::ProtocolError,
             KafkaError::Unsupported { .. } => return Outcome::unknown(Cause::Unsupported, e.to_string()),
+            KafkaError::Authentication { .. } => return Outcome::unknown(Cause::AuthenticationFailed, e.to_string()),
+            KafkaError::Tls { .. } => return Outcome::unknown(Cause::TlsFailed, e.to_string()),
             KafkaError::Api { code: 58 | 33 | 34, .. } => {
                 return Outcome::unknown(Cause::AuthenticationFailed, e.to_string());
             }

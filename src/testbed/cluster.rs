@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::dist::{KafkaLine, ensure_distribution};
 use super::process::{self, signal_group, spawn, wait_gone};
 use super::readiness::{api_versions, zookeeper_four_letter_word};
+use super::tls::TlsFiles;
 
 /// What kind of cluster to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +44,9 @@ pub struct Spec {
     pub zookeeper_whitelist: String,
     /// Log directories per Kafka node (`data`, or `data-1` … `data-N` for JBOD).
     pub log_dirs: usize,
+    /// Give each broker a second, SASL_SSL listener (mutual TLS; PLAIN and SCRAM users).
+    #[serde(default)]
+    pub secure: bool,
 }
 
 impl Spec {
@@ -56,6 +60,7 @@ impl Spec {
             heap_mb: 256,
             zookeeper_whitelist: "*".into(),
             log_dirs: 1,
+            secure: false,
         }
     }
     /// 3 combined KRaft nodes on Kafka 4.x.
@@ -68,6 +73,7 @@ impl Spec {
             heap_mb: 256,
             zookeeper_whitelist: "*".into(),
             log_dirs: 1,
+            secure: false,
         }
     }
     /// 3 KRaft controllers + 3 brokers on Kafka 4.x.
@@ -80,6 +86,7 @@ impl Spec {
             heap_mb: 256,
             zookeeper_whitelist: "*".into(),
             log_dirs: 1,
+            secure: false,
         }
     }
     pub fn line(&self) -> KafkaLine {
@@ -118,6 +125,9 @@ pub struct NodeInfo {
     pub admin_port: Option<u16>,
     /// ZooKeeper quorum and election ports.
     pub peer_ports: Option<(u16, u16)>,
+    /// SASL_SSL listener (brokers of a `secure` test bed).
+    #[serde(default)]
+    pub secure_port: Option<u16>,
     pub dir: PathBuf,
     /// Pid of the running JVM (also its process group), if any.
     pub pid: Option<u32>,
@@ -138,6 +148,8 @@ struct State {
     libs: PathBuf,
     cluster_id: String,
     nodes: Vec<NodeInfo>,
+    #[serde(default)]
+    tls: Option<TlsFiles>,
 }
 
 /// A running cluster. Dropping it kills every JVM it started.
@@ -220,6 +232,10 @@ impl Cluster {
                 jmx_port: if kafka { Some(free_port()?) } else { None },
                 admin_port: if kafka { None } else { Some(free_port()?) },
                 peer_ports: if kafka { None } else { Some((free_port()?, free_port()?)) },
+                secure_port: match kind {
+                    NodeKind::Broker | NodeKind::Combined if spec.secure => Some(free_port()?),
+                    _ => None,
+                },
                 dir: node_dir,
                 pid: None,
             })
@@ -249,7 +265,8 @@ impl Cluster {
         }
         drop(held);
         let children = nodes.iter().map(|_| None).collect();
-        let state = State { spec, libs, cluster_id: random_cluster_id()?, nodes };
+        let tls = if spec.secure { Some(super::tls::generate(&dir.join("tls"))?) } else { None };
+        let state = State { spec, libs, cluster_id: random_cluster_id()?, nodes, tls };
         let cluster = Cluster { state, dir: dir.to_path_buf(), children, tied, owned: true, _tempdir: None };
         for n in &cluster.state.nodes {
             cluster.write_node_files(n)?;
@@ -643,6 +660,36 @@ impl Cluster {
         cfg
     }
 
+    /// The CA, client certificates and stores of a `secure` test bed.
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.state.tls.as_ref()
+    }
+
+    /// Creates (or updates) a SCRAM-SHA-256 and SCRAM-SHA-512 user with Kafka's
+    /// own `kafka-configs`, through the plaintext listener.
+    pub fn add_scram_user(&self, user: &str, password: &str) -> anyhow::Result<()> {
+        // Kafka 4 refuses two mechanisms for one user in one request: one call each.
+        for config in [
+            format!("SCRAM-SHA-256=[iterations=4096,password={password}]"),
+            format!("SCRAM-SHA-512=[password={password}]"),
+        ] {
+            let servers = self.bootstrap_servers();
+            let args = [
+                "--bootstrap-server",
+                &servers,
+                "--alter",
+                "--add-config",
+                &config,
+                "--entity-type",
+                "users",
+                "--entity-name",
+                user,
+            ];
+            self.run_tool("kafka.admin.ConfigCommand", &args)?;
+        }
+        Ok(())
+    }
+
     /// The node's log directories, as in `log.dirs`.
     pub fn log_dirs(&self, node: &NodeInfo) -> Vec<PathBuf> {
         match self.state.spec.log_dirs {
@@ -674,10 +721,10 @@ impl Cluster {
             NodeKind::Broker if self.state.spec.flavor == Flavor::Zookeeper => {
                 let _ = write!(
                     p,
-                    "broker.id={id}\nlisteners=PLAINTEXT://127.0.0.1:{port}\nadvertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                    "broker.id={id}\nlisteners={listeners}\nadvertised.listeners={listeners}\n\
                      zookeeper.connect={zk}\nzookeeper.session.timeout.ms=6000\nzookeeper.connection.timeout.ms=30000\n",
                     id = node.id,
-                    port = node.port,
+                    listeners = client_listeners(node),
                     zk = self.zookeeper_connect(),
                 );
             }
@@ -685,10 +732,11 @@ impl Cluster {
                 let _ = write!(
                     p,
                     "process.roles=broker\nnode.id={id}\ncontroller.quorum.voters={voters}\ncontroller.listener.names=CONTROLLER\n\
-                     listeners=PLAINTEXT://127.0.0.1:{port}\nadvertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
-                     listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\ninter.broker.listener.name=PLAINTEXT\n",
+                     listeners={listeners}\nadvertised.listeners={listeners}\n\
+                     listener.security.protocol.map={map}\ninter.broker.listener.name=PLAINTEXT\n",
                     id = node.id,
-                    port = node.port,
+                    listeners = client_listeners(node),
+                    map = PROTOCOL_MAP,
                     voters = voters(),
                 );
             }
@@ -707,14 +755,32 @@ impl Cluster {
                 let _ = write!(
                     p,
                     "process.roles=broker,controller\nnode.id={id}\ncontroller.quorum.voters={voters}\ncontroller.listener.names=CONTROLLER\n\
-                     listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}\nadvertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
-                     listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\ninter.broker.listener.name=PLAINTEXT\n",
+                     listeners={listeners},CONTROLLER://127.0.0.1:{cport}\nadvertised.listeners={listeners}\n\
+                     listener.security.protocol.map={map}\ninter.broker.listener.name=PLAINTEXT\n",
                     id = node.id,
-                    port = node.port,
+                    listeners = client_listeners(node),
+                    map = PROTOCOL_MAP,
                     voters = voters(),
                 );
             }
             NodeKind::Zookeeper => {}
+        }
+        if let (Some(_), Some(tls)) = (node.secure_port, &self.state.tls) {
+            let _ = write!(
+                p,
+                "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512\n\
+                 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_{user}=\"{password}\";\n\
+                 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n\
+                 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n\
+                 listener.name.sasl_ssl.ssl.client.auth=required\n\
+                 ssl.keystore.type=PKCS12\nssl.keystore.location={keystore}\nssl.keystore.password={pw}\nssl.key.password={pw}\n\
+                 ssl.truststore.type=PKCS12\nssl.truststore.location={truststore}\nssl.truststore.password={pw}\n",
+                user = SASL_USER,
+                password = SASL_PASSWORD,
+                keystore = tls.broker_p12.display(),
+                truststore = tls.truststore_p12.display(),
+                pw = super::tls::STORE_PASSWORD,
+            );
         }
         p
     }
@@ -729,6 +795,20 @@ impl Drop for Cluster {
 }
 
 /// What `file` gained after byte `offset`.
+/// The user the SASL_SSL listener knows for PLAIN (SCRAM users are added with `add_scram_user`).
+pub const SASL_USER: &str = "alice";
+pub const SASL_PASSWORD: &str = "alice-secret";
+
+const PROTOCOL_MAP: &str = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL";
+
+/// A Kafka node's client listeners: PLAINTEXT, and SASL_SSL when it has a secure port.
+fn client_listeners(node: &NodeInfo) -> String {
+    match node.secure_port {
+        Some(secure) => format!("PLAINTEXT://127.0.0.1:{},SASL_SSL://127.0.0.1:{secure}", node.port),
+        None => format!("PLAINTEXT://127.0.0.1:{}", node.port),
+    }
+}
+
 fn log_since(file: &Path, offset: u64) -> String {
     use std::io::{Seek, SeekFrom};
     let mut text = String::new();

@@ -15,10 +15,12 @@ mod daemon;
 mod dist;
 mod process;
 mod readiness;
+mod tls;
 
-pub use cluster::{Cluster, Flavor, NodeInfo, NodeKind, Spec};
+pub use cluster::{Cluster, Flavor, NodeInfo, NodeKind, SASL_PASSWORD, SASL_USER, Spec};
 pub use config::cluster_section;
 pub use daemon::Daemon;
 pub use dist::{KafkaLine, ensure_distribution, repo_dir};
 pub use process::{jvm_pids_under, pid_alive};
 pub use readiness::{api_versions, zookeeper_four_letter_word};
+pub use tls::{STORE_PASSWORD, TlsFiles, generate as generate_tls};

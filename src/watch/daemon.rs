@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 use super::round::{CONFIRMATION_SPACING, confirm};
 use crate::config::Config;
 use crate::health::{ClusterView, NodeHealth, NodeState, Thresholds, Transition, Verdict, summarize, verdict};
-use crate::kafka::{Connection, KafkaError, Timeouts};
+use crate::kafka::{Connection, KafkaError, Security, Timeouts};
 use crate::monitor::{Cause, Observation, Prober, Status};
 use crate::topology::{self, Node, Role};
 
@@ -51,12 +51,13 @@ pub struct Board {
 /// Starts watching every node of `config` until `shutdown`; tasks are tracked by `tracker`.
 pub fn spawn(
     config: &Config,
+    security: &Security,
     events: broadcast::Sender<NodeEvent>,
     board: Arc<Board>,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) {
-    let prober = Arc::new(Prober::from_config(config));
+    let prober = Arc::new(Prober::from_config(config, security.clone()));
     let thresholds = Thresholds::from_config(&config.monitoring);
     let interval = config.monitoring.interval_seconds.duration();
     let limit = Arc::new(Semaphore::new(config.system.max_concurrent_operations.max(1) as usize));
@@ -91,7 +92,7 @@ pub fn spawn(
         }
         if node.role != Role::Zookeeper && uses_kafka_protocol(&node) {
             let timeouts = Timeouts { connect: prober.connect_timeout, request: prober.timeout };
-            tracker.spawn(watch_connection(node.clone(), timeouts, signal, shutdown.clone()));
+            tracker.spawn(watch_connection(node.clone(), prober.security.clone(), timeouts, signal, shutdown.clone()));
         }
         let task = NodeTask {
             node,
@@ -255,6 +256,9 @@ pub const RECOVERY_SPACING: Duration = Duration::from_secs(1);
 /// How often the held connection is asked whether the node still answers.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
+/// How long the held connection waits after the listener refused our TLS or SASL credentials.
+const REFUSED_RETRY: Duration = Duration::from_secs(30);
+
 /// Holds a connection to a Kafka node and wakes the node's task to probe at
 /// once when the node drops it (a crash closes every socket at once) or stops
 /// answering a heartbeat (a hung process keeps its sockets open; the missed
@@ -262,6 +266,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// decides anything itself: the probes and `health` do.
 async fn watch_connection(
     node: Node,
+    security: Security,
     timeouts: Timeouts,
     signal: mpsc::Sender<Option<Observation>>,
     shutdown: CancellationToken,
@@ -271,7 +276,7 @@ async fn watch_connection(
     loop {
         let connected = tokio::select! {
             _ = shutdown.cancelled() => return,
-            c = Connection::connect(&node.host, node.port, timeouts) => c,
+            c = Connection::connect(&node.host, node.port, &security, timeouts) => c,
         };
         match connected {
             Ok(mut conn) => {
@@ -308,11 +313,16 @@ async fn watch_connection(
                 debug!(message = "Watched connection lost.", node = %node.id, error = %lost);
                 let _ = signal.try_send(evidence);
             }
-            Err(_) => {
+            Err(e) => {
                 // Down or hung: the node's own probes report it; try again shortly.
+                // Refused credentials will not get better in a second: don't hammer the broker.
+                let wait = match e {
+                    KafkaError::Authentication { .. } | KafkaError::Tls { .. } => REFUSED_RETRY,
+                    _ => retry,
+                };
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(retry) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
             }
         }

@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use super::report::{CheckReport, NodeReport};
 use crate::config::Config;
 use crate::health::{NodeHealth, Thresholds, summarize, verdict};
+use crate::kafka::Security;
 use crate::monitor::{Observation, Prober};
 use crate::topology::{self, Node, Role};
 
@@ -21,8 +22,8 @@ pub const CONFIRMATION_SPACING: Duration = Duration::from_millis(200);
 
 /// Probes every node once (plus confirmation probes for nodes that fail) and
 /// reports their states and what the cluster looks like.
-pub async fn check_round(config: &Config) -> CheckReport {
-    let prober = Arc::new(Prober::from_config(config));
+pub async fn check_round(config: &Config, security: &Security) -> CheckReport {
+    let prober = Arc::new(Prober::from_config(config, security.clone()));
     let thresholds = Thresholds::from_config(&config.monitoring);
     let nodes = topology::nodes(config);
     let limit = Arc::new(Semaphore::new(config.system.max_concurrent_operations.max(1) as usize));

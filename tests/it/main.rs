@@ -8,6 +8,7 @@ mod cli;
 mod config_errors;
 mod docs;
 mod probes;
+mod security;
 mod support;
 mod testbed;
 mod watch;
