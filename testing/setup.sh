@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine, and only
-# what is missing: Java 17 and Maven (to fetch Kafka), kcat (a real Kafka
-# client for the tests), rustfmt and clippy; then fetches Apache Kafka 3.9 and
-# 4.x from Maven Central into ~/.cache/kafka-self-healing (once).
+# what is missing: a Java 17 JDK (Kafka, and javac for the JMX bridge), Maven
+# (to fetch Kafka), kcat (a real Kafka client for the tests), openssl (test
+# certificates), rustfmt and clippy; then fetches Apache Kafka 3.9 and 4.x and
+# the JMX agents from Maven Central into ~/.cache/kafka-self-healing (once), and
+# builds the JMX/RMI bridge into target/jmx-bridge.jar.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 missing=()
-command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v kcat >/dev/null || missing+=(kcat)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -26,3 +29,4 @@ for component in rustfmt clippy; do
 done
 
 bash "$here/fetch-kafka.sh" all
+bash "$here/../jmx-bridge/build.sh"

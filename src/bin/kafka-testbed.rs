@@ -40,6 +40,12 @@ enum Cmd {
         zookeepers: Option<usize>,
         #[arg(long)]
         controllers: Option<usize>,
+        /// Give each broker a SASL_SSL listener too (certificates in DIR/tls).
+        #[arg(long)]
+        secure: bool,
+        /// Attach a Jolokia agent and the Prometheus JMX exporter to each Kafka JVM.
+        #[arg(long)]
+        jmx_agents: bool,
         /// Stay in the foreground; the cluster dies with this process (Ctrl-C, SIGTERM, or SIGKILL).
         #[arg(long)]
         foreground: bool,
@@ -105,7 +111,7 @@ fn main() -> ExitCode {
 
 fn run(cmd: Cmd) -> anyhow::Result<()> {
     match cmd {
-        Cmd::Up { flavor, dir, brokers, zookeepers, controllers, foreground } => {
+        Cmd::Up { flavor, dir, brokers, zookeepers, controllers, secure, jmx_agents, foreground } => {
             let mut spec = match flavor {
                 Flavor::Zookeeper => Spec::zookeeper(),
                 Flavor::Kraft => Spec::kraft(),
@@ -114,6 +120,8 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             spec.brokers = brokers.unwrap_or(spec.brokers);
             spec.zookeepers = zookeepers.unwrap_or(spec.zookeepers);
             spec.controllers = controllers.unwrap_or(spec.controllers);
+            spec.secure = secure;
+            spec.jmx_agents = jmx_agents;
             let started = std::time::Instant::now();
             let cluster = Cluster::start_in(spec, &dir, foreground)?;
             print_status(&cluster);
@@ -159,7 +167,10 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
 }
 
 fn print_status(cluster: &Cluster) {
-    println!("{:<14} {:<11} {:>4} {:>6} {:>10} {:>6} {:>8}", "NODE", "KIND", "ID", "PORT", "CONTROLLER", "JMX", "PID");
+    println!(
+        "{:<14} {:<11} {:>4} {:>6} {:>10} {:>6} {:>8} {:>8} {:>10} {:>8}",
+        "NODE", "KIND", "ID", "PORT", "CONTROLLER", "JMX", "SASL_SSL", "JOLOKIA", "PROMETHEUS", "PID"
+    );
     for n in cluster.nodes() {
         let pid = match n.pid {
             Some(p) if pid_alive(p) => p.to_string(),
@@ -168,13 +179,16 @@ fn print_status(cluster: &Cluster) {
         };
         let opt = |p: Option<u16>| p.map_or("-".to_string(), |p| p.to_string());
         println!(
-            "{:<14} {:<11} {:>4} {:>6} {:>10} {:>6} {:>8}",
+            "{:<14} {:<11} {:>4} {:>6} {:>10} {:>6} {:>8} {:>8} {:>10} {:>8}",
             n.name,
             format!("{:?}", n.kind).to_lowercase(),
             n.id,
             n.port,
             opt(n.controller_port),
             opt(n.jmx_port),
+            opt(n.secure_port),
+            opt(n.jolokia_port),
+            opt(n.prometheus_port),
             pid
         );
     }

@@ -200,8 +200,23 @@ section! {
         username: Option<String> = None,
         /// JMX password; defaults to the environment variable `JMX_PASSWORD`.
         password: Option<Secret> = None,
-        /// Extra MBean attributes to read, as `domain:key=value,...`.
+        /// Extra MBean attributes to read: `MBEAN[::ATTRIBUTE] [OP NUMBER]`, e.g.
+        /// `kafka.server:type=ReplicaManager,name=UnderReplicatedPartitions > 0`
+        /// (attribute `Value` by default; OP one of `>`, `>=`, `<`, `<=`, `==`, `!=`;
+        /// a crossed threshold makes the node `degraded`).
         metrics_to_check: Vec<String> = Vec::new(),
+        /// How to reach the MBeans: `rmi` (JMX/RMI on the node's `jmx_port`, through
+        /// the bundled Java bridge), `jolokia` or `prometheus` (HTTP, at `url`).
+        transport: String = "rmi",
+        /// URL of the Jolokia agent or Prometheus exporter; `{host}`, `{jmx_port}`,
+        /// `{node_id}`, `{broker_id}` are filled in. Default
+        /// `http://{host}:{jmx_port}/jolokia/` or `http://{host}:{jmx_port}/metrics`.
+        url: Option<String> = None,
+        /// The JMX/RMI bridge jar; by default `jmx-bridge.jar` next to the binary
+        /// (or one directory up), then `/usr/share/kafka-self-healing/jmx-bridge.jar`.
+        bridge_jar: Option<String> = None,
+        /// The `java` (Java 11 or newer) that runs the bridge.
+        java: String = "java",
     }
 }
 

@@ -396,6 +396,61 @@ impl<'c> Validator<'c, '_> {
             self.error("monitoring.http.url", format!("`{url}` is not an http:// or https:// URL"), "");
         }
         let jmx = &m.jmx;
+        if !crate::monitor::jmx::TRANSPORTS.contains(&jmx.transport.as_str()) {
+            self.error(
+                "monitoring.jmx.transport",
+                format!("unknown JMX transport `{}`", jmx.transport),
+                "write `rmi` (JMX/RMI on `jmx_port`), `jolokia` or `prometheus`",
+            );
+        }
+        for (i, entry) in jmx.metrics_to_check.iter().enumerate() {
+            if let Err(e) = crate::monitor::jmx::parse_check(entry) {
+                self.error(
+                    &format!("monitoring.jmx.metrics_to_check[{i}]"),
+                    e,
+                    "write `MBEAN[::ATTRIBUTE] [OP NUMBER]`, e.g. `kafka.server:type=ReplicaManager,name=UnderReplicatedPartitions > 0`",
+                );
+            }
+        }
+        if let Some(url) = &jmx.url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            self.error("monitoring.jmx.url", format!("`{url}` is not an http:// or https:// URL"), "");
+        }
+        let jmx_used = used("jmx").or_else(|| used("jmx_monitoring"));
+        let needs_port = match jmx.transport.as_str() {
+            "rmi" => true,
+            _ => jmx.url.as_deref().is_none_or(|u| u.contains("{jmx_port}")),
+        };
+        if jmx_used.is_some() && needs_port {
+            for (role, n, node) in self.nodes() {
+                let uses = node
+                    .monitoring_methods
+                    .as_ref()
+                    .is_some_and(|ms| ms.iter().any(|x| x == "jmx" || x == "jmx_monitoring"));
+                if uses && node.jmx_port.is_none() {
+                    let base = format!("cluster.{}[{n}]", role.config_list());
+                    self.error(
+                        &base,
+                        format!("node `{}` is watched with `jmx` but has no `jmx_port`", node.node_id),
+                        "add `jmx_port:` (the JMX/RMI port, or the agent's HTTP port for jolokia/prometheus)",
+                    );
+                }
+            }
+        }
+        if let Some(at) = jmx_used.filter(|_| jmx.transport == "rmi") {
+            match crate::monitor::jmx::find_jar(jmx.bridge_jar.as_deref()) {
+                Some(jar) if jmx.bridge_jar.is_some() => {
+                    self.readable_file("monitoring.jmx.bridge_jar", &jar.display().to_string());
+                }
+                Some(_) => {}
+                None => self.error(
+                    &at,
+                    "`jmx` over JMX/RMI needs the bridge jar, and none was found",
+                    "build it with `jmx-bridge/build.sh /usr/share/kafka-self-healing/jmx-bridge.jar`, or set `monitoring.jmx.bridge_jar`",
+                ),
+            }
+        }
         if jmx.authentication && jmx.username.is_none() && self.cx.env("JMX_USERNAME").is_none() {
             self.error(
                 "monitoring.jmx.authentication",

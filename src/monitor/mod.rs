@@ -1,7 +1,8 @@
 //! Probes: ask a node whether it serves, over its own protocol.
 //!
 //! Owns: the built-in monitoring methods (`socket`, `kafka_api`,
-//! `kafka_metadata`, `kraft_quorum`, `zookeeper`), their time limits, and the
+//! `kafka_metadata`, `kafka_log_dirs`, `kraft_quorum`, `zookeeper`, `http`,
+//! `command`, `jmx`), their time limits, and the
 //! `Observation` each one produces — including the cluster-level findings a
 //! probe learns on the way (controller, partitions, ZooKeeper mode, KRaft leader).
 //! Must never: change the cluster (only read-only requests), decide that a node
@@ -10,6 +11,7 @@
 
 mod command;
 mod http;
+pub mod jmx;
 mod kafka_api;
 mod kafka_log_dirs;
 mod kafka_metadata;
@@ -70,6 +72,18 @@ pub enum Cause {
     LogDirOffline,
     /// A log directory's disk is nearly full.
     DiskFull,
+    /// BrokerState says the broker is starting.
+    Starting,
+    /// BrokerState says the broker is replaying its logs after an unclean shutdown.
+    LogRecovery,
+    /// BrokerState says the broker is in (controlled) shutdown.
+    ShuttingDown,
+    /// The broker reports under-replicated partitions (JMX).
+    UnderReplicated,
+    /// The active controller reports offline partitions (JMX).
+    OfflinePartitions,
+    /// The request handlers are almost never idle.
+    Overloaded,
     /// A `command` check said WARNING (exit 1).
     CheckWarning,
     /// A `command` check said CRITICAL (exit 2), or `http` got the wrong answer.
@@ -97,6 +111,12 @@ impl Cause {
             Cause::ProbeError => "probe_error",
             Cause::LogDirOffline => "log_dir_offline",
             Cause::DiskFull => "disk_full",
+            Cause::Starting => "starting",
+            Cause::LogRecovery => "log_recovery",
+            Cause::ShuttingDown => "shutting_down",
+            Cause::UnderReplicated => "under_replicated",
+            Cause::OfflinePartitions => "offline_partitions",
+            Cause::Overloaded => "overloaded",
             Cause::CheckWarning => "check_warning",
             Cause::CheckCritical => "check_critical",
         }
@@ -207,6 +227,7 @@ pub struct Prober {
     pub command: crate::config::CommandProbeConfig,
     /// TLS and SASL for every Kafka connection.
     pub security: Security,
+    pub jmx: jmx::JmxSettings,
     http_client: reqwest::Client,
 }
 
@@ -222,6 +243,7 @@ impl Prober {
             http: m.http.clone(),
             command: m.command.clone(),
             security,
+            jmx: jmx::JmxSettings::from_config(&m.jmx),
             // Health endpoints must answer themselves: no redirects followed.
             http_client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -250,6 +272,7 @@ impl Prober {
                 "zookeeper" => zookeeper::probe(self, node).await,
                 "http" => http::probe(self, node).await,
                 "command" => command::probe(self, node).await,
+                "jmx" => jmx::probe(self, node).await,
                 _ => Outcome::unknown(
                     Cause::Unsupported,
                     format!("monitoring method `{method}` is not available in this version"),

@@ -47,6 +47,12 @@ pub struct Spec {
     /// Give each broker a second, SASL_SSL listener (mutual TLS; PLAIN and SCRAM users).
     #[serde(default)]
     pub secure: bool,
+    /// Attach a Jolokia agent and the Prometheus JMX exporter to each Kafka JVM.
+    #[serde(default)]
+    pub jmx_agents: bool,
+    /// Require a user and password (`JMX_USER`, `JMX_PASSWORD`) for JMX/RMI and the agents.
+    #[serde(default)]
+    pub jmx_auth: bool,
 }
 
 impl Spec {
@@ -61,6 +67,8 @@ impl Spec {
             zookeeper_whitelist: "*".into(),
             log_dirs: 1,
             secure: false,
+            jmx_agents: false,
+            jmx_auth: false,
         }
     }
     /// 3 combined KRaft nodes on Kafka 4.x.
@@ -74,6 +82,8 @@ impl Spec {
             zookeeper_whitelist: "*".into(),
             log_dirs: 1,
             secure: false,
+            jmx_agents: false,
+            jmx_auth: false,
         }
     }
     /// 3 KRaft controllers + 3 brokers on Kafka 4.x.
@@ -87,6 +97,8 @@ impl Spec {
             zookeeper_whitelist: "*".into(),
             log_dirs: 1,
             secure: false,
+            jmx_agents: false,
+            jmx_auth: false,
         }
     }
     pub fn line(&self) -> KafkaLine {
@@ -128,6 +140,12 @@ pub struct NodeInfo {
     /// SASL_SSL listener (brokers of a `secure` test bed).
     #[serde(default)]
     pub secure_port: Option<u16>,
+    /// Jolokia agent's HTTP port (`jmx_agents`).
+    #[serde(default)]
+    pub jolokia_port: Option<u16>,
+    /// Prometheus JMX exporter's HTTP port (`jmx_agents`).
+    #[serde(default)]
+    pub prometheus_port: Option<u16>,
     pub dir: PathBuf,
     /// Pid of the running JVM (also its process group), if any.
     pub pid: Option<u32>,
@@ -236,6 +254,8 @@ impl Cluster {
                     NodeKind::Broker | NodeKind::Combined if spec.secure => Some(free_port()?),
                     _ => None,
                 },
+                jolokia_port: if kafka && spec.jmx_agents { Some(free_port()?) } else { None },
+                prometheus_port: if kafka && spec.jmx_agents { Some(free_port()?) } else { None },
                 dir: node_dir,
                 pid: None,
             })
@@ -606,11 +626,36 @@ impl Cluster {
                 "-Dcom.sun.management.jmxremote".to_string(),
                 format!("-Dcom.sun.management.jmxremote.port={jmx}"),
                 format!("-Dcom.sun.management.jmxremote.rmi.port={jmx}"),
-                "-Dcom.sun.management.jmxremote.authenticate=false".to_string(),
+                format!("-Dcom.sun.management.jmxremote.authenticate={}", self.state.spec.jmx_auth),
+                format!(
+                    "-Dcom.sun.management.jmxremote.password.file={}",
+                    node.dir.join("jmxremote.password").display()
+                ),
+                format!("-Dcom.sun.management.jmxremote.access.file={}", node.dir.join("jmxremote.access").display()),
                 "-Dcom.sun.management.jmxremote.ssl=false".to_string(),
                 "-Dcom.sun.management.jmxremote.host=127.0.0.1".to_string(),
                 "-Djava.rmi.server.hostname=127.0.0.1".to_string(),
             ]);
+        }
+        if let (Some(jolokia), Some(prometheus)) = (node.jolokia_port, node.prometheus_port) {
+            let agents = ensure_distribution(KafkaLine::Agents)?;
+            let jar = |prefix: &str| -> anyhow::Result<PathBuf> {
+                fs::read_dir(&agents)?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)))
+                    .ok_or_else(|| anyhow!("no {prefix}*.jar in {}", agents.display()))
+            };
+            let auth = if self.state.spec.jmx_auth {
+                format!(",user={JMX_USER},password={JMX_PASSWORD}")
+            } else {
+                String::new()
+            };
+            cmd.arg(format!("-javaagent:{}=host=127.0.0.1,port={jolokia}{auth}", jar("jolokia-agent-jvm-")?.display()));
+            cmd.arg(format!(
+                "-javaagent:{}=127.0.0.1:{prometheus}:{}",
+                jar("jmx_prometheus_javaagent-")?.display(),
+                node.dir.join("jmx-exporter.yaml").display()
+            ));
         }
         cmd.arg("-cp").arg(format!("{}/*", self.state.libs.display()));
         if node.is_kafka() {
@@ -633,6 +678,19 @@ impl Cluster {
             fs::write(node.dir.join("zoo.cfg"), self.zoo_cfg(node))?;
         } else {
             fs::write(node.dir.join("server.properties"), self.server_properties(node))?;
+            // The exporter's defaults: every MBean, names as the exporter makes them.
+            let mut exporter = "lowercaseOutputName: false\n".to_string();
+            if self.state.spec.jmx_auth {
+                exporter += &format!(
+                    "httpServer:\n  authentication:\n    basic:\n      username: {JMX_USER}\n      password: {JMX_PASSWORD}\n"
+                );
+            }
+            fs::write(node.dir.join("jmx-exporter.yaml"), exporter)?;
+            // The JVM refuses a password file others may read.
+            let password_file = node.dir.join("jmxremote.password");
+            fs::write(&password_file, format!("{JMX_USER} {JMX_PASSWORD}\n"))?;
+            fs::set_permissions(&password_file, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            fs::write(node.dir.join("jmxremote.access"), format!("{JMX_USER} readonly\n"))?;
         }
         Ok(())
     }
@@ -795,6 +853,10 @@ impl Drop for Cluster {
 }
 
 /// What `file` gained after byte `offset`.
+/// The JMX user of a `jmx_auth` test bed (JMX/RMI, Jolokia and the exporter).
+pub const JMX_USER: &str = "monitorRole";
+pub const JMX_PASSWORD: &str = "jmx-testbed-secret";
+
 /// The user the SASL_SSL listener knows for PLAIN (SCRAM users are added with `add_scram_user`).
 pub const SASL_USER: &str = "alice";
 pub const SASL_PASSWORD: &str = "alice-secret";
@@ -848,7 +910,7 @@ fn random_base64_id() -> anyhow::Result<String> {
 fn log_config_arg(line: KafkaLine, path: &Path) -> String {
     match line {
         KafkaLine::V3_9 => format!("-Dlog4j.configuration=file:{}", path.display()),
-        KafkaLine::V4 => format!("-Dlog4j2.configurationFile={}", path.display()),
+        KafkaLine::V4 | KafkaLine::Agents => format!("-Dlog4j2.configurationFile={}", path.display()),
     }
 }
 
@@ -865,13 +927,13 @@ fn log_config(line: KafkaLine, file: Option<&Path>) -> String {
              log4j.appender.err.Target=System.err\nlog4j.appender.err.layout=org.apache.log4j.PatternLayout\n\
              log4j.appender.err.layout.ConversionPattern=%p %m%n\n"
             .to_string(),
-        (KafkaLine::V4, Some(f)) => format!(
+        (KafkaLine::V4 | KafkaLine::Agents, Some(f)) => format!(
             "status = warn\nappender.file.type = File\nappender.file.name = FILE\nappender.file.fileName = {}\n\
              appender.file.layout.type = PatternLayout\nappender.file.layout.pattern = [%d] %p %m (%c)%n\n\
              rootLogger.level = info\nrootLogger.appenderRef.file.ref = FILE\n",
             f.display()
         ),
-        (KafkaLine::V4, None) => {
+        (KafkaLine::V4 | KafkaLine::Agents, None) => {
             "status = warn\nappender.err.type = Console\nappender.err.name = ERR\nappender.err.target = SYSTEM_ERR\n\
              appender.err.layout.type = PatternLayout\nappender.err.layout.pattern = %p %m%n\n\
              rootLogger.level = warn\nrootLogger.appenderRef.err.ref = ERR\n"

@@ -14,6 +14,9 @@ pub enum KafkaLine {
     /// 4.x: KRaft only.
     #[serde(rename = "4")]
     V4,
+    /// Not Kafka: the JMX agents (Jolokia, Prometheus JMX exporter) the test bed can attach.
+    #[serde(rename = "agents")]
+    Agents,
 }
 
 impl KafkaLine {
@@ -21,6 +24,7 @@ impl KafkaLine {
         match self {
             KafkaLine::V3_9 => "3.9",
             KafkaLine::V4 => "4",
+            KafkaLine::Agents => "agents",
         }
     }
 }

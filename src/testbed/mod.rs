@@ -17,7 +17,7 @@ mod process;
 mod readiness;
 mod tls;
 
-pub use cluster::{Cluster, Flavor, NodeInfo, NodeKind, SASL_PASSWORD, SASL_USER, Spec};
+pub use cluster::{Cluster, Flavor, JMX_PASSWORD, JMX_USER, NodeInfo, NodeKind, SASL_PASSWORD, SASL_USER, Spec};
 pub use config::cluster_section;
 pub use daemon::Daemon;
 pub use dist::{KafkaLine, ensure_distribution, repo_dir};

@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod config_errors;
 mod docs;
+mod jmx;
 mod probes;
 mod security;
 mod support;
