@@ -609,7 +609,16 @@ impl<'c> Validator<'c, '_> {
                 );
             }
         }
-        if !usable || !(ssl.enabled || s.sasl.enabled) {
+        if !(ssl.enabled || s.sasl.enabled) {
+            return Security::plaintext();
+        }
+        let cx = &*self.cx;
+        let problems = Security::problems(s, &|name| cx.env(name));
+        usable &= problems.is_empty();
+        for e in problems {
+            self.security_error(e);
+        }
+        if !usable {
             return Security::plaintext();
         }
         // Build the real TLS and SASL settings: wrong passwords, unreadable
@@ -618,13 +627,17 @@ impl<'c> Validator<'c, '_> {
         match Security::from_config(s, &|name| cx.env(name)) {
             Ok(security) => security,
             Err(e) => {
-                // Point at the key if written, else at the section's `enabled: true`.
-                let section = if e.key.starts_with("security.sasl") { "security.sasl" } else { "security.ssl" };
-                let at = if self.written(&e.key) { e.key.clone() } else { format!("{section}.enabled") };
-                self.error(&at, e.message, e.hint);
+                self.security_error(e);
                 Security::plaintext()
             }
         }
+    }
+
+    /// Reports at the key if written, else at the section's `enabled: true`.
+    fn security_error(&mut self, e: crate::kafka::SecurityError) {
+        let section = if e.key.starts_with("security.sasl") { "security.sasl" } else { "security.ssl" };
+        let at = if self.written(&e.key) { e.key.clone() } else { format!("{section}.enabled") };
+        self.error(&at, e.message, e.hint);
     }
 
     /// Reports an unreadable file; true when it can be read.

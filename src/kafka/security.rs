@@ -92,8 +92,59 @@ impl Security {
         Security::default()
     }
 
+    /// Every setting that cannot work as written, without opening any file:
+    /// unknown protocol or mechanism, unset environment variables.
+    pub fn problems(config: &SecurityConfig, env: &dyn Fn(&str) -> Option<String>) -> Vec<SecurityError> {
+        let mut problems = Vec::new();
+        let ssl = &config.ssl;
+        if ssl.enabled {
+            if !matches!(ssl.protocol.as_str(), "TLSv1.2" | "TLSv1.3" | "TLS") {
+                problems.push(SecurityError::new(
+                    "security.ssl.protocol",
+                    format!("unsupported TLS protocol `{}`", ssl.protocol),
+                    "write TLSv1.2 or TLSv1.3",
+                ));
+            }
+            for (store, key, name) in [
+                (&ssl.keystore_path, "keystore_password_env", &ssl.keystore_password_env),
+                (&ssl.truststore_path, "truststore_password_env", &ssl.truststore_password_env),
+            ] {
+                if store.is_some() && env(name).is_none() {
+                    problems.push(SecurityError::new(
+                        &format!("security.ssl.{key}"),
+                        format!("environment variable `{name}` (named by `security.ssl.{key}`) is not set"),
+                        format!("export {name} with the store's password"),
+                    ));
+                }
+            }
+        }
+        let sasl = &config.sasl;
+        if sasl.enabled {
+            for (key, name) in [("username_env", &sasl.username_env), ("password_env", &sasl.password_env)] {
+                if env(name).is_none_or(|v| v.is_empty()) {
+                    problems.push(SecurityError::new(
+                        &format!("security.sasl.{key}"),
+                        format!("environment variable `{name}` (named by `security.sasl.{key}`) is not set"),
+                        format!("export {name}"),
+                    ));
+                }
+            }
+            if Mechanism::parse(&sasl.mechanism).is_none() {
+                problems.push(SecurityError::new(
+                    "security.sasl.mechanism",
+                    format!("unsupported SASL mechanism `{}`", sasl.mechanism),
+                    "write PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+                ));
+            }
+        }
+        problems
+    }
+
     /// Builds the settings from the config; `env` answers the `*_env` variables.
     pub fn from_config(config: &SecurityConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, SecurityError> {
+        if let Some(first) = Security::problems(config, env).into_iter().next() {
+            return Err(first);
+        }
         let tls = if config.ssl.enabled { Some(Arc::new(tls_config(&config.ssl, env)?)) } else { None };
         let sasl = if config.sasl.enabled { Some(sasl(&config.sasl, env)?) } else { None };
         Ok(Security { tls, sasl })
@@ -110,24 +161,11 @@ impl Security {
 }
 
 fn sasl(config: &SaslConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Sasl, SecurityError> {
-    let mechanism = Mechanism::parse(&config.mechanism).ok_or_else(|| {
-        SecurityError::new(
-            "security.sasl.mechanism",
-            format!("unsupported SASL mechanism `{}`", config.mechanism),
-            "write PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
-        )
-    })?;
-    let var = |key: &str, name: &str| {
-        env(name).filter(|v| !v.is_empty()).ok_or_else(|| {
-            SecurityError::new(
-                &format!("security.sasl.{key}"),
-                format!("environment variable `{name}` (named by `security.sasl.{key}`) is not set"),
-                format!("export {name}"),
-            )
-        })
-    };
-    let username = var("username_env", &config.username_env)?;
-    let password = Secret::new(var("password_env", &config.password_env)?);
+    // `problems` has checked the mechanism and the variables.
+    let unusable = || SecurityError::new("security.sasl", "unusable SASL settings", "see `validate`");
+    let mechanism = Mechanism::parse(&config.mechanism).ok_or_else(unusable)?;
+    let username = env(&config.username_env).ok_or_else(unusable)?;
+    let password = Secret::new(env(&config.password_env).ok_or_else(unusable)?);
     Ok(Sasl { mechanism, username, password })
 }
 
@@ -270,11 +308,7 @@ fn read_pkcs12(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<p12_keystore::KeyStore, SecurityError> {
     let password = env(password_env).ok_or_else(|| {
-        SecurityError::new(
-            &format!("security.ssl.{password_key}"),
-            format!("environment variable `{password_env}` (named by `security.ssl.{password_key}`) is not set"),
-            format!("export {password_env} with the store's password"),
-        )
+        SecurityError::new(&format!("security.ssl.{password_key}"), format!("`{password_env}` is not set"), "")
     })?;
     let data = std::fs::read(file)
         .map_err(|e| SecurityError::new(key, format!("cannot read `{file}`: {e}"), "check the path and permissions"))?;

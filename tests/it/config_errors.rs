@@ -347,8 +347,8 @@ fn runbook_environment_variables_fill_missing_credentials() {
 
 #[test]
 fn effective_node_settings_inherit_from_their_sections() {
-    let yaml = "cluster:\n  kafka_brokers:\n    - {node_id: k1, host: a, retry_policy: {max_attempts: 2}}\n  zookeeper_nodes:\n    - {node_id: z1, host: z}\n\
-                monitoring:\n  methods: [socket, jmx]\nrecovery:\n  actions: [script]\n  initial_delay_seconds: 5\n";
+    let yaml = "cluster:\n  kafka_brokers:\n    - {node_id: k1, host: a, jmx_port: 8778, retry_policy: {max_attempts: 2}}\n  zookeeper_nodes:\n    - {node_id: z1, host: z}\n\
+                monitoring:\n  methods: [socket, jmx]\n  jmx: {transport: jolokia}\nrecovery:\n  actions: [script]\n  initial_delay_seconds: 5\n";
     let loaded = config::parse_str(yaml, Path::new("e.yaml"), &|_| None).unwrap();
     let c = &loaded.config.cluster;
     let broker = &c.kafka_brokers[0];
