@@ -25,6 +25,7 @@ monitoring:
   timeout_seconds: 5
 logging:
   file: ./logs/application.log
+  audit: {file: ./logs/audit.log}
 system:
   state_dir: $work/state
 YAML

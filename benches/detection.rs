@@ -23,14 +23,21 @@ fn env_or(name: &str, default: u64) -> u64 {
 fn config(clusters: &[&Cluster], log: &Path) -> String {
     let prefixes = ["c0-", "c1-"];
     let named: Vec<(&str, &Cluster)> = clusters.iter().enumerate().map(|(i, c)| (prefixes[i], *c)).collect();
-    format!("{}logging:\n  file: {}\n  format: json\n", cluster_section("bench", &named), log.display())
+    let dir = log.parent().unwrap_or(Path::new("."));
+    format!(
+        "{}logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
+        cluster_section("bench", &named),
+        log.display(),
+        dir.join("audit.log").display(),
+        dir.join("state").display()
+    )
 }
 
 fn start_daemon(dir: &Path, clusters: &[&Cluster]) -> Daemon {
     let log = dir.join(format!("daemon-{}.log", clusters.len()));
     let cfg = dir.join(format!("bench-{}.yaml", clusters.len()));
     std::fs::write(&cfg, config(clusters, &log)).unwrap();
-    Daemon::start(Path::new(env!("CARGO_BIN_EXE_kafka-self-healing")), &cfg, log).unwrap()
+    Daemon::start(Path::new(env!("CARGO_BIN_EXE_kafka-self-healing")), &cfg, log, &["--dry-run"]).unwrap()
 }
 
 fn count(daemon: &Daemon, node: &str, to: &str) -> usize {

@@ -12,9 +12,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::watch::{self, Board};
+use std::path::Path;
 
+use anyhow::Context;
+
+use crate::audit::Audit;
 use crate::config::Loaded;
+use crate::monitor::Prober;
+use crate::recovery::Engine;
+use crate::secrets::Masker;
+use crate::store::Store;
+use crate::watch::{self, Board};
 
 /// Options of `run` that are not in the configuration file.
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,7 +52,43 @@ pub async fn run(loaded: Loaded, options: RunOptions, shutdown: impl Future<Outp
     let tracker = TaskTracker::new();
     let (events, _) = broadcast::channel(1024);
     let board = Arc::new(Board::default());
-    watch::spawn(config, &loaded.security, events, board, &tracker, stop.clone());
+    let prober = Arc::new(Prober::from_config(config, loaded.security.clone()));
+
+    // The state store and the audit trail come first: no action without a record.
+    let state_dir = Path::new(&config.system.state_dir);
+    let store = Store::open(state_dir)
+        .with_context(|| format!("cannot open the state store in {} (system.state_dir)", state_dir.display()))?;
+    let masker = Arc::new(Masker::from_config(config, &|name| std::env::var(name).ok()));
+    let audit_file = config
+        .logging
+        .audit
+        .enabled
+        .then(|| Path::new(&config.logging.audit.file))
+        .filter(|p| !p.as_os_str().is_empty());
+    let audit = Audit::open(&config.cluster.name, store.clone(), audit_file, masker.clone())?;
+    audit
+        .record(
+            "daemon_started",
+            None,
+            None,
+            serde_json::json!({"dry_run": options.dry_run, "version": env!("CARGO_PKG_VERSION")}),
+        )
+        .await;
+
+    let (incidents, _) = broadcast::channel(1024);
+    let engine = Arc::new(Engine::new(
+        Arc::new(config.clone()),
+        store.clone(),
+        audit.clone(),
+        masker,
+        prober.clone(),
+        board.clone(),
+        options.dry_run,
+        incidents,
+    ));
+    // Subscribe before the watchers start, so no failure event is missed.
+    tracker.spawn(engine.run(events.subscribe(), tracker.clone(), stop.clone()));
+    watch::spawn(config, prober, events, board, &tracker, stop.clone());
     tracker.close();
     info!("kafka-self-healing started; monitoring until SIGTERM or SIGINT.");
     shutdown.await;

@@ -17,7 +17,7 @@ use crate::config::{self, CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, Report};
 #[command(
     name = "kafka-self-healing",
     version,
-    about = "Watches Apache Kafka brokers, KRaft controllers and ZooKeeper nodes and reports every failure as it happens. (Automatic repair and notifications are not in this version yet.)",
+    about = "Watches Apache Kafka brokers, KRaft controllers and ZooKeeper nodes, repairs what is safe to repair with the operator's own tools, and escalates the rest. (Notifications are not in this version yet: escalations go to the logs and the audit trail.)",
     long_about = None,
 )]
 pub struct Cli {
@@ -31,9 +31,40 @@ enum Command {
     Run {
         #[command(flatten)]
         config: ConfigArg,
-        /// Decide and log recovery actions, but execute none of them (this version has no recovery actions yet).
+        /// Decide, log and audit recovery actions ("would run: ..."), but execute none of them
+        /// (an `ansible` step runs as `ansible-playbook --check`, which changes nothing).
         #[arg(long)]
         dry_run: bool,
+    },
+    /// List incidents and their attempts, newest first; `incidents reset NODE` re-arms an escalated node.
+    #[command(args_conflicts_with_subcommands = true)]
+    Incidents {
+        #[command(subcommand)]
+        action: Option<IncidentsCommand>,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this node.
+        #[arg(long)]
+        node: Option<String>,
+        /// Only incidents opened within this time (e.g. 24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+        output: CheckFormat,
+    },
+    /// Stop all recovery actions (monitoring goes on) until `resume`, or for a while.
+    Pause {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// How long, e.g. 30m or 2h; without it, until `resume`.
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+    },
+    /// Lift a pause.
+    Resume {
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Check a configuration file and print every problem with its line and column.
     ///
@@ -56,6 +87,16 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum IncidentsCommand {
+    /// Re-arm NODE after an escalation: the daemon acts on it again if it is still down.
+    Reset {
+        node: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -101,6 +142,53 @@ pub fn main() -> ExitCode {
         }
         Command::Config(ConfigCommand::Show { config, output }) => show(&config.config, output),
         Command::Check { config, output } => check(&config.config, output),
+        Command::Incidents { action: Some(IncidentsCommand::Reset { node, config }), .. } => {
+            state_command(&config.config, |dir, cfg| {
+                if !cfg.cluster.nodes().any(|(_, n)| n.node_id == node) {
+                    return Err(format!("no node `{node}` in the configuration"));
+                }
+                crate::operate::reset(dir, &node)?;
+                println!("{node}: re-armed; the daemon acts on it again if it is still down");
+                Ok(())
+            })
+        }
+        Command::Incidents { action: None, config, node, since, output } => state_command(&config.config, |dir, _| {
+            let since = since.as_deref().map(crate::operate::parse_duration).transpose()?;
+            let incidents = crate::operate::list(dir, node.as_deref(), since)?;
+            match output {
+                CheckFormat::Table => print!("{}", crate::operate::table(&incidents)),
+                CheckFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&incidents).unwrap_or_default())
+                }
+            }
+            Ok(())
+        }),
+        Command::Pause { config, duration } => state_command(&config.config, |dir, _| {
+            let duration = duration.as_deref().map(crate::operate::parse_duration).transpose()?;
+            let until = crate::operate::pause(dir, duration)?;
+            println!("recovery paused {until}; monitoring goes on");
+            Ok(())
+        }),
+        Command::Resume { config } => state_command(&config.config, |dir, _| {
+            let was = crate::operate::resume(dir)?;
+            println!("{}", if was { "recovery resumed" } else { "recovery was not paused" });
+            Ok(())
+        }),
+    }
+}
+
+/// Loads the configuration and runs `f` with its state directory; errors exit 1.
+fn state_command(file: &Path, f: impl FnOnce(&str, &config::Config) -> Result<(), String>) -> ExitCode {
+    let loaded = match load_or_exit(file) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    match f(&loaded.config.system.state_dir, &loaded.config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -4,13 +4,18 @@
 //! See ARCHITECTURE.md for the map of modules and their invariants.
 
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod health;
 pub mod kafka;
 pub mod logging;
 pub mod monitor;
+pub mod operate;
 pub mod plugin;
+pub mod recovery;
+pub mod secrets;
+pub mod store;
 pub mod testbed;
 pub mod topology;
 pub mod watch;

@@ -251,6 +251,114 @@ section! {
         script: ScriptConfig = ScriptConfig::default(),
         /// The `ssh` action and SSH transport of `restart_service`.
         ssh: SshConfig = SshConfig::default(),
+        /// The `salt` action.
+        salt: SaltConfig = SaltConfig::default(),
+        /// The `restart_container` action.
+        restart_container: ContainerConfig = ContainerConfig::default(),
+        /// The `docker_compose` action.
+        docker_compose: ComposeConfig = ComposeConfig::default(),
+        /// The `restart_pod`, `kubectl_exec` and `scale_statefulset` actions.
+        kubernetes: KubernetesConfig = KubernetesConfig::default(),
+        /// The `http` action: an orchestration webhook.
+        http: HttpActionConfig = HttpActionConfig::default(),
+        /// When an attempt counts as a success.
+        recovery_validation: ValidationConfig = ValidationConfig::default(),
+        /// Disruptive actions running at once in the cluster (never two ZooKeeper
+        /// nodes or two controllers at once, whatever this says).
+        max_parallel: u32 = 1,
+        /// Share of the nodes failed at once above which nothing is done and the
+        /// event is escalated ("network or data-centre event suspected").
+        max_failed_fraction: f64 = 0.4,
+        /// Attempts started in the cluster per rolling hour, at most.
+        max_actions_per_hour: u32 = 20,
+        /// After a node recovered, time before it may be acted on again.
+        cooldown_seconds: Seconds = 300.0,
+    }
+}
+
+section! {
+    /// When a recovery attempt counts as a success.
+    pub struct ValidationConfig {
+        /// After the action exits 0, the node must pass its probes
+        /// (`monitoring.recovery_threshold` rounds in a row) within this time.
+        timeout_seconds: Seconds = 180.0,
+        /// Time between two validation probes.
+        interval_seconds: Seconds = 1.0,
+    }
+}
+
+section! {
+    /// Restarting through SaltStack.
+    pub struct SaltConfig {
+        /// `salt` (through the master) or `salt-ssh`.
+        command: String = "salt",
+        /// Minion target; placeholders such as `{host}` and `{node_id}` are filled in.
+        target: String = "{host}",
+        /// `service.restart` (the unit from `restart_service`) or `state.apply`.
+        function: String = "service.restart",
+        /// State to apply with `state.apply`.
+        state: Option<String> = None,
+        /// Time limit of one run.
+        timeout: Seconds = 300.0,
+    }
+}
+
+section! {
+    /// Restarting a container.
+    pub struct ContainerConfig {
+        /// `docker` or `podman`.
+        runtime: String = "docker",
+        /// Container name; placeholders such as `{node_id}` are filled in.
+        container: String = "{node_id}",
+        /// Time limit of one restart.
+        timeout: Seconds = 120.0,
+    }
+}
+
+section! {
+    /// Restarting a Docker Compose service.
+    pub struct ComposeConfig {
+        /// The compose file (`-f`).
+        file: Option<String> = None,
+        /// Service name; placeholders such as `{node_id}` are filled in.
+        service: String = "{node_id}",
+        /// Time limit of one restart.
+        timeout: Seconds = 180.0,
+    }
+}
+
+section! {
+    /// Acting through kubectl.
+    pub struct KubernetesConfig {
+        /// The kubectl binary.
+        kubectl: String = "kubectl",
+        /// `--context`, when not the current one.
+        context: Option<String> = None,
+        /// Namespace of the pods.
+        namespace: String = "default",
+        /// Pod name; placeholders such as `{node_id}` and `{broker_id}` are filled in.
+        pod: String = "{node_id}",
+        /// Command run by `kubectl_exec` in the pod (one argument per item).
+        exec_command: Vec<String> = Vec::new(),
+        /// StatefulSet scaled by `scale_statefulset`.
+        statefulset: Option<String> = None,
+        /// Replicas `scale_statefulset` sets.
+        replicas: u32 = 3,
+        /// Time limit of one kubectl run.
+        timeout: Seconds = 120.0,
+    }
+}
+
+section! {
+    /// Calling an orchestration webhook.
+    pub struct HttpActionConfig {
+        /// URL; placeholders such as `{node_id}` are filled in. A JSON body with the
+        /// node, incident and attempt is POSTed.
+        url: Option<String> = None,
+        /// Extra request headers.
+        headers: BTreeMap<String, String> = BTreeMap::new(),
+        /// Time limit of the call.
+        timeout: Seconds = 30.0,
     }
 }
 

@@ -695,13 +695,13 @@ impl<'c> Validator<'c, '_> {
     }
 }
 
-fn parse_hh_mm(text: &str) -> Option<(u32, u32)> {
+pub(crate) fn parse_hh_mm(text: &str) -> Option<(u32, u32)> {
     let (h, m) = text.split_once(':')?;
     let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
     (h < 24 && m < 60 && text.len() <= 5).then_some((h, m))
 }
 
-fn weekday(day: &str) -> Option<usize> {
+pub(crate) fn weekday(day: &str) -> Option<usize> {
     const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
     let lower = day.to_ascii_lowercase();
     DAYS.iter().position(|d| {

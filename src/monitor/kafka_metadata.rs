@@ -140,3 +140,38 @@ async fn min_insync_replicas(conn: &mut Connection, topics: impl Iterator<Item =
         })
         .collect()
 }
+
+/// Partitions of which `broker_id` is one of at most `min.insync.replicas`
+/// in-sync replicas: restarting that broker would stop writes to them. Asked
+/// of the first of `peers` that answers; `None` when none does. A topic whose
+/// `min.insync.replicas` cannot be read counts as at its minimum.
+pub async fn partitions_at_min_isr(p: &Prober, peers: &[Node], broker_id: i32) -> Option<Vec<String>> {
+    for peer in peers {
+        let Ok(mut conn) = Connection::connect(&peer.host, peer.port, &p.security, p.kafka_timeouts()).await else {
+            continue;
+        };
+        let request = MetadataRequest::default().with_topics(None).with_allow_auto_topic_creation(false);
+        let Ok(metadata) = conn.send(&request, "Metadata").await else { continue };
+        let mut exposed: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
+        for topic in &metadata.topics {
+            let name = topic.name.as_ref().map_or_else(|| "?".to_string(), |n| n.0.to_string());
+            for part in &topic.partitions {
+                if part.isr_nodes.iter().any(|b| b.0 == broker_id) {
+                    let label = format!("{name}-{}", part.partition_index);
+                    exposed.entry(name.clone()).or_default().push((label, part.isr_nodes.len()));
+                }
+            }
+        }
+        let min_isr = min_insync_replicas(&mut conn, exposed.keys()).await;
+        let mut at_min = Vec::new();
+        for (topic, parts) in &exposed {
+            for (label, isr) in parts {
+                if min_isr.get(topic).is_none_or(|min| isr <= min) {
+                    at_min.push(label.clone());
+                }
+            }
+        }
+        return Some(at_min);
+    }
+    None
+}

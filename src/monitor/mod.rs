@@ -253,6 +253,12 @@ impl Prober {
         }
     }
 
+    /// Partitions where broker `broker_id` is needed for `min.insync.replicas`
+    /// (see `kafka_metadata::partitions_at_min_isr`).
+    pub async fn partitions_at_min_isr(&self, peers: &[Node], broker_id: i32) -> Option<Vec<String>> {
+        kafka_metadata::partitions_at_min_isr(self, peers, broker_id).await
+    }
+
     fn kafka_timeouts(&self) -> Timeouts {
         Timeouts { connect: self.connect_timeout, request: self.timeout }
     }

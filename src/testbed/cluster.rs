@@ -518,6 +518,15 @@ impl Cluster {
                 self.children[i] = None;
             }
         }
+        // Nodes started by another process (`kafka-testbed start`, the daemon's
+        // recovery action) are not our children: find them by their directory.
+        for pid in super::process::jvm_pids_under(&self.dir) {
+            if signal_group(pid, libc::SIGKILL).is_err() {
+                // SAFETY: plain syscall with integer arguments.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+            wait_gone(pid, None, Duration::from_secs(10));
+        }
         let _ = self.save();
     }
 

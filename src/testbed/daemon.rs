@@ -16,10 +16,10 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `binary run --config config`; the configuration must log JSON to `log`.
-    pub fn start(binary: &Path, config: &Path, log: PathBuf) -> std::io::Result<Daemon> {
+    /// Starts `binary run --config config [args]`; the configuration must log JSON to `log`.
+    pub fn start(binary: &Path, config: &Path, log: PathBuf, args: &[&str]) -> std::io::Result<Daemon> {
         let mut cmd = Command::new(binary);
-        cmd.args(["run", "--config"]).arg(config).stderr(Stdio::null());
+        cmd.args(["run", "--config"]).arg(config).args(args).stderr(Stdio::null());
         let child = process::spawn(cmd, true)?;
         Ok(Daemon { child, log })
     }

@@ -35,6 +35,8 @@ pub struct NodeSnapshot {
     pub state: NodeState,
     pub verdict: Option<Verdict>,
     pub observations: Vec<Observation>,
+    /// More state changes than `monitoring.flapping` allows, lately.
+    pub flapping: bool,
     #[serde(skip)]
     pub since: Instant,
 }
@@ -46,18 +48,32 @@ pub struct Board {
     pub cluster: Mutex<Option<ClusterView>>,
     /// Broker ids registered in ZooKeeper (`/brokers/ids`), in ZooKeeper mode.
     pub registered: Mutex<Option<BTreeSet<i32>>>,
+    /// Per node: asks its watcher to probe now (the recovery engine, after an action).
+    pub wakers: Mutex<HashMap<String, mpsc::Sender<Option<Observation>>>>,
+}
+
+impl Board {
+    /// The latest snapshot of `node`.
+    pub fn snapshot(&self, node: &str) -> Option<NodeSnapshot> {
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner()).get(node).cloned()
+    }
+
+    /// Asks the watcher of `node` to probe it now; false if it is busy or gone.
+    pub fn wake(&self, node: &str) -> bool {
+        let wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
+        wakers.get(node).is_some_and(|w| w.try_send(None).is_ok())
+    }
 }
 
 /// Starts watching every node of `config` until `shutdown`; tasks are tracked by `tracker`.
 pub fn spawn(
     config: &Config,
-    security: &Security,
+    prober: Arc<Prober>,
     events: broadcast::Sender<NodeEvent>,
     board: Arc<Board>,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) {
-    let prober = Arc::new(Prober::from_config(config, security.clone()));
     let thresholds = Thresholds::from_config(&config.monitoring);
     let interval = config.monitoring.interval_seconds.duration();
     let limit = Arc::new(Semaphore::new(config.system.max_concurrent_operations.max(1) as usize));
@@ -73,6 +89,7 @@ pub fn spawn(
                     state: NodeState::Unknown,
                     verdict: None,
                     observations: vec![],
+                    flapping: false,
                     since: Instant::now(),
                 },
             );
@@ -87,6 +104,7 @@ pub fn spawn(
     let mut broker_wakes = HashMap::new();
     for node in nodes {
         let (signal, wake) = mpsc::channel(4);
+        board.wakers.lock().unwrap_or_else(|p| p.into_inner()).insert(node.id.clone(), signal.clone());
         if let (Role::KafkaBroker, Some(id), false) = (node.role, node.broker_id, uses_kafka_protocol(&node)) {
             broker_wakes.insert(id, signal.clone());
         }
@@ -210,6 +228,7 @@ impl NodeTask {
                     state: health.state(),
                     verdict: Some(v.clone()),
                     observations: observations.to_vec(),
+                    flapping: health.is_flapping(Instant::now(), &self.thresholds),
                     since: health.since(),
                 },
             );

@@ -46,8 +46,11 @@ fn check_sees_crashes_hangs_and_zookeeper_quorum_on_kafka_3_9() {
     let _serial = cluster_lock();
     let mut cluster = Cluster::start(Spec::zookeeper()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config =
-        write_temp(dir.path(), "c.yaml", &config_for(&cluster, "  timeout_seconds: 2\n  failure_threshold: 3"));
+    let config = write_temp(
+        dir.path(),
+        "c.yaml",
+        &config_for(&cluster, "  timeout_seconds: 2\n  failure_threshold: 3", dir.path()),
+    );
 
     let (code, report) = check(&config);
     assert_eq!(code, 0, "{report:#}");
@@ -107,7 +110,7 @@ fn check_follows_the_kraft_quorum_on_kafka_4() {
     let _serial = cluster_lock();
     let mut cluster = Cluster::start(Spec::kraft()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_temp(dir.path(), "c.yaml", &config_for(&cluster, "  timeout_seconds: 2"));
+    let config = write_temp(dir.path(), "c.yaml", &config_for(&cluster, "  timeout_seconds: 2", dir.path()));
 
     let (code, report) = check_until(&config, "a healthy cluster", Duration::from_secs(60), |code, _| code == 0);
     assert_eq!(code, 0);
@@ -145,7 +148,7 @@ fn a_node_down_before_the_first_round_is_failed_on_it() {
     let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 1, ..Spec::zookeeper() }).unwrap();
     cluster.kill("broker-1").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_temp(dir.path(), "c.yaml", &config_for(&cluster, "  timeout_seconds: 2"));
+    let config = write_temp(dir.path(), "c.yaml", &config_for(&cluster, "  timeout_seconds: 2", dir.path()));
     let (code, report) = check(&config);
     assert_eq!(code, 2);
     assert_eq!(state(&report, "broker-1"), "failed");
@@ -187,7 +190,7 @@ fn an_offline_log_dir_is_reported_as_a_disk_failure() {
     let config = write_temp(
         dir.path(),
         "c.yaml",
-        &config_for(&cluster, "  timeout_seconds: 2\n  methods: [kafka_api, kafka_log_dirs]"),
+        &config_for(&cluster, "  timeout_seconds: 2\n  methods: [kafka_api, kafka_log_dirs]", dir.path()),
     );
     let (code, report) = check(&config);
     assert_eq!(code, 0, "{report:#}");

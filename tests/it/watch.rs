@@ -12,7 +12,7 @@ use crate::support::{cluster_lock, config_for, write_temp};
 
 /// Starts the daemon under test (see `testbed::Daemon`).
 fn start(config: &Path, log: PathBuf) -> Daemon {
-    Daemon::start(Path::new(env!("CARGO_BIN_EXE_kafka-self-healing")), config, log).unwrap()
+    Daemon::start(Path::new(env!("CARGO_BIN_EXE_kafka-self-healing")), config, log, &["--dry-run"]).unwrap()
 }
 
 /// Waiting for what the daemon logs.
@@ -55,7 +55,7 @@ fn run_logs_crashes_hangs_and_returns_as_they_happen() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("application.log");
     // A long interval: anything detected quickly was detected by the fast path.
-    let text = config_for(&cluster, "  interval_seconds: 60\n  timeout_seconds: 2")
+    let text = config_for(&cluster, "  interval_seconds: 60\n  timeout_seconds: 2", dir.path())
         .replace("logging:\n  file: \"\"\n", &format!("logging:\n  file: {}\n  format: json\n", log.display()));
     let config = write_temp(dir.path(), "c.yaml", &text);
     let daemon = start(&config, log);
@@ -99,7 +99,7 @@ fn a_slow_network_and_a_cut_connection_never_fail_a_node() {
     let proxy = crate::support::DelayProxy::start(broker.addr(), Duration::from_millis(300));
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("application.log");
-    let text = config_for(&cluster, "  interval_seconds: 1\n  timeout_seconds: 2")
+    let text = config_for(&cluster, "  interval_seconds: 1\n  timeout_seconds: 2", dir.path())
         .replace(&format!("port: {}, broker_id", broker.port), &format!("port: {}, broker_id", proxy.port))
         .replace(
             "logging:\n  file: \"\"\n",

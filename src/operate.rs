@@ -1,0 +1,140 @@
+//! Operator commands on the state store: `incidents`, `incidents reset`,
+//! `pause`, `resume`. They work with the daemon running (it reads the
+//! controls within a second) or stopped.
+//!
+//! Owns: parsing durations such as `2h` or `7d`, and printing incidents for
+//! people (table) and programs (JSON).
+//! Must never: change an incident's history (a reset only re-arms the node),
+//! or print a secret (commands are stored masked).
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use crate::audit::rfc3339;
+use crate::store::{self, IncidentRecord, controls, from_millis, millis, records};
+
+/// Parses `90s`, `30m`, `2h`, `7d`, `1h30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("`{text}` is not a duration; write e.g. 30m, 2h, 7d or 1h30m");
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        total += n * match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => return Err(bad()),
+        };
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+fn open(state_dir: &str) -> Result<rusqlite::Connection, String> {
+    store::connect(&Path::new(state_dir).join(store::FILE_NAME)).map_err(|e| e.to_string())
+}
+
+/// Incidents, newest first.
+pub fn list(state_dir: &str, node: Option<&str>, since: Option<Duration>) -> Result<Vec<IncidentRecord>, String> {
+    let conn = open(state_dir)?;
+    let since = since.map(|d| millis(SystemTime::now() - d));
+    records::list_incidents(&conn, node, since, false).map_err(|e| e.to_string())
+}
+
+/// Re-arms `node` after an escalation; the daemon picks it up within a second.
+pub fn reset(state_dir: &str, node: &str) -> Result<(), String> {
+    let conn = open(state_dir)?;
+    let now = millis(SystemTime::now());
+    controls::set(&conn, &controls::reset_key(node), &now.to_string(), now).map_err(|e| e.to_string())?;
+    let record =
+        serde_json::json!({"ts": rfc3339(SystemTime::now()), "event": "operator_reset_requested", "node": node});
+    records::insert_audit(&conn, now, "operator_reset_requested", Some(node), None, &record.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Pauses every recovery action, for `duration` or until `resume`.
+pub fn pause(state_dir: &str, duration: Option<Duration>) -> Result<String, String> {
+    let conn = open(state_dir)?;
+    let now = SystemTime::now();
+    let (until, text) = match duration {
+        Some(d) => (millis(now + d), format!("until {}", rfc3339(now + d))),
+        None => (i64::MAX, "until `kafka-self-healing resume`".to_string()),
+    };
+    controls::set(&conn, controls::PAUSED_UNTIL, &until.to_string(), millis(now)).map_err(|e| e.to_string())?;
+    let record = serde_json::json!({"ts": rfc3339(now), "event": "operator_pause", "until": text});
+    records::insert_audit(&conn, millis(now), "operator_pause", None, None, &record.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
+/// Lifts a pause; true when there was one.
+pub fn resume(state_dir: &str) -> Result<bool, String> {
+    let conn = open(state_dir)?;
+    let now = SystemTime::now();
+    let was = controls::delete(&conn, controls::PAUSED_UNTIL).map_err(|e| e.to_string())?;
+    let record = serde_json::json!({"ts": rfc3339(now), "event": "operator_resume"});
+    records::insert_audit(&conn, millis(now), "operator_resume", None, None, &record.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok(was)
+}
+
+/// Incidents and their attempts as a table.
+pub fn table(incidents: &[IncidentRecord]) -> String {
+    if incidents.is_empty() {
+        return "No incidents.\n".into();
+    }
+    let mut out = String::new();
+    for i in incidents {
+        let when = rfc3339(from_millis(i.opened_at));
+        out.push_str(&format!(
+            "{}  {}  {} ({})  {}  cause: {}\n",
+            i.id,
+            when,
+            i.node,
+            i.role,
+            i.state.as_str().to_uppercase(),
+            i.cause.as_deref().unwrap_or("-")
+        ));
+        if let Some(outcome) = &i.outcome {
+            out.push_str(&format!("    outcome: {outcome}\n"));
+        }
+        for a in &i.attempts {
+            let secs = a.finished_at.map(|f| format!("{:.1}s", (f - a.started_at) as f64 / 1000.0));
+            out.push_str(&format!(
+                "    #{} {}  {}  [{}] {}\n",
+                a.n,
+                a.action,
+                rfc3339(from_millis(a.started_at)),
+                secs.as_deref().unwrap_or("running"),
+                a.result.as_deref().unwrap_or("")
+            ));
+            out.push_str(&format!("       {}\n", a.command));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert!(parse_duration("2 hours").is_err());
+        assert!(parse_duration("15").is_err());
+        assert!(parse_duration("0m").is_err());
+    }
+}

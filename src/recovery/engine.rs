@@ -1,0 +1,777 @@
+//! The recovery engine: one incident per failed node, attempts per the retry
+//! policy and the action ladder, every guard consulted before each attempt,
+//! every decision recorded in the store and the audit trail.
+//!
+//! Owns: incidents' lifecycle (open → recovered | escalated), holding a node
+//! after an escalation until it is healthy or reset, the parallelism slots,
+//! and the one escalation of a cluster-wide event.
+//! Must never: act without a guard's consent, act twice on one node at once,
+//! run an attempt it cannot first record, or repeat an attempt recorded as
+//! started (after a restart it is closed as interrupted and the next one comes).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use super::actions::{self, Target};
+use super::guards::{self, GuardInput, Peers, RefusalKind};
+use super::policy::{RetryPolicy, ladder_step};
+use super::runner;
+use crate::audit::{Audit, rfc3339};
+use crate::config::{Config, NodeConfig};
+use crate::health::{NodeState, verdict};
+use crate::monitor::{Cause, Prober, Status};
+use crate::secrets::Masker;
+use crate::store::{AttemptRecord, IncidentRecord, IncidentState, Store, controls, from_millis, millis, records};
+use crate::topology::{Node, Role};
+use crate::watch::{Board, NodeEvent};
+
+/// What the engine did, for notifications and the API.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum IncidentEvent {
+    Opened {
+        incident: IncidentRecord,
+    },
+    AttemptFinished {
+        incident: IncidentRecord,
+        attempt: AttemptRecord,
+    },
+    Recovered {
+        incident: IncidentRecord,
+    },
+    Escalated {
+        incident: IncidentRecord,
+        reason: String,
+    },
+    /// Isolation or mass failure: nothing is done anywhere until it clears.
+    ClusterEvent {
+        reason: String,
+    },
+}
+
+/// How often the engine looks at the board, the operator's controls and waits.
+const TICK: Duration = Duration::from_millis(250);
+
+#[derive(Default)]
+struct Shared {
+    /// Nodes with an incident being worked on.
+    active: HashSet<String>,
+    /// Nodes with an action running, and their roles.
+    in_flight: HashMap<String, Role>,
+    /// Escalated nodes: no action until healthy again or reset.
+    held: HashSet<String>,
+    recovered_at: HashMap<String, Instant>,
+    /// The cluster-wide event escalated and not yet cleared.
+    cluster_event: Option<String>,
+    /// Operator pause (epoch millis; `i64::MAX` until resumed).
+    paused_until: Option<i64>,
+}
+
+/// Everything the engine needs, built once by the composition root.
+pub struct Engine {
+    pub config: Arc<Config>,
+    pub nodes: Vec<Node>,
+    pub store: Store,
+    pub audit: Audit,
+    pub masker: Arc<Masker>,
+    pub prober: Arc<Prober>,
+    pub board: Arc<Board>,
+    pub dry_run: bool,
+    pub events: broadcast::Sender<IncidentEvent>,
+    http: reqwest::Client,
+    shared: Mutex<Shared>,
+}
+
+fn now_ms() -> i64 {
+    millis(SystemTime::now())
+}
+
+/// `inc-20261124-162013-123-broker-1`
+fn incident_id(node: &str, at: SystemTime) -> String {
+    let ts = rfc3339(at);
+    let compact: String = ts.chars().filter(|c| c.is_ascii_digit()).collect();
+    let safe: String = node.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    format!("inc-{}-{}-{}-{safe}", &compact[..8], &compact[8..14], &compact[14..17])
+}
+
+impl Engine {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        audit: Audit,
+        masker: Arc<Masker>,
+        prober: Arc<Prober>,
+        board: Arc<Board>,
+        dry_run: bool,
+        events: broadcast::Sender<IncidentEvent>,
+    ) -> Engine {
+        let nodes = crate::topology::nodes(&config);
+        Engine {
+            config,
+            nodes,
+            store,
+            audit,
+            masker,
+            prober,
+            board,
+            dry_run,
+            events,
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default(),
+            shared: Mutex::new(Shared::default()),
+        }
+    }
+
+    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn node_config(&self, id: &str) -> Option<&NodeConfig> {
+        self.config.cluster.nodes().find(|(_, n)| n.node_id == id).map(|(_, n)| n)
+    }
+
+    fn ladder(&self, node: &str) -> Vec<String> {
+        self.node_config(node)
+            .and_then(|n| n.recovery_actions.clone())
+            .unwrap_or_else(|| self.config.recovery.actions.clone())
+    }
+
+    /// Runs until `shutdown`: resumes open incidents, then opens one per failed node.
+    pub async fn run(
+        self: Arc<Self>,
+        mut node_events: broadcast::Receiver<NodeEvent>,
+        tracker: TaskTracker,
+        shutdown: CancellationToken,
+    ) {
+        if let Err(e) = self.resume(&tracker, &shutdown).await {
+            error!(message = "Recovery engine: cannot read the state store; no action will run.", error = %e);
+            return;
+        }
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                event = node_events.recv() => match event {
+                    Ok(e) if e.transition.to == NodeState::Failed => self.open_if_needed(&e.node, &tracker, &shutdown).await,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = tick.tick() => self.tick(&tracker, &shutdown).await,
+            }
+        }
+    }
+
+    /// Start-up: attempts left running by a stopped daemon are closed (never
+    /// repeated), open incidents resume, escalated nodes stay held.
+    async fn resume(self: &Arc<Self>, tracker: &TaskTracker, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let interrupted = self.store.call(|c| records::close_interrupted(c, now_ms())).await?;
+        if interrupted > 0 {
+            warn!(
+                message = "Recovery: attempts interrupted by the last stop are closed as failed, not repeated.",
+                count = interrupted
+            );
+            self.audit.record("attempts_interrupted", None, None, json!({"count": interrupted})).await;
+        }
+        let open = self.store.call(|c| records::list_incidents(c, None, None, true)).await?;
+        for incident in open {
+            match self.nodes.iter().find(|n| n.id == incident.node).cloned() {
+                Some(node) => {
+                    info!(message = "Recovery: resuming an open incident.", node = %node.id, incident = %incident.id, attempts = incident.attempts.len());
+                    self.audit
+                        .record(
+                            "incident_resumed",
+                            Some(&node.id),
+                            Some(&incident.id),
+                            json!({"attempts_done": incident.attempts.len()}),
+                        )
+                        .await;
+                    self.spawn_incident(node, incident, tracker, shutdown);
+                }
+                None => {
+                    let reason = "the node is no longer in the configuration";
+                    let id = incident.id.clone();
+                    self.store
+                        .call(move |c| records::close_incident(c, &id, IncidentState::Escalated, now_ms(), reason))
+                        .await?;
+                }
+            }
+        }
+        for node in &self.nodes {
+            let id = node.id.clone();
+            let (escalation, reset) = self
+                .store
+                .call(move |c| Ok((records::last_escalation(c, &id)?, controls::get(c, &controls::reset_key(&id))?)))
+                .await?;
+            if escalation.is_some() && reset.is_none() {
+                self.shared().held.insert(node.id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Operator controls, held nodes, the cluster-wide event, and failed nodes
+    /// the events did not bring (a reset node, a missed event).
+    async fn tick(self: &Arc<Self>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+        let controls = self
+            .store
+            .call(|c| Ok((controls::get(c, controls::PAUSED_UNTIL)?, controls::with_prefix(c, "reset:")?)))
+            .await;
+        let (paused, resets) = match controls {
+            Ok(c) => c,
+            Err(e) => {
+                error!(message = "Recovery: cannot read the operator's controls.", error = %e);
+                return;
+            }
+        };
+        {
+            let mut shared = self.shared();
+            shared.paused_until = paused.and_then(|p| p.parse().ok()).filter(|until: &i64| *until > now_ms());
+        }
+        for (key, _) in resets {
+            let node = key.trim_start_matches("reset:").to_string();
+            let k = key.clone();
+            let _ = self.store.call(move |c| controls::delete(c, &k)).await;
+            if self.shared().held.remove(&node) {
+                info!(message = "Recovery: node re-armed by an operator.", node = %node);
+            }
+            self.audit.record("operator_reset", Some(&node), None, json!({})).await;
+        }
+        let states: Vec<(Node, NodeState)> = self
+            .nodes
+            .iter()
+            .map(|n| (n.clone(), self.board.snapshot(&n.id).map_or(NodeState::Unknown, |s| s.state)))
+            .collect();
+        // An escalated node that serves again is re-armed.
+        for (node, state) in &states {
+            if matches!(state, NodeState::Healthy | NodeState::Degraded) && self.shared().held.remove(&node.id) {
+                info!(message = "Recovery: an escalated node serves again and is re-armed.", node = %node.id);
+                self.audit.record("hold_released", Some(&node.id), None, json!({"state": state.as_str()})).await;
+            }
+        }
+        self.cluster_event(&states).await;
+        for (node, state) in states {
+            if state == NodeState::Failed {
+                self.open_if_needed(&node, tracker, shutdown).await;
+            }
+        }
+    }
+
+    /// Escalates a cluster-wide event once, and says when it is over.
+    async fn cluster_event(&self, states: &[(Node, NodeState)]) {
+        let failed = states.iter().filter(|(_, s)| *s == NodeState::Failed).count();
+        let isolated =
+            self.board.cluster.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|c| c.isolated);
+        let input = GuardInput { isolated, failed_nodes: failed, ..self.calm_input(Role::KafkaBroker) };
+        let now = match guards::check(&input) {
+            Err(r) if r.kind == RefusalKind::ClusterEvent => Some(r.reason),
+            _ => None,
+        };
+        let before = self.shared().cluster_event.clone();
+        match (&before, &now) {
+            (None, Some(reason)) => {
+                error!(message = "Recovery: escalated — no action anywhere until it clears.", reason = %reason);
+                self.audit.record("escalated", None, None, json!({"scope": "cluster", "reason": reason})).await;
+                let _ = self.events.send(IncidentEvent::ClusterEvent { reason: reason.clone() });
+            }
+            (Some(_), None) => {
+                info!(message = "Recovery: the cluster-wide event is over; recovery resumes.");
+                self.audit.record("cluster_event_cleared", None, None, json!({})).await;
+            }
+            _ => {}
+        }
+        self.shared().cluster_event = now;
+    }
+
+    /// A guard input where nothing stands in the way; callers fill in the facts.
+    fn calm_input(&self, role: Role) -> GuardInput {
+        let r = &self.config.recovery;
+        GuardInput {
+            role,
+            running: false,
+            flapping: false,
+            isolated: false,
+            failed_nodes: 0,
+            total_nodes: self.nodes.len(),
+            max_failed_fraction: r.max_failed_fraction,
+            paused: None,
+            blackout: None,
+            cooldown_left: None,
+            actions_last_hour: 0,
+            max_actions_per_hour: r.max_actions_per_hour,
+            in_flight: Vec::new(),
+            sibling_in_flight: false,
+            max_parallel: r.max_parallel as usize,
+            peers: Peers::default(),
+            at_min_isr: Some(Vec::new()),
+        }
+    }
+
+    async fn open_if_needed(self: &Arc<Self>, node: &Node, tracker: &TaskTracker, shutdown: &CancellationToken) {
+        {
+            let mut shared = self.shared();
+            if shared.active.contains(&node.id) || shared.held.contains(&node.id) {
+                return;
+            }
+            shared.active.insert(node.id.clone());
+        }
+        let snapshot = self.board.snapshot(&node.id);
+        let v = snapshot.as_ref().and_then(|s| s.verdict.clone());
+        let opened = SystemTime::now();
+        let incident = IncidentRecord {
+            id: incident_id(&node.id, opened),
+            node: node.id.clone(),
+            role: node.role.as_str().to_string(),
+            cause: v.as_ref().and_then(|v| v.cause).map(|c| c.as_str().to_string()),
+            evidence: v.as_ref().map_or_else(String::new, |v| v.detail.clone()),
+            opened_at: millis(opened),
+            state: IncidentState::Open,
+            closed_at: None,
+            outcome: None,
+            attempts: Vec::new(),
+        };
+        let stored = incident.clone();
+        if let Err(e) = self.store.call(move |c| records::insert_incident(c, &stored)).await {
+            error!(message = "Recovery: cannot record the incident; no action without a record.", node = %node.id, error = %e);
+            self.shared().active.remove(&node.id);
+            return;
+        }
+        warn!(message = "Recovery: incident opened.", node = %node.id, incident = %incident.id, cause = incident.cause.as_deref().unwrap_or("none"), evidence = %incident.evidence);
+        self.audit
+            .record(
+                "detected",
+                Some(&node.id),
+                Some(&incident.id),
+                json!({"role": incident.role, "cause": incident.cause, "evidence": incident.evidence}),
+            )
+            .await;
+        let _ = self.events.send(IncidentEvent::Opened { incident: incident.clone() });
+        self.spawn_incident(node.clone(), incident, tracker, shutdown);
+    }
+
+    fn spawn_incident(
+        self: &Arc<Self>,
+        node: Node,
+        incident: IncidentRecord,
+        tracker: &TaskTracker,
+        shutdown: &CancellationToken,
+    ) {
+        self.shared().active.insert(node.id.clone());
+        let engine = self.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let id = node.id.clone();
+            engine.work(node, incident, shutdown).await;
+            engine.shared().active.remove(&id);
+        });
+    }
+
+    fn state_of(&self, node: &str) -> NodeState {
+        self.board.snapshot(node).map_or(NodeState::Unknown, |s| s.state)
+    }
+
+    /// One incident, until it is recovered, escalated, or the daemon stops.
+    async fn work(&self, node: Node, mut incident: IncidentRecord, shutdown: CancellationToken) {
+        let policy = RetryPolicy::for_node(&self.config, self.node_config(&node.id));
+        let ladder = self.ladder(&node.id);
+        let mut last_end = incident.attempts.last().and_then(|a| a.finished_at).map(from_millis);
+        let mut last_refusal: Option<String> = None;
+        let jitter: f64 = rand::random::<f64>() * 2.0 - 1.0;
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            match self.state_of(&node.id) {
+                NodeState::Healthy | NodeState::Degraded => return self.recovered(&node, &mut incident).await,
+                NodeState::Failed => {}
+                // Not known yet (just started) or being confirmed: look again shortly.
+                NodeState::Unknown | NodeState::Suspect => {
+                    if sleep_or_stop(TICK, &shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            let n = incident.attempts.len() as u32 + 1;
+            if n > policy.max_attempts {
+                let reason = format!("{} attempts failed (max_attempts {})", n - 1, policy.max_attempts);
+                return self.escalate(&node, &mut incident, reason).await;
+            }
+            if let Some(end) = last_end {
+                let due = end + policy.delay_before(n, jitter);
+                if let Ok(left) = due.duration_since(SystemTime::now())
+                    && !left.is_zero()
+                {
+                    if sleep_or_stop(left.min(TICK), &shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            // Guards, then a slot: atomically, so two nodes never take one slot.
+            let mut input = self.guard_input(&node).await;
+            let refusal = {
+                let mut shared = self.shared();
+                input.in_flight = shared.in_flight.iter().filter(|(id, _)| **id != node.id).map(|(_, r)| *r).collect();
+                input.sibling_in_flight = shared.in_flight.keys().any(|id| {
+                    *id != node.id
+                        && self.nodes.iter().any(|n| {
+                            n.id == *id && n.host == node.host && n.broker_id.is_some() && n.broker_id == node.broker_id
+                        })
+                });
+                match guards::check(&input) {
+                    Ok(()) => {
+                        shared.in_flight.insert(node.id.clone(), node.role);
+                        None
+                    }
+                    Err(r) => Some(r),
+                }
+            };
+            if let Some(r) = refusal {
+                if r.kind == RefusalKind::Escalate {
+                    return self.escalate(&node, &mut incident, r.reason).await;
+                }
+                let key = format!("{}: {}", r.guard, r.reason);
+                if last_refusal.as_ref() != Some(&key) {
+                    info!(message = "Recovery refused by a guard; waiting.", node = %node.id, incident = %incident.id, guard = r.guard, reason = %r.reason);
+                    self.audit
+                        .record(
+                            "guard_refused",
+                            Some(&node.id),
+                            Some(&incident.id),
+                            json!({"guard": r.guard, "reason": r.reason, "attempt": n}),
+                        )
+                        .await;
+                    last_refusal = Some(key);
+                }
+                if sleep_or_stop(Duration::from_secs(1), &shutdown).await {
+                    return;
+                }
+                continue;
+            }
+            last_refusal = None;
+            let consulted = guards::consulted(&input);
+            let outcome = self.attempt(&node, &mut incident, n, &ladder, consulted).await;
+            self.shared().in_flight.remove(&node.id);
+            match outcome {
+                AttemptOutcome::Cancelled => {
+                    if sleep_or_stop(Duration::from_secs(1), &shutdown).await {
+                        return;
+                    }
+                }
+                AttemptOutcome::NotRecorded => {
+                    if sleep_or_stop(Duration::from_secs(5), &shutdown).await {
+                        return;
+                    }
+                }
+                AttemptOutcome::Validated => return self.recovered(&node, &mut incident).await,
+                AttemptOutcome::Failed => last_end = Some(SystemTime::now()),
+            }
+        }
+    }
+
+    /// The facts the guards look at, gathered now.
+    async fn guard_input(&self, node: &Node) -> GuardInput {
+        let snapshot = self.board.snapshot(&node.id);
+        let running = snapshot.as_ref().and_then(|s| s.verdict.as_ref()).is_some_and(|v| {
+            !matches!(
+                v.cause,
+                Some(Cause::ConnectionRefused | Cause::ConnectTimeout | Cause::DnsFailure | Cause::NetworkError)
+            )
+        });
+        let states: HashMap<String, NodeState> =
+            self.nodes.iter().map(|n| (n.id.clone(), self.state_of(&n.id))).collect();
+        let serving = |id: &str| matches!(states.get(id), Some(NodeState::Healthy | NodeState::Degraded));
+        let members: Vec<&Node> = self.nodes.iter().filter(|n| n.role == node.role).collect();
+        let peers = Peers {
+            members: members.len(),
+            serving_others: members.iter().filter(|n| n.id != node.id && serving(&n.id)).count(),
+        };
+        let at_min_isr = match (node.role, running, node.broker_id) {
+            (Role::KafkaBroker, true, Some(id)) => {
+                let healthy: Vec<Node> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.role == Role::KafkaBroker && n.id != node.id && serving(&n.id))
+                    .cloned()
+                    .collect();
+                self.prober.partitions_at_min_isr(&healthy, id).await
+            }
+            (Role::KafkaBroker, true, None) => None,
+            _ => Some(Vec::new()),
+        };
+        let hour_ago = now_ms() - 3_600_000;
+        let actions_last_hour =
+            self.store.call(move |c| records::attempts_started_since(c, hour_ago)).await.unwrap_or(u32::MAX);
+        let isolated =
+            self.board.cluster.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|c| c.isolated);
+        let r = &self.config.recovery;
+        let shared = self.shared();
+        let paused = shared.paused_until.map(|until| {
+            if until == i64::MAX {
+                "until resumed".to_string()
+            } else {
+                format!("until {}", rfc3339(from_millis(until)))
+            }
+        });
+        let cooldown_left = shared
+            .recovered_at
+            .get(&node.id)
+            .map(|at| (*at + r.cooldown_seconds.duration()).saturating_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero());
+        let now = SystemTime::now();
+        GuardInput {
+            running,
+            flapping: snapshot.as_ref().is_some_and(|s| s.flapping),
+            isolated,
+            failed_nodes: states.values().filter(|s| **s == NodeState::Failed).count(),
+            paused,
+            blackout: guards::blackout_at(&self.config.monitoring.blackout_periods, &|tz| guards::wall_clock(now, tz)),
+            cooldown_left,
+            actions_last_hour,
+            peers,
+            at_min_isr,
+            ..self.calm_input(node.role)
+        }
+    }
+
+    /// Attempt `n`: re-verify, record, run (or say what would run), validate, record.
+    async fn attempt(
+        &self,
+        node: &Node,
+        incident: &mut IncidentRecord,
+        n: u32,
+        ladder: &[String],
+        guards: serde_json::Value,
+    ) -> AttemptOutcome {
+        // The node may have come back while we waited: probe it once more now.
+        let observations = futures::future::join_all(node.methods.iter().map(|m| self.prober.probe(node, m))).await;
+        let v = verdict(&observations);
+        if v.status != Status::Failed {
+            info!(message = "Recovery attempt cancelled: the node answers again.", node = %node.id, incident = %incident.id, detail = %v.detail);
+            self.audit
+                .record(
+                    "attempt_cancelled",
+                    Some(&node.id),
+                    Some(&incident.id),
+                    json!({"attempt": n, "reason": "the node answers again", "detail": v.detail}),
+                )
+                .await;
+            self.board.wake(&node.id);
+            return AttemptOutcome::Cancelled;
+        }
+        let Some(action) = ladder_step(ladder, n).map(str::to_string) else {
+            return AttemptOutcome::Failed;
+        };
+        let target = Target { node, attempt: n, incident_id: &incident.id, dry_run: self.dry_run };
+        let plan = actions::plan(&action, &self.config.recovery, &target);
+        let command = match &plan {
+            Ok(p) => self.masker.mask(&p.describe()),
+            Err(e) => format!("(cannot build: {e})"),
+        };
+        // Ansible's --check is a rehearsal that changes nothing: it runs in a dry run too.
+        let executes = !self.dry_run || action == "ansible" || action == "ansible_playbook";
+        let shown = if executes { command.clone() } else { format!("would run: {command}") };
+        let mut record = AttemptRecord {
+            n,
+            action: action.clone(),
+            command: shown.clone(),
+            dry_run: self.dry_run,
+            started_at: now_ms(),
+            finished_at: None,
+            exit_code: None,
+            success: None,
+            result: None,
+            output: None,
+        };
+        let (id, started) = (incident.id.clone(), record.clone());
+        if let Err(e) = self.store.call(move |c| records::start_attempt(c, &id, &started)).await {
+            error!(message = "Recovery: cannot record the attempt; it does not run.", node = %node.id, error = %e);
+            return AttemptOutcome::NotRecorded;
+        }
+        warn!(message = "Recovery attempt started.", node = %node.id, incident = %incident.id, attempt = n, action = %action, command = %shown);
+        self.audit
+            .record(
+                "attempt_started",
+                Some(&node.id),
+                Some(&incident.id),
+                json!({"attempt": n, "action": action, "command": shown, "dry_run": self.dry_run, "guards": guards}),
+            )
+            .await;
+
+        let started = Instant::now();
+        let (success, exit_code, result, output) = match (&plan, executes) {
+            (Err(e), _) => (false, None, format!("cannot run `{action}`: {e}"), String::new()),
+            (Ok(_), false) => (false, None, "dry run: not executed".to_string(), String::new()),
+            (Ok(plan), true) => {
+                let r = runner::run(plan, &self.masker, &self.http).await;
+                if !r.success {
+                    (false, r.exit_code, r.summary, r.output)
+                } else if self.dry_run {
+                    (false, r.exit_code, format!("{} (dry run: a rehearsal, nothing changed)", r.summary), r.output)
+                } else {
+                    match self.validate(node).await {
+                        Ok(after) => (
+                            true,
+                            r.exit_code,
+                            format!("{}; node serves again after {:.1}s", r.summary, after.as_secs_f64()),
+                            r.output,
+                        ),
+                        Err(limit) => (
+                            false,
+                            r.exit_code,
+                            format!("{}, but the node did not pass its probes within {}s", r.summary, limit.as_secs()),
+                            r.output,
+                        ),
+                    }
+                }
+            }
+        };
+        record.finished_at = Some(now_ms());
+        record.exit_code = exit_code;
+        record.success = Some(success);
+        record.result = Some(result.clone());
+        record.output = Some(tail(&output, 4000));
+        let (id, finished) = (incident.id.clone(), record.clone());
+        if let Err(e) = self.store.call(move |c| records::finish_attempt(c, &id, &finished)).await {
+            error!(message = "Recovery: cannot record the attempt's end.", node = %node.id, error = %e);
+        }
+        let level_msg = if success { "Recovery attempt succeeded." } else { "Recovery attempt failed." };
+        if success {
+            info!(message = level_msg, node = %node.id, incident = %incident.id, attempt = n, action = %action, result = %result, duration_ms = started.elapsed().as_millis() as u64);
+        } else {
+            warn!(message = level_msg, node = %node.id, incident = %incident.id, attempt = n, action = %action, result = %result, duration_ms = started.elapsed().as_millis() as u64);
+        }
+        self.audit
+            .record(
+                "attempt_finished",
+                Some(&node.id),
+                Some(&incident.id),
+                json!({"attempt": n, "action": action, "success": success, "exit_code": exit_code,
+                       "duration_s": started.elapsed().as_secs_f64(), "result": result, "output": tail(&output, 2000)}),
+            )
+            .await;
+        incident.attempts.push(record.clone());
+        let _ = self.events.send(IncidentEvent::AttemptFinished { incident: incident.clone(), attempt: record });
+        if success { AttemptOutcome::Validated } else { AttemptOutcome::Failed }
+    }
+
+    /// Waits until the watcher sees the node serving again (its `recovery_threshold`
+    /// rounds), waking it to probe at the validation interval.
+    async fn validate(&self, node: &Node) -> Result<Duration, Duration> {
+        let v = &self.config.recovery.recovery_validation;
+        let (limit, every) = (v.timeout_seconds.duration(), v.interval_seconds.duration().max(TICK));
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            self.board.wake(&node.id);
+            tokio::time::sleep(every).await;
+            if matches!(self.state_of(&node.id), NodeState::Healthy | NodeState::Degraded) {
+                return Ok(started.elapsed());
+            }
+        }
+        Err(limit)
+    }
+
+    async fn recovered(&self, node: &Node, incident: &mut IncidentRecord) {
+        let now = SystemTime::now();
+        let downtime = now.duration_since(from_millis(incident.opened_at)).unwrap_or_default();
+        let outcome = format!("recovered after {:.1}s, {} attempt(s)", downtime.as_secs_f64(), incident.attempts.len());
+        let (id, text) = (incident.id.clone(), outcome.clone());
+        if let Err(e) = self
+            .store
+            .call(move |c| records::close_incident(c, &id, IncidentState::Recovered, millis(now), &text))
+            .await
+        {
+            error!(message = "Recovery: cannot record the recovery.", node = %node.id, error = %e);
+        }
+        incident.state = IncidentState::Recovered;
+        incident.closed_at = Some(millis(now));
+        incident.outcome = Some(outcome.clone());
+        self.shared().recovered_at.insert(node.id.clone(), Instant::now());
+        info!(message = "Recovery: node recovered.", node = %node.id, incident = %incident.id, downtime_s = downtime.as_secs_f64(), attempts = incident.attempts.len());
+        self.audit
+            .record(
+                "recovered",
+                Some(&node.id),
+                Some(&incident.id),
+                json!({"downtime_s": downtime.as_secs_f64(), "attempts": incident.attempts.len()}),
+            )
+            .await;
+        let _ = self.events.send(IncidentEvent::Recovered { incident: incident.clone() });
+    }
+
+    async fn escalate(&self, node: &Node, incident: &mut IncidentRecord, reason: String) {
+        let now = SystemTime::now();
+        let (id, text) = (incident.id.clone(), reason.clone());
+        if let Err(e) = self
+            .store
+            .call(move |c| records::close_incident(c, &id, IncidentState::Escalated, millis(now), &text))
+            .await
+        {
+            error!(message = "Recovery: cannot record the escalation.", node = %node.id, error = %e);
+        }
+        incident.state = IncidentState::Escalated;
+        incident.closed_at = Some(millis(now));
+        incident.outcome = Some(reason.clone());
+        self.shared().held.insert(node.id.clone());
+        error!(message = "Recovery: escalated; no further action on this node until it is healthy or reset.", node = %node.id, incident = %incident.id, reason = %reason);
+        self.audit
+            .record(
+                "escalated",
+                Some(&node.id),
+                Some(&incident.id),
+                json!({"reason": reason, "attempts": incident.attempts.len()}),
+            )
+            .await;
+        let _ = self.events.send(IncidentEvent::Escalated { incident: incident.clone(), reason });
+    }
+}
+
+enum AttemptOutcome {
+    /// The node answered again before anything ran.
+    Cancelled,
+    /// The store refused the record: nothing ran.
+    NotRecorded,
+    Validated,
+    Failed,
+}
+
+/// Sleeps; true when the daemon is stopping.
+async fn sleep_or_stop(d: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
+}
+
+/// The last `max` bytes of `s` (on a character boundary).
+fn tail(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &s[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incident_ids_are_readable_and_safe_in_commands() {
+        let at = std::time::UNIX_EPOCH + Duration::from_millis(1_795_537_773_123);
+        assert_eq!(incident_id("broker-1", at), "inc-20261124-162933-123-broker-1");
+        assert_eq!(incident_id("zk 1;rm", at), "inc-20261124-162933-123-zk_1_rm");
+        assert_eq!(tail("abcdef", 3), "…def");
+    }
+}

@@ -1,0 +1,357 @@
+//! Safety guards: whether an attempt may run now. Pure: everything the
+//! decision needs is in `GuardInput`; the engine gathers it.
+//!
+//! Owns: the order and wording of every refusal — the reasons operators read
+//! in the audit trail.
+//! Must never: look at the clock or the network itself, or let an action
+//! through when a guard cannot tell (missing facts refuse).
+
+use std::time::Duration;
+
+use crate::config::BlackoutPeriod;
+use crate::config::validate::{parse_hh_mm, weekday};
+use crate::topology::Role;
+
+/// The health of a node's quorum peers (ZooKeeper ensemble or KRaft voters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Peers {
+    /// Members of the quorum, this node included.
+    pub members: usize,
+    /// Other members serving now.
+    pub serving_others: usize,
+}
+
+/// Everything the guards look at for one attempt on one node.
+#[derive(Debug, Clone)]
+pub struct GuardInput {
+    pub role: Role,
+    /// The node's process answers at all (a hang, a not-serving ZooKeeper):
+    /// acting on it takes away something that may still count.
+    pub running: bool,
+    pub flapping: bool,
+    /// The monitor cannot reach the cluster.
+    pub isolated: bool,
+    pub failed_nodes: usize,
+    pub total_nodes: usize,
+    pub max_failed_fraction: f64,
+    /// Paused by an operator; the text says until when.
+    pub paused: Option<String>,
+    /// Inside a blackout period; the text names it.
+    pub blackout: Option<String>,
+    /// Remaining cooldown after the node's last recovery.
+    pub cooldown_left: Option<Duration>,
+    pub actions_last_hour: u32,
+    pub max_actions_per_hour: u32,
+    /// Roles of the actions running now on other nodes.
+    pub in_flight: Vec<Role>,
+    /// Another entry of the same process (a KRaft node that is broker and
+    /// controller: same host and node id) is being acted on.
+    pub sibling_in_flight: bool,
+    pub max_parallel: usize,
+    /// ZooKeeper ensemble or KRaft voters, for those roles.
+    pub peers: Peers,
+    /// Partitions of which this broker is one of only `min.insync.replicas`
+    /// in-sync replicas (or fewer); `None` when unknown.
+    pub at_min_isr: Option<Vec<String>>,
+}
+
+/// Why an attempt does not run now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The guard's name, for the audit trail and metrics.
+    pub guard: &'static str,
+    pub reason: String,
+    pub kind: RefusalKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// Wait and ask again (pause, blackout, budget, a slot, the quorum).
+    Wait,
+    /// Escalate this incident: people must look (a flapping node).
+    Escalate,
+    /// A cluster-wide event: no action anywhere, one escalation for all.
+    ClusterEvent,
+}
+
+fn refuse(guard: &'static str, kind: RefusalKind, reason: String) -> Result<(), Refusal> {
+    Err(Refusal { guard, reason, kind })
+}
+
+/// The guards in order; the first that refuses says why.
+pub fn check(i: &GuardInput) -> Result<(), Refusal> {
+    if i.isolated {
+        return refuse(
+            "isolation",
+            RefusalKind::ClusterEvent,
+            "the monitor cannot reach the cluster: its own network is suspect, so nothing is restarted".into(),
+        );
+    }
+    if i.total_nodes > 0 && i.failed_nodes as f64 > i.max_failed_fraction * i.total_nodes as f64 {
+        return refuse(
+            "mass_failure",
+            RefusalKind::ClusterEvent,
+            format!(
+                "{} of {} nodes are down at once (more than recovery.max_failed_fraction {}): network or data-centre event suspected",
+                i.failed_nodes, i.total_nodes, i.max_failed_fraction
+            ),
+        );
+    }
+    if i.flapping {
+        return refuse(
+            "flapping",
+            RefusalKind::Escalate,
+            "the node is flapping: restarting it again would not fix the cause".into(),
+        );
+    }
+    if let Some(until) = &i.paused {
+        return refuse("paused", RefusalKind::Wait, format!("recovery is paused by an operator {until}"));
+    }
+    if let Some(window) = &i.blackout {
+        return refuse("blackout", RefusalKind::Wait, format!("inside the blackout period {window}"));
+    }
+    if let Some(left) = i.cooldown_left {
+        return refuse(
+            "cooldown",
+            RefusalKind::Wait,
+            format!("the node recovered recently; {}s of recovery.cooldown_seconds left", left.as_secs()),
+        );
+    }
+    if i.actions_last_hour >= i.max_actions_per_hour {
+        return refuse(
+            "budget",
+            RefusalKind::Wait,
+            format!(
+                "{} actions in the last hour (recovery.max_actions_per_hour is {})",
+                i.actions_last_hour, i.max_actions_per_hour
+            ),
+        );
+    }
+    if i.sibling_in_flight {
+        return refuse(
+            "same_process",
+            RefusalKind::Wait,
+            "another entry of the same process (same host and node id) is being acted on".into(),
+        );
+    }
+    if i.in_flight.len() >= i.max_parallel.max(1) {
+        return refuse(
+            "max_parallel",
+            RefusalKind::Wait,
+            format!("{} action(s) already running (recovery.max_parallel is {})", i.in_flight.len(), i.max_parallel),
+        );
+    }
+    if matches!(i.role, Role::Zookeeper | Role::KraftController) && i.in_flight.contains(&i.role) {
+        return refuse(
+            "one_quorum_member_at_a_time",
+            RefusalKind::Wait,
+            format!("another {} is being acted on: never two quorum members at once", i.role.as_str()),
+        );
+    }
+    if matches!(i.role, Role::Zookeeper | Role::KraftController) && i.running {
+        let majority = i.peers.members / 2 + 1;
+        if i.peers.serving_others < majority {
+            return refuse(
+                "quorum",
+                RefusalKind::Wait,
+                format!(
+                    "the node is still running and only {} of the other {} quorum members serve; the quorum needs {majority}: restarting it could cost the quorum",
+                    i.peers.serving_others,
+                    i.peers.members.saturating_sub(1)
+                ),
+            );
+        }
+    }
+    if i.role == Role::KafkaBroker && i.running {
+        match &i.at_min_isr {
+            None => {
+                return refuse(
+                    "min_isr",
+                    RefusalKind::Wait,
+                    "the broker is still running and no partition view is available to prove that restarting it keeps every partition at min.insync.replicas".into(),
+                );
+            }
+            Some(partitions) if !partitions.is_empty() => {
+                let shown: Vec<&str> = partitions.iter().take(5).map(String::as_str).collect();
+                return refuse(
+                    "min_isr",
+                    RefusalKind::Wait,
+                    format!(
+                        "the broker is still running and in the ISR of {} partition(s) at min.insync.replicas ({}): restarting it would stop writes",
+                        partitions.len(),
+                        shown.join(", ")
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// What the guards saw when they let an attempt through, for its audit record.
+pub fn consulted(i: &GuardInput) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "node_running": i.running,
+        "failed_nodes": i.failed_nodes,
+        "total_nodes": i.total_nodes,
+        "actions_running_elsewhere": i.in_flight.len(),
+        "actions_last_hour": i.actions_last_hour,
+    });
+    if matches!(i.role, Role::Zookeeper | Role::KraftController) {
+        v["quorum"] = serde_json::json!({"members": i.peers.members, "other_members_serving": i.peers.serving_others});
+    }
+    if i.role == Role::KafkaBroker && i.running {
+        v["partitions_at_min_isr"] = serde_json::json!(i.at_min_isr);
+    }
+    v
+}
+
+/// The blackout period `now` falls in, if any. `weekday` is 0 for Monday;
+/// `minute` is the minute of the day, both in the period's own time zone
+/// (`clock(tz)` gives them).
+pub fn blackout_at(periods: &[BlackoutPeriod], clock: &dyn Fn(&str) -> (usize, u32)) -> Option<String> {
+    periods.iter().find_map(|p| {
+        let (start, end) = (parse_hh_mm(&p.start_time)?, parse_hh_mm(&p.end_time)?);
+        let (start, end) = (start.0 * 60 + start.1, end.0 * 60 + end.1);
+        let (day, minute) = clock(&p.timezone);
+        let on = |d: usize| p.days.is_empty() || p.days.iter().any(|x| weekday(x) == Some(d));
+        let yesterday = (day + 6) % 7;
+        let active = if start <= end {
+            on(day) && minute >= start && minute < end
+        } else {
+            (on(day) && minute >= start) || (on(yesterday) && minute < end)
+        };
+        active.then(|| format!("{}-{} {}", p.start_time, p.end_time, p.timezone))
+    })
+}
+
+/// Weekday (0 = Monday) and minute of the day of `now` in `tz` (`utc` or `local`).
+pub fn wall_clock(now: std::time::SystemTime, tz: &str) -> (usize, u32) {
+    let secs = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    if tz == "local" {
+        let t = secs as libc::time_t;
+        // SAFETY: localtime_r writes only into `tm`, which we own.
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        if !unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+            return (((tm.tm_wday + 6) % 7) as usize, (tm.tm_hour * 60 + tm.tm_min) as u32);
+        }
+    }
+    let days = secs.div_euclid(86_400);
+    // 1970-01-01 was a Thursday (3 with Monday = 0).
+    (((days + 3).rem_euclid(7)) as usize, (secs.rem_euclid(86_400) / 60) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calm(role: Role) -> GuardInput {
+        GuardInput {
+            role,
+            running: false,
+            flapping: false,
+            isolated: false,
+            failed_nodes: 1,
+            total_nodes: 6,
+            max_failed_fraction: 0.4,
+            paused: None,
+            blackout: None,
+            cooldown_left: None,
+            actions_last_hour: 0,
+            max_actions_per_hour: 20,
+            in_flight: Vec::new(),
+            sibling_in_flight: false,
+            max_parallel: 1,
+            peers: Peers { members: 3, serving_others: 2 },
+            at_min_isr: Some(Vec::new()),
+        }
+    }
+
+    fn guard(i: &GuardInput) -> Option<&'static str> {
+        check(i).err().map(|r| r.guard)
+    }
+
+    #[test]
+    fn a_down_node_in_a_calm_cluster_may_be_restarted() {
+        for role in [Role::KafkaBroker, Role::KraftController, Role::Zookeeper] {
+            assert_eq!(check(&calm(role)), Ok(()));
+        }
+    }
+
+    #[test]
+    fn cluster_events_stop_everything() {
+        let isolated = GuardInput { isolated: true, ..calm(Role::KafkaBroker) };
+        assert_eq!(check(&isolated).unwrap_err().kind, RefusalKind::ClusterEvent);
+        let mass = GuardInput { failed_nodes: 3, ..calm(Role::KafkaBroker) };
+        let r = check(&mass).unwrap_err();
+        assert_eq!((r.guard, r.kind), ("mass_failure", RefusalKind::ClusterEvent));
+        assert!(r.reason.contains("3 of 6 nodes"), "{}", r.reason);
+        // 2 of 6 is not more than 40 %.
+        assert_eq!(check(&GuardInput { failed_nodes: 2, ..calm(Role::KafkaBroker) }), Ok(()));
+    }
+
+    #[test]
+    fn waits_and_escalations() {
+        let b = || calm(Role::KafkaBroker);
+        assert_eq!(guard(&GuardInput { flapping: true, ..b() }), Some("flapping"));
+        assert_eq!(check(&GuardInput { flapping: true, ..b() }).unwrap_err().kind, RefusalKind::Escalate);
+        assert_eq!(guard(&GuardInput { paused: Some("until resumed".into()), ..b() }), Some("paused"));
+        assert_eq!(guard(&GuardInput { blackout: Some("02:00-03:00 utc".into()), ..b() }), Some("blackout"));
+        assert_eq!(guard(&GuardInput { cooldown_left: Some(Duration::from_secs(9)), ..b() }), Some("cooldown"));
+        assert_eq!(guard(&GuardInput { actions_last_hour: 20, ..b() }), Some("budget"));
+        assert_eq!(guard(&GuardInput { in_flight: vec![Role::KafkaBroker], ..b() }), Some("max_parallel"));
+        assert_eq!(guard(&GuardInput { sibling_in_flight: true, max_parallel: 5, ..b() }), Some("same_process"));
+        let two = GuardInput { in_flight: vec![Role::KafkaBroker], max_parallel: 2, ..b() };
+        assert_eq!(check(&two), Ok(()));
+    }
+
+    #[test]
+    fn quorum_members_one_at_a_time_and_never_at_the_cost_of_the_quorum() {
+        let zk = || calm(Role::Zookeeper);
+        let two = GuardInput { in_flight: vec![Role::Zookeeper], max_parallel: 3, ..zk() };
+        assert_eq!(guard(&two), Some("one_quorum_member_at_a_time"));
+        // Down (refused): always allowed. Running with one serving peer of 3: refused.
+        assert_eq!(check(&GuardInput { peers: Peers { members: 3, serving_others: 1 }, ..zk() }), Ok(()));
+        let risky = GuardInput { running: true, peers: Peers { members: 3, serving_others: 1 }, ..zk() };
+        assert_eq!(guard(&risky), Some("quorum"));
+        let safe = GuardInput { running: true, peers: Peers { members: 3, serving_others: 2 }, ..zk() };
+        assert_eq!(check(&safe), Ok(()));
+        let c =
+            GuardInput { running: true, peers: Peers { members: 5, serving_others: 2 }, ..calm(Role::KraftController) };
+        assert_eq!(guard(&c), Some("quorum"));
+    }
+
+    #[test]
+    fn a_running_broker_is_not_restarted_below_min_isr() {
+        let b = || GuardInput { running: true, ..calm(Role::KafkaBroker) };
+        assert_eq!(check(&b()), Ok(()));
+        let r = check(&GuardInput { at_min_isr: Some(vec!["orders-0".into()]), ..b() }).unwrap_err();
+        assert_eq!(r.guard, "min_isr");
+        assert!(r.reason.contains("orders-0"));
+        assert_eq!(guard(&GuardInput { at_min_isr: None, ..b() }), Some("min_isr"), "unknown refuses");
+        // A broker that is down cannot lose the ISR anything.
+        assert_eq!(check(&GuardInput { running: false, at_min_isr: None, ..b() }), Ok(()));
+    }
+
+    #[test]
+    fn blackout_windows_cross_midnight_and_respect_days() {
+        let period = |s: &str, e: &str, days: &[&str]| BlackoutPeriod {
+            start_time: s.into(),
+            end_time: e.into(),
+            days: days.iter().map(|d| d.to_string()).collect(),
+            timezone: "utc".into(),
+        };
+        let at = |day: usize, h: u32, m: u32| move |_: &str| (day, h * 60 + m);
+        let night = [period("23:00", "01:00", &["sun"])];
+        assert!(blackout_at(&night, &at(6, 23, 30)).is_some(), "Sunday 23:30");
+        assert!(blackout_at(&night, &at(0, 0, 30)).is_some(), "Monday 00:30, window started Sunday");
+        assert!(blackout_at(&night, &at(0, 23, 30)).is_none(), "Monday 23:30");
+        let daily = [period("02:00", "03:00", &[])];
+        assert!(blackout_at(&daily, &at(2, 2, 0)).is_some());
+        assert!(blackout_at(&daily, &at(2, 3, 0)).is_none(), "the end is exclusive");
+        // 2026-11-24 16:29 UTC was a Tuesday.
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_795_537_773);
+        assert_eq!(wall_clock(t, "utc"), (1, 16 * 60 + 29));
+    }
+}

@@ -1,0 +1,287 @@
+//! Running a plan: processes in their own process group with a time limit,
+//! bounded capture of their output, or one HTTP call.
+//!
+//! Owns: spawning, killing the whole group on timeout (SIGTERM, then SIGKILL
+//! after a grace period), and the result of each step.
+//! Must never: wait forever on a pipe a daemonised grandchild keeps open, keep
+//! more than `MAX_CAPTURE` bytes of output, or return unmasked output.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+use super::actions::{Plan, Step};
+use crate::secrets::Masker;
+
+/// Output kept per stream: the first and the last half of this.
+const MAX_CAPTURE: usize = 16 * 1024;
+/// Time between SIGTERM and SIGKILL on timeout.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+/// After the process exits, time to drain its pipes (a grandchild may hold them).
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// What running a plan gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    pub success: bool,
+    /// Exit code of the last step run (HTTP: the status code).
+    pub exit_code: Option<i32>,
+    pub duration: Duration,
+    /// One line: which step ended how.
+    pub summary: String,
+    /// Output excerpt, secrets masked.
+    pub output: String,
+}
+
+/// Runs every step in order (stopping at the first failure), or the HTTP call.
+pub async fn run(plan: &Plan, masker: &Masker, http: &reqwest::Client) -> RunResult {
+    let started = Instant::now();
+    match plan {
+        Plan::Steps(steps) => {
+            let mut output = String::new();
+            let mut last = None;
+            for step in steps {
+                let r = run_step(step).await;
+                if !r.output.is_empty() {
+                    output.push_str(&format!("[{}]\n{}\n", step.label, r.output.trim_end()));
+                }
+                let ok = r.exit_code == Some(0) && !r.timed_out;
+                let summary = match (r.timed_out, r.exit_code, &r.error) {
+                    (_, _, Some(e)) => format!("{}: {e}", step.label),
+                    (true, _, _) => format!("{}: killed after the {:?} time limit", step.label, step.timeout),
+                    (false, Some(code), _) => format!("{}: exit {code}", step.label),
+                    (false, None, _) => format!("{}: killed by a signal", step.label),
+                };
+                last = Some((r.exit_code, summary));
+                if !ok {
+                    let (exit_code, summary) = last.unwrap_or((None, String::new()));
+                    return RunResult {
+                        success: false,
+                        exit_code,
+                        duration: started.elapsed(),
+                        summary: masker.mask(&summary),
+                        output: masker.mask(&output),
+                    };
+                }
+            }
+            let (exit_code, summary) = last.unwrap_or((Some(0), "nothing to run".into()));
+            RunResult {
+                success: true,
+                exit_code,
+                duration: started.elapsed(),
+                summary: masker.mask(&summary),
+                output: masker.mask(&output),
+            }
+        }
+        Plan::Http { url, headers, body, timeout } => {
+            let mut request = http
+                .post(url)
+                .timeout(*timeout)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+            for (k, v) in headers {
+                request = request.header(k.as_str(), v.as_str());
+            }
+            let (success, code, summary, output) = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let text = response.text().await.unwrap_or_default();
+                    let excerpt: String = text.chars().take(MAX_CAPTURE).collect();
+                    (status.is_success(), Some(status.as_u16() as i32), format!("POST {url}: HTTP {status}"), excerpt)
+                }
+                Err(e) => (false, None, format!("POST {url}: {e}"), String::new()),
+            };
+            RunResult {
+                success,
+                exit_code: code,
+                duration: started.elapsed(),
+                summary: masker.mask(&summary),
+                output: masker.mask(&output),
+            }
+        }
+    }
+}
+
+struct StepResult {
+    exit_code: Option<i32>,
+    timed_out: bool,
+    error: Option<String>,
+    output: String,
+}
+
+async fn run_step(step: &Step) -> StepResult {
+    let Some((program, args)) = step.argv.split_first() else {
+        return StepResult {
+            exit_code: None,
+            timed_out: false,
+            error: Some("empty command".into()),
+            output: String::new(),
+        };
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .envs(step.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    // If the daemon dies mid-attempt, the action dies with it: the attempt is
+    // then recorded as interrupted and never half-runs next to its successor.
+    // SAFETY: prctl is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return StepResult {
+                exit_code: None,
+                timed_out: false,
+                error: Some(format!("cannot run `{program}`: {e}")),
+                output: String::new(),
+            };
+        }
+    };
+    let pgid = child.id().map(|p| p as i32);
+    let out = tokio::spawn(capture(child.stdout.take()));
+    let err = tokio::spawn(capture(child.stderr.take()));
+    let (status, timed_out) = match tokio::time::timeout(step.timeout, child.wait()).await {
+        Ok(status) => (status.ok(), false),
+        Err(_) => {
+            if let Some(pg) = pgid {
+                // SAFETY: plain syscalls with integer arguments, on the group we created.
+                unsafe { libc::kill(-pg, libc::SIGTERM) };
+            }
+            let status = match tokio::time::timeout(KILL_GRACE, child.wait()).await {
+                Ok(s) => s.ok(),
+                Err(_) => {
+                    if let Some(pg) = pgid {
+                        // SAFETY: as above.
+                        unsafe { libc::kill(-pg, libc::SIGKILL) };
+                    }
+                    child.wait().await.ok()
+                }
+            };
+            (status, true)
+        }
+    };
+    let drained = |h: tokio::task::JoinHandle<String>| async move {
+        match tokio::time::timeout(DRAIN, h).await {
+            Ok(Ok(s)) => s,
+            _ => "(output not closed: a background process keeps it open)".to_string(),
+        }
+    };
+    let (stdout, stderr) = (drained(out).await, drained(err).await);
+    let mut output = stdout;
+    if !stderr.trim().is_empty() {
+        if !output.is_empty() && !output.ends_with('\n') {
+            output.push('\n');
+        }
+        output.push_str(&stderr);
+    }
+    StepResult { exit_code: status.and_then(|s| s.code()), timed_out, error: None, output }
+}
+
+/// Reads a stream to its end, keeping its head and tail.
+async fn capture(stream: Option<impl AsyncRead + Unpin>) -> String {
+    let Some(mut stream) = stream else { return String::new() };
+    let (mut head, mut tail) = (Vec::new(), std::collections::VecDeque::new());
+    let mut skipped = 0usize;
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        for &b in &buf[..n] {
+            if head.len() < MAX_CAPTURE / 2 {
+                head.push(b);
+            } else {
+                tail.push_back(b);
+                if tail.len() > MAX_CAPTURE / 2 {
+                    tail.pop_front();
+                    skipped += 1;
+                }
+            }
+        }
+    }
+    let mut text = String::from_utf8_lossy(&head).into_owned();
+    if skipped > 0 {
+        text.push_str(&format!("\n… {skipped} bytes left out …\n"));
+    }
+    text.push_str(&String::from_utf8_lossy(&tail.into_iter().collect::<Vec<_>>()));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(script: &str, timeout: Duration) -> Step {
+        Step {
+            label: "test".into(),
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            env: vec![("SECRET_VALUE".into(), "hunter22".into())],
+            timeout,
+        }
+    }
+
+    #[tokio::test]
+    async fn steps_run_in_order_until_one_fails() {
+        let masker = Masker::new(vec!["hunter22".into()]);
+        let http = reqwest::Client::new();
+        let plan = Plan::Steps(vec![
+            step("echo one; echo \"pw=$SECRET_VALUE\" >&2", Duration::from_secs(5)),
+            step("exit 3", Duration::from_secs(5)),
+            step("echo never", Duration::from_secs(5)),
+        ]);
+        let r = run(&plan, &masker, &http).await;
+        assert!(!r.success);
+        assert_eq!(r.exit_code, Some(3));
+        assert_eq!(r.summary, "test: exit 3");
+        assert!(r.output.contains("one") && r.output.contains("pw=***"), "{}", r.output);
+        assert!(!r.output.contains("never") && !r.output.contains("hunter22"));
+    }
+
+    #[tokio::test]
+    async fn a_hanging_step_is_killed_with_its_children_and_output_is_bounded() {
+        let masker = Masker::default();
+        let http = reqwest::Client::new();
+        let started = Instant::now();
+        let r = run(
+            &Plan::Steps(vec![step("sleep 300 & sleep 300; echo late", Duration::from_millis(300))]),
+            &masker,
+            &http,
+        )
+        .await;
+        assert!(!r.success && r.summary.contains("time limit"), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(4), "SIGTERM ends it; {:?}", started.elapsed());
+        let loud =
+            run(&Plan::Steps(vec![step("yes x | head -c 1000000", Duration::from_secs(10))]), &masker, &http).await;
+        assert!(loud.success);
+        assert!(loud.output.len() < MAX_CAPTURE + 200 && loud.output.contains("bytes left out"));
+        // A daemonised grandchild keeping stdout open does not hold the attempt.
+        let started = Instant::now();
+        let bg =
+            run(&Plan::Steps(vec![step("sleep 30 & echo started", Duration::from_secs(10))]), &masker, &http).await;
+        assert!(bg.success && started.elapsed() < Duration::from_secs(5), "{bg:?}");
+        let missing = run(
+            &Plan::Steps(vec![Step {
+                label: "x".into(),
+                argv: vec!["/nonexistent/x".into()],
+                env: vec![],
+                timeout: Duration::from_secs(1),
+            }]),
+            &masker,
+            &http,
+        )
+        .await;
+        assert!(!missing.success && missing.summary.contains("cannot run `/nonexistent/x`"));
+    }
+}

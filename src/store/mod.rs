@@ -1,0 +1,191 @@
+//! The state store: one SQLite file (WAL) under `system.state_dir`.
+//!
+//! Owns: the schema, and the one thread that holds the connection — every
+//! read and write of the daemon goes through it, in order. Incidents, their
+//! attempts, the audit trail, and the operator's controls (pause, resets).
+//! Must never: hold a secret (commands are stored masked), or be written by
+//! two tasks at once. Operators may read the file with `sqlite3`; the CLI
+//! (`incidents reset`, `pause`) writes controls from another process, which
+//! SQLite serialises with its own lock.
+
+pub mod records;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+pub use records::{AttemptRecord, IncidentRecord, IncidentState};
+
+/// The file name inside `system.state_dir`.
+pub const FILE_NAME: &str = "state.db";
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A handle to the store's thread; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    jobs: mpsc::Sender<Job>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state store {path}: {source}")]
+    Sqlite { path: String, source: rusqlite::Error },
+    #[error("state store {0}: cannot create its directory: {1}")]
+    Directory(String, std::io::Error),
+    #[error("the state store's thread is gone")]
+    Gone,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    role TEXT NOT NULL,
+    cause TEXT,
+    evidence TEXT NOT NULL,
+    opened_at INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    closed_at INTEGER,
+    outcome TEXT
+);
+CREATE INDEX IF NOT EXISTS incidents_node ON incidents(node, opened_at);
+CREATE TABLE IF NOT EXISTS attempts (
+    incident_id TEXT NOT NULL REFERENCES incidents(id),
+    n INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    command TEXT NOT NULL,
+    dry_run INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    exit_code INTEGER,
+    success INTEGER,
+    result TEXT,
+    output TEXT,
+    PRIMARY KEY (incident_id, n)
+);
+CREATE INDEX IF NOT EXISTS attempts_started ON attempts(started_at);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    node TEXT,
+    incident_id TEXT,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS controls (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+";
+
+/// Milliseconds since the Unix epoch.
+pub fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The inverse of `millis`.
+pub fn from_millis(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}
+
+/// Opens (creating if needed) the store file with WAL and the schema.
+pub fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let err = |source| StoreError::Sqlite { path: path.display().to_string(), source };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Directory(path.display().to_string(), e))?;
+    }
+    let conn = Connection::open(path).map_err(err)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+    conn.execute_batch(SCHEMA).map_err(err)?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens the store at `dir/state.db` and starts its thread.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join(FILE_NAME);
+        let mut conn = connect(&path)?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("state-store".into())
+            .spawn(move || {
+                while let Ok(job) = queue.recv() {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| StoreError::Directory(path.display().to_string(), e))?;
+        Ok(Store { jobs, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the store's thread and returns its result.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let path = self.path.display().to_string();
+        let job: Job = Box::new(move |conn| {
+            let _ = tx.send(f(conn).map_err(|source| StoreError::Sqlite { path, source }));
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Gone)?;
+        rx.await.map_err(|_| StoreError::Gone)?
+    }
+}
+
+/// Operator controls kept in the store (written by the CLI, read by the daemon).
+pub mod controls {
+    use rusqlite::{Connection, OptionalExtension, params};
+
+    /// `paused_until`: epoch millis until which no action runs (`i64::MAX` = until resumed).
+    pub const PAUSED_UNTIL: &str = "paused_until";
+
+    /// The key re-arming `node` after an escalation; its value is when.
+    pub fn reset_key(node: &str) -> String {
+        format!("reset:{node}")
+    }
+
+    pub fn set(conn: &Connection, key: &str, value: &str, at: i64) -> rusqlite::Result<()> {
+        conn.execute(
+            "INSERT INTO controls(key, value, at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value, at = excluded.at",
+            params![key, value, at],
+        )?;
+        Ok(())
+    }
+
+    pub fn get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+        conn.query_row("SELECT value FROM controls WHERE key = ?1", params![key], |r| r.get(0)).optional()
+    }
+
+    pub fn delete(conn: &Connection, key: &str) -> rusqlite::Result<bool> {
+        Ok(conn.execute("DELETE FROM controls WHERE key = ?1", params![key])? > 0)
+    }
+
+    /// Every control whose key starts with `prefix`.
+    pub fn with_prefix(conn: &Connection, prefix: &str) -> rusqlite::Result<Vec<(String, String)>> {
+        let mut stmt = conn.prepare("SELECT key, value FROM controls WHERE key LIKE ?1 || '%'")?;
+        let rows = stmt.query_map(params![prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    }
+}

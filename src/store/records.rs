@@ -1,0 +1,217 @@
+//! Incidents, attempts and audit rows: the SQL behind them.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+/// Where an incident stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentState {
+    /// The node is down and the engine is working on it.
+    Open,
+    /// The node serves again.
+    Recovered,
+    /// Attempts are exhausted or a guard stopped the engine for good: people act.
+    Escalated,
+}
+
+impl IncidentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentState::Open => "open",
+            IncidentState::Recovered => "recovered",
+            IncidentState::Escalated => "escalated",
+        }
+    }
+    fn parse(s: &str) -> IncidentState {
+        match s {
+            "recovered" => IncidentState::Recovered,
+            "escalated" => IncidentState::Escalated,
+            _ => IncidentState::Open,
+        }
+    }
+}
+
+/// One attempt of an incident, as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    pub n: u32,
+    pub action: String,
+    /// The command line, secrets masked (`would run` in a dry run).
+    pub command: String,
+    pub dry_run: bool,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub exit_code: Option<i32>,
+    pub success: Option<bool>,
+    /// One line: what happened (`exit 0, node healthy after 4.2 s`, `timed out`, …).
+    pub result: Option<String>,
+    /// Last lines of stdout and stderr, secrets masked.
+    pub output: Option<String>,
+}
+
+/// One incident with its attempts.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentRecord {
+    pub id: String,
+    pub node: String,
+    pub role: String,
+    pub cause: Option<String>,
+    pub evidence: String,
+    pub opened_at: i64,
+    pub state: IncidentState,
+    pub closed_at: Option<i64>,
+    /// Why it closed: downtime on recovery, the reason of an escalation.
+    pub outcome: Option<String>,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+pub fn insert_incident(conn: &Connection, i: &IncidentRecord) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO incidents(id, node, role, cause, evidence, opened_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![i.id, i.node, i.role, i.cause, i.evidence, i.opened_at, i.state.as_str()],
+    )?;
+    Ok(())
+}
+
+pub fn close_incident(
+    conn: &Connection,
+    id: &str,
+    state: IncidentState,
+    at: i64,
+    outcome: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE incidents SET state = ?2, closed_at = ?3, outcome = ?4 WHERE id = ?1",
+        params![id, state.as_str(), at, outcome],
+    )?;
+    Ok(())
+}
+
+/// Records that attempt `n` is about to run (before anything is executed).
+pub fn start_attempt(conn: &Connection, incident: &str, a: &AttemptRecord) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO attempts(incident_id, n, action, command, dry_run, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![incident, a.n, a.action, a.command, a.dry_run, a.started_at],
+    )?;
+    Ok(())
+}
+
+pub fn finish_attempt(conn: &Connection, incident: &str, a: &AttemptRecord) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE attempts SET finished_at = ?3, exit_code = ?4, success = ?5, result = ?6, output = ?7
+         WHERE incident_id = ?1 AND n = ?2",
+        params![incident, a.n, a.finished_at, a.exit_code, a.success, a.result, a.output],
+    )?;
+    Ok(())
+}
+
+/// Attempts that started but never finished (the daemon died during them):
+/// closed as failed and interrupted, so they are never run again. Returns how many.
+pub fn close_interrupted(conn: &Connection, at: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE attempts SET finished_at = ?1, success = 0,
+             result = 'interrupted: the daemon stopped while the attempt ran; not repeated'
+         WHERE finished_at IS NULL",
+        params![at],
+    )
+}
+
+fn incident_from(row: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
+    let state: String = row.get("state")?;
+    Ok(IncidentRecord {
+        id: row.get("id")?,
+        node: row.get("node")?,
+        role: row.get("role")?,
+        cause: row.get("cause")?,
+        evidence: row.get("evidence")?,
+        opened_at: row.get("opened_at")?,
+        state: IncidentState::parse(&state),
+        closed_at: row.get("closed_at")?,
+        outcome: row.get("outcome")?,
+        attempts: Vec::new(),
+    })
+}
+
+fn attempts_of(conn: &Connection, incident: &str) -> rusqlite::Result<Vec<AttemptRecord>> {
+    let mut stmt = conn.prepare(
+        "SELECT n, action, command, dry_run, started_at, finished_at, exit_code, success, result, output
+         FROM attempts WHERE incident_id = ?1 ORDER BY n",
+    )?;
+    let rows = stmt.query_map(params![incident], |r| {
+        Ok(AttemptRecord {
+            n: r.get(0)?,
+            action: r.get(1)?,
+            command: r.get(2)?,
+            dry_run: r.get(3)?,
+            started_at: r.get(4)?,
+            finished_at: r.get(5)?,
+            exit_code: r.get(6)?,
+            success: r.get(7)?,
+            result: r.get(8)?,
+            output: r.get(9)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Incidents, newest first; `node` and `since` (epoch millis) filter.
+pub fn list_incidents(
+    conn: &Connection,
+    node: Option<&str>,
+    since: Option<i64>,
+    only_open: bool,
+) -> rusqlite::Result<Vec<IncidentRecord>> {
+    let mut stmt = conn.prepare(
+        "SELECT * FROM incidents
+         WHERE (?1 IS NULL OR node = ?1) AND (?2 IS NULL OR opened_at >= ?2) AND (?3 = 0 OR state = 'open')
+         ORDER BY opened_at DESC, id DESC",
+    )?;
+    let incidents: Vec<IncidentRecord> =
+        stmt.query_map(params![node, since, only_open], incident_from)?.collect::<Result<_, _>>()?;
+    incidents
+        .into_iter()
+        .map(|mut i| {
+            i.attempts = attempts_of(conn, &i.id)?;
+            Ok(i)
+        })
+        .collect()
+}
+
+/// The latest escalated incident of `node`, if its escalation still holds the node.
+pub fn last_escalation(conn: &Connection, node: &str) -> rusqlite::Result<Option<IncidentRecord>> {
+    conn.query_row(
+        "SELECT * FROM incidents WHERE node = ?1 ORDER BY opened_at DESC, id DESC LIMIT 1",
+        params![node],
+        incident_from,
+    )
+    .optional()
+    .map(|i| i.filter(|i| i.state == IncidentState::Escalated))
+}
+
+/// Attempts (not dry runs) started at or after `since` in the whole cluster.
+pub fn attempts_started_since(conn: &Connection, since: i64) -> rusqlite::Result<u32> {
+    conn.query_row("SELECT COUNT(*) FROM attempts WHERE started_at >= ?1 AND dry_run = 0", params![since], |r| r.get(0))
+}
+
+pub fn insert_audit(
+    conn: &Connection,
+    at: i64,
+    event: &str,
+    node: Option<&str>,
+    incident: Option<&str>,
+    record: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO audit(at, event, node, incident_id, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![at, event, node, incident, record],
+    )?;
+    Ok(())
+}
+
+/// Audit records in order, optionally of one incident.
+pub fn audit_records(conn: &Connection, incident: Option<&str>) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT record FROM audit WHERE (?1 IS NULL OR incident_id = ?1) ORDER BY seq")?;
+    let rows = stmt.query_map(params![incident], |r| r.get(0))?;
+    rows.collect()
+}
