@@ -9,6 +9,7 @@ mod config_errors;
 mod docs;
 mod jmx;
 mod probes;
+mod recovery;
 mod security;
 mod support;
 mod testbed;

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
 /// The `kafka-self-healing` binary built for this test run.
@@ -120,4 +120,55 @@ fn pump(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay: std::
         }
     }
     let _ = to.shutdown(std::net::Shutdown::Both);
+}
+
+/// A real Kafka client (kcat) run with `args`; `input` goes to its stdin.
+pub fn kcat(args: &[&str], input: Option<&str>) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new("kcat")
+        .args(args)
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kcat is installed by testing/setup.sh");
+    if let Some(text) = input {
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// Number of brokers in the cluster's metadata, as a real client sees it.
+pub fn registered_brokers(cluster: &kafka_self_healing::testbed::Cluster) -> Option<usize> {
+    let (ok, text) = kcat(&["-L", "-b", &cluster.bootstrap_servers(), "-m", "5"], None);
+    if !ok {
+        return None;
+    }
+    text.lines().find_map(|l| l.trim().strip_suffix(" brokers:").and_then(|n| n.parse().ok()))
+}
+
+/// True when every partition of `topic` has `n` in-sync replicas.
+pub fn fully_in_sync(cluster: &kafka_self_healing::testbed::Cluster, topic: &str, n: usize) -> bool {
+    let (ok, text) = kcat(&["-L", "-b", &cluster.bootstrap_servers(), "-t", topic, "-m", "5"], None);
+    let isrs: Vec<usize> = text
+        .lines()
+        .filter_map(|l| l.split("isrs: ").nth(1))
+        .map(|isrs| isrs.split(',').filter(|s| !s.trim().is_empty()).count())
+        .collect();
+    ok && !isrs.is_empty() && isrs.iter().all(|c| *c == n)
+}
+
+pub fn produce_and_consume(cluster: &kafka_self_healing::testbed::Cluster, topic: &str, message: &str) {
+    let boot = cluster.bootstrap_servers();
+    let (ok, text) = kcat(
+        &["-P", "-b", &boot, "-t", topic, "-X", "acks=all", "-X", "message.timeout.ms=30000"],
+        Some(&format!("{message}\n")),
+    );
+    assert!(ok, "produce failed: {text}");
+    let (ok, text) =
+        kcat(&["-C", "-b", &boot, "-t", topic, "-o", "beginning", "-e", "-q", "-X", "fetch.wait.max.ms=100"], None);
+    assert!(ok, "consume failed: {text}");
+    assert!(text.lines().any(|l| l == message), "message `{message}` not consumed; got: {text}");
 }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use kafka_self_healing::testbed::{Cluster, Flavor, Spec, api_versions, jvm_pids_under, zookeeper_four_letter_word};
 
-use crate::support::{cluster_lock, repo, run, stdout, testbed_bin};
+use crate::support::{
+    cluster_lock, fully_in_sync, produce_and_consume, registered_brokers, repo, run, stdout, testbed_bin,
+};
 
 /// Polls `f` until it returns `Some`, failing the test with `what` after `limit`.
 fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
@@ -19,56 +21,6 @@ fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) ->
         assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(250));
     }
-}
-
-fn kcat(args: &[&str], input: Option<&str>) -> (bool, String) {
-    use std::io::Write;
-    let mut child = Command::new("kcat")
-        .args(args)
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kcat is installed by testing/setup.sh");
-    if let Some(text) = input {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
-/// Number of brokers in the cluster's metadata, as a real client sees it.
-fn registered_brokers(cluster: &Cluster) -> Option<usize> {
-    let (ok, text) = kcat(&["-L", "-b", &cluster.bootstrap_servers(), "-m", "5"], None);
-    if !ok {
-        return None;
-    }
-    text.lines().find_map(|l| l.trim().strip_suffix(" brokers:").and_then(|n| n.parse().ok()))
-}
-
-/// True when every partition of `topic` has `n` in-sync replicas.
-fn fully_in_sync(cluster: &Cluster, topic: &str, n: usize) -> bool {
-    let (ok, text) = kcat(&["-L", "-b", &cluster.bootstrap_servers(), "-t", topic, "-m", "5"], None);
-    let isrs: Vec<usize> = text
-        .lines()
-        .filter_map(|l| l.split("isrs: ").nth(1))
-        .map(|isrs| isrs.split(',').filter(|s| !s.trim().is_empty()).count())
-        .collect();
-    ok && !isrs.is_empty() && isrs.iter().all(|c| *c == n)
-}
-
-fn produce_and_consume(cluster: &Cluster, topic: &str, message: &str) {
-    let boot = cluster.bootstrap_servers();
-    let (ok, text) = kcat(
-        &["-P", "-b", &boot, "-t", topic, "-X", "acks=all", "-X", "message.timeout.ms=30000"],
-        Some(&format!("{message}\n")),
-    );
-    assert!(ok, "produce failed: {text}");
-    let (ok, text) =
-        kcat(&["-C", "-b", &boot, "-t", topic, "-o", "beginning", "-e", "-q", "-X", "fetch.wait.max.ms=100"], None);
-    assert!(ok, "consume failed: {text}");
-    assert!(text.lines().any(|l| l == message), "message `{message}` not consumed; got: {text}");
 }
 
 /// The whole life of a cluster: up, a replicated topic, a message through it,

@@ -1,0 +1,425 @@
+//! The recovery engine against real clusters: a killed node is restarted by
+//! the operator's tool (a script, Ansible, SSH), attempts back off and
+//! escalate, guards hold actions back, and a daemon killed mid-attempt
+//! resumes without repeating anything. Every run is checked in the audit
+//! trail and the state store (`incidents --output json`).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kafka_self_healing::testbed::{Cluster, Spec, cluster_section};
+use serde_json::Value;
+
+use crate::support::{bin, cluster_lock, fully_in_sync, produce_and_consume, run, stderr, write_temp};
+
+const TESTBED: &str = env!("CARGO_BIN_EXE_kafka-testbed");
+
+/// One daemon run: its files, its process, its audit trail.
+struct Run {
+    dir: PathBuf,
+    config: PathBuf,
+    child: Option<Child>,
+}
+
+impl Run {
+    /// Writes a configuration watching `cluster` with `recovery` (indented
+    /// lines) as its recovery section, and starts the daemon with `args`.
+    fn start(cluster: &Cluster, dir: &Path, recovery: &str, args: &[&str]) -> Run {
+        let mut run = Run::start_config_only(cluster, dir, recovery);
+        run.spawn(args);
+        run
+    }
+
+    fn spawn(&mut self, args: &[&str]) {
+        let child = bin()
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the daemon starts");
+        self.child = Some(child);
+        self.wait_for("daemon_started", Duration::from_secs(20), |_| true);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn audit(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    fn events(&self, event: &str) -> Vec<Value> {
+        self.audit().into_iter().filter(|r| r["event"] == event).collect()
+    }
+
+    /// Waits for an audit record `event` matching `pred`; returns it.
+    fn wait_for(&self, event: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            if let Some(r) = self.events(event).into_iter().find(|r| pred(r)) {
+                return r;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "no `{event}` audit record within {limit:?}; audit:\n{}\nlog tail:\n{}",
+                std::fs::read_to_string(self.dir.join("audit.log")).unwrap_or_default(),
+                tail(&std::fs::read_to_string(self.dir.join("application.log")).unwrap_or_default())
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn incidents(&self) -> Vec<Value> {
+        let out = run(bin().args(["incidents", "--output", "json", "--config"]).arg(&self.config));
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("incidents as JSON")
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// An executable script in `dir/scripts/default.sh` with `body`.
+fn script(dir: &Path, body: &str) -> PathBuf {
+    let scripts = dir.join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    let path = scripts.join("default.sh");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    scripts
+}
+
+/// The test bed's own start command: what an operator's restart script would run.
+fn start_command(cluster: &Cluster) -> String {
+    format!("exec {TESTBED} start \"$KAFKA_NODE_ID\" --dir {}", cluster.dir().display())
+}
+
+fn for_node<'a>(records: &'a [Value], node: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["node"] == node).collect()
+}
+
+/// Attempt time spans `(started_at, finished_at)` in epoch millis, of every incident.
+fn spans(incidents: &[Value]) -> Vec<(String, i64, i64)> {
+    incidents
+        .iter()
+        .flat_map(|i| {
+            i["attempts"].as_array().unwrap().iter().map(move |a| {
+                (
+                    i["node"].as_str().unwrap().to_string(),
+                    a["started_at"].as_i64().unwrap(),
+                    a["finished_at"].as_i64().unwrap_or(i64::MAX),
+                )
+            })
+        })
+        .collect()
+}
+
+fn assert_no_overlap(spans: &[(String, i64, i64)]) {
+    for (i, a) in spans.iter().enumerate() {
+        for b in &spans[i + 1..] {
+            assert!(a.2 <= b.1 || b.2 <= a.1, "attempts ran at the same time: {a:?} and {b:?}");
+        }
+    }
+}
+
+#[test]
+fn killed_brokers_are_restarted_one_at_a_time_and_the_cluster_serves_again() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 3, ..Spec::zookeeper() }).unwrap();
+    cluster.create_topic("recovery", 3, 3).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = script(dir.path(), &start_command(&cluster));
+    let recovery = format!(
+        "  actions: [script]\n  initial_delay_seconds: 1\n  max_failed_fraction: 0.6\n  script: {{script_directory: {}}}",
+        scripts.display()
+    );
+    let daemon = Run::start(&cluster, dir.path(), &recovery, &[]);
+    daemon.wait_for("daemon_started", Duration::from_secs(5), |_| true);
+    std::thread::sleep(Duration::from_secs(3));
+
+    // One broker: detected → attempt → recovered, with the downtime.
+    cluster.kill("broker-2").unwrap();
+    let recovered = daemon.wait_for("recovered", Duration::from_secs(90), |r| r["node"] == "broker-2");
+    let audit = daemon.audit();
+    let trail: Vec<&str> = for_node(&audit, "broker-2").iter().map(|r| r["event"].as_str().unwrap()).collect();
+    assert_eq!(trail, ["detected", "attempt_started", "attempt_finished", "recovered"], "{audit:#?}");
+    let records = for_node(&audit, "broker-2");
+    assert_eq!(records[0]["cause"], "connection_refused");
+    assert_eq!(records[1]["action"], "script");
+    assert_eq!(records[1]["guards"]["node_running"], false);
+    assert_eq!(records[2]["success"], true);
+    assert_eq!(records[2]["exit_code"], 0);
+    assert!(records[2]["result"].as_str().unwrap().contains("node serves again"), "{:#}", records[2]);
+    assert!(recovered["downtime_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(recovered["attempts"], 1);
+    let incidents = daemon.incidents();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    assert_eq!(incidents[0]["state"], "recovered");
+    assert_eq!(incidents[0]["attempts"][0]["n"], 1);
+    wait_until(Duration::from_secs(60), || fully_in_sync(&cluster, "recovery", 3));
+    produce_and_consume(&cluster, "recovery", "after-recovery");
+
+    // Two brokers at once, max_parallel 1: restarted one after the other.
+    cluster.kill("broker-1").unwrap();
+    cluster.kill("broker-3").unwrap();
+    for node in ["broker-1", "broker-3"] {
+        daemon.wait_for("recovered", Duration::from_secs(120), |r| r["node"] == node);
+    }
+    let incidents = daemon.incidents();
+    assert_eq!(incidents.len(), 3);
+    assert!(incidents.iter().all(|i| i["state"] == "recovered"), "{incidents:#?}");
+    assert_no_overlap(&spans(&incidents));
+    let refusals = daemon.events("guard_refused");
+    assert!(refusals.iter().any(|r| r["guard"] == "max_parallel"), "one waited for the other: {refusals:#?}");
+    wait_until(Duration::from_secs(60), || fully_in_sync(&cluster, "recovery", 3));
+    produce_and_consume(&cluster, "recovery", "after-two-recoveries");
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !f() {
+        assert!(started.elapsed() < limit, "condition not met within {limit:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn failing_actions_back_off_escalate_and_stop_until_reset_and_dry_runs_execute_nothing() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 2, ..Spec::zookeeper() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls.log");
+    let scripts = script(dir.path(), &format!("date +%s.%N >> {}\necho 'cannot restart' >&2\nexit 1", calls.display()));
+    let recovery = format!(
+        "  actions: [script]\n  max_attempts: 3\n  initial_delay_seconds: 1\n  backoff_multiplier: 2\n  max_delay_seconds: 10\n  script: {{script_directory: {}}}",
+        scripts.display()
+    );
+    let mut daemon = Run::start(&cluster, dir.path(), &recovery, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.kill("broker-1").unwrap();
+    let escalated = daemon.wait_for("escalated", Duration::from_secs(60), |r| r["node"] == "broker-1");
+    assert!(escalated["reason"].as_str().unwrap().contains("3 attempts failed"), "{escalated:#}");
+    let finished = daemon.events("attempt_finished");
+    assert_eq!(finished.len(), 3);
+    assert!(finished.iter().all(|f| f["success"] == false && f["exit_code"] == 1));
+    assert!(finished[0]["output"].as_str().unwrap().contains("cannot restart"));
+    // Delays: 1 s, then 2 s (±10 % jitter), measured where the script ran.
+    let times: Vec<f64> = std::fs::read_to_string(&calls).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(times.len(), 3);
+    let gaps = [times[1] - times[0], times[2] - times[1]];
+    assert!(gaps[0] >= 0.85 && gaps[0] < 3.0, "first delay {gaps:?}");
+    assert!(gaps[1] >= 1.75 && gaps[1] < 4.5, "second delay {gaps:?}");
+    // Escalated: no further attempt while the node stays down.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), 3, "no attempt after the escalation");
+    let incidents = daemon.incidents();
+    assert_eq!(incidents[0]["state"], "escalated");
+
+    // An operator re-arms the node: a new incident, attempts again from 1.
+    let out = run(bin().args(["incidents", "reset", "broker-1", "--config"]).arg(&daemon.config));
+    assert!(out.status.success(), "{}", stderr(&out));
+    daemon.wait_for("operator_reset", Duration::from_secs(10), |r| r["node"] == "broker-1");
+    daemon.wait_for("attempt_started", Duration::from_secs(20), |r| {
+        r["attempt"] == 1 && r["incident_id"] != escalated["incident_id"]
+    });
+    daemon.kill();
+
+    // A dry run decides and audits the same, and executes nothing.
+    let before = std::fs::read_to_string(&calls).unwrap().lines().count();
+    let dry_dir = tempfile::tempdir().unwrap();
+    let dry = Run::start(&cluster, dry_dir.path(), &recovery, &["--dry-run"]);
+    let started = dry.wait_for("attempt_started", Duration::from_secs(30), |r| r["node"] == "broker-1");
+    assert!(started["command"].as_str().unwrap().starts_with("would run: "), "{started:#}");
+    assert_eq!(started["dry_run"], true);
+    let finished = dry.wait_for("attempt_finished", Duration::from_secs(10), |r| r["node"] == "broker-1");
+    assert_eq!(finished["result"], "dry run: not executed");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), before, "a dry run executed the script");
+}
+
+#[test]
+fn a_daemon_killed_mid_attempt_resumes_without_repeating_and_an_isolated_monitor_does_nothing() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 2, ..Spec::zookeeper() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls.log");
+    // Slow on purpose: the daemon is killed while it sleeps.
+    let scripts = script(
+        dir.path(),
+        &format!(
+            "echo \"start $KAFKA_ATTEMPT\" >> {c}\nsleep 4\necho \"exec $KAFKA_ATTEMPT\" >> {c}\n{}",
+            start_command(&cluster),
+            c = calls.display()
+        ),
+    );
+    let recovery = format!(
+        "  actions: [script]\n  initial_delay_seconds: 1\n  script: {{script_directory: {}}}",
+        scripts.display()
+    );
+    let mut daemon = Run::start(&cluster, dir.path(), &recovery, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.kill("broker-1").unwrap();
+    daemon.wait_for("attempt_started", Duration::from_secs(30), |r| r["node"] == "broker-1");
+    std::thread::sleep(Duration::from_millis(500));
+    daemon.kill(); // SIGKILL, mid-attempt
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(std::fs::read_to_string(&calls).unwrap(), "start 1\n", "the attempt died with the daemon");
+
+    daemon.spawn(&[]);
+    daemon.wait_for("incident_resumed", Duration::from_secs(10), |r| r["node"] == "broker-1");
+    daemon.wait_for("recovered", Duration::from_secs(90), |r| r["node"] == "broker-1");
+    assert_eq!(std::fs::read_to_string(&calls).unwrap(), "start 1\nstart 2\nexec 2\n", "attempt 1 was not run again");
+    let incidents = daemon.incidents();
+    assert_eq!(incidents.len(), 1, "the same incident resumed: {incidents:#?}");
+    let attempts = incidents[0]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["success"], false);
+    assert!(attempts[0]["result"].as_str().unwrap().starts_with("interrupted"), "{:#}", attempts[0]);
+    assert_eq!((attempts[1]["n"].as_u64(), attempts[1]["success"].as_bool()), (Some(2), Some(true)));
+    daemon.kill();
+
+    // The monitor in a network namespace of its own cannot reach the cluster:
+    // every node looks down, so it acts on none and escalates once.
+    let netns = Netns::create();
+    let iso_dir = tempfile::tempdir().unwrap();
+    let iso = Run::start_in(&netns, &cluster, iso_dir.path(), &recovery);
+    let escalation = iso.wait_for("escalated", Duration::from_secs(30), |r| r["scope"] == "cluster");
+    assert!(escalation["reason"].as_str().unwrap().contains("cannot reach the cluster"), "{escalation:#}");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(iso.events("escalated").len(), 1, "escalated once");
+    assert!(iso.events("attempt_started").is_empty(), "no action while isolated");
+    assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), 3);
+}
+
+/// A network namespace with only its own loopback, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn create() -> Netns {
+        let name = format!("ksh-iso-{}", std::process::id());
+        let ok = |args: &[&str]| {
+            let out = run(Command::new("ip").args(args));
+            assert!(out.status.success(), "ip {args:?}: {}", stderr(&out));
+        };
+        ok(&["netns", "add", &name]);
+        let ns = Netns(name.clone());
+        ok(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"]);
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "delete", &self.0]).status();
+    }
+}
+
+impl Run {
+    /// Like `start`, with the daemon inside `netns`.
+    fn start_in(netns: &Netns, cluster: &Cluster, dir: &Path, recovery: &str) -> Run {
+        let mut r = Run::start_config_only(cluster, dir, recovery);
+        let child = Command::new("ip")
+            .args(["netns", "exec", &netns.0, env!("CARGO_BIN_EXE_kafka-self-healing"), "run", "--config"])
+            .arg(&r.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ip netns exec");
+        r.child = Some(child);
+        r.wait_for("daemon_started", Duration::from_secs(20), |_| true);
+        r
+    }
+
+    fn start_config_only(cluster: &Cluster, dir: &Path, recovery: &str) -> Run {
+        let text = format!(
+            "{}monitoring:\n  interval_seconds: 2\n  timeout_seconds: 2\nrecovery:\n{recovery}\n\
+             logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
+            cluster_section("test-bed", &[("", cluster)]),
+            dir.join("application.log").display(),
+            dir.join("audit.log").display(),
+            dir.join("state").display()
+        );
+        let config = write_temp(dir, "config.yaml", &text);
+        Run { dir: dir.to_path_buf(), config, child: None }
+    }
+}
+
+#[test]
+fn zookeeper_nodes_are_restarted_one_at_a_time() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec { zookeepers: 3, brokers: 1, ..Spec::zookeeper() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = script(dir.path(), &start_command(&cluster));
+    let recovery = format!(
+        "  actions: [script]\n  initial_delay_seconds: 1\n  max_parallel: 3\n  max_failed_fraction: 0.6\n  script: {{script_directory: {}}}",
+        scripts.display()
+    );
+    let daemon = Run::start(&cluster, dir.path(), &recovery, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.kill("zk-2").unwrap();
+    let started = daemon.wait_for("attempt_started", Duration::from_secs(30), |r| r["node"] == "zk-2");
+    assert_eq!(started["guards"]["quorum"]["members"], 3, "{started:#}");
+    assert_eq!(started["guards"]["quorum"]["other_members_serving"], 2, "{started:#}");
+    daemon.wait_for("recovered", Duration::from_secs(60), |r| r["node"] == "zk-2");
+
+    // Two of three: the quorum is lost; both come back, never two at once
+    // even though max_parallel allows three actions.
+    cluster.kill("zk-1").unwrap();
+    cluster.kill("zk-3").unwrap();
+    for node in ["zk-1", "zk-3"] {
+        daemon.wait_for("recovered", Duration::from_secs(90), |r| r["node"] == node);
+    }
+    let incidents = daemon.incidents();
+    let zk: Vec<Value> = incidents.into_iter().filter(|i| i["role"] == "zookeeper").collect();
+    assert_no_overlap(&spans(&zk));
+    for node in ["zk-1", "zk-3"] {
+        let mine: Vec<&Value> = zk.iter().filter(|i| i["node"] == node).collect();
+        assert_eq!(mine.len(), 1, "{node}: {zk:#?}");
+        assert_eq!(mine[0]["attempts"].as_array().unwrap().len(), 1, "{node}: {zk:#?}");
+    }
+    let refusals = daemon.events("guard_refused");
+    assert!(refusals.iter().any(|r| r["guard"] == "one_quorum_member_at_a_time"), "{refusals:#?}");
+    // The survivor stops serving without a quorum: it is failed, but running,
+    // and restarting it could not help the quorum: it is never touched.
+    for survivor in zk.iter().filter(|i| i["node"] == "zk-2" && i["cause"] != "connection_refused") {
+        assert!(survivor["attempts"].as_array().unwrap().is_empty(), "{survivor:#}");
+        assert_eq!(survivor["state"], "recovered", "{survivor:#}");
+    }
+}
+
+#[test]
+fn a_killed_kraft_controller_is_restarted_with_the_quorum_guard_consulted() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec { brokers: 1, ..Spec::kraft_separate() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = script(dir.path(), &start_command(&cluster));
+    let recovery = format!("  actions: [script]\n  script: {{script_directory: {}}}", scripts.display());
+    let daemon = Run::start(&cluster, dir.path(), &recovery, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.kill("controller-2").unwrap();
+    let started = daemon.wait_for("attempt_started", Duration::from_secs(30), |r| r["node"] == "controller-2");
+    assert_eq!(started["guards"]["quorum"]["members"], 3, "{started:#}");
+    assert_eq!(started["guards"]["quorum"]["other_members_serving"], 2, "{started:#}");
+    let recovered = daemon.wait_for("recovered", Duration::from_secs(90), |r| r["node"] == "controller-2");
+    assert_eq!(recovered["attempts"], 1);
+}
