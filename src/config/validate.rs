@@ -479,6 +479,81 @@ impl<'c> Validator<'c, '_> {
                 "write `systemctl` or `service`",
             );
         }
+        if r.max_parallel == 0 {
+            self.error("recovery.max_parallel", "`recovery.max_parallel` must be at least 1, found 0", "");
+        }
+        if !(r.max_failed_fraction > 0.0 && r.max_failed_fraction <= 1.0) {
+            self.error(
+                "recovery.max_failed_fraction",
+                format!(
+                    "`recovery.max_failed_fraction` must be above 0 and at most 1, found {}",
+                    r.max_failed_fraction
+                ),
+                "0.4 (the default): more than 40 % of the nodes down at once stops every action",
+            );
+        }
+        if r.max_actions_per_hour == 0 {
+            self.warning(
+                "recovery.max_actions_per_hour",
+                "`recovery.max_actions_per_hour` is 0: no action will ever run",
+                "",
+            );
+        }
+        if r.recovery_validation.timeout_seconds.0 <= 0.0 {
+            self.error(
+                "recovery.recovery_validation.timeout_seconds",
+                "`recovery.recovery_validation.timeout_seconds` must be above 0",
+                "give the node time to start: e.g. 180",
+            );
+        }
+        // An action in a ladder must have the settings it needs.
+        let mut ladders: Vec<(String, &String)> =
+            r.actions.iter().enumerate().map(|(i, a)| (format!("recovery.actions[{i}]"), a)).collect();
+        for (role, n, node) in self.nodes() {
+            if self.written(&format!("cluster.{}[{n}].recovery_actions", role.config_list())) {
+                for (i, a) in node.recovery_actions.iter().flatten().enumerate() {
+                    ladders.push((format!("cluster.{}[{n}].recovery_actions[{i}]", role.config_list()), a));
+                }
+            }
+        }
+        for (at, action) in ladders {
+            let name = plugin::builtin(Kind::Action, action).map(|b| b.name);
+            let missing = match name {
+                Some("ssh") if r.ssh.command.is_none() => {
+                    Some(("recovery.ssh.command", "e.g. `ssh: {command: \"sudo systemctl restart kafka\"}`"))
+                }
+                Some("http") if r.http.url.is_none() => {
+                    Some(("recovery.http.url", "e.g. `http: {url: \"https://orchestrator/restart/{node_id}\"}`"))
+                }
+                Some("kubectl_exec") if r.kubernetes.exec_command.is_empty() => {
+                    Some(("recovery.kubernetes.exec_command", "e.g. `exec_command: [kill, \"1\"]`"))
+                }
+                Some("scale_statefulset") if r.kubernetes.statefulset.is_none() => {
+                    Some(("recovery.kubernetes.statefulset", "the StatefulSet's name"))
+                }
+                Some("salt") if r.salt.function == "state.apply" && r.salt.state.is_none() => {
+                    Some(("recovery.salt.state", "the state to apply"))
+                }
+                _ => None,
+            };
+            if let Some((key, hint)) = missing {
+                self.error(&at, format!("the `{action}` action is used but `{key}` is not set"), hint);
+            }
+        }
+        if !matches!(r.salt.function.as_str(), "service.restart" | "state.apply") {
+            self.error(
+                "recovery.salt.function",
+                format!("unknown salt function `{}`", r.salt.function),
+                "write `service.restart` or `state.apply`",
+            );
+        }
+        if !matches!(r.restart_container.runtime.as_str(), "docker" | "podman") {
+            self.error(
+                "recovery.restart_container.runtime",
+                format!("unknown container runtime `{}`", r.restart_container.runtime),
+                "write `docker` or `podman`",
+            );
+        }
         for (section, map) in [("ansible.playbooks", &r.ansible.playbooks), ("script.scripts", &r.script.scripts)] {
             for key in map.keys() {
                 if !matches!(key.as_str(), "kafka_broker" | "kraft_controller" | "zookeeper" | "default") {

@@ -400,6 +400,10 @@ impl Engine {
                 }
             }
             let n = incident.attempts.len() as u32 + 1;
+            if ladder.is_empty() {
+                let reason = "no recovery action is configured for this node (`recovery.actions` is empty)".to_string();
+                return self.escalate(&node, &mut incident, reason).await;
+            }
             if n > policy.max_attempts {
                 let reason = format!("{} attempts failed (max_attempts {})", n - 1, policy.max_attempts);
                 return self.escalate(&node, &mut incident, reason).await;
