@@ -2,7 +2,8 @@
 # Installs what building and testing need on a fresh Debian machine, and only
 # what is missing: a Java 17 JDK (Kafka, and javac for the JMX bridge), Maven
 # (to fetch Kafka), kcat (a real Kafka client for the tests), openssl (test
-# certificates), rustfmt and clippy; then fetches Apache Kafka 3.9 and 4.x and
+# certificates), ansible-core, openssh-server and iproute2 (recovery tests),
+# rustfmt and clippy; then fetches Apache Kafka 3.9 and 4.x and
 # the JMX agents from Maven Central into ~/.cache/kafka-self-healing (once), and
 # builds the JMX/RMI bridge into target/jmx-bridge.jar.
 set -euo pipefail
@@ -13,6 +14,12 @@ command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v kcat >/dev/null || missing+=(kcat)
 command -v openssl >/dev/null || missing+=(openssl)
+# The recovery tests run real tools: Ansible, an OpenSSH server on 127.0.0.1,
+# and network namespaces (iproute2).
+command -v ansible-playbook >/dev/null || missing+=(ansible-core)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

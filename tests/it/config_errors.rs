@@ -62,7 +62,9 @@ fn broken_configurations_are_reported_where_they_are_wrong() {
     let cases = vec![
         case(
             "recovery guards out of range and an action without its settings",
-            &format!("{BROKERS}recovery:\n  actions: [restart_service, ssh]\n  max_parallel: 0\n  max_failed_fraction: 1.5\n"),
+            &format!(
+                "{BROKERS}recovery:\n  actions: [restart_service, ssh]\n  max_parallel: 0\n  max_failed_fraction: 1.5\n"
+            ),
             &[
                 "5:30: the `ssh` action is used but `recovery.ssh.command` is not set",
                 "6:17: `recovery.max_parallel` must be at least 1, found 0",

@@ -423,3 +423,106 @@ fn a_killed_kraft_controller_is_restarted_with_the_quorum_guard_consulted() {
     let recovered = daemon.wait_for("recovered", Duration::from_secs(90), |r| r["node"] == "controller-2");
     assert_eq!(recovered["attempts"], 1);
 }
+
+/// A real OpenSSH server on 127.0.0.1 with a throw-away host key and a client
+/// key authorised for the current user; killed on drop.
+struct Sshd {
+    port: u16,
+    key: PathBuf,
+    child: Child,
+}
+
+impl Sshd {
+    fn start(dir: &Path) -> Sshd {
+        let sshd = Path::new("/usr/sbin/sshd");
+        assert!(sshd.exists(), "openssh-server is installed by testing/setup.sh");
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        for key in ["host_key", "client_key"] {
+            let out = run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(dir.join(key)));
+            assert!(out.status.success(), "ssh-keygen: {}", stderr(&out));
+        }
+        std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(sshd)
+            .args(["-D", "-e", "-f", "/dev/null", "-p", &port.to_string(), "-h"])
+            .arg(dir.join("host_key"))
+            .args(["-o", "ListenAddress=127.0.0.1", "-o", "StrictModes=no", "-o", "UsePAM=no"])
+            .args(["-o", "PermitRootLogin=prohibit-password", "-o"])
+            .arg(format!("AuthorizedKeysFile={}", dir.join("authorized_keys").display()))
+            .arg("-o")
+            .arg(format!("PidFile={}", dir.join("sshd.pid").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sshd starts");
+        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        Sshd { port, key: dir.join("client_key"), child }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn ansible_and_ssh_restart_brokers() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 2, ..Spec::zookeeper() }).unwrap();
+    let bed = cluster.dir().display().to_string();
+
+    // A real ansible-playbook run against this host, limited to the node.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let inventory =
+        write_temp(d, "inventory", "127.0.0.1 ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n");
+    std::fs::create_dir_all(d.join("playbooks")).unwrap();
+    write_temp(
+        &d.join("playbooks"),
+        "kafka_broker.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: Start the broker\n      ansible.builtin.command: \"{TESTBED} start {{{{ node_id }}}} --dir {bed}\"\n"
+        ),
+    );
+    let recovery = format!(
+        "  actions: [ansible]\n  ansible: {{playbook_directory: {}, inventory_file: {}}}",
+        d.join("playbooks").display(),
+        inventory.display()
+    );
+    let mut daemon = Run::start(&cluster, d, &recovery, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.kill("broker-1").unwrap();
+    let started = daemon.wait_for("attempt_started", Duration::from_secs(30), |r| r["node"] == "broker-1");
+    let command = started["command"].as_str().unwrap();
+    assert!(
+        command.starts_with(&format!("ansible-playbook -i {} --limit 127.0.0.1 --extra-vars", inventory.display())),
+        "{command}"
+    );
+    let finished = daemon.wait_for("attempt_finished", Duration::from_secs(120), |r| r["node"] == "broker-1");
+    assert_eq!(finished["success"], true, "{finished:#}");
+    assert!(finished["output"].as_str().unwrap().contains("PLAY RECAP"), "{finished:#}");
+    daemon.wait_for("recovered", Duration::from_secs(30), |r| r["node"] == "broker-1");
+    daemon.kill();
+
+    // A real ssh to 127.0.0.1 runs the restart command on the "remote" host.
+    let ssh_dir = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start(ssh_dir.path());
+    let run_dir = tempfile::tempdir().unwrap();
+    let recovery = format!(
+        "  actions: [ssh]\n  ssh:\n    user: root\n    port: {}\n    identity_file: {}\n    options: [StrictHostKeyChecking=no, UserKnownHostsFile=/dev/null, LogLevel=ERROR]\n    command: \"{TESTBED} start {{node_id}} --dir {bed}\"",
+        sshd.port,
+        sshd.key.display()
+    );
+    let daemon = Run::start(&cluster, run_dir.path(), &recovery, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.kill("broker-2").unwrap();
+    let started = daemon.wait_for("attempt_started", Duration::from_secs(30), |r| r["node"] == "broker-2");
+    let command = started["command"].as_str().unwrap();
+    assert!(command.starts_with(&format!("ssh -o BatchMode=yes -p {} -i", sshd.port)), "{command}");
+    assert!(command.contains("root@127.0.0.1 --"), "{command}");
+    let finished = daemon.wait_for("attempt_finished", Duration::from_secs(120), |r| r["node"] == "broker-2");
+    assert_eq!(finished["success"], true, "{finished:#}");
+    daemon.wait_for("recovered", Duration::from_secs(30), |r| r["node"] == "broker-2");
+}
