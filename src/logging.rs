@@ -36,7 +36,9 @@ pub fn init(config: &LoggingConfig) -> anyhow::Result<()> {
         None => None,
     };
     let json = config.format == "json";
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false);
+    // Libraries speak at WARN and above: their INFO lines are not the operator's business.
+    let filter = tracing_subscriber::EnvFilter::new(format!("{level},zookeeper_client=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     let result = match (file, json) {
         (Some(file), true) => builder.json().with_writer(std::io::stderr.and(Mutex::new(file))).try_init(),
         (Some(file), false) => builder.with_ansi(false).with_writer(std::io::stderr.and(Mutex::new(file))).try_init(),

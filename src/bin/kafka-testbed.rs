@@ -55,6 +55,11 @@ enum Cmd {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Print the cluster's bootstrap servers (host:port,...) for Kafka clients.
+    Bootstrap {
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Print the nodes, ports and pids of the cluster in DIR (JSON with --json).
     Status {
         #[arg(long)]
@@ -151,6 +156,10 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             } else {
                 print_status(&cluster);
             }
+            Ok(())
+        }
+        Cmd::Bootstrap { dir } => {
+            println!("{}", Cluster::attach(&dir)?.bootstrap_servers());
             Ok(())
         }
         Cmd::Config { dir } => {

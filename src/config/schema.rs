@@ -282,8 +282,8 @@ section! {
         /// After the action exits 0, the node must pass its probes
         /// (`monitoring.recovery_threshold` rounds in a row) within this time.
         timeout_seconds: Seconds = 180.0,
-        /// Time between two validation probes.
-        interval_seconds: Seconds = 1.0,
+        /// Time between two validation probes (at least 0.1).
+        interval_seconds: Seconds = 0.2,
     }
 }
 

@@ -59,6 +59,8 @@ pub enum IncidentEvent {
 
 /// How often the engine looks at the board, the operator's controls and waits.
 const TICK: Duration = Duration::from_millis(250);
+/// The shortest time between two probes the validation asks for.
+const MIN_WAKE: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
 struct Shared {
@@ -611,17 +613,22 @@ impl Engine {
             .await;
 
         let started = Instant::now();
+        let (mut action_time, mut validation_time) = (None, None);
         let (success, exit_code, result, output) = match (&plan, executes) {
             (Err(e), _) => (false, None, format!("cannot run `{action}`: {e}"), String::new()),
             (Ok(_), false) => (false, None, "dry run: not executed".to_string(), String::new()),
             (Ok(plan), true) => {
                 let r = runner::run(plan, &self.masker, &self.http).await;
+                action_time = Some(r.duration);
                 if !r.success {
                     (false, r.exit_code, r.summary, r.output)
                 } else if self.dry_run {
                     (false, r.exit_code, format!("{} (dry run: a rehearsal, nothing changed)", r.summary), r.output)
                 } else {
-                    match self.validate(node).await {
+                    let validating = Instant::now();
+                    let validated = self.validate(node).await;
+                    validation_time = Some(validating.elapsed());
+                    match validated {
                         Ok(after) => (
                             true,
                             r.exit_code,
@@ -659,7 +666,9 @@ impl Engine {
                 Some(&node.id),
                 Some(&incident.id),
                 json!({"attempt": n, "action": action, "success": success, "exit_code": exit_code,
-                       "duration_s": started.elapsed().as_secs_f64(), "result": result, "output": tail(&output, 2000)}),
+                       "duration_s": started.elapsed().as_secs_f64(),
+                       "action_s": action_time.map(|d| d.as_secs_f64()), "validation_s": validation_time.map(|d| d.as_secs_f64()),
+                       "result": result, "output": tail(&output, 2000)}),
             )
             .await;
         incident.attempts.push(record.clone());
@@ -671,16 +680,22 @@ impl Engine {
     /// rounds), waking it to probe at the validation interval.
     async fn validate(&self, node: &Node) -> Result<Duration, Duration> {
         let v = &self.config.recovery.recovery_validation;
-        let (limit, every) = (v.timeout_seconds.duration(), v.interval_seconds.duration().max(TICK));
+        let (limit, every) = (v.timeout_seconds.duration(), v.interval_seconds.duration().max(MIN_WAKE));
         let started = Instant::now();
-        while started.elapsed() < limit {
-            self.board.wake(&node.id);
-            tokio::time::sleep(every).await;
+        let mut next_wake = started;
+        loop {
             if matches!(self.state_of(&node.id), NodeState::Healthy | NodeState::Degraded) {
                 return Ok(started.elapsed());
             }
+            if started.elapsed() >= limit {
+                return Err(limit);
+            }
+            if Instant::now() >= next_wake {
+                self.board.wake(&node.id);
+                next_wake += every;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Err(limit)
     }
 
     async fn recovered(&self, node: &Node, incident: &mut IncidentRecord) {

@@ -219,6 +219,23 @@ impl Cluster {
         Ok(Cluster { state, dir: dir.to_path_buf(), children, tied: false, owned: false, _tempdir: None })
     }
 
+    /// Re-reads the nodes' pids from `testbed.json` after another process (a
+    /// `kafka-testbed start`, the daemon's recovery action) started some.
+    pub fn refresh(&mut self) -> anyhow::Result<()> {
+        let path = self.dir.join("testbed.json");
+        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let state: State = serde_json::from_str(&text).with_context(|| format!("cannot read {}", path.display()))?;
+        for (i, theirs) in state.nodes.into_iter().enumerate() {
+            if let Some(mine) = self.state.nodes.get_mut(i)
+                && mine.pid != theirs.pid
+            {
+                mine.pid = theirs.pid;
+                self.children[i] = None;
+            }
+        }
+        Ok(())
+    }
+
     fn create(spec: Spec, dir: &Path, tied: bool) -> anyhow::Result<Cluster> {
         let libs = ensure_distribution(spec.line())?;
         let mut nodes = Vec::new();

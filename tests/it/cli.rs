@@ -14,7 +14,13 @@ const EXAMPLE_ENV: &[(&str, &str)] = &[
 
 #[test]
 fn every_shipped_example_validates() {
-    let examples = ["config_minimal.yaml", "config_production.yaml", "config_development.yaml", "config_docker.yaml"];
+    let examples = [
+        "config_minimal.yaml",
+        "config_production.yaml",
+        "config_development.yaml",
+        "config_docker.yaml",
+        "config_demo.yaml",
+    ];
     for name in examples {
         let path = repo().join("examples").join(name);
         let out = run(bin()

@@ -1,0 +1,137 @@
+//! Time to recover a killed broker, split into its parts, against the real
+//! test bed: `cargo bench --bench recovery`.
+//!
+//! A ZooKeeper-mode cluster (1 ZooKeeper + 3 Kafka 3.9 brokers) and the daemon
+//! (release build) with the demo's recovery action — the test bed's own start
+//! command, as an operator's restart script — and default monitoring settings,
+//! except flap detection, which would (rightly) escalate a broker killed every
+//! few seconds instead of restarting it again.
+//! `broker-2` is killed with SIGKILL `KSH_BENCH_KILLS` times (default 5); each
+//! time the incident's records give:
+//!   detection  = kill → incident opened
+//!   decision   = incident opened → attempt started (guards, re-verification)
+//!   action     = the restart command's own run time (the JVM's start-up)
+//!   validation = command exited → node confirmed serving (our lag)
+//! Our own overhead is decision + validation.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use kafka_self_healing::testbed::{Cluster, Daemon, Spec, cluster_section, repo_dir};
+use serde_json::Value;
+
+fn now_ms() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64() * 1000.0
+}
+
+fn audit(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("audit.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn incidents(dir: &Path) -> Vec<Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-self-healing"))
+        .args(["incidents", "--output", "json", "--config"])
+        .arg(dir.join("config.yaml"))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn stats(mut ms: Vec<f64>) -> String {
+    ms.sort_by(|a, b| a.total_cmp(b));
+    let pick = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
+    format!("{} | {:.0} | {:.0} | {:.0} | {:.0}", ms.len(), ms[0], pick(0.5), pick(0.99), ms[ms.len() - 1])
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("recovery: a benchmark; run it with `cargo bench --bench recovery`");
+        return;
+    }
+    let kills: usize = std::env::var("KSH_BENCH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 3, ..Spec::zookeeper() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    eprintln!("recovery: files in {}", d.display());
+    let testbed = Path::new(env!("CARGO_BIN_EXE_kafka-testbed"));
+    // SAFETY: set before any thread of ours reads the environment; the daemon inherits it.
+    unsafe {
+        std::env::set_var("DEMO_TESTBED", testbed);
+        std::env::set_var("DEMO_BED", cluster.dir());
+    }
+    let config = format!(
+        "{}monitoring:\n  flapping: {{max_changes: 1000}}\nrecovery:\n  actions: [script]\n  initial_delay_seconds: 2\n  cooldown_seconds: 1\n  script: {{script_directory: {}}}\n\
+         logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
+        cluster_section("bench", &[("", &cluster)]),
+        repo_dir().join("testing/demo").display(),
+        d.join("application.log").display(),
+        d.join("audit.log").display(),
+        d.join("state").display()
+    );
+    std::fs::write(d.join("config.yaml"), config).unwrap();
+    let _daemon = Daemon::start(
+        Path::new(env!("CARGO_BIN_EXE_kafka-self-healing")),
+        &d.join("config.yaml"),
+        d.join("application.log"),
+        &[],
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+
+    let (mut detection, mut decision, mut action, mut validation, mut overhead, mut total) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for i in 0..kills {
+        let recovered_before = audit(d).iter().filter(|r| r["event"] == "recovered").count();
+        let killed = now_ms();
+        cluster.kill("broker-2").unwrap();
+        let t = Instant::now();
+        while audit(d).iter().filter(|r| r["event"] == "recovered").count() <= recovered_before {
+            if t.elapsed() > Duration::from_secs(180) {
+                let log = std::fs::read_to_string(d.join("application.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                panic!("broker-2 did not recover; audit: {:#?}\nlog (newest first): {tail:#?}", audit(d));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let incident = incidents(d).into_iter().next().unwrap();
+        let attempt = &incident["attempts"][0];
+        let finished = audit(d).into_iter().rev().find(|r| r["event"] == "attempt_finished").unwrap();
+        let opened = incident["opened_at"].as_f64().unwrap();
+        let started = attempt["started_at"].as_f64().unwrap();
+        let act = finished["action_s"].as_f64().unwrap() * 1000.0;
+        let val = finished["validation_s"].as_f64().unwrap() * 1000.0;
+        detection.push(opened - killed);
+        decision.push(started - opened);
+        action.push(act);
+        validation.push(val);
+        overhead.push(started - opened + val);
+        total.push(incident["closed_at"].as_f64().unwrap() - killed);
+        eprintln!(
+            "kill #{}: detection {:.0} ms, decision {:.0} ms, action {:.0} ms, validation {:.0} ms",
+            i + 1,
+            opened - killed,
+            started - opened,
+            act,
+            val
+        );
+        // The test bed's `start` updated testbed.json; let this process know the new pid.
+        cluster.refresh().unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    println!("| part (ms) | runs | min | median | p99 | max |");
+    println!("|---|---|---|---|---|---|");
+    for (name, v) in [
+        ("detection (kill → incident)", detection),
+        ("decision (incident → action start)", decision),
+        ("action (restart command)", action),
+        ("validation (command exit → serving)", validation),
+        ("our overhead (decision + validation)", overhead),
+        ("kill → recovered", total),
+    ] {
+        println!("| {name} | {} |", stats(v));
+    }
+}
