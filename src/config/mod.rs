@@ -137,16 +137,26 @@ fn fill_defaults(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
         backoff_multiplier: Some(r.backoff_multiplier),
         max_delay_seconds: Some(r.max_delay_seconds),
     };
+    let types = config.recovery.node_types.clone();
     for (role, node) in config.cluster.nodes_mut() {
+        // The node's own keys, then its type's, then `recovery`'s.
+        let t = match role {
+            Role::KafkaBroker => &types.kafka_broker,
+            Role::KraftController => &types.kraft_controller,
+            Role::Zookeeper => &types.zookeeper,
+        };
         node.port.get_or_insert(role.default_port());
         node.monitoring_methods.get_or_insert_with(|| effective_methods(role, &methods));
-        node.recovery_actions.get_or_insert_with(|| actions.clone());
+        node.recovery_actions.get_or_insert_with(|| t.actions.clone().unwrap_or_else(|| actions.clone()));
         let own = node.retry_policy.take().unwrap_or_default();
         node.retry_policy = Some(RetryPolicyOverride {
-            max_attempts: own.max_attempts.or(policy.max_attempts),
-            initial_delay_seconds: own.initial_delay_seconds.or(policy.initial_delay_seconds),
-            backoff_multiplier: own.backoff_multiplier.or(policy.backoff_multiplier),
-            max_delay_seconds: own.max_delay_seconds.or(policy.max_delay_seconds),
+            max_attempts: own.max_attempts.or(t.max_attempts).or(policy.max_attempts),
+            initial_delay_seconds: own
+                .initial_delay_seconds
+                .or(t.initial_delay_seconds)
+                .or(policy.initial_delay_seconds),
+            backoff_multiplier: own.backoff_multiplier.or(t.backoff_multiplier).or(policy.backoff_multiplier),
+            max_delay_seconds: own.max_delay_seconds.or(t.max_delay_seconds).or(policy.max_delay_seconds),
         });
     }
     // The runbook's variables fill credentials the file leaves out; an empty

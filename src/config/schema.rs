@@ -243,6 +243,9 @@ section! {
         max_delay_seconds: Seconds = 600.0,
         /// The ladder: attempt n uses step n; the last step repeats.
         actions: Vec<String> = ["restart_service"],
+        /// Ladder and retry policy per node type; a node's own `recovery_actions`
+        /// and `retry_policy` override these, which override the keys above.
+        node_types: NodeTypesRecovery = NodeTypesRecovery::default(),
         /// The `restart_service` action.
         restart_service: RestartServiceConfig = RestartServiceConfig::default(),
         /// The `ansible` action.
@@ -273,6 +276,34 @@ section! {
         max_actions_per_hour: u32 = 20,
         /// After a node recovered, time before it may be acted on again.
         cooldown_seconds: Seconds = 300.0,
+    }
+}
+
+section! {
+    /// Recovery settings per node type.
+    pub struct NodeTypesRecovery {
+        /// Kafka brokers.
+        kafka_broker: NodeTypeRecovery = NodeTypeRecovery::default(),
+        /// KRaft controllers.
+        kraft_controller: NodeTypeRecovery = NodeTypeRecovery::default(),
+        /// ZooKeeper servers.
+        zookeeper: NodeTypeRecovery = NodeTypeRecovery::default(),
+    }
+}
+
+section! {
+    /// The ladder and retry policy of one node type; absent keys come from `recovery`.
+    pub struct NodeTypeRecovery {
+        /// The ladder for this node type.
+        actions: Option<Vec<String>> = None,
+        /// Attempts before an incident is escalated.
+        max_attempts: Option<u32> = None,
+        /// Delay before the second attempt.
+        initial_delay_seconds: Option<Seconds> = None,
+        /// Each further delay is the previous one times this.
+        backoff_multiplier: Option<f64> = None,
+        /// Upper bound of the delay between attempts.
+        max_delay_seconds: Option<Seconds> = None,
     }
 }
 

@@ -479,6 +479,24 @@ impl<'c> Validator<'c, '_> {
                 "write `systemctl` or `service`",
             );
         }
+        let types = &r.node_types;
+        for (key, t) in [
+            ("kafka_broker", &types.kafka_broker),
+            ("kraft_controller", &types.kraft_controller),
+            ("zookeeper", &types.zookeeper),
+        ] {
+            let base = format!("recovery.node_types.{key}");
+            if let Some(actions) = &t.actions {
+                self.names(Kind::Action, &format!("{base}.actions"), &actions.clone(), None);
+            }
+            let policy = Policy {
+                max_attempts: t.max_attempts,
+                initial: Some(t.initial_delay_seconds.unwrap_or(r.initial_delay_seconds)),
+                multiplier: t.backoff_multiplier,
+                max_delay: Some(t.max_delay_seconds.unwrap_or(r.max_delay_seconds)),
+            };
+            self.retry_policy(&base, &policy);
+        }
         if r.max_parallel == 0 {
             self.error("recovery.max_parallel", "`recovery.max_parallel` must be at least 1, found 0", "");
         }
@@ -509,6 +527,15 @@ impl<'c> Validator<'c, '_> {
         // An action in a ladder must have the settings it needs.
         let mut ladders: Vec<(String, &String)> =
             r.actions.iter().enumerate().map(|(i, a)| (format!("recovery.actions[{i}]"), a)).collect();
+        for (key, t) in [
+            ("kafka_broker", &r.node_types.kafka_broker),
+            ("kraft_controller", &r.node_types.kraft_controller),
+            ("zookeeper", &r.node_types.zookeeper),
+        ] {
+            for (i, a) in t.actions.iter().flatten().enumerate() {
+                ladders.push((format!("recovery.node_types.{key}.actions[{i}]"), a));
+            }
+        }
         for (role, n, node) in self.nodes() {
             if self.written(&format!("cluster.{}[{n}].recovery_actions", role.config_list())) {
                 for (i, a) in node.recovery_actions.iter().flatten().enumerate() {

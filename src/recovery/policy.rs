@@ -81,6 +81,21 @@ mod tests {
     }
 
     #[test]
+    fn node_type_policies_sit_between_the_node_and_recovery() {
+        let yaml = "cluster:\n  kafka_brokers:\n    - {node_id: a, host: h, retry_policy: {max_attempts: 2}}\n  zookeeper_nodes:\n    - {node_id: z, host: h}\n\
+                    recovery:\n  initial_delay_seconds: 3\n  node_types:\n    kafka_broker: {max_attempts: 9, initial_delay_seconds: 5}\n\
+                    \x20   zookeeper: {actions: [script], max_attempts: 7}\n";
+        let loaded = crate::config::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap();
+        let c = &loaded.config;
+        let broker = RetryPolicy::for_node(c, Some(&c.cluster.kafka_brokers[0]));
+        assert_eq!((broker.max_attempts, broker.initial_delay), (2, Duration::from_secs(5)), "node, then type");
+        let zk = &c.cluster.zookeeper_nodes[0];
+        let p = RetryPolicy::for_node(c, Some(zk));
+        assert_eq!((p.max_attempts, p.initial_delay), (7, Duration::from_secs(3)), "type, then recovery");
+        assert_eq!(zk.recovery_actions.as_deref(), Some(&["script".to_string()][..]));
+    }
+
+    #[test]
     fn node_overrides_apply_key_by_key() {
         let yaml = "cluster:\n  kafka_brokers:\n    - {node_id: a, host: h, retry_policy: {max_attempts: 2}}\n\
                     recovery: {initial_delay_seconds: 3, max_delay_seconds: 7}\n";
