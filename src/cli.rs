@@ -147,7 +147,7 @@ pub fn main() -> ExitCode {
                 if !cfg.cluster.nodes().any(|(_, n)| n.node_id == node) {
                     return Err(format!("no node `{node}` in the configuration"));
                 }
-                crate::operate::reset(dir, &node)?;
+                crate::operate::reset(dir, &crate::operate::AuditFile::of(cfg), &node)?;
                 println!("{node}: re-armed; the daemon acts on it again if it is still down");
                 Ok(())
             })
@@ -163,14 +163,14 @@ pub fn main() -> ExitCode {
             }
             Ok(())
         }),
-        Command::Pause { config, duration } => state_command(&config.config, |dir, _| {
+        Command::Pause { config, duration } => state_command(&config.config, |dir, cfg| {
             let duration = duration.as_deref().map(crate::operate::parse_duration).transpose()?;
-            let until = crate::operate::pause(dir, duration)?;
+            let until = crate::operate::pause(dir, &crate::operate::AuditFile::of(cfg), duration)?;
             println!("recovery paused {until}; monitoring goes on");
             Ok(())
         }),
-        Command::Resume { config } => state_command(&config.config, |dir, _| {
-            let was = crate::operate::resume(dir)?;
+        Command::Resume { config } => state_command(&config.config, |dir, cfg| {
+            let was = crate::operate::resume(dir, &crate::operate::AuditFile::of(cfg))?;
             println!("{}", if was { "recovery resumed" } else { "recovery was not paused" });
             Ok(())
         }),

@@ -44,6 +44,48 @@ fn open(state_dir: &str) -> Result<rusqlite::Connection, String> {
     store::connect(&Path::new(state_dir).join(store::FILE_NAME)).map_err(|e| e.to_string())
 }
 
+/// Where an operator command's audit record goes besides the store.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFile(pub Option<std::path::PathBuf>);
+
+impl AuditFile {
+    /// `logging.audit.file`, when the audit log is enabled.
+    pub fn of(config: &crate::config::Config) -> Self {
+        let a = &config.logging.audit;
+        AuditFile((a.enabled && !a.file.is_empty()).then(|| a.file.clone().into()))
+    }
+
+    /// Records `event` (about `node`) with `record`'s fields in the store and the file.
+    fn record(
+        &self,
+        conn: &rusqlite::Connection,
+        event: &str,
+        node: Option<&str>,
+        mut record: serde_json::Value,
+    ) -> Result<(), String> {
+        let now = SystemTime::now();
+        record["ts"] = serde_json::json!(rfc3339(now));
+        record["event"] = serde_json::json!(event);
+        if let Some(n) = node {
+            record["node"] = serde_json::json!(n);
+        }
+        let who = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_default();
+        record["by"] = serde_json::json!(who);
+        let line = record.to_string();
+        records::insert_audit(conn, millis(now), event, node, None, &line).map_err(|e| e.to_string())?;
+        if let Some(path) = &self.0 {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?;
+            writeln!(f, "{line}").map_err(|e| format!("cannot write the audit log {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
 /// Incidents, newest first.
 pub fn list(state_dir: &str, node: Option<&str>, since: Option<Duration>) -> Result<Vec<IncidentRecord>, String> {
     let conn = open(state_dir)?;
@@ -52,18 +94,15 @@ pub fn list(state_dir: &str, node: Option<&str>, since: Option<Duration>) -> Res
 }
 
 /// Re-arms `node` after an escalation; the daemon picks it up within a second.
-pub fn reset(state_dir: &str, node: &str) -> Result<(), String> {
+pub fn reset(state_dir: &str, audit: &AuditFile, node: &str) -> Result<(), String> {
     let conn = open(state_dir)?;
     let now = millis(SystemTime::now());
     controls::set(&conn, &controls::reset_key(node), &now.to_string(), now).map_err(|e| e.to_string())?;
-    let record =
-        serde_json::json!({"ts": rfc3339(SystemTime::now()), "event": "operator_reset_requested", "node": node});
-    records::insert_audit(&conn, now, "operator_reset_requested", Some(node), None, &record.to_string())
-        .map_err(|e| e.to_string())
+    audit.record(&conn, "operator_reset_requested", Some(node), serde_json::json!({}))
 }
 
 /// Pauses every recovery action, for `duration` or until `resume`.
-pub fn pause(state_dir: &str, duration: Option<Duration>) -> Result<String, String> {
+pub fn pause(state_dir: &str, audit: &AuditFile, duration: Option<Duration>) -> Result<String, String> {
     let conn = open(state_dir)?;
     let now = SystemTime::now();
     let (until, text) = match duration {
@@ -71,20 +110,15 @@ pub fn pause(state_dir: &str, duration: Option<Duration>) -> Result<String, Stri
         None => (i64::MAX, "until `kafka-self-healing resume`".to_string()),
     };
     controls::set(&conn, controls::PAUSED_UNTIL, &until.to_string(), millis(now)).map_err(|e| e.to_string())?;
-    let record = serde_json::json!({"ts": rfc3339(now), "event": "operator_pause", "until": text});
-    records::insert_audit(&conn, millis(now), "operator_pause", None, None, &record.to_string())
-        .map_err(|e| e.to_string())?;
+    audit.record(&conn, "operator_pause", None, serde_json::json!({"until": text}))?;
     Ok(text)
 }
 
 /// Lifts a pause; true when there was one.
-pub fn resume(state_dir: &str) -> Result<bool, String> {
+pub fn resume(state_dir: &str, audit: &AuditFile) -> Result<bool, String> {
     let conn = open(state_dir)?;
-    let now = SystemTime::now();
     let was = controls::delete(&conn, controls::PAUSED_UNTIL).map_err(|e| e.to_string())?;
-    let record = serde_json::json!({"ts": rfc3339(now), "event": "operator_resume"});
-    records::insert_audit(&conn, millis(now), "operator_resume", None, None, &record.to_string())
-        .map_err(|e| e.to_string())?;
+    audit.record(&conn, "operator_resume", None, serde_json::json!({"was_paused": was}))?;
     Ok(was)
 }
 

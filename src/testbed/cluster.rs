@@ -488,6 +488,9 @@ impl Cluster {
     }
 
     fn end(&mut self, name: &str, signal: i32, patience: Duration) -> anyhow::Result<()> {
+        // Another process (`kafka-testbed start`, a recovery action) may have
+        // started nodes since: act on, and save, the current pids.
+        let _ = self.refresh();
         let i = self.index(name)?;
         let Some(pid) = self.state.nodes[i].pid else {
             bail!("`{name}` is not running");

@@ -216,7 +216,19 @@ fn failing_actions_back_off_escalate_and_stop_until_reset_and_dry_runs_execute_n
     );
     let mut daemon = Run::start(&cluster, dir.path(), &recovery, &[]);
     std::thread::sleep(Duration::from_secs(3));
+
+    // Paused by an operator: the failure is an incident, but nothing runs.
+    let out = run(bin().args(["pause", "--for", "1h", "--config"]).arg(&daemon.config));
+    assert!(out.status.success(), "{}", stderr(&out));
     cluster.kill("broker-1").unwrap();
+    let refused = daemon.wait_for("guard_refused", Duration::from_secs(30), |r| r["node"] == "broker-1");
+    assert_eq!(refused["guard"], "paused", "{refused:#}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!calls.exists(), "nothing runs while paused");
+    let out = run(bin().args(["resume", "--config"]).arg(&daemon.config));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!daemon.events("operator_pause").is_empty() && !daemon.events("operator_resume").is_empty());
+
     let escalated = daemon.wait_for("escalated", Duration::from_secs(60), |r| r["node"] == "broker-1");
     assert!(escalated["reason"].as_str().unwrap().contains("3 attempts failed"), "{escalated:#}");
     let finished = daemon.events("attempt_finished");
@@ -255,6 +267,20 @@ fn failing_actions_back_off_escalate_and_stop_until_reset_and_dry_runs_execute_n
     assert_eq!(finished["result"], "dry run: not executed");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), before, "a dry run executed the script");
+    drop(dry);
+
+    // A command that exits 0 but leaves the broker down is a failed attempt.
+    let liar_dir = tempfile::tempdir().unwrap();
+    let scripts = script(liar_dir.path(), "echo 'restarted (not really)'; exit 0");
+    let recovery = format!(
+        "  actions: [script]\n  max_attempts: 1\n  recovery_validation: {{timeout_seconds: 3}}\n  script: {{script_directory: {}}}",
+        scripts.display()
+    );
+    let liar = Run::start(&cluster, liar_dir.path(), &recovery, &[]);
+    let finished = liar.wait_for("attempt_finished", Duration::from_secs(30), |r| r["node"] == "broker-1");
+    assert_eq!((finished["success"].as_bool(), finished["exit_code"].as_i64()), (Some(false), Some(0)), "{finished:#}");
+    assert!(finished["result"].as_str().unwrap().contains("did not pass its probes within 3s"), "{finished:#}");
+    liar.wait_for("escalated", Duration::from_secs(10), |r| r["node"] == "broker-1");
 }
 
 #[test]
@@ -468,7 +494,7 @@ impl Drop for Sshd {
 }
 
 #[test]
-fn ansible_and_ssh_restart_brokers() {
+fn ansible_ssh_and_a_webhook_restart_brokers() {
     let _lock = cluster_lock();
     let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 2, ..Spec::zookeeper() }).unwrap();
     let bed = cluster.dir().display().to_string();
@@ -525,4 +551,80 @@ fn ansible_and_ssh_restart_brokers() {
     let finished = daemon.wait_for("attempt_finished", Duration::from_secs(120), |r| r["node"] == "broker-2");
     assert_eq!(finished["success"], true, "{finished:#}");
     daemon.wait_for("recovered", Duration::from_secs(30), |r| r["node"] == "broker-2");
+    drop(daemon);
+
+    // An orchestration webhook (`http`): a local receiver stands in for the
+    // orchestrator; it records the call and starts the node.
+    let hook = Webhook::start(cluster.dir());
+    let hook_dir = tempfile::tempdir().unwrap();
+    let recovery = format!(
+        "  actions: [http]\n  http:\n    url: \"http://127.0.0.1:{}/restart/{{node_id}}\"\n    headers: {{Authorization: Bearer hook-token-secret}}",
+        hook.port
+    );
+    let daemon = Run::start(&cluster, hook_dir.path(), &recovery, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.kill("broker-1").unwrap();
+    daemon.wait_for("recovered", Duration::from_secs(120), |r| r["node"] == "broker-1");
+    let calls = hook.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    let (path, auth, body) = &calls[0];
+    assert_eq!(path, "/restart/broker-1");
+    assert_eq!(auth, "Bearer hook-token-secret");
+    assert_eq!(body["node"]["node_id"], "broker-1");
+    assert_eq!(body["node"]["attempt"], 1);
+    let audit = std::fs::read_to_string(hook_dir.path().join("audit.log")).unwrap();
+    assert!(!audit.contains("hook-token-secret"), "a secret header reached the audit trail");
+}
+
+type Calls = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>;
+
+/// A local HTTP receiver that records each POST (path, Authorization, JSON
+/// body) and starts the node it names in the test bed, then answers 200.
+struct Webhook {
+    port: u16,
+    calls: Calls,
+}
+
+impl Webhook {
+    fn start(bed: &Path) -> Webhook {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let calls: Calls = Default::default();
+        let (recorded, bed) = (calls.clone(), bed.to_path_buf());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line).unwrap();
+                let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let (mut length, mut auth) = (0, String::new());
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    let (k, v) = line.split_once(": ").unwrap_or((line, ""));
+                    match k.to_ascii_lowercase().as_str() {
+                        "content-length" => length = v.parse().unwrap_or(0),
+                        "authorization" => auth = v.to_string(),
+                        _ => {}
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let node = body["node"]["node_id"].as_str().unwrap_or("").to_string();
+                recorded.lock().unwrap().push((path, auth, body));
+                let ok =
+                    Command::new(TESTBED).args(["start", &node, "--dir"]).arg(&bed).status().is_ok_and(|s| s.success());
+                let status = if ok { "200 OK" } else { "500 Internal Server Error" };
+                let mut stream = stream;
+                let _ = write!(stream, "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+            }
+        });
+        Webhook { port, calls }
+    }
 }
