@@ -486,6 +486,9 @@ impl<'c> Validator<'c, '_> {
             ("zookeeper", &types.zookeeper),
         ] {
             let base = format!("recovery.node_types.{key}");
+            if !self.written(&base) {
+                continue;
+            }
             if let Some(actions) = &t.actions {
                 self.names(Kind::Action, &format!("{base}.actions"), &actions.clone(), None);
             }
