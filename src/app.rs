@@ -19,6 +19,7 @@ use anyhow::Context;
 use crate::audit::Audit;
 use crate::config::Loaded;
 use crate::monitor::Prober;
+use crate::notify::Notifier;
 use crate::recovery::Engine;
 use crate::secrets::Masker;
 use crate::store::Store;
@@ -76,6 +77,8 @@ pub async fn run(loaded: Loaded, options: RunOptions, shutdown: impl Future<Outp
         .await;
 
     let (incidents, _) = broadcast::channel(1024);
+    let notifier = Arc::new(Notifier::new(Arc::new(config.clone()), store.clone(), audit.clone(), board.clone()));
+    tracker.spawn(notifier.run(incidents.subscribe(), tracker.clone(), stop.clone()));
     let engine = Arc::new(Engine::new(
         Arc::new(config.clone()),
         store.clone(),

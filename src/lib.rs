@@ -11,6 +11,7 @@ pub mod health;
 pub mod kafka;
 pub mod logging;
 pub mod monitor;
+pub mod notify;
 pub mod operate;
 pub mod plugin;
 pub mod recovery;

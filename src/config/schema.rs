@@ -471,6 +471,20 @@ section! {
     pub struct NotificationsConfig {
         /// Email.
         smtp: Option<SmtpConfig> = None,
+        /// Slack incoming webhook.
+        slack: Option<SlackConfig> = None,
+        /// Microsoft Teams incoming webhook.
+        teams: Option<TeamsConfig> = None,
+        /// Generic JSON POST.
+        webhook: Option<WebhookConfig> = None,
+        /// PagerDuty Events API v2.
+        pagerduty: Option<PagerDutyConfig> = None,
+        /// Prometheus Alertmanager.
+        alertmanager: Option<AlertmanagerConfig> = None,
+        /// An executable that reads the notification as JSON on stdin.
+        command: Option<CommandNotifierConfig> = None,
+        /// Retrying deliveries from the durable outbox.
+        delivery: DeliveryConfig = DeliveryConfig::default(),
         /// Which events produce a notification.
         triggers: TriggersConfig = TriggersConfig::default(),
         /// Limits on how many notifications are sent.
@@ -505,6 +519,104 @@ section! {
         timeout: Seconds = 30.0,
         /// Subject lines; `{node_id}`, `{cluster}` and other placeholders are filled in.
         templates: SmtpTemplates = SmtpTemplates::default(),
+        /// Which notifications go here.
+        routing: Routing = Routing::default(),
+    }
+}
+
+section! {
+    /// Which notifications a channel receives.
+    pub struct Routing {
+        /// Triggers this channel receives (`on_max_retries_exceeded`, …); empty means every enabled trigger.
+        triggers: Vec<String> = Vec::new(),
+        /// Node types this channel hears about (`kafka_broker`, `kraft_controller`, `zookeeper`); empty means all.
+        node_types: Vec<String> = Vec::new(),
+    }
+}
+
+section! {
+    /// A Slack incoming webhook.
+    pub struct SlackConfig {
+        /// The webhook URL (a secret: it authorises posting).
+        webhook_url: Secret,
+        /// Which notifications go here.
+        routing: Routing = Routing::default(),
+    }
+}
+
+section! {
+    /// A Microsoft Teams incoming webhook.
+    pub struct TeamsConfig {
+        /// The webhook URL (a secret).
+        webhook_url: Secret,
+        /// Which notifications go here.
+        routing: Routing = Routing::default(),
+    }
+}
+
+section! {
+    /// A generic JSON POST.
+    pub struct WebhookConfig {
+        /// Where to POST.
+        url: String,
+        /// When set, the body is signed: header `X-Signature-256: sha256=<hex HMAC-SHA256>`.
+        secret: Option<Secret> = None,
+        /// Extra request headers.
+        headers: BTreeMap<String, String> = BTreeMap::new(),
+        /// Which notifications go here.
+        routing: Routing = Routing::default(),
+    }
+}
+
+section! {
+    /// PagerDuty Events API v2: one alert per incident (dedup key = incident id), resolved on recovery.
+    pub struct PagerDutyConfig {
+        /// The integration's routing key.
+        routing_key: Secret,
+        /// Events endpoint.
+        events_url: String = "https://events.pagerduty.com/v2/enqueue",
+        /// Which notifications go here.
+        routing: Routing = Routing::default(),
+    }
+}
+
+section! {
+    /// Prometheus Alertmanager: one alert per incident, resolved (`endsAt`) on recovery.
+    pub struct AlertmanagerConfig {
+        /// Alertmanager's base URL; alerts go to `/api/v2/alerts`.
+        url: String,
+        /// Extra labels on every alert.
+        labels: BTreeMap<String, String> = BTreeMap::new(),
+        /// Which notifications go here.
+        routing: Routing = Routing::default(),
+    }
+}
+
+section! {
+    /// An executable given each notification as JSON on stdin; exit 0 means delivered.
+    pub struct CommandNotifierConfig {
+        /// The executable (no shell).
+        command: String,
+        /// Its arguments.
+        args: Vec<String> = Vec::new(),
+        /// Time limit of one run.
+        timeout: Seconds = 30.0,
+        /// Which notifications go here.
+        routing: Routing = Routing::default(),
+    }
+}
+
+section! {
+    /// Retrying deliveries from the durable outbox.
+    pub struct DeliveryConfig {
+        /// Delay after a channel's first failed delivery; it doubles per failure.
+        initial_backoff_seconds: Seconds = 1.0,
+        /// Longest delay between two tries.
+        max_backoff_seconds: Seconds = 300.0,
+        /// A notification not delivered after this long is dropped (and logged as an error).
+        give_up_after_hours: f64 = 72.0,
+        /// Time limit of one HTTP delivery.
+        timeout: Seconds = 15.0,
     }
 }
 

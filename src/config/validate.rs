@@ -600,14 +600,72 @@ impl<'c> Validator<'c, '_> {
     fn notifications(&mut self) {
         let config = self.config;
         let n = &config.notifications;
-        let Some(smtp) = &n.smtp else {
+        let channels = crate::notify::channels::configured(config);
+        if channels.is_empty() {
             self.warning(
                 "notifications",
                 "no notification channel is configured: escalations will only be logged",
                 "configure `notifications.smtp` (or another channel) so people hear about failures",
             );
-            return;
-        };
+        }
+        const TRIGGERS: &[&str] = &[
+            "on_failure_detected",
+            "on_recovery_failure",
+            "on_recovery_success",
+            "on_max_retries_exceeded",
+            "on_isolation",
+            "on_system_error",
+        ];
+        for (channel, routing) in &channels {
+            for (i, t) in routing.triggers.iter().enumerate() {
+                if !TRIGGERS.contains(&t.as_str()) {
+                    self.error(
+                        &format!("notifications.{channel}.routing.triggers[{i}]"),
+                        format!(
+                            "`{t}` is not a trigger{}",
+                            suggest(t, TRIGGERS).map_or(String::new(), |s| format!("; did you mean `{s}`?"))
+                        ),
+                        format!("one of: {}", TRIGGERS.join(", ")),
+                    );
+                }
+            }
+            for (i, t) in routing.node_types.iter().enumerate() {
+                if !matches!(t.as_str(), "kafka_broker" | "kraft_controller" | "zookeeper") {
+                    self.error(
+                        &format!("notifications.{channel}.routing.node_types[{i}]"),
+                        format!("`{t}` is not a node type"),
+                        "write kafka_broker, kraft_controller or zookeeper",
+                    );
+                }
+            }
+        }
+        for (key, url) in [
+            ("webhook.url", n.webhook.as_ref().map(|w| w.url.as_str())),
+            ("pagerduty.events_url", n.pagerduty.as_ref().map(|p| p.events_url.as_str())),
+            ("alertmanager.url", n.alertmanager.as_ref().map(|a| a.url.as_str())),
+            ("slack.webhook_url", n.slack.as_ref().map(|s| s.webhook_url.expose())),
+            ("teams.webhook_url", n.teams.as_ref().map(|t| t.webhook_url.expose())),
+        ] {
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                // The value may be a secret: name the key, not the value.
+                self.error(
+                    &format!("notifications.{key}"),
+                    format!("`notifications.{key}` is not an http:// or https:// URL"),
+                    "",
+                );
+            }
+        }
+        let d = &n.delivery;
+        if d.max_backoff_seconds.0 < d.initial_backoff_seconds.0 {
+            self.error(
+                "notifications.delivery.max_backoff_seconds",
+                "`max_backoff_seconds` is smaller than `initial_backoff_seconds`",
+                "",
+            );
+        }
+        let Some(smtp) = &n.smtp else { return };
         if smtp.use_tls && smtp.use_ssl {
             self.error(
                 "notifications.smtp.use_ssl",

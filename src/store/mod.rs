@@ -84,6 +84,21 @@ CREATE TABLE IF NOT EXISTS audit (
     incident_id TEXT,
     record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    incident_id TEXT,
+    node TEXT,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    tries INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    dropped_at INTEGER,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(channel, delivered_at, dropped_at, next_at);
 CREATE TABLE IF NOT EXISTS controls (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL,

@@ -1,10 +1,10 @@
 //! Incidents, attempts and audit rows: the SQL behind them.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Where an incident stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentState {
     /// The node is down and the engine is working on it.
@@ -33,7 +33,7 @@ impl IncidentState {
 }
 
 /// One attempt of an incident, as recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     pub n: u32,
     pub action: String,
@@ -51,7 +51,7 @@ pub struct AttemptRecord {
 }
 
 /// One incident with its attempts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentRecord {
     pub id: String,
     pub node: String,
@@ -214,4 +214,67 @@ pub fn audit_records(conn: &Connection, incident: Option<&str>) -> rusqlite::Res
     let mut stmt = conn.prepare("SELECT record FROM audit WHERE (?1 IS NULL OR incident_id = ?1) ORDER BY seq")?;
     let rows = stmt.query_map(params![incident], |r| r.get(0))?;
     rows.collect()
+}
+
+/// A notification waiting in the outbox.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: i64,
+    pub channel: String,
+    pub payload: String,
+    pub tries: u32,
+    pub created_at: i64,
+}
+
+/// Puts one notification for `channel` in the outbox, due at once.
+pub fn enqueue(
+    conn: &Connection,
+    channel: &str,
+    trigger: &str,
+    incident: Option<&str>,
+    node: Option<&str>,
+    payload: &str,
+    at: i64,
+) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO outbox(channel, trigger, incident_id, node, payload, created_at, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        params![channel, trigger, incident, node, payload, at],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Undelivered notifications of `channel` due at `now`, oldest first.
+pub fn due(conn: &Connection, channel: &str, now: i64, limit: u32) -> rusqlite::Result<Vec<Pending>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, channel, payload, tries, created_at FROM outbox
+         WHERE channel = ?1 AND delivered_at IS NULL AND dropped_at IS NULL AND next_at <= ?2
+         ORDER BY id LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![channel, now, limit], |r| {
+        Ok(Pending { id: r.get(0)?, channel: r.get(1)?, payload: r.get(2)?, tries: r.get(3)?, created_at: r.get(4)? })
+    })?;
+    rows.collect()
+}
+
+pub fn delivered(conn: &Connection, id: i64, at: i64) -> rusqlite::Result<()> {
+    conn.execute("UPDATE outbox SET delivered_at = ?2, tries = tries + 1 WHERE id = ?1", params![id, at])?;
+    Ok(())
+}
+
+pub fn retry_later(conn: &Connection, id: i64, next_at: i64, error: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE outbox SET tries = tries + 1, next_at = ?2, last_error = ?3 WHERE id = ?1",
+        params![id, next_at, error],
+    )?;
+    Ok(())
+}
+
+pub fn drop_pending(conn: &Connection, id: i64, at: i64, error: &str) -> rusqlite::Result<()> {
+    conn.execute("UPDATE outbox SET dropped_at = ?2, last_error = ?3 WHERE id = ?1", params![id, at, error])?;
+    Ok(())
+}
+
+/// Notifications neither delivered nor dropped.
+pub fn outbox_depth(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.query_row("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND dropped_at IS NULL", [], |r| r.get(0))
 }

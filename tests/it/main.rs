@@ -8,6 +8,7 @@ mod cli;
 mod config_errors;
 mod docs;
 mod jmx;
+mod notify;
 mod probes;
 mod recovery;
 mod security;

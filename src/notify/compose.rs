@@ -1,0 +1,252 @@
+//! What a notification says: trigger, subject and body from an incident
+//! event. Pure.
+//!
+//! Owns: the wording people read at 3 a.m. — node, cause and evidence, every
+//! attempt with its command and output, the cluster's state, what to do next.
+//! Must never: contain a secret (commands and output come masked from the
+//! store), or depend on the channel (channels only format).
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::rfc3339;
+use crate::config::Config;
+use crate::recovery::IncidentEvent;
+use crate::store::{IncidentRecord, from_millis};
+
+/// One notification, channel-independent; stored in the outbox as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// `on_failure_detected`, `on_recovery_failure`, `on_recovery_success`,
+    /// `on_max_retries_exceeded`, `on_isolation`.
+    pub trigger: String,
+    /// `critical`, `error`, `warning` or `info` (PagerDuty's words).
+    pub severity: String,
+    /// The alert this belongs to is over (a recovery, a cleared cluster event).
+    pub resolved: bool,
+    pub cluster: String,
+    pub node: Option<String>,
+    /// `kafka_broker`, `kraft_controller`, `zookeeper`.
+    pub node_type: Option<String>,
+    /// Dedup key: one incident, one thread.
+    pub incident_id: Option<String>,
+    pub subject: String,
+    pub body: String,
+    /// When it happened (RFC 3339).
+    pub at: String,
+    /// The incident with its attempts, for channels that carry structure.
+    pub incident: Option<IncidentRecord>,
+}
+
+/// The trigger an event is, if any.
+pub fn trigger_of(event: &IncidentEvent) -> &'static str {
+    match event {
+        IncidentEvent::Opened { .. } => "on_failure_detected",
+        IncidentEvent::AttemptFinished { attempt, .. } if attempt.success == Some(true) => "",
+        IncidentEvent::AttemptFinished { .. } => "on_recovery_failure",
+        IncidentEvent::Recovered { .. } => "on_recovery_success",
+        IncidentEvent::Escalated { .. } => "on_max_retries_exceeded",
+        IncidentEvent::ClusterEvent { .. } => "on_isolation",
+    }
+}
+
+/// Whether `trigger` is switched on in `notifications.triggers`.
+pub fn enabled(config: &Config, trigger: &str) -> bool {
+    let t = &config.notifications.triggers;
+    match trigger {
+        "on_failure_detected" => t.on_failure_detected,
+        "on_recovery_failure" => t.on_recovery_failure,
+        "on_recovery_success" => t.on_recovery_success,
+        "on_max_retries_exceeded" => t.on_max_retries_exceeded,
+        "on_isolation" => t.on_isolation,
+        "on_system_error" => t.on_system_error,
+        _ => false,
+    }
+}
+
+fn fill(template: &str, cluster: &str, i: Option<&IncidentRecord>) -> String {
+    let mut out = template.replace("{cluster}", cluster);
+    if let Some(i) = i {
+        out = out
+            .replace("{node_id}", &i.node)
+            .replace("{node_type}", &i.role)
+            .replace("{incident_id}", &i.id)
+            .replace("{cause}", i.cause.as_deref().unwrap_or("unknown"));
+    }
+    out
+}
+
+fn attempts_text(i: &IncidentRecord) -> String {
+    if i.attempts.is_empty() {
+        return "Attempts: none.\n".into();
+    }
+    let mut out = String::from("Attempts:\n");
+    for a in &i.attempts {
+        let secs = a.finished_at.map(|f| format!("{:.1}s", (f - a.started_at) as f64 / 1000.0));
+        out.push_str(&format!(
+            "  #{} {} at {} ({}), exit {}: {}\n     command: {}\n",
+            a.n,
+            a.action,
+            rfc3339(from_millis(a.started_at)),
+            secs.as_deref().unwrap_or("running"),
+            a.exit_code.map_or("-".to_string(), |c| c.to_string()),
+            a.result.as_deref().unwrap_or(""),
+            a.command
+        ));
+        if let Some(output) = a.output.as_deref().filter(|o| !o.trim().is_empty()) {
+            let excerpt: Vec<&str> = output.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+            out.push_str(&format!("     output (last lines):\n       {}\n", excerpt.join("\n       ")));
+        }
+    }
+    out
+}
+
+/// The notification for `event` (`None` for events that notify nobody).
+/// `cluster_state` is the cluster view's one-line summary, if known.
+pub fn compose(config: &Config, event: &IncidentEvent, cluster_state: Option<&str>) -> Option<Notification> {
+    let trigger = trigger_of(event);
+    if trigger.is_empty() {
+        return None;
+    }
+    let cluster = &config.cluster.name;
+    let templates = config.notifications.smtp.as_ref().map(|s| s.templates.clone()).unwrap_or_default();
+    let state = cluster_state.unwrap_or("unknown");
+    let (incident, severity, resolved, subject, next) = match event {
+        IncidentEvent::Opened { incident } => (
+            Some(incident),
+            "error",
+            false,
+            fill("[FAILED] {node_id} ({node_type}) is down in {cluster}", cluster, Some(incident)),
+            "The recovery engine is acting on it; you will hear again if it recovers or is escalated.",
+        ),
+        IncidentEvent::AttemptFinished { incident, .. } => (
+            Some(incident),
+            "error",
+            false,
+            fill(&templates.failure_subject, cluster, Some(incident)),
+            "The engine retries per the policy; no action is needed yet.",
+        ),
+        IncidentEvent::Recovered { incident } => (
+            Some(incident),
+            "info",
+            true,
+            fill(&templates.recovery_subject, cluster, Some(incident)),
+            "Nothing to do. Check why it failed when convenient (the node's logs around the failure time).",
+        ),
+        IncidentEvent::Escalated { incident, .. } => (
+            Some(incident),
+            "critical",
+            false,
+            fill(&templates.escalation_subject, cluster, Some(incident)),
+            "The daemon has stopped acting on this node. Read the attempts below, fix the cause, then start the node \
+             (it is re-armed once healthy) or run `kafka-self-healing incidents reset NODE`.",
+        ),
+        IncidentEvent::ClusterEvent { .. } => (
+            None,
+            "critical",
+            false,
+            fill("[ESCALATION] {cluster}: no automatic action — cluster-wide event", cluster, None),
+            "Check the network between this host and the cluster first; actions resume by themselves when it clears.",
+        ),
+    };
+    let mut body = String::new();
+    body.push_str(&format!("Cluster: {cluster}\n"));
+    if let Some(i) = incident {
+        body.push_str(&format!("Node: {} ({})\n", i.node, i.role));
+        if let Some(n) = config.cluster.nodes().find(|(_, n)| n.node_id == i.node).map(|(_, n)| n) {
+            body.push_str(&format!(
+                "Address: {}:{}{}\n",
+                n.host,
+                n.port.unwrap_or_default(),
+                n.broker_id.map_or(String::new(), |b| format!(", broker id {b}"))
+            ));
+        }
+        body.push_str(&format!("Incident: {}\n", i.id));
+        body.push_str(&format!("Failed at: {}\n", rfc3339(from_millis(i.opened_at))));
+        body.push_str(&format!("Cause: {}\nEvidence: {}\n", i.cause.as_deref().unwrap_or("unknown"), i.evidence));
+        if let Some(outcome) = &i.outcome {
+            body.push_str(&format!("Outcome: {outcome}\n"));
+        }
+        if let IncidentEvent::Escalated { reason, .. } = event {
+            body.push_str(&format!("Escalated because: {reason}\n"));
+        }
+        body.push_str(&attempts_text(i));
+    }
+    if let IncidentEvent::ClusterEvent { reason } = event {
+        body.push_str(&format!("Reason: {reason}\n"));
+    }
+    body.push_str(&format!("Cluster now: {state}\n"));
+    body.push_str(&format!("Next: {next}\n"));
+    Some(Notification {
+        trigger: trigger.to_string(),
+        severity: severity.to_string(),
+        resolved,
+        cluster: cluster.clone(),
+        node: incident.map(|i| i.node.clone()),
+        node_type: incident.map(|i| i.role.clone()),
+        incident_id: incident.map(|i| i.id.clone()),
+        subject,
+        body,
+        at: rfc3339(std::time::SystemTime::now()),
+        incident: incident.cloned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{AttemptRecord, IncidentState};
+
+    fn incident() -> IncidentRecord {
+        IncidentRecord {
+            id: "inc-1".into(),
+            node: "k1".into(),
+            role: "kafka_broker".into(),
+            cause: Some("connection_refused".into()),
+            evidence: "kafka_api: connect refused".into(),
+            opened_at: 1_795_537_773_123,
+            state: IncidentState::Escalated,
+            closed_at: None,
+            outcome: Some("3 attempts failed".into()),
+            attempts: vec![AttemptRecord {
+                n: 1,
+                action: "restart_service".into(),
+                command: "systemctl restart kafka".into(),
+                dry_run: false,
+                started_at: 1_795_537_773_200,
+                finished_at: Some(1_795_537_775_200),
+                exit_code: Some(1),
+                success: Some(false),
+                result: Some("restart: exit 1".into()),
+                output: Some("Job for kafka.service failed".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn an_escalation_says_everything_needed() {
+        let yaml = "cluster:\n  name: prod\n  kafka_brokers:\n    - {node_id: k1, host: kafka1, broker_id: 1}\n";
+        let config = crate::config::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
+        let event = IncidentEvent::Escalated { incident: incident(), reason: "3 attempts failed".into() };
+        let n = compose(&config, &event, Some("1 of 3 brokers down")).unwrap();
+        assert_eq!(n.trigger, "on_max_retries_exceeded");
+        assert_eq!(n.subject, "[ESCALATION] k1 needs a human");
+        assert_eq!(n.severity, "critical");
+        for needle in [
+            "Cluster: prod",
+            "Node: k1 (kafka_broker)",
+            "Address: kafka1:9092, broker id 1",
+            "Failed at: 2026-11-24T16:29:33.123Z",
+            "Cause: connection_refused",
+            "#1 restart_service",
+            "exit 1: restart: exit 1",
+            "command: systemctl restart kafka",
+            "Job for kafka.service failed",
+            "Cluster now: 1 of 3 brokers down",
+            "incidents reset NODE",
+        ] {
+            assert!(n.body.contains(needle), "missing `{needle}` in:\n{}", n.body);
+        }
+        let recovered = compose(&config, &IncidentEvent::Recovered { incident: incident() }, None).unwrap();
+        assert!(recovered.resolved && recovered.subject == "[RESOLVED] k1 Recovered");
+    }
+}

@@ -1,0 +1,75 @@
+//! Email over SMTP (lettre): STARTTLS (`use_tls`), implicit TLS (`use_ssl`)
+//! or plain; AUTH when a user is given; one thread per incident
+//! (`Message-ID` per notification, `In-Reply-To`/`References` to the incident).
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::channels::DeliveryError;
+use super::compose::Notification;
+use crate::config::Config;
+
+fn mailbox(address: &str) -> Result<Mailbox, DeliveryError> {
+    address.parse().map_err(|e| DeliveryError(format!("`{address}` is not an email address: {e}")))
+}
+
+/// The incident's thread id: every message about one incident refers to it.
+fn thread_id(n: &Notification) -> String {
+    format!("<{}@kafka-self-healing>", n.incident_id.as_deref().unwrap_or("cluster"))
+}
+
+pub async fn send(config: &Config, n: &Notification) -> Result<(), DeliveryError> {
+    let s = config.notifications.smtp.as_ref().ok_or_else(|| DeliveryError("smtp is not configured".into()))?;
+    let mut builder = Message::builder()
+        .from(mailbox(&s.from_email)?)
+        .subject(n.subject.clone())
+        // Stable per notification: a redelivery after a crash has the same id, and mail clients drop the copy.
+        .message_id(Some(format!(
+            "<{}.{}.{}@kafka-self-healing>",
+            n.incident_id.as_deref().unwrap_or("cluster"),
+            n.trigger,
+            n.at.chars().filter(char::is_ascii_digit).collect::<String>()
+        )))
+        .in_reply_to(thread_id(n))
+        .references(thread_id(n));
+    for to in &s.to_emails {
+        builder = builder.to(mailbox(to)?);
+    }
+    for cc in &s.cc_emails {
+        builder = builder.cc(mailbox(cc)?);
+    }
+    for bcc in &s.bcc_emails {
+        builder = builder.bcc(mailbox(bcc)?);
+    }
+    let html = format!(
+        "<html><body><h3>{}</h3><pre style=\"font-family: monospace\">{}</pre></body></html>",
+        escape(&n.subject),
+        escape(&n.body)
+    );
+    let message = builder
+        .multipart(MultiPart::alternative_plain_html(n.body.clone(), html))
+        .map_err(|e| DeliveryError(format!("cannot build the email: {e}")))?;
+    let transport = if s.use_ssl {
+        AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)
+    } else if s.use_tls {
+        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)
+    } else {
+        Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host))
+    }
+    .map_err(|e| DeliveryError(format!("SMTP {}: {e}", s.host)))?;
+    let mut transport = transport.port(s.port).timeout(Some(s.timeout.duration()));
+    if let (Some(user), Some(password)) = (&s.username, &s.password) {
+        transport = transport.credentials(Credentials::new(user.clone(), password.expose().to_string()));
+    }
+    transport
+        .build()
+        .send(message)
+        .await
+        .map(|_| ())
+        .map_err(|e| DeliveryError(format!("SMTP {}:{}: {e}", s.host, s.port)))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}

@@ -1,0 +1,312 @@
+//! Notifications from a real incident (a killed broker, restarted by the
+//! daemon) to every channel: a real SMTP server (aiosmtpd, with AUTH), a real
+//! Alertmanager, a command, and local HTTP receivers standing in for the SaaS
+//! ones (Slack, PagerDuty, a signed webhook). The webhook is down at first:
+//! its notifications wait in the outbox, across a daemon restart, and arrive
+//! once it is back — each exactly once.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kafka_self_healing::testbed::{Cluster, Spec, cluster_section};
+use serde_json::Value;
+
+use crate::support::{bin, cluster_lock, write_temp};
+
+const TESTBED: &str = env!("CARGO_BIN_EXE_kafka-testbed");
+
+/// One HTTP request as a receiver saw it.
+#[derive(Debug, Clone)]
+struct Request {
+    path: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+    answered: u16,
+}
+
+/// A local HTTP receiver that records every request; answers 503 while `down`.
+struct Receiver {
+    port: u16,
+    requests: Arc<Mutex<Vec<Request>>>,
+    down: Arc<AtomicBool>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests: Arc<Mutex<Vec<Request>>> = Default::default();
+        let down = Arc::new(AtomicBool::new(false));
+        let (seen, is_down) = (requests.clone(), down.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let mut headers = HashMap::new();
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap_or(0);
+                    let h = h.trim_end();
+                    if h.is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(": ") {
+                        headers.insert(k.to_ascii_lowercase(), v.to_string());
+                    }
+                }
+                let length = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let answered = if is_down.load(Ordering::SeqCst) { 503 } else { 202 };
+                seen.lock().unwrap().push(Request { path, headers, body, answered });
+                let mut stream = stream;
+                let _ = write!(stream, "HTTP/1.1 {answered} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}");
+            }
+        });
+        Receiver { port, requests, down }
+    }
+
+    fn accepted(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().iter().filter(|r| r.answered == 202).cloned().collect()
+    }
+
+    fn json(&self) -> Vec<Value> {
+        self.accepted().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect()
+    }
+}
+
+/// A child process killed on drop.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !f() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+fn start_daemon(config: &Path) -> Process {
+    Process(bin().args(["run", "--config"]).arg(config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+}
+
+fn audit(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("audit.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn an_incident_reaches_every_channel_once_even_through_an_outage_and_a_restart() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 2, ..Spec::zookeeper() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // Real SMTP server with AUTH; real Alertmanager.
+    let smtp_port = free_port();
+    let mail = d.join("mail.jsonl");
+    let mut smtp = Command::new("/usr/bin/python3")
+        .arg(crate::support::repo().join("testing/smtp-server.py"))
+        .args(["--port", &smtp_port.to_string(), "--user", "alerts", "--password", "smtp-secret-pw", "--out"])
+        .arg(&mail)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3-aiosmtpd is installed by testing/setup.sh");
+    let mut ready = String::new();
+    BufReader::new(smtp.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready", "the SMTP server did not start");
+    let _smtp = Process(smtp);
+    let am_port = free_port();
+    write_temp(d, "alertmanager.yml", "route: {receiver: devnull, group_wait: 1s}\nreceivers: [{name: devnull}]\n");
+    let _am = Process(
+        Command::new("/usr/bin/prometheus-alertmanager")
+            .arg(format!("--config.file={}", d.join("alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", d.join("am-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager is installed by testing/setup.sh"),
+    );
+    wait_until("alertmanager ready", Duration::from_secs(30), || http_get(am_port, "/-/ready").is_some());
+
+    let (slack, pagerduty, webhook) = (Receiver::start(), Receiver::start(), Receiver::start());
+    webhook.down.store(true, Ordering::SeqCst);
+    let command_out = d.join("command.jsonl");
+    let notify_script = d.join("notify.sh");
+    std::fs::write(
+        &notify_script,
+        format!("#!/bin/sh\ncat >> {}\necho >> {}\n", command_out.display(), command_out.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&notify_script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let scripts = d.join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    let start = scripts.join("default.sh");
+    std::fs::write(
+        &start,
+        format!("#!/bin/sh\nexec {TESTBED} start \"$KAFKA_NODE_ID\" --dir {}\n", cluster.dir().display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&start, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let config = write_temp(
+        d,
+        "config.yaml",
+        &format!(
+            "{nodes}monitoring:\n  interval_seconds: 2\n  timeout_seconds: 2\n\
+             recovery:\n  actions: [script]\n  script: {{script_directory: {scripts}}}\n\
+             notifications:\n\
+             \x20 triggers: {{on_failure_detected: true, on_recovery_success: true}}\n\
+             \x20 delivery: {{initial_backoff_seconds: 0.2, max_backoff_seconds: 1}}\n\
+             \x20 smtp: {{host: 127.0.0.1, port: {smtp_port}, use_tls: false, username: alerts, password: \"${{SMTP_PASSWORD}}\",\n\
+             \x20        from_email: kafka@example.com, to_emails: [ops@example.com], cc_emails: [lead@example.com]}}\n\
+             \x20 slack: {{webhook_url: \"http://127.0.0.1:{slack}/services/T000/B000/slack-token-secret\"}}\n\
+             \x20 pagerduty: {{routing_key: pd-routing-key-secret, events_url: \"http://127.0.0.1:{pd}/v2/enqueue\"}}\n\
+             \x20 webhook: {{url: \"http://127.0.0.1:{hook}/hook\", secret: hmac-secret-value, routing: {{node_types: [kafka_broker]}}}}\n\
+             \x20 alertmanager: {{url: \"http://127.0.0.1:{am_port}\", labels: {{team: kafka}}}}\n\
+             \x20 command: {{command: {cmd}}}\n\
+             logging:\n  file: {log}\n  format: json\n  audit: {{file: {audit}}}\nsystem:\n  state_dir: {state}\n",
+            nodes = cluster_section("notify", &[("", &cluster)]),
+            scripts = scripts.display(),
+            slack = slack.port,
+            pd = pagerduty.port,
+            hook = webhook.port,
+            cmd = notify_script.display(),
+            log = d.join("application.log").display(),
+            audit = d.join("audit.log").display(),
+            state = d.join("state").display(),
+        ),
+    );
+    // SAFETY: set before the daemon is spawned; this test does not read it concurrently.
+    unsafe { std::env::set_var("SMTP_PASSWORD", "smtp-secret-pw") };
+    let daemon = start_daemon(&config);
+    std::thread::sleep(Duration::from_secs(3));
+
+    cluster.kill("broker-1").unwrap();
+    // The webhook is down: its first notification is tried and waits in the outbox.
+    wait_until("a failed webhook delivery", Duration::from_secs(30), || {
+        webhook.requests.lock().unwrap().iter().any(|r| r.answered == 503)
+    });
+    // Every other channel has its first notification (none is in flight when the daemon dies).
+    wait_until("the five other channels delivered", Duration::from_secs(30), || {
+        audit(d).iter().filter(|r| r["event"] == "notification_delivered").count() == 5
+    });
+    drop(daemon); // SIGKILL, with the webhook's notification still queued
+    webhook.down.store(false, Ordering::SeqCst);
+    let _daemon = start_daemon(&config);
+    wait_until("broker-1 recovered", Duration::from_secs(120), || {
+        audit(d).iter().any(|r| r["event"] == "recovered" && r["node"] == "broker-1")
+    });
+    wait_until("every channel got both notifications", Duration::from_secs(60), || {
+        slack.accepted().len() >= 2
+            && pagerduty.accepted().len() >= 2
+            && webhook.accepted().len() >= 2
+            && std::fs::read_to_string(&mail).unwrap_or_default().lines().count() >= 2
+            && std::fs::read_to_string(&command_out).unwrap_or_default().lines().filter(|l| !l.is_empty()).count() >= 2
+    });
+    std::thread::sleep(Duration::from_secs(2));
+
+    // Exactly once each, in order: detected, then recovered.
+    let hooks = webhook.json();
+    assert_eq!(hooks.len(), 2, "{hooks:#?}");
+    assert_eq!(hooks[0]["trigger"], "on_failure_detected");
+    assert_eq!(hooks[1]["trigger"], "on_recovery_success");
+    assert_eq!(hooks[0]["incident_id"], hooks[1]["incident_id"]);
+    let incident = hooks[0]["incident_id"].as_str().unwrap().to_string();
+    for r in webhook.accepted() {
+        let signature = r.headers.get("x-signature-256").expect("signed");
+        let expected = kafka_self_healing::notify::channels::sign("hmac-secret-value", &r.body);
+        assert_eq!(signature, &format!("sha256={expected}"));
+    }
+    let slack_posts = slack.json();
+    assert_eq!(slack_posts.len(), 2);
+    assert!(slack_posts[0]["text"].as_str().unwrap().contains("broker-1"), "{slack_posts:#?}");
+    assert!(slack.accepted()[0].path.ends_with("slack-token-secret"));
+    let pd = pagerduty.json();
+    assert_eq!(pd.len(), 2, "{pd:#?}");
+    assert_eq!((pd[0]["event_action"].as_str(), pd[1]["event_action"].as_str()), (Some("trigger"), Some("resolve")));
+    assert!(pd.iter().all(|e| e["dedup_key"] == incident && e["routing_key"] == "pd-routing-key-secret"));
+    let commands: Vec<Value> = std::fs::read_to_string(&command_out)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(commands.len(), 2);
+    let mails: Vec<Value> =
+        std::fs::read_to_string(&mail).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(mails.len(), 2, "{mails:#?}");
+    assert!(mails.iter().all(|m| m["authenticated"] == true));
+    let thread = format!("<{incident}@kafka-self-healing>");
+    for m in &mails {
+        let data = m["data"].as_str().unwrap();
+        assert!(data.contains(&format!("In-Reply-To: {thread}")), "{data}");
+        assert!(m["to"].as_array().unwrap().iter().any(|t| t == "lead@example.com"), "cc receives it: {m:#}");
+    }
+    assert!(mails[1]["data"].as_str().unwrap().contains("Subject: [RESOLVED] broker-1 Recovered"));
+
+    // Alertmanager holds the incident's alert, resolved on recovery.
+    wait_until("both notifications delivered to Alertmanager", Duration::from_secs(30), || {
+        audit(d).iter().filter(|r| r["event"] == "notification_delivered" && r["channel"] == "alertmanager").count()
+            == 2
+    });
+    let alerts: Value = serde_json::from_str(
+        &http_get(am_port, "/api/v2/alerts?active=true&silenced=true&inhibited=true&unprocessed=true").unwrap(),
+    )
+    .unwrap();
+    let ours: Vec<&Value> =
+        alerts.as_array().unwrap().iter().filter(|a| a["labels"]["incident_id"] == incident.as_str()).collect();
+    assert!(ours.is_empty(), "the alert is resolved, not active: {alerts:#}");
+    let delivered: Vec<Value> = audit(d)
+        .into_iter()
+        .filter(|r| r["event"] == "notification_delivered" && r["channel"] == "alertmanager")
+        .collect();
+    assert_eq!(delivered.len(), 2, "trigger and resolution delivered to Alertmanager");
+
+    // Deliveries are audited; no secret reaches a log or the audit trail.
+    let delivered = audit(d).into_iter().filter(|r| r["event"] == "notification_delivered").count();
+    assert_eq!(delivered, 12, "6 channels × 2 notifications");
+    let logs = format!(
+        "{}{}",
+        std::fs::read_to_string(d.join("application.log")).unwrap(),
+        std::fs::read_to_string(d.join("audit.log")).unwrap()
+    );
+    for secret in ["smtp-secret-pw", "slack-token-secret", "pd-routing-key-secret", "hmac-secret-value"] {
+        assert!(!logs.contains(secret), "`{secret}` reached a log");
+    }
+}
