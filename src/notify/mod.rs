@@ -93,6 +93,11 @@ impl Notifier {
             Ok(p) => p,
             Err(e) => return error!(message = "Notification: cannot serialise.", error = %e),
         };
+        let limits = &self.config.notifications.rate_limiting;
+        let (per_hour, cooldown_ms) =
+            (limits.max_notifications_per_hour, (limits.cooldown_period_minutes * 60_000.0) as i64);
+        // People must hear about an escalation: rate limits never hold one back.
+        let limited = !matches!(n.trigger.as_str(), "on_max_retries_exceeded" | "on_isolation");
         for (channel, routing) in channels::configured(&self.config) {
             if !channels::routes(routing, &n) {
                 continue;
@@ -102,22 +107,118 @@ impl Notifier {
             let stored = self
                 .store
                 .call(move |c| {
-                    records::enqueue(
-                        c,
-                        channel,
-                        &trigger,
-                        incident.as_deref(),
-                        node.as_deref(),
-                        &payload,
-                        millis(SystemTime::now()),
-                    )
+                    let now = millis(SystemTime::now());
+                    let held = if limited {
+                        let (hour, _) = records::sent_since(c, channel, now - 3_600_000, node.as_deref(), &trigger)?;
+                        let (_, same) = records::sent_since(c, channel, now - cooldown_ms, node.as_deref(), &trigger)?;
+                        if same > 0 {
+                            Some("cooldown_period_minutes")
+                        } else if hour >= per_hour {
+                            Some("max_notifications_per_hour")
+                        } else {
+                            None
+                        }
+                    } else {
+                        None
+                    };
+                    match held {
+                        Some(_) => records::suppress(
+                            c,
+                            channel,
+                            &trigger,
+                            incident.as_deref(),
+                            node.as_deref(),
+                            &payload,
+                            now,
+                        )?,
+                        None => {
+                            records::enqueue(
+                                c,
+                                channel,
+                                &trigger,
+                                incident.as_deref(),
+                                node.as_deref(),
+                                &payload,
+                                now,
+                            )?;
+                        }
+                    }
+                    Ok(held)
                 })
                 .await;
-            if let Err(e) = stored {
-                error!(message = "Notification: cannot write to the outbox; it is lost.", channel, error = %e);
+            match stored {
+                Err(e) => {
+                    error!(message = "Notification: cannot write to the outbox; it is lost.", channel, error = %e)
+                }
+                Ok(Some(limit)) => {
+                    info!(message = "Notification held back by a rate limit; it will be summarised.", channel, trigger = %n.trigger, limit);
+                    self.audit
+                        .record(
+                            "notification_suppressed",
+                            n.node.as_deref(),
+                            n.incident_id.as_deref(),
+                            json!({"channel": channel, "trigger": n.trigger, "limit": limit}),
+                        )
+                        .await;
+                }
+                Ok(None) => {}
             }
         }
         self.queued.notify_waiters();
+    }
+
+    /// Once the oldest held-back notification is a cooldown old, queues one
+    /// summary of everything held back.
+    async fn summarise(&self, channel: &'static str) {
+        let cooldown_ms = (self.config.notifications.rate_limiting.cooldown_period_minutes * 60_000.0) as i64;
+        let cluster = self.config.cluster.name.clone();
+        let queued = self
+            .store
+            .call(move |c| {
+                let held = records::unsummarised(c, channel)?;
+                let now = millis(SystemTime::now());
+                if held.is_empty() {
+                    return Ok(None);
+                }
+                let oldest_at = c.query_row("SELECT created_at FROM outbox WHERE id = ?1", [held[0].0], |r| r.get::<_, i64>(0))?;
+                // One summary per cooldown period, whatever the hourly limit: it is the
+                // message that says what the limits held back.
+                if now - oldest_at < cooldown_ms {
+                    return Ok(None);
+                }
+                let lines: Vec<String> = held
+                    .iter()
+                    .filter_map(|(_, p)| serde_json::from_str::<Notification>(p).ok())
+                    .map(|n| format!("{}  {}", n.at, n.subject))
+                    .collect();
+                let summary = Notification {
+                    trigger: "summary".into(),
+                    severity: "warning".into(),
+                    resolved: false,
+                    cluster: cluster.clone(),
+                    node: None,
+                    node_type: None,
+                    incident_id: None,
+                    subject: format!("[SUMMARY] {} notification(s) held back by rate limits in {cluster}", lines.len()),
+                    body: format!(
+                        "These were not sent on their own (notifications.rate_limiting); the incidents are in `kafka-self-healing incidents`:\n{}\n",
+                        lines.join("\n")
+                    ),
+                    at: crate::audit::rfc3339(SystemTime::now()),
+                    incident: None,
+                };
+                let payload = serde_json::to_string(&summary).unwrap_or_default();
+                records::enqueue(c, channel, "summary", None, None, &payload, now)?;
+                let ids: Vec<i64> = held.iter().map(|(id, _)| *id).collect();
+                records::mark_summarised(c, &ids, now)?;
+                Ok(Some(ids.len()))
+            })
+            .await;
+        match queued {
+            Ok(Some(n)) => info!(message = "Notification summary queued.", channel, held_back = n),
+            Ok(None) => {}
+            Err(e) => error!(message = "Notification: cannot summarise held-back notifications.", channel, error = %e),
+        }
     }
 
     async fn deliver_loop(self: Arc<Self>, channel: &'static str, shutdown: CancellationToken) {
@@ -175,6 +276,9 @@ impl Notifier {
                         break;
                     }
                 }
+            }
+            if std::time::Instant::now() >= resume_at {
+                self.summarise(channel).await;
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,

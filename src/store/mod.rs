@@ -96,7 +96,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     next_at INTEGER NOT NULL,
     delivered_at INTEGER,
     dropped_at INTEGER,
-    last_error TEXT
+    last_error TEXT,
+    -- Held back by a rate limit or cooldown; summarised later (summarised_at).
+    suppressed_at INTEGER,
+    summarised_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(channel, delivered_at, dropped_at, next_at);
 CREATE TABLE IF NOT EXISTS controls (

@@ -243,11 +243,62 @@ pub fn enqueue(
     Ok(conn.last_insert_rowid())
 }
 
+/// Records a notification held back by a rate limit: never sent, summarised later.
+pub fn suppress(
+    conn: &Connection,
+    channel: &str,
+    trigger: &str,
+    incident: Option<&str>,
+    node: Option<&str>,
+    payload: &str,
+    at: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO outbox(channel, trigger, incident_id, node, payload, created_at, next_at, suppressed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)",
+        params![channel, trigger, incident, node, payload, at],
+    )?;
+    Ok(())
+}
+
+/// Notifications queued for `channel` (not suppressed) since `since`, and of
+/// those, the ones about `node` with `trigger`.
+pub fn sent_since(
+    conn: &Connection,
+    channel: &str,
+    since: i64,
+    node: Option<&str>,
+    trigger: &str,
+) -> rusqlite::Result<(u32, u32)> {
+    conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN node IS ?3 AND trigger = ?4 THEN 1 ELSE 0 END), 0)
+         FROM outbox WHERE channel = ?1 AND created_at >= ?2 AND suppressed_at IS NULL",
+        params![channel, since, node, trigger],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+/// Suppressed notifications of `channel` not yet summarised: (id, payload).
+pub fn unsummarised(conn: &Connection, channel: &str) -> rusqlite::Result<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, payload FROM outbox WHERE channel = ?1 AND suppressed_at IS NOT NULL AND summarised_at IS NULL ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![channel], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+pub fn mark_summarised(conn: &Connection, ids: &[i64], at: i64) -> rusqlite::Result<()> {
+    for id in ids {
+        conn.execute("UPDATE outbox SET summarised_at = ?2 WHERE id = ?1", params![id, at])?;
+    }
+    Ok(())
+}
+
 /// Undelivered notifications of `channel` due at `now`, oldest first.
 pub fn due(conn: &Connection, channel: &str, now: i64, limit: u32) -> rusqlite::Result<Vec<Pending>> {
     let mut stmt = conn.prepare(
         "SELECT id, channel, payload, tries, created_at FROM outbox
-         WHERE channel = ?1 AND delivered_at IS NULL AND dropped_at IS NULL AND next_at <= ?2
+         WHERE channel = ?1 AND delivered_at IS NULL AND dropped_at IS NULL AND suppressed_at IS NULL AND next_at <= ?2
          ORDER BY id LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![channel, now, limit], |r| {
@@ -276,5 +327,9 @@ pub fn drop_pending(conn: &Connection, id: i64, at: i64, error: &str) -> rusqlit
 
 /// Notifications neither delivered nor dropped.
 pub fn outbox_depth(conn: &Connection) -> rusqlite::Result<u32> {
-    conn.query_row("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND dropped_at IS NULL", [], |r| r.get(0))
+    conn.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND dropped_at IS NULL AND suppressed_at IS NULL",
+        [],
+        |r| r.get(0),
+    )
 }

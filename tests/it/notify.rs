@@ -310,3 +310,57 @@ fn an_incident_reaches_every_channel_once_even_through_an_outage_and_a_restart()
         assert!(!logs.contains(secret), "`{secret}` reached a log");
     }
 }
+
+#[test]
+fn rate_limits_hold_back_repeats_summarise_them_and_never_hold_an_escalation() {
+    // Two "nodes" that accept TCP (socket probe) and one closed port: one of
+    // three down, so no mass-failure guard; the restart script always fails.
+    let up: Vec<std::net::TcpListener> = (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let down = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let scripts = d.join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    let fail = scripts.join("default.sh");
+    std::fs::write(&fail, "#!/bin/sh\necho 'cannot restart'\nexit 1\n").unwrap();
+    std::fs::set_permissions(&fail, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let hook = Receiver::start();
+    let nodes: String = up
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("    - {{node_id: up-{i}, host: 127.0.0.1, port: {}}}\n", l.local_addr().unwrap().port()))
+        .collect();
+    let config = write_temp(
+        d,
+        "config.yaml",
+        &format!(
+            "cluster:\n  kafka_brokers:\n{nodes}    - {{node_id: down-1, host: 127.0.0.1, port: {down}}}\n\
+             monitoring:\n  methods: [socket]\n  interval_seconds: 1\n  timeout_seconds: 1\n\
+             recovery:\n  actions: [script]\n  max_attempts: 8\n  initial_delay_seconds: 0.5\n  backoff_multiplier: 1\n\
+             \x20 script: {{script_directory: {}}}\n\
+             notifications:\n  triggers: {{on_recovery_failure: true}}\n\
+             \x20 rate_limiting: {{max_notifications_per_hour: 3, cooldown_period_minutes: 0.05}}\n\
+             \x20 webhook: {{url: \"http://127.0.0.1:{}/hook\"}}\n\
+             logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
+            scripts.display(),
+            hook.port,
+            d.join("application.log").display(),
+            d.join("audit.log").display(),
+            d.join("state").display()
+        ),
+    );
+    let _daemon = start_daemon(&config);
+    wait_until("the escalation and a summary", Duration::from_secs(60), || {
+        let triggers: Vec<String> =
+            hook.json().iter().map(|n| n["trigger"].as_str().unwrap_or("").to_string()).collect();
+        triggers.iter().any(|t| t == "on_max_retries_exceeded") && triggers.iter().any(|t| t == "summary")
+    });
+    let received = hook.json();
+    let failures = received.iter().filter(|n| n["trigger"] == "on_recovery_failure").count();
+    assert!((1..=3).contains(&failures), "8 failed attempts, at most 3 notified: {received:#?}");
+    let summary = received.iter().find(|n| n["trigger"] == "summary").unwrap();
+    assert!(summary["subject"].as_str().unwrap().contains("held back by rate limits"), "{summary:#}");
+    assert!(summary["body"].as_str().unwrap().contains("down-1"), "{summary:#}");
+    let held = audit(d).iter().filter(|r| r["event"] == "notification_suppressed").count();
+    assert!(held >= 8 - failures - 1, "held back: {held}");
+}
