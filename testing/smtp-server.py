@@ -3,7 +3,8 @@
 
 Writes every message it accepts as one JSON line to --out. With --user and
 --password it requires AUTH (PLAIN/LOGIN); with --cert and --key it offers
-and requires STARTTLS. Prints "ready" once it listens.
+and requires STARTTLS (or, with --implicit, speaks TLS from the first byte).
+Prints "ready" once it listens.
 """
 import argparse
 import json
@@ -23,7 +24,7 @@ class Save:
             "from": envelope.mail_from,
             "to": envelope.rcpt_tos,
             "authenticated": bool(session.authenticated),
-            "tls": session.ssl is not None,
+            "tls": session.ssl is not None or server.transport.get_extra_info("sslcontext") is not None,
             "data": envelope.content.decode("utf8", "replace"),
         }
         with open(self.out, "a") as f:
@@ -37,6 +38,7 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--cert")
     p.add_argument("--key")
+    p.add_argument("--implicit", action="store_true", help="TLS from the first byte (SMTPS) instead of STARTTLS")
     p.add_argument("--user")
     p.add_argument("--password")
     a = p.parse_args()
@@ -44,13 +46,17 @@ def main():
     if a.cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(a.cert, a.key)
-        kwargs.update(tls_context=ctx, require_starttls=True)
+        if a.implicit:
+            kwargs.update(ssl_context=ctx)
+        else:
+            kwargs.update(tls_context=ctx, require_starttls=True)
     if a.user:
         def authenticate(server, session, envelope, mechanism, data):
             ok = isinstance(data, LoginPassword) and data.login.decode() == a.user and data.password.decode() == a.password
             return AuthResult(success=ok)
 
-        kwargs.update(authenticator=authenticate, auth_required=True, auth_require_tls=bool(a.cert))
+        # With implicit TLS the whole session is encrypted; aiosmtpd only knows STARTTLS as "TLS".
+        kwargs.update(authenticator=authenticate, auth_required=True, auth_require_tls=bool(a.cert) and not a.implicit)
     controller = Controller(Save(a.out), hostname="127.0.0.1", port=a.port, **kwargs)
     controller.start()
     print("ready", flush=True)

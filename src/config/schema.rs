@@ -517,6 +517,9 @@ section! {
         bcc_emails: Vec<String> = Vec::new(),
         /// Time limit of one delivery.
         timeout: Seconds = 30.0,
+        /// PEM CA certificate(s) to trust for the server's TLS certificate, in
+        /// addition to the system's (an internal relay with its own CA).
+        ca_file: Option<String> = None,
         /// Subject lines; `{node_id}`, `{cluster}` and other placeholders are filled in.
         templates: SmtpTemplates = SmtpTemplates::default(),
         /// Which notifications go here.

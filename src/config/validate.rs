@@ -679,6 +679,9 @@ impl<'c> Validator<'c, '_> {
         if smtp.port == 0 {
             self.error("notifications.smtp.port", "`notifications.smtp.port` must be between 1 and 65535, found 0", "");
         }
+        if let Some(ca) = &smtp.ca_file {
+            self.readable_file("notifications.smtp.ca_file", ca);
+        }
         if smtp.to_emails.is_empty() {
             self.error(
                 "notifications.smtp.to_emails",

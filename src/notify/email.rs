@@ -4,6 +4,7 @@
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::channels::DeliveryError;
@@ -50,15 +51,26 @@ pub async fn send(config: &Config, n: &Notification) -> Result<(), DeliveryError
     let message = builder
         .multipart(MultiPart::alternative_plain_html(n.body.clone(), html))
         .map_err(|e| DeliveryError(format!("cannot build the email: {e}")))?;
-    let transport = if s.use_ssl {
-        AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)
-    } else if s.use_tls {
-        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)
+    let tls = if s.use_ssl || s.use_tls {
+        let mut params = TlsParameters::builder(s.host.clone());
+        if let Some(ca) = &s.ca_file {
+            let pem = std::fs::read(ca)
+                .map_err(|e| DeliveryError(format!("cannot read {ca} (notifications.smtp.ca_file): {e}")))?;
+            let cert = Certificate::from_pem(&pem).map_err(|e| {
+                DeliveryError(format!("{ca} (notifications.smtp.ca_file) is not a PEM certificate: {e}"))
+            })?;
+            params = params.add_root_certificate(cert);
+        }
+        let params = params.build_rustls().map_err(|e| DeliveryError(format!("SMTP TLS settings: {e}")))?;
+        // Implicit TLS (SMTPS) or STARTTLS required: never a silent fall-back to plaintext.
+        if s.use_ssl { Tls::Wrapper(params) } else { Tls::Required(params) }
     } else {
-        Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host))
-    }
-    .map_err(|e| DeliveryError(format!("SMTP {}: {e}", s.host)))?;
-    let mut transport = transport.port(s.port).timeout(Some(s.timeout.duration()));
+        Tls::None
+    };
+    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+        .port(s.port)
+        .tls(tls)
+        .timeout(Some(s.timeout.duration()));
     if let (Some(user), Some(password)) = (&s.username, &s.password) {
         transport = transport.credentials(Credentials::new(user.clone(), password.expose().to_string()));
     }

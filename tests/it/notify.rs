@@ -364,3 +364,69 @@ fn rate_limits_hold_back_repeats_summarise_them_and_never_hold_an_escalation() {
     let held = audit(d).iter().filter(|r| r["event"] == "notification_suppressed").count();
     assert!(held >= 8 - failures - 1, "held back: {held}");
 }
+
+#[test]
+fn email_goes_over_starttls_and_implicit_tls_with_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tls = kafka_self_healing::testbed::generate_tls(&d.join("tls")).unwrap();
+    let (cert, key) = (d.join("tls/broker.pem"), d.join("tls/broker.key"));
+    let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up2 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    for (mode, implicit) in [("starttls", false), ("smtps", true)] {
+        let run_dir = d.join(mode);
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let port = free_port();
+        let mail = run_dir.join("mail.jsonl");
+        let mut server = Command::new("/usr/bin/python3");
+        server
+            .arg(crate::support::repo().join("testing/smtp-server.py"))
+            .args(["--port", &port.to_string(), "--user", "alerts", "--password", "tls-smtp-pw", "--cert"])
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .arg("--out")
+            .arg(&mail)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if implicit {
+            server.arg("--implicit");
+        }
+        let mut child = server.spawn().expect("python3-aiosmtpd is installed by testing/setup.sh");
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+        let _server = Process(child);
+        let config = write_temp(
+            &run_dir,
+            "config.yaml",
+            &format!(
+                "cluster:\n  kafka_brokers:\n    - {{node_id: up-1, host: 127.0.0.1, port: {}}}\n    - {{node_id: up-2, host: 127.0.0.1, port: {}}}\n\
+                 \x20   - {{node_id: down-1, host: 127.0.0.1, port: {}}}\n\
+                 monitoring:\n  methods: [socket]\n  interval_seconds: 1\n  timeout_seconds: 1\n\
+                 recovery:\n  actions: []\n\
+                 notifications:\n  triggers: {{on_failure_detected: true}}\n\
+                 \x20 smtp: {{host: 127.0.0.1, port: {port}, use_tls: {}, use_ssl: {}, ca_file: {}, username: alerts,\n\
+                 \x20        password: tls-smtp-pw, from_email: kafka@example.com, to_emails: [ops@example.com]}}\n\
+                 logging:\n  file: {}\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
+                up.local_addr().unwrap().port(),
+                up2.local_addr().unwrap().port(),
+                free_port(),
+                !implicit,
+                implicit,
+                tls.ca_pem.display(),
+                run_dir.join("application.log").display(),
+                run_dir.join("audit.log").display(),
+                run_dir.join("state").display()
+            ),
+        );
+        let _daemon = start_daemon(&config);
+        wait_until(&format!("{mode}: an email"), Duration::from_secs(30), || {
+            std::fs::read_to_string(&mail).is_ok_and(|t| t.lines().count() >= 2)
+        });
+        let mails: Vec<Value> =
+            std::fs::read_to_string(&mail).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(mails.iter().all(|m| m["tls"] == true && m["authenticated"] == true), "{mode}: {mails:#?}");
+        let subjects: Vec<&str> = mails.iter().map(|m| m["data"].as_str().unwrap()).collect();
+        assert!(subjects.iter().any(|s| s.contains("Subject: [FAILED] down-1")), "{mode}: {subjects:#?}");
+    }
+}
