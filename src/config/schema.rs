@@ -485,6 +485,8 @@ section! {
         command: Option<CommandNotifierConfig> = None,
         /// Retrying deliveries from the durable outbox.
         delivery: DeliveryConfig = DeliveryConfig::default(),
+        /// Subject and body per trigger (minijinja), for every channel.
+        templates: TriggerTemplates = TriggerTemplates::default(),
         /// Which events produce a notification.
         triggers: TriggersConfig = TriggersConfig::default(),
         /// Limits on how many notifications are sent.
@@ -524,6 +526,33 @@ section! {
         templates: SmtpTemplates = SmtpTemplates::default(),
         /// Which notifications go here.
         routing: Routing = Routing::default(),
+    }
+}
+
+section! {
+    /// Subject and body templates per trigger; unset ones use the built-in wording.
+    pub struct TriggerTemplates {
+        /// A node was confirmed failed.
+        on_failure_detected: MessageTemplate = MessageTemplate::default(),
+        /// A recovery attempt failed.
+        on_recovery_failure: MessageTemplate = MessageTemplate::default(),
+        /// A node recovered.
+        on_recovery_success: MessageTemplate = MessageTemplate::default(),
+        /// The incident is escalated.
+        on_max_retries_exceeded: MessageTemplate = MessageTemplate::default(),
+        /// A cluster-wide event stops every action.
+        on_isolation: MessageTemplate = MessageTemplate::default(),
+    }
+}
+
+section! {
+    /// One trigger's subject and body. minijinja syntax (`{{ node }}`,
+    /// `{% for a in attempts %}`); the runbook's `{node_id}` placeholders work in subjects.
+    pub struct MessageTemplate {
+        /// Subject line.
+        subject: Option<String> = None,
+        /// Body text; `{{ default_body }}` is the built-in body.
+        body: Option<String> = None,
     }
 }
 

@@ -657,6 +657,26 @@ impl<'c> Validator<'c, '_> {
                 );
             }
         }
+        for trigger in [
+            "on_failure_detected",
+            "on_recovery_failure",
+            "on_recovery_success",
+            "on_max_retries_exceeded",
+            "on_isolation",
+        ] {
+            let Some(t) = crate::notify::compose::template_of(config, trigger) else { continue };
+            for (part, template) in [("subject", &t.subject), ("body", &t.body)] {
+                if let Some(template) = template
+                    && let Err(e) = crate::notify::compose::render(template, &crate::notify::compose::sample_context())
+                {
+                    self.error(
+                        &format!("notifications.templates.{trigger}.{part}"),
+                        format!("the template does not render: {e}"),
+                        "variables: cluster, trigger, node, node_type, incident_id, cause, evidence, failed_at, outcome, reason, cluster_state, next, default_subject, default_body, attempts (n, action, command, exit_code, result, output, started_at)",
+                    );
+                }
+            }
+        }
         let d = &n.delivery;
         if d.max_backoff_seconds.0 < d.initial_backoff_seconds.0 {
             self.error(

@@ -176,6 +176,7 @@ pub fn compose(config: &Config, event: &IncidentEvent, cluster_state: Option<&st
     }
     body.push_str(&format!("Cluster now: {state}\n"));
     body.push_str(&format!("Next: {next}\n"));
+    let (subject, body) = apply_template(config, trigger, event, incident, state, next, subject, body);
     Some(Notification {
         trigger: trigger.to_string(),
         severity: severity.to_string(),
@@ -189,6 +190,99 @@ pub fn compose(config: &Config, event: &IncidentEvent, cluster_state: Option<&st
         at: rfc3339(std::time::SystemTime::now()),
         incident: incident.cloned(),
     })
+}
+
+/// The configured template of `trigger`, if any.
+pub fn template_of<'c>(config: &'c Config, trigger: &str) -> Option<&'c crate::config::MessageTemplate> {
+    let t = &config.notifications.templates;
+    match trigger {
+        "on_failure_detected" => Some(&t.on_failure_detected),
+        "on_recovery_failure" => Some(&t.on_recovery_failure),
+        "on_recovery_success" => Some(&t.on_recovery_success),
+        "on_max_retries_exceeded" => Some(&t.on_max_retries_exceeded),
+        "on_isolation" => Some(&t.on_isolation),
+        _ => None,
+    }
+}
+
+/// Renders one template; `Err` is the template's own error (for `validate` and the log).
+pub fn render(template: &str, context: &minijinja::Value) -> Result<String, String> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_template("t", template).map_err(|e| e.to_string())?;
+    env.get_template("t").and_then(|t| t.render(context)).map_err(|e| e.to_string())
+}
+
+/// A context with every variable a template may use, for `validate` to render against.
+pub fn sample_context() -> minijinja::Value {
+    minijinja::context! {
+        cluster => "cluster", trigger => "on_failure_detected", node => "node", node_type => "kafka_broker",
+        incident_id => "inc", cause => "connection_refused", evidence => "evidence", failed_at => "2026-01-01T00:00:00Z",
+        outcome => "", reason => "", cluster_state => "healthy", next => "next", default_subject => "subject",
+        default_body => "body",
+        attempts => vec![minijinja::context! {
+            n => 1, action => "restart_service", command => "systemctl restart kafka", exit_code => 1,
+            result => "exit 1", output => "", started_at => "2026-01-01T00:00:00Z",
+        }],
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_template(
+    config: &Config,
+    trigger: &str,
+    event: &IncidentEvent,
+    incident: Option<&IncidentRecord>,
+    state: &str,
+    next: &str,
+    subject: String,
+    body: String,
+) -> (String, String) {
+    let Some(t) = template_of(config, trigger).filter(|t| t.subject.is_some() || t.body.is_some()) else {
+        return (subject, body);
+    };
+    let attempts: Vec<minijinja::Value> = incident
+        .map(|i| {
+            i.attempts
+                .iter()
+                .map(|a| {
+                    minijinja::context! {
+                        n => a.n, action => a.action, command => a.command, exit_code => a.exit_code,
+                        result => a.result, output => a.output, started_at => rfc3339(from_millis(a.started_at)),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let reason = match event {
+        IncidentEvent::Escalated { reason, .. } | IncidentEvent::ClusterEvent { reason } => reason.clone(),
+        _ => String::new(),
+    };
+    let context = minijinja::context! {
+        cluster => config.cluster.name, trigger => trigger,
+        node => incident.map(|i| i.node.clone()), node_type => incident.map(|i| i.role.clone()),
+        incident_id => incident.map(|i| i.id.clone()), cause => incident.and_then(|i| i.cause.clone()),
+        evidence => incident.map(|i| i.evidence.clone()),
+        failed_at => incident.map(|i| rfc3339(from_millis(i.opened_at))),
+        outcome => incident.and_then(|i| i.outcome.clone()), reason => reason,
+        cluster_state => state, next => next, default_subject => subject.clone(), default_body => body.clone(),
+        attempts => attempts,
+    };
+    let render_or_default = |template: &Option<String>, default: &str, what: &str| -> String {
+        let Some(template) = template else { return default.to_string() };
+        let filled = fill(template, &config.cluster.name, incident);
+        match render(&filled, &context) {
+            Ok(text) => text,
+            Err(e) => {
+                // Never lose a notification over a template: send the built-in wording.
+                tracing::error!(message = "Notification template failed; the built-in wording is sent.", trigger, part = what, error = %e);
+                default.to_string()
+            }
+        }
+    };
+    let subject_out = render_or_default(&t.subject, &subject, "subject");
+    let body_out = render_or_default(&t.body, &body, "body");
+    (subject_out, body_out)
 }
 
 #[cfg(test)]
@@ -248,5 +342,18 @@ mod tests {
         }
         let recovered = compose(&config, &IncidentEvent::Recovered { incident: incident() }, None).unwrap();
         assert!(recovered.resolved && recovered.subject == "[RESOLVED] k1 Recovered");
+    }
+
+    #[test]
+    fn templates_override_subject_and_body() {
+        let yaml = "cluster:\n  name: prod\n  kafka_brokers:\n    - {node_id: k1, host: kafka1}\n\
+                    notifications:\n  templates:\n    on_max_retries_exceeded:\n      subject: \"PAGE {node_id}: {{ cause }}\"\n\
+                    \x20     body: \"{% for a in attempts %}{{ a.n }}:{{ a.action }}={{ a.exit_code }} {% endfor %}in {{ cluster }}\"\n";
+        let config = crate::config::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
+        let event = IncidentEvent::Escalated { incident: incident(), reason: "3 attempts failed".into() };
+        let n = compose(&config, &event, None).unwrap();
+        assert_eq!(n.subject, "PAGE k1: connection_refused");
+        assert_eq!(n.body, "1:restart_service=1 in prod");
+        assert!(render("{{ nope }}", &sample_context()).is_err(), "undefined variables are errors");
     }
 }

@@ -61,6 +61,14 @@ fn check(c: &Case) -> Result<(), String> {
 fn broken_configurations_are_reported_where_they_are_wrong() {
     let cases = vec![
         case(
+            "a notification template that does not render",
+            &format!(
+                "{BROKERS}notifications:\n  templates:\n    on_recovery_success:\n      body: \"{{{{ node }}}} is back after {{{{ downtime }}}}\"\n"
+            ),
+            &["7:13: the template does not render: undefined value (in t:1)"],
+            &["variables: cluster, trigger"],
+        ),
+        case(
             "recovery guards out of range and an action without its settings",
             &format!(
                 "{BROKERS}recovery:\n  actions: [restart_service, ssh]\n  max_parallel: 0\n  max_failed_fraction: 1.5\n"
