@@ -487,6 +487,10 @@ section! {
         delivery: DeliveryConfig = DeliveryConfig::default(),
         /// Subject and body per trigger (minijinja), for every channel.
         templates: TriggerTemplates = TriggerTemplates::default(),
+        /// Notifications of one trigger within this time are sent as one message
+        /// (email, Slack, Teams, webhook, command; PagerDuty and Alertmanager keep
+        /// one alert per incident). 0 sends each at once.
+        group_wait_seconds: f64 = 5.0,
         /// Which events produce a notification.
         triggers: TriggersConfig = TriggersConfig::default(),
         /// Limits on how many notifications are sent.

@@ -43,6 +43,14 @@ pub fn configured(config: &Config) -> Vec<(&'static str, &Routing)> {
     out
 }
 
+/// Whether `channel` sends notifications of `trigger` grouped (`group_wait_seconds`):
+/// message channels do; PagerDuty and Alertmanager keep one alert per incident,
+/// and escalations and summaries never wait.
+pub fn groups(channel: &str, trigger: &str) -> bool {
+    !matches!(channel, "pagerduty" | "alertmanager")
+        && !matches!(trigger, "on_max_retries_exceeded" | "on_isolation" | "summary")
+}
+
 /// Whether `routing` lets `n` through.
 pub fn routes(routing: &Routing, n: &Notification) -> bool {
     let trigger_ok = routing.triggers.is_empty() || routing.triggers.contains(&n.trigger);

@@ -98,6 +98,7 @@ impl Notifier {
             (limits.max_notifications_per_hour, (limits.cooldown_period_minutes * 60_000.0) as i64);
         // People must hear about an escalation: rate limits never hold one back.
         let limited = !matches!(n.trigger.as_str(), "on_max_retries_exceeded" | "on_isolation");
+        let group_wait_ms = (self.config.notifications.group_wait_seconds.max(0.0) * 1000.0) as i64;
         for (channel, routing) in channels::configured(&self.config) {
             if !channels::routes(routing, &n) {
                 continue;
@@ -132,6 +133,8 @@ impl Notifier {
                             now,
                         )?,
                         None => {
+                            // Held for `group_wait_seconds` so nodes failing together go out as one message.
+                            let due_at = if channels::groups(channel, &trigger) { now + group_wait_ms } else { now };
                             records::enqueue(
                                 c,
                                 channel,
@@ -140,6 +143,7 @@ impl Notifier {
                                 node.as_deref(),
                                 &payload,
                                 now,
+                                due_at,
                             )?;
                         }
                     }
@@ -208,7 +212,7 @@ impl Notifier {
                     incident: None,
                 };
                 let payload = serde_json::to_string(&summary).unwrap_or_default();
-                records::enqueue(c, channel, "summary", None, None, &payload, now)?;
+                records::enqueue(c, channel, "summary", None, None, &payload, now, now)?;
                 let ids: Vec<i64> = held.iter().map(|(id, _)| *id).collect();
                 records::mark_summarised(c, &ids, now)?;
                 Ok(Some(ids.len()))
@@ -234,42 +238,66 @@ impl Notifier {
             } else {
                 Vec::new()
             };
-            for p in due {
-                let n: Notification = match serde_json::from_str(&p.payload) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        let _ =
-                            self.store.call(move |c| records::drop_pending(c, p.id, now, "unreadable payload")).await;
-                        error!(message = "Notification dropped: unreadable outbox row.", channel, error = %e);
-                        continue;
+            let group_wait_ms = (self.config.notifications.group_wait_seconds.max(0.0) * 1000.0) as i64;
+            for group in group_due(channel, due, group_wait_ms) {
+                let mut parsed = Vec::new();
+                for p in group {
+                    match serde_json::from_str::<Notification>(&p.payload) {
+                        Ok(n) => parsed.push((p, n)),
+                        Err(e) => {
+                            let _ = self
+                                .store
+                                .call(move |c| records::drop_pending(c, p.id, now, "unreadable payload"))
+                                .await;
+                            error!(message = "Notification dropped: unreadable outbox row.", channel, error = %e);
+                        }
                     }
-                };
+                }
+                let Some(n) = merge(parsed.iter().map(|(_, n)| n).collect()) else { continue };
+                let ids: Vec<i64> = parsed.iter().map(|(p, _)| p.id).collect();
+                let tries = parsed.iter().map(|(p, _)| p.tries).max().unwrap_or(0);
+                let created = parsed.iter().map(|(p, _)| p.created_at).min().unwrap_or(now);
                 match channels::deliver(&self.config, channel, &n, &self.http).await {
                     Ok(()) => {
                         let at = millis(SystemTime::now());
-                        let _ = self.store.call(move |c| records::delivered(c, p.id, at)).await;
-                        info!(message = "Notification delivered.", channel, trigger = %n.trigger, node = n.node.as_deref().unwrap_or("-"), tries = p.tries + 1);
-                        self.audit
-                            .record(
-                                "notification_delivered",
-                                n.node.as_deref(),
-                                n.incident_id.as_deref(),
-                                json!({"channel": channel, "trigger": n.trigger, "subject": n.subject, "tries": p.tries + 1}),
-                            )
+                        let done = ids.clone();
+                        let _ = self
+                            .store
+                            .call(move |c| done.iter().try_for_each(|id| records::delivered(c, *id, at)))
                             .await;
+                        info!(message = "Notification delivered.", channel, trigger = %n.trigger, node = n.node.as_deref().unwrap_or("-"), grouped = ids.len(), tries = tries + 1);
+                        for (_, one) in &parsed {
+                            self.audit
+                                .record(
+                                    "notification_delivered",
+                                    one.node.as_deref(),
+                                    one.incident_id.as_deref(),
+                                    json!({"channel": channel, "trigger": one.trigger, "subject": n.subject, "tries": tries + 1, "grouped": ids.len()}),
+                                )
+                                .await;
+                        }
                     }
                     Err(e) => {
-                        let age = Duration::from_millis((now - p.created_at).max(0) as u64);
+                        let age = Duration::from_millis((now - created).max(0) as u64);
+                        let reason = e.0.clone();
                         if age > give_up {
-                            let reason = e.0.clone();
-                            let _ = self.store.call(move |c| records::drop_pending(c, p.id, now, &reason)).await;
+                            let done = ids.clone();
+                            let _ = self
+                                .store
+                                .call(move |c| {
+                                    done.iter().try_for_each(|id| records::drop_pending(c, *id, now, &reason))
+                                })
+                                .await;
                             error!(message = "Notification dropped after retrying for too long.", channel, trigger = %n.trigger, error = %e.0);
                             continue;
                         }
-                        let backoff = initial.mul_f64(2f64.powi(p.tries.min(20) as i32)).min(max);
+                        let backoff = initial.mul_f64(2f64.powi(tries.min(20) as i32)).min(max);
                         let next = now + backoff.as_millis() as i64;
-                        let reason = e.0.clone();
-                        let _ = self.store.call(move |c| records::retry_later(c, p.id, next, &reason)).await;
+                        let done = ids.clone();
+                        let _ = self
+                            .store
+                            .call(move |c| done.iter().try_for_each(|id| records::retry_later(c, *id, next, &reason)))
+                            .await;
                         resume_at = std::time::Instant::now() + backoff;
                         warn!(message = "Notification delivery failed; will retry.", channel, trigger = %n.trigger, error = %e.0, retry_in_s = backoff.as_secs_f64());
                         // The channel is down: the rest of its queue waits too, in order.
@@ -287,4 +315,45 @@ impl Notifier {
             }
         }
     }
+}
+
+/// Splits a channel's due notifications into messages: consecutive ones of the
+/// same trigger created within `group_wait_ms` of the first go together.
+fn group_due(channel: &str, due: Vec<records::Pending>, group_wait_ms: i64) -> Vec<Vec<records::Pending>> {
+    let mut groups: Vec<Vec<records::Pending>> = Vec::new();
+    for p in due {
+        let joins = groups.last().is_some_and(|g| {
+            let first = &g[0];
+            channels::groups(channel, &p.trigger)
+                && first.trigger == p.trigger
+                && p.created_at - first.created_at <= group_wait_ms
+        });
+        if joins {
+            if let Some(g) = groups.last_mut() {
+                g.push(p);
+            }
+        } else {
+            groups.push(vec![p]);
+        }
+    }
+    groups
+}
+
+/// One message for several notifications of one trigger (or the one itself).
+fn merge(mut ns: Vec<&Notification>) -> Option<Notification> {
+    if ns.len() <= 1 {
+        return ns.pop().cloned();
+    }
+    let first = ns[0];
+    let nodes: Vec<&str> = ns.iter().filter_map(|n| n.node.as_deref()).collect();
+    let mut merged = first.clone();
+    merged.subject =
+        format!("[{} nodes] {}", ns.len(), ns.iter().map(|n| n.subject.as_str()).collect::<Vec<_>>().join("; "));
+    merged.body = ns.iter().map(|n| n.body.as_str()).collect::<Vec<_>>().join("\n----\n");
+    merged.node = None;
+    merged.node_type = None;
+    merged.incident_id = None;
+    merged.incident = None;
+    merged.body = format!("{} nodes: {}\n\n{}", ns.len(), nodes.join(", "), merged.body);
+    Some(merged)
 }

@@ -224,9 +224,11 @@ pub struct Pending {
     pub payload: String,
     pub tries: u32,
     pub created_at: i64,
+    pub trigger: String,
 }
 
 /// Puts one notification for `channel` in the outbox, due at once.
+#[allow(clippy::too_many_arguments)]
 pub fn enqueue(
     conn: &Connection,
     channel: &str,
@@ -235,10 +237,11 @@ pub fn enqueue(
     node: Option<&str>,
     payload: &str,
     at: i64,
+    due_at: i64,
 ) -> rusqlite::Result<i64> {
     conn.execute(
-        "INSERT INTO outbox(channel, trigger, incident_id, node, payload, created_at, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        params![channel, trigger, incident, node, payload, at],
+        "INSERT INTO outbox(channel, trigger, incident_id, node, payload, created_at, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![channel, trigger, incident, node, payload, at, due_at],
     )?;
     Ok(conn.last_insert_rowid())
 }
@@ -297,12 +300,19 @@ pub fn mark_summarised(conn: &Connection, ids: &[i64], at: i64) -> rusqlite::Res
 /// Undelivered notifications of `channel` due at `now`, oldest first.
 pub fn due(conn: &Connection, channel: &str, now: i64, limit: u32) -> rusqlite::Result<Vec<Pending>> {
     let mut stmt = conn.prepare(
-        "SELECT id, channel, payload, tries, created_at FROM outbox
+        "SELECT id, channel, payload, tries, created_at, trigger FROM outbox
          WHERE channel = ?1 AND delivered_at IS NULL AND dropped_at IS NULL AND suppressed_at IS NULL AND next_at <= ?2
          ORDER BY id LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![channel, now, limit], |r| {
-        Ok(Pending { id: r.get(0)?, channel: r.get(1)?, payload: r.get(2)?, tries: r.get(3)?, created_at: r.get(4)? })
+        Ok(Pending {
+            id: r.get(0)?,
+            channel: r.get(1)?,
+            payload: r.get(2)?,
+            tries: r.get(3)?,
+            created_at: r.get(4)?,
+            trigger: r.get(5)?,
+        })
     })?;
     rows.collect()
 }

@@ -338,7 +338,7 @@ fn rate_limits_hold_back_repeats_summarise_them_and_never_hold_an_escalation() {
              monitoring:\n  methods: [socket]\n  interval_seconds: 1\n  timeout_seconds: 1\n\
              recovery:\n  actions: [script]\n  max_attempts: 8\n  initial_delay_seconds: 0.5\n  backoff_multiplier: 1\n\
              \x20 script: {{script_directory: {}}}\n\
-             notifications:\n  triggers: {{on_recovery_failure: true}}\n\
+             notifications:\n  group_wait_seconds: 0\n  triggers: {{on_recovery_failure: true}}\n\
              \x20 rate_limiting: {{max_notifications_per_hour: 3, cooldown_period_minutes: 0.05}}\n\
              \x20 webhook: {{url: \"http://127.0.0.1:{}/hook\"}}\n\
              logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
@@ -429,4 +429,52 @@ fn email_goes_over_starttls_and_implicit_tls_with_auth() {
         let subjects: Vec<&str> = mails.iter().map(|m| m["data"].as_str().unwrap()).collect();
         assert!(subjects.iter().any(|s| s.contains("Subject: [FAILED] down-1")), "{mode}: {subjects:#?}");
     }
+}
+
+#[test]
+fn nodes_failing_together_are_one_message_but_escalations_are_not_grouped() {
+    let up: Vec<std::net::TcpListener> = (0..4).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hook = Receiver::start();
+    let mut nodes: String = up
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("    - {{node_id: up-{i}, host: 127.0.0.1, port: {}}}\n", l.local_addr().unwrap().port()))
+        .collect();
+    for i in 1..=2 {
+        nodes += &format!("    - {{node_id: down-{i}, host: 127.0.0.1, port: {}}}\n", free_port());
+    }
+    let config = write_temp(
+        d,
+        "config.yaml",
+        &format!(
+            "cluster:\n  kafka_brokers:\n{nodes}monitoring:\n  methods: [socket]\n  interval_seconds: 1\n  timeout_seconds: 1\n\
+             recovery:\n  actions: []\n\
+             notifications:\n  group_wait_seconds: 2\n  triggers: {{on_failure_detected: true}}\n\
+             \x20 webhook: {{url: \"http://127.0.0.1:{}/hook\"}}\n\
+             logging:\n  file: {}\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
+            hook.port,
+            d.join("application.log").display(),
+            d.join("audit.log").display(),
+            d.join("state").display()
+        ),
+    );
+    let _daemon = start_daemon(&config);
+    wait_until("the grouped failure and both escalations", Duration::from_secs(30), || {
+        let got = hook.json();
+        got.iter().any(|n| n["trigger"] == "on_failure_detected")
+            && got.iter().filter(|n| n["trigger"] == "on_max_retries_exceeded").count() == 2
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let got = hook.json();
+    let detected: Vec<&Value> = got.iter().filter(|n| n["trigger"] == "on_failure_detected").collect();
+    assert_eq!(detected.len(), 1, "one message for two nodes: {got:#?}");
+    let subject = detected[0]["subject"].as_str().unwrap();
+    assert!(subject.starts_with("[2 nodes]") && subject.contains("down-1") && subject.contains("down-2"), "{subject}");
+    assert_eq!(
+        got.iter().filter(|n| n["trigger"] == "on_max_retries_exceeded").count(),
+        2,
+        "escalations are never grouped"
+    );
 }
