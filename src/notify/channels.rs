@@ -48,7 +48,7 @@ pub fn configured(config: &Config) -> Vec<(&'static str, &Routing)> {
 /// and escalations and summaries never wait.
 pub fn groups(channel: &str, trigger: &str) -> bool {
     !matches!(channel, "pagerduty" | "alertmanager")
-        && !matches!(trigger, "on_max_retries_exceeded" | "on_isolation" | "summary")
+        && !matches!(trigger, "on_max_retries_exceeded" | "on_isolation" | "on_system_error" | "summary")
 }
 
 /// Whether `routing` lets `n` through.

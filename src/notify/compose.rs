@@ -46,6 +46,7 @@ pub fn trigger_of(event: &IncidentEvent) -> &'static str {
         IncidentEvent::Recovered { .. } => "on_recovery_success",
         IncidentEvent::Escalated { .. } => "on_max_retries_exceeded",
         IncidentEvent::ClusterEvent { .. } => "on_isolation",
+        IncidentEvent::SystemError { .. } => "on_system_error",
     }
 }
 
@@ -147,6 +148,13 @@ pub fn compose(config: &Config, event: &IncidentEvent, cluster_state: Option<&st
             fill("[ESCALATION] {cluster}: no automatic action — cluster-wide event", cluster, None),
             "Check the network between this host and the cluster first; actions resume by themselves when it clears.",
         ),
+        IncidentEvent::SystemError { .. } => (
+            None,
+            "critical",
+            false,
+            fill("[SYSTEM ERROR] kafka-self-healing for {cluster} needs attention", cluster, None),
+            "Look at the daemon's application log and its state directory (disk full? permissions?); until fixed it may not act.",
+        ),
     };
     let mut body = String::new();
     body.push_str(&format!("Cluster: {cluster}\n"));
@@ -171,7 +179,7 @@ pub fn compose(config: &Config, event: &IncidentEvent, cluster_state: Option<&st
         }
         body.push_str(&attempts_text(i));
     }
-    if let IncidentEvent::ClusterEvent { reason } = event {
+    if let IncidentEvent::ClusterEvent { reason } | IncidentEvent::SystemError { reason } = event {
         body.push_str(&format!("Reason: {reason}\n"));
     }
     body.push_str(&format!("Cluster now: {state}\n"));
@@ -255,7 +263,9 @@ fn apply_template(
         })
         .unwrap_or_default();
     let reason = match event {
-        IncidentEvent::Escalated { reason, .. } | IncidentEvent::ClusterEvent { reason } => reason.clone(),
+        IncidentEvent::Escalated { reason, .. }
+        | IncidentEvent::ClusterEvent { reason }
+        | IncidentEvent::SystemError { reason } => reason.clone(),
         _ => String::new(),
     };
     let context = minijinja::context! {
@@ -342,6 +352,13 @@ mod tests {
         }
         let recovered = compose(&config, &IncidentEvent::Recovered { incident: incident() }, None).unwrap();
         assert!(recovered.resolved && recovered.subject == "[RESOLVED] k1 Recovered");
+        let broken = IncidentEvent::SystemError { reason: "the state store refuses writes: disk full".into() };
+        let n = compose(&config, &broken, None).unwrap();
+        assert_eq!((n.trigger.as_str(), n.severity.as_str()), ("on_system_error", "critical"));
+        assert!(
+            n.subject.starts_with("[SYSTEM ERROR]")
+                && n.body.contains("Reason: the state store refuses writes: disk full")
+        );
     }
 
     #[test]

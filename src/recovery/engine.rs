@@ -55,6 +55,10 @@ pub enum IncidentEvent {
     ClusterEvent {
         reason: String,
     },
+    /// The daemon itself cannot do its job (the state store refuses writes, …).
+    SystemError {
+        reason: String,
+    },
 }
 
 /// How often the engine looks at the board, the operator's controls and waits.
@@ -155,6 +159,8 @@ impl Engine {
     ) {
         if let Err(e) = self.resume(&tracker, &shutdown).await {
             error!(message = "Recovery engine: cannot read the state store; no action will run.", error = %e);
+            let reason = format!("the recovery engine cannot read the state store ({e}); no recovery action will run");
+            let _ = self.events.send(IncidentEvent::SystemError { reason });
             return;
         }
         let mut tick = tokio::time::interval(TICK);
@@ -342,6 +348,8 @@ impl Engine {
         let stored = incident.clone();
         if let Err(e) = self.store.call(move |c| records::insert_incident(c, &stored)).await {
             error!(message = "Recovery: cannot record the incident; no action without a record.", node = %node.id, error = %e);
+            let reason = format!("{} failed, but the incident cannot be recorded ({e}): no action is taken", node.id);
+            let _ = self.events.send(IncidentEvent::SystemError { reason });
             self.shared().active.remove(&node.id);
             return;
         }
@@ -600,6 +608,8 @@ impl Engine {
         let (id, started) = (incident.id.clone(), record.clone());
         if let Err(e) = self.store.call(move |c| records::start_attempt(c, &id, &started)).await {
             error!(message = "Recovery: cannot record the attempt; it does not run.", node = %node.id, error = %e);
+            let reason = format!("attempt {n} on {} cannot be recorded ({e}): it does not run", node.id);
+            let _ = self.events.send(IncidentEvent::SystemError { reason });
             return AttemptOutcome::NotRecorded;
         }
         warn!(message = "Recovery attempt started.", node = %node.id, incident = %incident.id, attempt = n, action = %action, command = %shown);
