@@ -143,13 +143,12 @@ pub fn table(incidents: &[IncidentRecord]) -> String {
             out.push_str(&format!("    outcome: {outcome}\n"));
         }
         for a in &i.attempts {
-            let secs = a.finished_at.map(|f| format!("{:.1}s", (f - a.started_at) as f64 / 1000.0));
             out.push_str(&format!(
                 "    #{} {}  {}  [{}] {}\n",
                 a.n,
                 a.action,
                 rfc3339(from_millis(a.started_at)),
-                secs.as_deref().unwrap_or("running"),
+                a.took(),
                 a.result.as_deref().unwrap_or("")
             ));
             out.push_str(&format!("       {}\n", a.command));

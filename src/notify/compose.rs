@@ -82,13 +82,12 @@ fn attempts_text(i: &IncidentRecord) -> String {
     }
     let mut out = String::from("Attempts:\n");
     for a in &i.attempts {
-        let secs = a.finished_at.map(|f| format!("{:.1}s", (f - a.started_at) as f64 / 1000.0));
         out.push_str(&format!(
             "  #{} {} at {} ({}), exit {}: {}\n     command: {}\n",
             a.n,
             a.action,
             rfc3339(from_millis(a.started_at)),
-            secs.as_deref().unwrap_or("running"),
+            a.took(),
             a.exit_code.map_or("-".to_string(), |c| c.to_string()),
             a.result.as_deref().unwrap_or(""),
             a.command

@@ -122,29 +122,19 @@ impl Notifier {
                     } else {
                         None
                     };
+                    let row = records::OutboxRow {
+                        channel,
+                        trigger: &trigger,
+                        incident: incident.as_deref(),
+                        node: node.as_deref(),
+                        payload: &payload,
+                    };
                     match held {
-                        Some(_) => records::suppress(
-                            c,
-                            channel,
-                            &trigger,
-                            incident.as_deref(),
-                            node.as_deref(),
-                            &payload,
-                            now,
-                        )?,
+                        Some(_) => records::suppress(c, &row, now)?,
                         None => {
                             // Held for `group_wait_seconds` so nodes failing together go out as one message.
                             let due_at = if channels::groups(channel, &trigger) { now + group_wait_ms } else { now };
-                            records::enqueue(
-                                c,
-                                channel,
-                                &trigger,
-                                incident.as_deref(),
-                                node.as_deref(),
-                                &payload,
-                                now,
-                                due_at,
-                            )?;
+                            records::enqueue(c, &row, now, due_at)?;
                         }
                     }
                     Ok(held)
@@ -212,7 +202,8 @@ impl Notifier {
                     incident: None,
                 };
                 let payload = serde_json::to_string(&summary).unwrap_or_default();
-                records::enqueue(c, channel, "summary", None, None, &payload, now, now)?;
+                let row = records::OutboxRow { channel, trigger: "summary", incident: None, node: None, payload: &payload };
+                records::enqueue(c, &row, now, now)?;
                 let ids: Vec<i64> = held.iter().map(|(id, _)| *id).collect();
                 records::mark_summarised(c, &ids, now)?;
                 Ok(Some(ids.len()))

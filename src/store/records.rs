@@ -50,6 +50,13 @@ pub struct AttemptRecord {
     pub output: Option<String>,
 }
 
+impl AttemptRecord {
+    /// How long it ran, for people: `2.0s`, or `running`.
+    pub fn took(&self) -> String {
+        self.finished_at.map_or("running".into(), |f| format!("{:.1}s", (f - self.started_at) as f64 / 1000.0))
+    }
+}
+
 /// One incident with its attempts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentRecord {
@@ -227,39 +234,31 @@ pub struct Pending {
     pub trigger: String,
 }
 
-/// Puts one notification for `channel` in the outbox, due at once.
-#[allow(clippy::too_many_arguments)]
-pub fn enqueue(
-    conn: &Connection,
-    channel: &str,
-    trigger: &str,
-    incident: Option<&str>,
-    node: Option<&str>,
-    payload: &str,
-    at: i64,
-    due_at: i64,
-) -> rusqlite::Result<i64> {
+/// A notification for one channel, as the outbox keeps it.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxRow<'a> {
+    pub channel: &'a str,
+    pub trigger: &'a str,
+    pub incident: Option<&'a str>,
+    pub node: Option<&'a str>,
+    pub payload: &'a str,
+}
+
+/// Puts one notification in the outbox, due at `due_at`.
+pub fn enqueue(conn: &Connection, row: &OutboxRow<'_>, at: i64, due_at: i64) -> rusqlite::Result<i64> {
     conn.execute(
         "INSERT INTO outbox(channel, trigger, incident_id, node, payload, created_at, next_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![channel, trigger, incident, node, payload, at, due_at],
+        params![row.channel, row.trigger, row.incident, row.node, row.payload, at, due_at],
     )?;
     Ok(conn.last_insert_rowid())
 }
 
 /// Records a notification held back by a rate limit: never sent, summarised later.
-pub fn suppress(
-    conn: &Connection,
-    channel: &str,
-    trigger: &str,
-    incident: Option<&str>,
-    node: Option<&str>,
-    payload: &str,
-    at: i64,
-) -> rusqlite::Result<()> {
+pub fn suppress(conn: &Connection, row: &OutboxRow<'_>, at: i64) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO outbox(channel, trigger, incident_id, node, payload, created_at, next_at, suppressed_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)",
-        params![channel, trigger, incident, node, payload, at],
+        params![row.channel, row.trigger, row.incident, row.node, row.payload, at],
     )?;
     Ok(())
 }

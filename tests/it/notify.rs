@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use kafka_self_healing::testbed::{Cluster, Spec, cluster_section};
 use serde_json::Value;
 
-use crate::support::{bin, cluster_lock, write_temp};
+use crate::support::{audit_log as audit, bin, cluster_lock, write_temp};
 
 const TESTBED: &str = env!("CARGO_BIN_EXE_kafka-testbed");
 
@@ -117,14 +117,6 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 
 fn start_daemon(config: &Path) -> Process {
     Process(bin().args(["run", "--config"]).arg(config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
-}
-
-fn audit(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("audit.log"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 #[test]

@@ -53,11 +53,7 @@ impl Run {
     }
 
     fn audit(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.join("audit.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        crate::support::audit_log(&self.dir)
     }
 
     fn events(&self, event: &str) -> Vec<Value> {

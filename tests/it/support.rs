@@ -172,3 +172,12 @@ pub fn produce_and_consume(cluster: &kafka_self_healing::testbed::Cluster, topic
     assert!(ok, "consume failed: {text}");
     assert!(text.lines().any(|l| l == message), "message `{message}` not consumed; got: {text}");
 }
+
+/// The audit trail (`audit.log` in `dir`), one JSON record per line.
+pub fn audit_log(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("audit.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
