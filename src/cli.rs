@@ -66,6 +66,10 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// A node's maintenance window: while it lasts, the node being down is
+    /// expected — no incident, no action. The first step of a rolling restart.
+    #[command(subcommand)]
+    Maintenance(MaintenanceCommand),
     /// Check a configuration file and print every problem with its line and column.
     ///
     /// Exit status: 0 valid (warnings may be printed), 1 invalid, 2 usage error.
@@ -87,6 +91,30 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MaintenanceCommand {
+    /// Start NODE's maintenance window (default one hour; it always ends by itself).
+    Start {
+        #[arg(long)]
+        node: String,
+        /// How long, e.g. 30m or 2h.
+        #[arg(long = "for", value_name = "DURATION", default_value = "1h")]
+        duration: String,
+        /// Why, for the audit trail and the logs.
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// End NODE's maintenance window now: if it is still down, that is an incident.
+    End {
+        #[arg(long)]
+        node: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +195,28 @@ pub fn main() -> ExitCode {
             let duration = duration.as_deref().map(crate::operate::parse_duration).transpose()?;
             let until = crate::operate::pause(dir, &crate::operate::AuditFile::of(cfg), duration)?;
             println!("recovery paused {until}; monitoring goes on");
+            Ok(())
+        }),
+        Command::Maintenance(MaintenanceCommand::Start { node, duration, reason, config }) => {
+            state_command(&config.config, |dir, cfg| {
+                if !cfg.cluster.nodes().any(|(_, n)| n.node_id == node) {
+                    return Err(format!("no node `{node}` in the configuration"));
+                }
+                let duration = crate::operate::parse_duration(&duration)?;
+                let until = crate::operate::maintenance_start(
+                    dir,
+                    &crate::operate::AuditFile::of(cfg),
+                    &node,
+                    duration,
+                    &reason,
+                )?;
+                println!("{node}: in maintenance until {until}; no incident and no action while it lasts");
+                Ok(())
+            })
+        }
+        Command::Maintenance(MaintenanceCommand::End { node, config }) => state_command(&config.config, |dir, cfg| {
+            let was = crate::operate::maintenance_end(dir, &crate::operate::AuditFile::of(cfg), &node)?;
+            println!("{node}: {}", if was { "maintenance ended" } else { "was not in maintenance" });
             Ok(())
         }),
         Command::Resume { config } => state_command(&config.config, |dir, cfg| {

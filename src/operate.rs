@@ -114,6 +114,38 @@ pub fn pause(state_dir: &str, audit: &AuditFile, duration: Option<Duration>) -> 
     Ok(text)
 }
 
+/// Puts `node` in maintenance for `duration`: while it lasts, the node being
+/// down opens no incident and no action touches it.
+pub fn maintenance_start(
+    state_dir: &str,
+    audit: &AuditFile,
+    node: &str,
+    duration: Duration,
+    reason: &str,
+) -> Result<String, String> {
+    let conn = open(state_dir)?;
+    let now = SystemTime::now();
+    let until = now + duration;
+    let value = serde_json::json!({"until": millis(until), "reason": reason}).to_string();
+    controls::set(&conn, &controls::maintenance_key(node), &value, millis(now)).map_err(|e| e.to_string())?;
+    let text = rfc3339(until);
+    audit.record(&conn, "maintenance_started", Some(node), serde_json::json!({"until": text, "reason": reason}))?;
+    Ok(text)
+}
+
+/// Ends `node`'s maintenance window; true when there was one.
+pub fn maintenance_end(state_dir: &str, audit: &AuditFile, node: &str) -> Result<bool, String> {
+    let conn = open(state_dir)?;
+    let was = controls::delete(&conn, &controls::maintenance_key(node)).map_err(|e| e.to_string())?;
+    audit.record(
+        &conn,
+        "maintenance_ended",
+        Some(node),
+        serde_json::json!({"by": "operator", "was_in_maintenance": was}),
+    )?;
+    Ok(was)
+}
+
 /// Lifts a pause; true when there was one.
 pub fn resume(state_dir: &str, audit: &AuditFile) -> Result<bool, String> {
     let conn = open(state_dir)?;

@@ -79,6 +79,10 @@ struct Shared {
     cluster_event: Option<String>,
     /// Operator pause (epoch millis; `i64::MAX` until resumed).
     paused_until: Option<i64>,
+    /// Nodes in an operator's maintenance window: until (epoch millis), reason.
+    maintenance: HashMap<String, (i64, String)>,
+    /// Failed nodes in maintenance already logged as such.
+    noted_in_maintenance: HashSet<String>,
 }
 
 /// Everything the engine needs, built once by the composition root.
@@ -230,9 +234,15 @@ impl Engine {
     async fn tick(self: &Arc<Self>, tracker: &TaskTracker, shutdown: &CancellationToken) {
         let controls = self
             .store
-            .call(|c| Ok((controls::get(c, controls::PAUSED_UNTIL)?, controls::with_prefix(c, "reset:")?)))
+            .call(|c| {
+                Ok((
+                    controls::get(c, controls::PAUSED_UNTIL)?,
+                    controls::with_prefix(c, "reset:")?,
+                    controls::with_prefix(c, "maintenance:")?,
+                ))
+            })
             .await;
-        let (paused, resets) = match controls {
+        let (paused, resets, windows) = match controls {
             Ok(c) => c,
             Err(e) => {
                 error!(message = "Recovery: cannot read the operator's controls.", error = %e);
@@ -242,6 +252,26 @@ impl Engine {
         {
             let mut shared = self.shared();
             shared.paused_until = paused.and_then(|p| p.parse().ok()).filter(|until: &i64| *until > now_ms());
+        }
+        let mut current = HashMap::new();
+        for (key, value) in windows {
+            let node = key.trim_start_matches("maintenance:").to_string();
+            let v: serde_json::Value = serde_json::from_str(&value).unwrap_or_default();
+            let until = v["until"].as_i64().unwrap_or(0);
+            if until > now_ms() {
+                current.insert(node, (until, v["reason"].as_str().unwrap_or("").to_string()));
+            } else {
+                // Over: the node counts again; still down means an incident now.
+                let k = key.clone();
+                let _ = self.store.call(move |c| controls::delete(c, &k)).await;
+                info!(message = "Recovery: maintenance window over.", node = %node);
+                self.audit.record("maintenance_ended", Some(&node), None, json!({"by": "expiry"})).await;
+            }
+        }
+        {
+            let mut shared = self.shared();
+            shared.noted_in_maintenance.retain(|n| current.contains_key(n));
+            shared.maintenance = current;
         }
         for (key, _) in resets {
             let node = key.trim_start_matches("reset:").to_string();
@@ -310,6 +340,7 @@ impl Engine {
             total_nodes: self.nodes.len(),
             max_failed_fraction: r.max_failed_fraction,
             paused: None,
+            maintenance: None,
             blackout: None,
             cooldown_left: None,
             actions_last_hour: 0,
@@ -326,6 +357,13 @@ impl Engine {
         {
             let mut shared = self.shared();
             if shared.active.contains(&node.id) || shared.held.contains(&node.id) {
+                return;
+            }
+            if let Some((until, reason)) = shared.maintenance.get(&node.id).cloned() {
+                // An operator is working on it: down is expected, not an incident.
+                if shared.noted_in_maintenance.insert(node.id.clone()) {
+                    info!(message = "Recovery: node down during its maintenance window; no incident.", node = %node.id, until = %rfc3339(from_millis(until)), reason = %reason);
+                }
                 return;
             }
             shared.active.insert(node.id.clone());
@@ -528,6 +566,10 @@ impl Engine {
             self.board.cluster.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|c| c.isolated);
         let r = &self.config.recovery;
         let shared = self.shared();
+        let maintenance = shared.maintenance.get(&node.id).map(|(until, reason)| {
+            let why = if reason.is_empty() { String::new() } else { format!(" ({reason})") };
+            format!("until {}{why}", rfc3339(from_millis(*until)))
+        });
         let paused = shared.paused_until.map(|until| {
             if until == i64::MAX {
                 "until resumed".to_string()
@@ -547,6 +589,7 @@ impl Engine {
             isolated,
             failed_nodes: states.values().filter(|s| **s == NodeState::Failed).count(),
             paused,
+            maintenance,
             blackout: guards::blackout_at(&self.config.monitoring.blackout_periods, &|tz| guards::wall_clock(now, tz)),
             cooldown_left,
             actions_last_hour,

@@ -36,6 +36,8 @@ pub struct GuardInput {
     pub max_failed_fraction: f64,
     /// Paused by an operator; the text says until when.
     pub paused: Option<String>,
+    /// The node is in an operator's maintenance window; the text says until when and why.
+    pub maintenance: Option<String>,
     /// Inside a blackout period; the text names it.
     pub blackout: Option<String>,
     /// Remaining cooldown after the node's last recovery.
@@ -103,6 +105,9 @@ pub fn check(i: &GuardInput) -> Result<(), Refusal> {
             RefusalKind::Escalate,
             "the node is flapping: restarting it again would not fix the cause".into(),
         );
+    }
+    if let Some(window) = &i.maintenance {
+        return refuse("maintenance", RefusalKind::Wait, format!("the node is in maintenance {window}"));
     }
     if let Some(until) = &i.paused {
         return refuse("paused", RefusalKind::Wait, format!("recovery is paused by an operator {until}"));
@@ -256,6 +261,7 @@ mod tests {
             total_nodes: 6,
             max_failed_fraction: 0.4,
             paused: None,
+            maintenance: None,
             blackout: None,
             cooldown_left: None,
             actions_last_hour: 0,
@@ -297,6 +303,7 @@ mod tests {
         assert_eq!(guard(&GuardInput { flapping: true, ..b() }), Some("flapping"));
         assert_eq!(check(&GuardInput { flapping: true, ..b() }).unwrap_err().kind, RefusalKind::Escalate);
         assert_eq!(guard(&GuardInput { paused: Some("until resumed".into()), ..b() }), Some("paused"));
+        assert_eq!(guard(&GuardInput { maintenance: Some("until 10:00".into()), ..b() }), Some("maintenance"));
         assert_eq!(guard(&GuardInput { blackout: Some("02:00-03:00 utc".into()), ..b() }), Some("blackout"));
         assert_eq!(guard(&GuardInput { cooldown_left: Some(Duration::from_secs(9)), ..b() }), Some("cooldown"));
         assert_eq!(guard(&GuardInput { actions_last_hour: 20, ..b() }), Some("budget"));

@@ -178,6 +178,11 @@ pub mod controls {
     /// `paused_until`: epoch millis until which no action runs (`i64::MAX` = until resumed).
     pub const PAUSED_UNTIL: &str = "paused_until";
 
+    /// The key of `node`'s maintenance window; its value is `{"until": ms, "reason": ...}`.
+    pub fn maintenance_key(node: &str) -> String {
+        format!("maintenance:{node}")
+    }
+
     /// The key re-arming `node` after an escalation; its value is when.
     pub fn reset_key(node: &str) -> String {
         format!("reset:{node}")

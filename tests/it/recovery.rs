@@ -624,3 +624,34 @@ impl Webhook {
         Webhook { port, calls }
     }
 }
+
+#[test]
+fn a_node_in_maintenance_is_left_alone_until_its_window_ends() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 2, ..Spec::zookeeper() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = script(dir.path(), &start_command(&cluster));
+    let recovery = format!("  actions: [script]\n  script: {{script_directory: {}}}", scripts.display());
+    let daemon = Run::start(&cluster, dir.path(), &recovery, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+
+    // The operator's rolling restart: maintenance first, then a graceful stop.
+    let out = run(bin()
+        .args(["maintenance", "start", "--node", "broker-1", "--for", "12s", "--reason", "rolling restart", "--config"])
+        .arg(&daemon.config));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let started = Instant::now();
+    cluster.stop("broker-1").unwrap(); // SIGTERM: Kafka's controlled shutdown
+    std::thread::sleep(
+        Duration::from_secs(12).saturating_sub(started.elapsed()).saturating_sub(Duration::from_secs(2)),
+    );
+    assert!(daemon.events("detected").is_empty(), "no incident during maintenance: {:#?}", daemon.audit());
+    assert!(daemon.events("attempt_started").is_empty());
+    let window = daemon.events("maintenance_started");
+    assert_eq!(window[0]["reason"], "rolling restart");
+
+    // The window ends with the broker still down: now it is an incident, and repaired.
+    daemon.wait_for("maintenance_ended", Duration::from_secs(20), |r| r["node"] == "broker-1");
+    daemon.wait_for("detected", Duration::from_secs(20), |r| r["node"] == "broker-1");
+    daemon.wait_for("recovered", Duration::from_secs(90), |r| r["node"] == "broker-1");
+}
