@@ -173,8 +173,11 @@ pub fn compose(config: &Config, event: &IncidentEvent, cluster_state: Option<&st
         if let Some(outcome) = &i.outcome {
             body.push_str(&format!("Outcome: {outcome}\n"));
         }
-        if let IncidentEvent::Escalated { reason, .. } = event {
+        if let IncidentEvent::Escalated { reason, refusals, .. } = event {
             body.push_str(&format!("Escalated because: {reason}\n"));
+            if !refusals.is_empty() {
+                body.push_str(&format!("Guards that held attempts back:\n  {}\n", refusals.join("\n  ")));
+            }
         }
         body.push_str(&attempts_text(i));
     }
@@ -329,7 +332,11 @@ mod tests {
     fn an_escalation_says_everything_needed() {
         let yaml = "cluster:\n  name: prod\n  kafka_brokers:\n    - {node_id: k1, host: kafka1, broker_id: 1}\n";
         let config = crate::config::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
-        let event = IncidentEvent::Escalated { incident: incident(), reason: "3 attempts failed".into() };
+        let event = IncidentEvent::Escalated {
+            incident: incident(),
+            reason: "3 attempts failed".into(),
+            refusals: vec!["max_parallel: 1 action(s) already running".into()],
+        };
         let n = compose(&config, &event, Some("1 of 3 brokers down")).unwrap();
         assert_eq!(n.trigger, "on_max_retries_exceeded");
         assert_eq!(n.subject, "[ESCALATION] k1 needs a human");
@@ -345,6 +352,7 @@ mod tests {
             "command: systemctl restart kafka",
             "Job for kafka.service failed",
             "Cluster now: 1 of 3 brokers down",
+            "Guards that held attempts back:\n  max_parallel: 1 action(s) already running",
             "incidents reset NODE",
         ] {
             assert!(n.body.contains(needle), "missing `{needle}` in:\n{}", n.body);
@@ -366,7 +374,8 @@ mod tests {
                     notifications:\n  templates:\n    on_max_retries_exceeded:\n      subject: \"PAGE {node_id}: {{ cause }}\"\n\
                     \x20     body: \"{% for a in attempts %}{{ a.n }}:{{ a.action }}={{ a.exit_code }} {% endfor %}in {{ cluster }}\"\n";
         let config = crate::config::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
-        let event = IncidentEvent::Escalated { incident: incident(), reason: "3 attempts failed".into() };
+        let event =
+            IncidentEvent::Escalated { incident: incident(), reason: "3 attempts failed".into(), refusals: vec![] };
         let n = compose(&config, &event, None).unwrap();
         assert_eq!(n.subject, "PAGE k1: connection_refused");
         assert_eq!(n.body, "1:restart_service=1 in prod");

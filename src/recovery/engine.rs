@@ -50,6 +50,8 @@ pub enum IncidentEvent {
     Escalated {
         incident: IncidentRecord,
         reason: String,
+        /// The guards that held attempts back during the incident (`guard: reason`).
+        refusals: Vec<String>,
     },
     /// Isolation or mass failure: nothing is done anywhere until it clears.
     ClusterEvent {
@@ -431,6 +433,7 @@ impl Engine {
         let ladder = self.ladder(&node.id);
         let mut last_end = incident.attempts.last().and_then(|a| a.finished_at).map(from_millis);
         let mut last_refusal: Option<String> = None;
+        let mut refusals: Vec<String> = Vec::new();
         let jitter: f64 = rand::random::<f64>() * 2.0 - 1.0;
         loop {
             if shutdown.is_cancelled() {
@@ -450,11 +453,11 @@ impl Engine {
             let n = incident.attempts.len() as u32 + 1;
             if ladder.is_empty() {
                 let reason = "no recovery action is configured for this node (`recovery.actions` is empty)".to_string();
-                return self.escalate(&node, &mut incident, reason).await;
+                return self.escalate(&node, &mut incident, reason, &refusals).await;
             }
             if n > policy.max_attempts {
                 let reason = format!("{} attempts failed (max_attempts {})", n - 1, policy.max_attempts);
-                return self.escalate(&node, &mut incident, reason).await;
+                return self.escalate(&node, &mut incident, reason, &refusals).await;
             }
             if let Some(end) = last_end {
                 let due = end + policy.delay_before(n, jitter);
@@ -488,7 +491,7 @@ impl Engine {
             };
             if let Some(r) = refusal {
                 if r.kind == RefusalKind::Escalate {
-                    return self.escalate(&node, &mut incident, r.reason).await;
+                    return self.escalate(&node, &mut incident, r.reason, &refusals).await;
                 }
                 let key = format!("{}: {}", r.guard, r.reason);
                 if last_refusal.as_ref() != Some(&key) {
@@ -501,6 +504,9 @@ impl Engine {
                             json!({"guard": r.guard, "reason": r.reason, "attempt": n}),
                         )
                         .await;
+                    if !refusals.contains(&key) {
+                        refusals.push(key.clone());
+                    }
                     last_refusal = Some(key);
                 }
                 if sleep_or_stop(Duration::from_secs(1), &shutdown).await {
@@ -779,7 +785,7 @@ impl Engine {
         let _ = self.events.send(IncidentEvent::Recovered { incident: incident.clone() });
     }
 
-    async fn escalate(&self, node: &Node, incident: &mut IncidentRecord, reason: String) {
+    async fn escalate(&self, node: &Node, incident: &mut IncidentRecord, reason: String, refusals: &[String]) {
         let now = SystemTime::now();
         let (id, text) = (incident.id.clone(), reason.clone());
         if let Err(e) = self
@@ -799,10 +805,14 @@ impl Engine {
                 "escalated",
                 Some(&node.id),
                 Some(&incident.id),
-                json!({"reason": reason, "attempts": incident.attempts.len()}),
+                json!({"reason": reason, "attempts": incident.attempts.len(), "guards_refused": refusals}),
             )
             .await;
-        let _ = self.events.send(IncidentEvent::Escalated { incident: incident.clone(), reason });
+        let _ = self.events.send(IncidentEvent::Escalated {
+            incident: incident.clone(),
+            reason,
+            refusals: refusals.to_vec(),
+        });
     }
 }
 

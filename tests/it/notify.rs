@@ -156,7 +156,8 @@ fn an_incident_reaches_every_channel_once_even_through_an_outage_and_a_restart()
     );
     wait_until("alertmanager ready", Duration::from_secs(30), || http_get(am_port, "/-/ready").is_some());
 
-    let (slack, pagerduty, webhook) = (Receiver::start(), Receiver::start(), Receiver::start());
+    let (slack, teams, pagerduty, webhook) =
+        (Receiver::start(), Receiver::start(), Receiver::start(), Receiver::start());
     webhook.down.store(true, Ordering::SeqCst);
     let command_out = d.join("command.jsonl");
     let notify_script = d.join("notify.sh");
@@ -188,6 +189,7 @@ fn an_incident_reaches_every_channel_once_even_through_an_outage_and_a_restart()
              \x20 smtp: {{host: 127.0.0.1, port: {smtp_port}, use_tls: false, username: alerts, password: \"${{SMTP_PASSWORD}}\",\n\
              \x20        from_email: kafka@example.com, to_emails: [ops@example.com], cc_emails: [lead@example.com]}}\n\
              \x20 slack: {{webhook_url: \"http://127.0.0.1:{slack}/services/T000/B000/slack-token-secret\"}}\n\
+             \x20 teams: {{webhook_url: \"http://127.0.0.1:{teams}/webhookb2/teams-token-secret\"}}\n\
              \x20 pagerduty: {{routing_key: pd-routing-key-secret, events_url: \"http://127.0.0.1:{pd}/v2/enqueue\"}}\n\
              \x20 webhook: {{url: \"http://127.0.0.1:{hook}/hook\", secret: hmac-secret-value, routing: {{node_types: [kafka_broker]}}}}\n\
              \x20 alertmanager: {{url: \"http://127.0.0.1:{am_port}\", labels: {{team: kafka}}}}\n\
@@ -196,6 +198,7 @@ fn an_incident_reaches_every_channel_once_even_through_an_outage_and_a_restart()
             nodes = cluster_section("notify", &[("", &cluster)]),
             scripts = scripts.display(),
             slack = slack.port,
+            teams = teams.port,
             pd = pagerduty.port,
             hook = webhook.port,
             cmd = notify_script.display(),
@@ -215,8 +218,8 @@ fn an_incident_reaches_every_channel_once_even_through_an_outage_and_a_restart()
         webhook.requests.lock().unwrap().iter().any(|r| r.answered == 503)
     });
     // Every other channel has its first notification (none is in flight when the daemon dies).
-    wait_until("the five other channels delivered", Duration::from_secs(30), || {
-        audit(d).iter().filter(|r| r["event"] == "notification_delivered").count() == 5
+    wait_until("the six other channels delivered", Duration::from_secs(30), || {
+        audit(d).iter().filter(|r| r["event"] == "notification_delivered").count() == 6
     });
     drop(daemon); // SIGKILL, with the webhook's notification still queued
     webhook.down.store(false, Ordering::SeqCst);
@@ -226,6 +229,7 @@ fn an_incident_reaches_every_channel_once_even_through_an_outage_and_a_restart()
     });
     wait_until("every channel got both notifications", Duration::from_secs(60), || {
         slack.accepted().len() >= 2
+            && teams.accepted().len() >= 2
             && pagerduty.accepted().len() >= 2
             && webhook.accepted().len() >= 2
             && std::fs::read_to_string(&mail).unwrap_or_default().lines().count() >= 2
@@ -249,6 +253,10 @@ fn an_incident_reaches_every_channel_once_even_through_an_outage_and_a_restart()
     assert_eq!(slack_posts.len(), 2);
     assert!(slack_posts[0]["text"].as_str().unwrap().contains("broker-1"), "{slack_posts:#?}");
     assert!(slack.accepted()[0].path.ends_with("slack-token-secret"));
+    let cards = teams.json();
+    assert_eq!(cards.len(), 2, "{cards:#?}");
+    assert_eq!(cards[0]["@type"], "MessageCard");
+    assert!(cards[1]["title"].as_str().unwrap().contains("[RESOLVED] broker-1"), "{cards:#?}");
     let pd = pagerduty.json();
     assert_eq!(pd.len(), 2, "{pd:#?}");
     assert_eq!((pd[0]["event_action"].as_str(), pd[1]["event_action"].as_str()), (Some("trigger"), Some("resolve")));
@@ -292,13 +300,15 @@ fn an_incident_reaches_every_channel_once_even_through_an_outage_and_a_restart()
 
     // Deliveries are audited; no secret reaches a log or the audit trail.
     let delivered = audit(d).into_iter().filter(|r| r["event"] == "notification_delivered").count();
-    assert_eq!(delivered, 12, "6 channels × 2 notifications");
+    assert_eq!(delivered, 14, "7 channels × 2 notifications");
     let logs = format!(
         "{}{}",
         std::fs::read_to_string(d.join("application.log")).unwrap(),
         std::fs::read_to_string(d.join("audit.log")).unwrap()
     );
-    for secret in ["smtp-secret-pw", "slack-token-secret", "pd-routing-key-secret", "hmac-secret-value"] {
+    for secret in
+        ["smtp-secret-pw", "slack-token-secret", "teams-token-secret", "pd-routing-key-secret", "hmac-secret-value"]
+    {
         assert!(!logs.contains(secret), "`{secret}` reached a log");
     }
 }
