@@ -276,6 +276,10 @@ section! {
         max_actions_per_hour: u32 = 20,
         /// After a node recovered, time before it may be acted on again.
         cooldown_seconds: Seconds = 300.0,
+        /// A broker that stopped cleanly (ZooKeeper mode: its registration removed
+        /// within seconds of its port closing — a controlled shutdown, not a crash) is
+        /// in maintenance this long; still down after it, it is an incident.
+        planned_restart_grace_seconds: Seconds = 600.0,
     }
 }
 

@@ -85,6 +85,15 @@ struct Shared {
     maintenance: HashMap<String, (i64, String)>,
     /// Failed nodes in maintenance already logged as such.
     noted_in_maintenance: HashSet<String>,
+    /// Brokers seen stopping cleanly, and when.
+    planned_stops: HashMap<String, Instant>,
+}
+
+impl Shared {
+    /// Down on purpose (a maintenance window, a clean stop): not part of a mass failure.
+    fn expected_down(&self, node: &str) -> bool {
+        self.maintenance.contains_key(node) || self.planned_stops.contains_key(node)
+    }
 }
 
 /// Everything the engine needs, built once by the composition root.
@@ -289,8 +298,13 @@ impl Engine {
             .iter()
             .map(|n| (n.clone(), self.board.snapshot(&n.id).map_or(NodeState::Unknown, |s| s.state)))
             .collect();
-        // An escalated node that serves again is re-armed.
+        // An escalated node that serves again is re-armed; a cleanly stopped one is back.
         for (node, state) in &states {
+            if matches!(state, NodeState::Healthy | NodeState::Degraded)
+                && self.shared().planned_stops.remove(&node.id).is_some()
+            {
+                info!(message = "Recovery: a cleanly stopped broker is back.", node = %node.id);
+            }
             if matches!(state, NodeState::Healthy | NodeState::Degraded) && self.shared().held.remove(&node.id) {
                 info!(message = "Recovery: an escalated node serves again and is re-armed.", node = %node.id);
                 self.audit.record("hold_released", Some(&node.id), None, json!({"state": state.as_str()})).await;
@@ -306,7 +320,10 @@ impl Engine {
 
     /// Escalates a cluster-wide event once, and says when it is over.
     async fn cluster_event(&self, states: &[(Node, NodeState)]) {
-        let failed = states.iter().filter(|(_, s)| *s == NodeState::Failed).count();
+        let failed = {
+            let shared = self.shared();
+            states.iter().filter(|(n, s)| *s == NodeState::Failed && !shared.expected_down(&n.id)).count()
+        };
         let isolated =
             self.board.cluster.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|c| c.isolated);
         let input = GuardInput { isolated, failed_nodes: failed, ..self.calm_input(Role::KafkaBroker) };
@@ -359,6 +376,9 @@ impl Engine {
         {
             let mut shared = self.shared();
             if shared.active.contains(&node.id) || shared.held.contains(&node.id) {
+                return;
+            }
+            if self.planned_stop(node, &mut shared) {
                 return;
             }
             if let Some((until, reason)) = shared.maintenance.get(&node.id).cloned() {
@@ -421,6 +441,57 @@ impl Engine {
             engine.work(node, incident, shutdown).await;
             engine.shared().active.remove(&id);
         });
+    }
+
+    /// ZooKeeper mode: whether the failed broker `node` stopped cleanly and is
+    /// still within `planned_restart_grace_seconds` — or may have, and the
+    /// evidence is not in yet. A controlled shutdown closes the broker's
+    /// ZooKeeper session at once, so its registration disappears within seconds
+    /// of its port; after a crash it stays until the session expires. Waiting
+    /// those seconds costs nothing: ZooKeeper refuses a crashed broker's restart
+    /// until its session is gone anyway.
+    fn planned_stop(&self, node: &Node, shared: &mut Shared) -> bool {
+        const CLEAN_WINDOW: Duration = Duration::from_secs(3);
+        let (Role::KafkaBroker, Some(id)) = (node.role, node.broker_id) else { return false };
+        if self.board.registered.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return false; // not ZooKeeper mode, or the registrations are not watched
+        }
+        let Some(failed_since) = self.board.snapshot(&node.id).map(|s| s.since) else { return false };
+        let grace = self.config.recovery.planned_restart_grace_seconds.duration();
+        if let Some(seen) = shared.planned_stops.get(&node.id) {
+            if seen.elapsed() < grace {
+                return true;
+            }
+            info!(message = "Recovery: a cleanly stopped broker is still down after the grace period; incident.", node = %node.id);
+            shared.planned_stops.remove(&node.id);
+            return false;
+        }
+        let deregistered = self.board.deregistered.lock().unwrap_or_else(|p| p.into_inner()).get(&id).copied();
+        match deregistered {
+            Some(at) if at.saturating_duration_since(failed_since) <= CLEAN_WINDOW => {
+                shared.planned_stops.insert(node.id.clone(), failed_since);
+                info!(message = "Recovery: broker stopped cleanly (controlled shutdown); maintenance, no incident.", node = %node.id, grace_s = grace.as_secs());
+                let (audit, node_id) = (self.audit.clone(), node.id.clone());
+                let secs = grace.as_secs();
+                tokio::spawn(async move {
+                    let evidence =
+                        "its ZooKeeper registration was removed within 3 s of its port closing (a clean session close)";
+                    audit
+                        .record(
+                            "planned_stop_detected",
+                            Some(&node_id),
+                            None,
+                            json!({"evidence": evidence, "grace_s": secs}),
+                        )
+                        .await;
+                });
+                true
+            }
+            // Not deregistered yet: give a clean shutdown its few seconds.
+            None => failed_since.elapsed() <= CLEAN_WINDOW,
+            // Deregistered long after the port closed: the session expired — a crash.
+            Some(_) => false,
+        }
     }
 
     fn state_of(&self, node: &str) -> NodeState {
@@ -593,7 +664,7 @@ impl Engine {
             running,
             flapping: snapshot.as_ref().is_some_and(|s| s.flapping),
             isolated,
-            failed_nodes: states.values().filter(|s| **s == NodeState::Failed).count(),
+            failed_nodes: states.iter().filter(|(id, s)| **s == NodeState::Failed && !shared.expected_down(id)).count(),
             paused,
             maintenance,
             blackout: guards::blackout_at(&self.config.monitoring.blackout_periods, &|tz| guards::wall_clock(now, tz)),

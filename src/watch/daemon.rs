@@ -48,6 +48,8 @@ pub struct Board {
     pub cluster: Mutex<Option<ClusterView>>,
     /// Broker ids registered in ZooKeeper (`/brokers/ids`), in ZooKeeper mode.
     pub registered: Mutex<Option<BTreeSet<i32>>>,
+    /// ZooKeeper mode: when each broker id's registration disappeared (cleared when it is back).
+    pub deregistered: Mutex<HashMap<i32, Instant>>,
     /// Per node: asks its watcher to probe now (the recovery engine, after an action).
     pub wakers: Mutex<HashMap<String, mpsc::Sender<Option<Observation>>>>,
 }

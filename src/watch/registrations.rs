@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -89,12 +89,14 @@ pub async fn watch_registrations(
             if let Some(before) = &known {
                 for gone in before.difference(&ids) {
                     warn!(message = %format!("Broker {gone} deregistered from ZooKeeper ({IDS}/{gone} deleted)."), broker_id = gone);
+                    board.deregistered.lock().unwrap_or_else(|p| p.into_inner()).insert(*gone, Instant::now());
                     if let Some(wake) = wakes.get(gone) {
                         let _ = wake.try_send(None);
                     }
                 }
                 for back in ids.difference(before) {
                     info!(message = %format!("Broker {back} registered in ZooKeeper."), broker_id = back);
+                    board.deregistered.lock().unwrap_or_else(|p| p.into_inner()).remove(back);
                     if let Some(wake) = wakes.get(back) {
                         let _ = wake.try_send(None);
                     }

@@ -655,3 +655,39 @@ fn a_node_in_maintenance_is_left_alone_until_its_window_ends() {
     daemon.wait_for("detected", Duration::from_secs(20), |r| r["node"] == "broker-1");
     daemon.wait_for("recovered", Duration::from_secs(90), |r| r["node"] == "broker-1");
 }
+
+#[test]
+fn a_controlled_shutdown_is_not_a_crash_until_its_grace_period_ends() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 3, ..Spec::zookeeper() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = script(dir.path(), &start_command(&cluster));
+    let recovery = format!(
+        "  actions: [script]\n  planned_restart_grace_seconds: 25\n  script: {{script_directory: {}}}",
+        scripts.display()
+    );
+    let daemon = Run::start(&cluster, dir.path(), &recovery, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+
+    // SIGTERM: Kafka's controlled shutdown; ZooKeeper sees the session close at once.
+    let stopped = Instant::now();
+    cluster.stop("broker-1").unwrap();
+    let planned = daemon.wait_for("planned_stop_detected", Duration::from_secs(20), |r| r["node"] == "broker-1");
+    assert!(planned["evidence"].as_str().unwrap().contains("ZooKeeper registration"), "{planned:#}");
+
+    // A crash of another broker meanwhile is not mistaken for a planned stop, and
+    // the stopped broker does not count toward a mass failure.
+    cluster.kill("broker-2").unwrap();
+    daemon.wait_for("recovered", Duration::from_secs(60), |r| r["node"] == "broker-2");
+    assert!(stopped.elapsed() < Duration::from_secs(25), "the crash was handled inside the grace period");
+    assert!(
+        daemon.events("detected").iter().all(|r| r["node"] != "broker-1"),
+        "no incident for the stopped broker within its grace period: {:#?}",
+        daemon.audit()
+    );
+
+    // Still down after the grace period: an incident, and repaired.
+    daemon.wait_for("detected", Duration::from_secs(60), |r| r["node"] == "broker-1");
+    assert!(stopped.elapsed() >= Duration::from_secs(25));
+    daemon.wait_for("recovered", Duration::from_secs(90), |r| r["node"] == "broker-1");
+}
