@@ -87,6 +87,9 @@ struct Shared {
     noted_in_maintenance: HashSet<String>,
     /// Brokers seen stopping cleanly, and when.
     planned_stops: HashMap<String, Instant>,
+    /// Nodes that went down inside a maintenance window: when it ends, the
+    /// operator's grace is over — no second grace as a planned stop.
+    failed_in_maintenance: HashSet<String>,
 }
 
 impl Shared {
@@ -300,6 +303,9 @@ impl Engine {
             .collect();
         // An escalated node that serves again is re-armed; a cleanly stopped one is back.
         for (node, state) in &states {
+            if matches!(state, NodeState::Healthy | NodeState::Degraded) {
+                self.shared().failed_in_maintenance.remove(&node.id);
+            }
             if matches!(state, NodeState::Healthy | NodeState::Degraded)
                 && self.shared().planned_stops.remove(&node.id).is_some()
             {
@@ -378,14 +384,15 @@ impl Engine {
             if shared.active.contains(&node.id) || shared.held.contains(&node.id) {
                 return;
             }
-            if self.planned_stop(node, &mut shared) {
-                return;
-            }
             if let Some((until, reason)) = shared.maintenance.get(&node.id).cloned() {
                 // An operator is working on it: down is expected, not an incident.
+                shared.failed_in_maintenance.insert(node.id.clone());
                 if shared.noted_in_maintenance.insert(node.id.clone()) {
                     info!(message = "Recovery: node down during its maintenance window; no incident.", node = %node.id, until = %rfc3339(from_millis(until)), reason = %reason);
                 }
+                return;
+            }
+            if self.planned_stop(node, &mut shared) {
                 return;
             }
             shared.active.insert(node.id.clone());
@@ -453,6 +460,9 @@ impl Engine {
     fn planned_stop(&self, node: &Node, shared: &mut Shared) -> bool {
         const CLEAN_WINDOW: Duration = Duration::from_secs(3);
         let (Role::KafkaBroker, Some(id)) = (node.role, node.broker_id) else { return false };
+        if shared.failed_in_maintenance.contains(&node.id) {
+            return false;
+        }
         if self.board.registered.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
             return false; // not ZooKeeper mode, or the registrations are not watched
         }

@@ -296,14 +296,17 @@ pub fn mark_summarised(conn: &Connection, ids: &[i64], at: i64) -> rusqlite::Res
     Ok(())
 }
 
-/// Undelivered notifications of `channel` due at `now`, oldest first.
+/// Undelivered notifications of `channel` due at `now`, oldest first — and
+/// only up to the first that is not due: a channel delivers strictly in order,
+/// also across restarts.
 pub fn due(conn: &Connection, channel: &str, now: i64, limit: u32) -> rusqlite::Result<Vec<Pending>> {
     let mut stmt = conn.prepare(
-        "SELECT id, channel, payload, tries, created_at, trigger FROM outbox
-         WHERE channel = ?1 AND delivered_at IS NULL AND dropped_at IS NULL AND suppressed_at IS NULL AND next_at <= ?2
-         ORDER BY id LIMIT ?3",
+        "SELECT id, channel, payload, tries, created_at, trigger, next_at FROM outbox
+         WHERE channel = ?1 AND delivered_at IS NULL AND dropped_at IS NULL AND suppressed_at IS NULL
+         ORDER BY id LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![channel, now, limit], |r| {
+    let rows = stmt.query_map(params![channel, limit], |r| {
+        let next_at: i64 = r.get(6)?;
         Ok(Pending {
             id: r.get(0)?,
             channel: r.get(1)?,
@@ -312,8 +315,10 @@ pub fn due(conn: &Connection, channel: &str, now: i64, limit: u32) -> rusqlite::
             created_at: r.get(4)?,
             trigger: r.get(5)?,
         })
+        .map(|p| (p, next_at))
     })?;
-    rows.collect()
+    let rows: Vec<(Pending, i64)> = rows.collect::<Result<_, _>>()?;
+    Ok(rows.into_iter().take_while(|(_, next_at)| *next_at <= now).map(|(p, _)| p).collect())
 }
 
 pub fn delivered(conn: &Connection, id: i64, at: i64) -> rusqlite::Result<()> {

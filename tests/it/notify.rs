@@ -217,16 +217,16 @@ fn an_incident_reaches_every_channel_once_even_through_an_outage_and_a_restart()
     wait_until("a failed webhook delivery", Duration::from_secs(30), || {
         webhook.requests.lock().unwrap().iter().any(|r| r.answered == 503)
     });
-    // Every other channel has its first notification (none is in flight when the daemon dies).
-    wait_until("the six other channels delivered", Duration::from_secs(30), || {
-        audit(d).iter().filter(|r| r["event"] == "notification_delivered").count() == 6
-    });
-    drop(daemon); // SIGKILL, with the webhook's notification still queued
-    webhook.down.store(false, Ordering::SeqCst);
-    let _daemon = start_daemon(&config);
     wait_until("broker-1 recovered", Duration::from_secs(120), || {
         audit(d).iter().any(|r| r["event"] == "recovered" && r["node"] == "broker-1")
     });
+    // Every other channel has both notifications (none is in flight when the daemon dies).
+    wait_until("the six other channels delivered both", Duration::from_secs(60), || {
+        audit(d).iter().filter(|r| r["event"] == "notification_delivered").count() == 12
+    });
+    drop(daemon); // SIGKILL, with the webhook's two notifications still queued
+    webhook.down.store(false, Ordering::SeqCst);
+    let _daemon = start_daemon(&config);
     wait_until("every channel got both notifications", Duration::from_secs(60), || {
         slack.accepted().len() >= 2
             && teams.accepted().len() >= 2
