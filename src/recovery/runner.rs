@@ -255,7 +255,7 @@ mod tests {
         let http = reqwest::Client::new();
         let started = Instant::now();
         let r = run(
-            &Plan::Steps(vec![step("sleep 300 & sleep 300; echo late", Duration::from_millis(300))]),
+            &Plan::Steps(vec![step("sleep 301 & sleep 301; echo late", Duration::from_millis(300))]),
             &masker,
             &http,
         )
