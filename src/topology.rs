@@ -17,6 +17,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, in the order the configuration lists them.
+    pub const ALL: [Role; 3] = [Role::KafkaBroker, Role::KraftController, Role::Zookeeper];
+
     /// The name used in config (`recovery.script.scripts`), audit records and env (`KAFKA_NODE_TYPE`).
     pub fn as_str(self) -> &'static str {
         match self {

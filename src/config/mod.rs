@@ -140,11 +140,7 @@ fn fill_defaults(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
     let types = config.recovery.node_types.clone();
     for (role, node) in config.cluster.nodes_mut() {
         // The node's own keys, then its type's, then `recovery`'s.
-        let t = match role {
-            Role::KafkaBroker => &types.kafka_broker,
-            Role::KraftController => &types.kraft_controller,
-            Role::Zookeeper => &types.zookeeper,
-        };
+        let t = types.of(role);
         node.port.get_or_insert(role.default_port());
         node.monitoring_methods.get_or_insert_with(|| effective_methods(role, &methods));
         node.recovery_actions.get_or_insert_with(|| t.actions.clone().unwrap_or_else(|| actions.clone()));
@@ -180,6 +176,17 @@ fn effective_methods(role: Role, methods: &[String]) -> Vec<String> {
     let applicable: Vec<String> =
         methods.iter().filter(|m| builtin(Kind::Monitor, m).is_none_or(|b| b.roles.contains(&role))).cloned().collect();
     if applicable.is_empty() { role.default_methods().iter().map(|m| m.to_string()).collect() } else { applicable }
+}
+
+impl schema::NodeTypesRecovery {
+    /// The settings of node type `role`.
+    pub fn of(&self, role: Role) -> &schema::NodeTypeRecovery {
+        match role {
+            Role::KafkaBroker => &self.kafka_broker,
+            Role::KraftController => &self.kraft_controller,
+            Role::Zookeeper => &self.zookeeper,
+        }
+    }
 }
 
 impl ClusterConfig {

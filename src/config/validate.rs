@@ -480,11 +480,8 @@ impl<'c> Validator<'c, '_> {
             );
         }
         let types = &r.node_types;
-        for (key, t) in [
-            ("kafka_broker", &types.kafka_broker),
-            ("kraft_controller", &types.kraft_controller),
-            ("zookeeper", &types.zookeeper),
-        ] {
+        for role in Role::ALL {
+            let (key, t) = (role.as_str(), types.of(role));
             let base = format!("recovery.node_types.{key}");
             if !self.written(&base) {
                 continue;
@@ -530,11 +527,8 @@ impl<'c> Validator<'c, '_> {
         // An action in a ladder must have the settings it needs.
         let mut ladders: Vec<(String, &String)> =
             r.actions.iter().enumerate().map(|(i, a)| (format!("recovery.actions[{i}]"), a)).collect();
-        for (key, t) in [
-            ("kafka_broker", &r.node_types.kafka_broker),
-            ("kraft_controller", &r.node_types.kraft_controller),
-            ("zookeeper", &r.node_types.zookeeper),
-        ] {
+        for role in Role::ALL {
+            let (key, t) = (role.as_str(), r.node_types.of(role));
             for (i, a) in t.actions.iter().flatten().enumerate() {
                 ladders.push((format!("recovery.node_types.{key}.actions[{i}]"), a));
             }

@@ -56,12 +56,12 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// 3 ZooKeeper servers + 3 Kafka 3.9 brokers.
-    pub fn zookeeper() -> Self {
+    /// 3 brokers of `flavor`, small heaps, no extras; the constructors below fill in the rest.
+    fn base(flavor: Flavor) -> Self {
         Spec {
-            flavor: Flavor::Zookeeper,
+            flavor,
             brokers: 3,
-            zookeepers: 3,
+            zookeepers: 0,
             controllers: 0,
             heap_mb: 256,
             zookeeper_whitelist: "*".into(),
@@ -70,36 +70,18 @@ impl Spec {
             jmx_agents: false,
             jmx_auth: false,
         }
+    }
+    /// 3 ZooKeeper servers + 3 Kafka 3.9 brokers.
+    pub fn zookeeper() -> Self {
+        Spec { zookeepers: 3, controllers: 0, ..Spec::base(Flavor::Zookeeper) }
     }
     /// 3 combined KRaft nodes on Kafka 4.x.
     pub fn kraft() -> Self {
-        Spec {
-            flavor: Flavor::KraftCombined,
-            brokers: 3,
-            zookeepers: 0,
-            controllers: 0,
-            heap_mb: 256,
-            zookeeper_whitelist: "*".into(),
-            log_dirs: 1,
-            secure: false,
-            jmx_agents: false,
-            jmx_auth: false,
-        }
+        Spec { zookeepers: 0, controllers: 0, ..Spec::base(Flavor::KraftCombined) }
     }
     /// 3 KRaft controllers + 3 brokers on Kafka 4.x.
     pub fn kraft_separate() -> Self {
-        Spec {
-            flavor: Flavor::KraftSeparate,
-            brokers: 3,
-            zookeepers: 0,
-            controllers: 3,
-            heap_mb: 256,
-            zookeeper_whitelist: "*".into(),
-            log_dirs: 1,
-            secure: false,
-            jmx_agents: false,
-            jmx_auth: false,
-        }
+        Spec { zookeepers: 0, controllers: 3, ..Spec::base(Flavor::KraftSeparate) }
     }
     pub fn line(&self) -> KafkaLine {
         match self.flavor {
