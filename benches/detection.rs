@@ -14,7 +14,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kafka_self_healing::testbed::{Cluster, Daemon, Spec, cluster_section};
+use kafka_self_healing::testbed::{Cluster, Daemon, Spec, cluster_section, http_line};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -25,11 +25,12 @@ fn config(clusters: &[&Cluster], log: &Path) -> String {
     let named: Vec<(&str, &Cluster)> = clusters.iter().enumerate().map(|(i, c)| (prefixes[i], *c)).collect();
     let dir = log.parent().unwrap_or(Path::new("."));
     format!(
-        "{}logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
+        "{}logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n{}",
         cluster_section("bench", &named),
         log.display(),
         dir.join("audit.log").display(),
-        dir.join("state").display()
+        dir.join("state").display(),
+        http_line()
     )
 }
 

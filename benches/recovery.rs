@@ -17,7 +17,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kafka_self_healing::testbed::{Cluster, Daemon, Spec, cluster_section, repo_dir};
+use kafka_self_healing::testbed::{Cluster, Daemon, Spec, cluster_section, http_line, repo_dir};
 use serde_json::Value;
 
 fn now_ms() -> f64 {
@@ -65,12 +65,13 @@ fn main() {
     }
     let config = format!(
         "{}monitoring:\n  flapping: {{max_changes: 1000}}\nrecovery:\n  actions: [script]\n  initial_delay_seconds: 2\n  cooldown_seconds: 1\n  script: {{script_directory: {}}}\n\
-         logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
+         logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n{}",
         cluster_section("bench", &[("", &cluster)]),
         repo_dir().join("testing/demo").display(),
         d.join("application.log").display(),
         d.join("audit.log").display(),
-        d.join("state").display()
+        d.join("state").display(),
+        http_line()
     );
     std::fs::write(d.join("config.yaml"), config).unwrap();
     let _daemon = Daemon::start(

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +23,9 @@ use crate::monitor::Prober;
 use crate::notify::Notifier;
 use crate::recovery::Engine;
 use crate::secrets::Masker;
+use crate::server::ServerState;
 use crate::store::Store;
+use crate::telemetry::Telemetry;
 use crate::watch::{self, Board};
 
 /// Options of `run` that are not in the configuration file.
@@ -49,7 +52,15 @@ pub async fn run(loaded: Loaded, options: RunOptions, shutdown: impl Future<Outp
     if options.dry_run {
         info!("Dry run: recovery actions will be decided and logged, never executed.");
     }
+    // Fail fast on what an operator must fix: the HTTP port and the API token.
+    let token = crate::server::read_token(config)?;
+    let listener = match config.system.metrics.enabled {
+        true => Some(crate::server::bind(config).await?),
+        false => None,
+    };
+    let telemetry = Arc::new(Telemetry::default());
     let stop = CancellationToken::new();
+    let http_stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let (events, _) = broadcast::channel(1024);
     let board = Arc::new(Board::default());
@@ -77,7 +88,13 @@ pub async fn run(loaded: Loaded, options: RunOptions, shutdown: impl Future<Outp
         .await;
 
     let (incidents, _) = broadcast::channel(1024);
-    let notifier = Arc::new(Notifier::new(Arc::new(config.clone()), store.clone(), audit.clone(), board.clone()));
+    let notifier = Arc::new(Notifier::new(
+        Arc::new(config.clone()),
+        store.clone(),
+        audit.clone(),
+        board.clone(),
+        telemetry.clone(),
+    ));
     tracker.spawn(notifier.run(incidents.subscribe(), tracker.clone(), stop.clone()));
     let engine = Arc::new(Engine::new(
         Arc::new(config.clone()),
@@ -88,16 +105,38 @@ pub async fn run(loaded: Loaded, options: RunOptions, shutdown: impl Future<Outp
         board.clone(),
         options.dry_run,
         incidents,
+        telemetry.clone(),
     ));
     // Subscribe before the watchers start, so no failure event is missed.
-    tracker.spawn(engine.run(events.subscribe(), tracker.clone(), stop.clone()));
-    watch::spawn(config, prober, events, board, &tracker, stop.clone());
+    tracker.spawn(engine.clone().run(events.subscribe(), tracker.clone(), stop.clone()));
+    watch::spawn(config, prober, events, board.clone(), telemetry.clone(), &tracker, stop.clone());
+    if let Some(listener) = listener {
+        let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let state = Arc::new(ServerState {
+            config: Arc::new(config.clone()),
+            board,
+            engine: engine.clone(),
+            store: store.clone(),
+            telemetry: telemetry.clone(),
+            started: std::time::SystemTime::now(),
+            token,
+        });
+        // The server stops last: it keeps answering while the rest shuts down.
+        tracker.spawn(crate::server::serve(listener, state, http_stop.clone()));
+        info!(message = "HTTP server listening.", address = %address, metrics = %config.system.metrics.endpoint);
+    }
     tracker.close();
     info!("kafka-self-healing started; monitoring until SIGTERM or SIGINT.");
     shutdown.await;
     info!("Shutdown signal received; stopping.");
     stop.cancel();
     let grace = config.system.shutdown_timeout_seconds.duration();
+    let http_later = http_stop.clone();
+    tokio::spawn(async move {
+        // Answer /health and /metrics while recovery actions finish; stop serving a little before the deadline.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        http_later.cancel();
+    });
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         warn!(message = "Some tasks did not stop in time; exiting anyway.", timeout_s = grace.as_secs_f64());
     }

@@ -17,7 +17,7 @@ use crate::config::{self, CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, Report};
 #[command(
     name = "kafka-self-healing",
     version,
-    about = "Watches Apache Kafka brokers, KRaft controllers and ZooKeeper nodes, repairs what is safe to repair with the operator's own tools, and escalates the rest. (Notifications are not in this version yet: escalations go to the logs and the audit trail.)",
+    about = "Watches Apache Kafka brokers, KRaft controllers and ZooKeeper nodes, repairs what is safe to repair with the operator's own tools, and escalates the rest to people.",
     long_about = None,
 )]
 pub struct Cli {
@@ -82,6 +82,21 @@ enum Command {
     /// Failures are confirmed with quick re-probes before they count. Exit status:
     /// 0 healthy, 1 degraded (or cannot tell), 2 failed, 3 the configuration is invalid.
     Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+        output: CheckFormat,
+    },
+    /// Ask the running daemon (its HTTP API) for the status of every node,
+    /// open incidents and its own state.
+    ///
+    /// Exit status: 0 healthy, 1 degraded (or cannot tell), 2 failed, 3 the
+    /// daemon does not answer (or the configuration is invalid).
+    Status {
+        /// The daemon's base URL [default: from the configuration's system.metrics].
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
         #[command(flatten)]
         config: ConfigArg,
         /// Output format.
@@ -170,6 +185,7 @@ pub fn main() -> ExitCode {
         }
         Command::Config(ConfigCommand::Show { config, output }) => show(&config.config, output),
         Command::Check { config, output } => check(&config.config, output),
+        Command::Status { url, config, output } => status(url, &config.config, output),
         Command::Incidents { action: Some(IncidentsCommand::Reset { node, config }), .. } => {
             state_command(&config.config, |dir, cfg| {
                 if !cfg.cluster.nodes().any(|(_, n)| n.node_id == node) {
@@ -260,6 +276,36 @@ fn check(file: &Path, output: CheckFormat) -> ExitCode {
         CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
     }
     ExitCode::from(report.exit_code())
+}
+
+fn status(url: Option<String>, file: &Path, output: CheckFormat) -> ExitCode {
+    let url = match url {
+        Some(u) => u,
+        None => match load_or_exit(file) {
+            Ok(loaded) => crate::remote::url_of(&loaded.config),
+            Err(_) => return ExitCode::from(3),
+        },
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(crate::remote::fetch_status(&url)) {
+        Ok(value) => {
+            match output {
+                CheckFormat::Table => print!("{}", crate::remote::table(&value)),
+                CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default()),
+            }
+            ExitCode::from(crate::remote::exit_code(&value))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(3)
+        }
+    }
 }
 
 fn print_report(report: &Report) {

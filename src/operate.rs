@@ -44,15 +44,25 @@ fn open(state_dir: &str) -> Result<rusqlite::Connection, String> {
     store::connect(&Path::new(state_dir).join(store::FILE_NAME)).map_err(|e| e.to_string())
 }
 
-/// Where an operator command's audit record goes besides the store.
+/// Where an operator command's audit record goes besides the store, and who
+/// asked (the login running the CLI, or `api` for the HTTP API).
 #[derive(Debug, Clone, Default)]
-pub struct AuditFile(pub Option<std::path::PathBuf>);
+pub struct AuditFile {
+    pub path: Option<std::path::PathBuf>,
+    pub by: Option<String>,
+}
 
 impl AuditFile {
     /// `logging.audit.file`, when the audit log is enabled.
     pub fn of(config: &crate::config::Config) -> Self {
         let a = &config.logging.audit;
-        AuditFile((a.enabled && !a.file.is_empty()).then(|| a.file.clone().into()))
+        AuditFile { path: (a.enabled && !a.file.is_empty()).then(|| a.file.clone().into()), by: None }
+    }
+
+    /// The same file; records say `by` asked.
+    pub fn by(mut self, by: &str) -> Self {
+        self.by = Some(by.to_string());
+        self
     }
 
     /// Records `event` (about `node`) with `record`'s fields in the store and the file.
@@ -69,11 +79,14 @@ impl AuditFile {
         if let Some(n) = node {
             record["node"] = serde_json::json!(n);
         }
-        let who = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_default();
+        let who = self
+            .by
+            .clone()
+            .unwrap_or_else(|| std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_default());
         record["by"] = serde_json::json!(who);
         let line = record.to_string();
         records::insert_audit(conn, millis(now), event, node, None, &line).map_err(|e| e.to_string())?;
-        if let Some(path) = &self.0 {
+        if let Some(path) = &self.path {
             use std::io::Write;
             let mut f = std::fs::OpenOptions::new()
                 .create(true)

@@ -873,6 +873,17 @@ section! {
         self_monitoring: SelfMonitoringConfig = SelfMonitoringConfig::default(),
         /// The HTTP endpoint for metrics, health and the API.
         metrics: MetricsConfig = MetricsConfig::default(),
+        /// Who may change things through the HTTP API.
+        api: ApiConfig = ApiConfig::default(),
+    }
+}
+
+section! {
+    /// Who may change things through the HTTP API.
+    pub struct ApiConfig {
+        /// File holding the bearer token that `POST /api/v1/...` requires
+        /// (`Authorization: Bearer TOKEN`). Without it the API is read-only.
+        token_file: Option<String> = None,
     }
 }
 
@@ -895,10 +906,12 @@ section! {
 section! {
     /// The HTTP endpoint.
     pub struct MetricsConfig {
-        /// Serve HTTP.
+        /// Serve HTTP: metrics, health, the API and the status page.
         enabled: bool = true,
         /// Port.
         port: u16 = 8080,
+        /// Address to listen on; `127.0.0.1` keeps it on the host.
+        bind_address: String = "0.0.0.0",
         /// Path of the Prometheus metrics.
         endpoint: String = "/metrics",
         /// `prometheus` (text exposition format).

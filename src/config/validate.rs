@@ -855,6 +855,24 @@ impl<'c> Validator<'c, '_> {
         if s.metrics.port == 0 {
             self.error("system.metrics.port", "`system.metrics.port` must be between 1 and 65535, found 0", "");
         }
+        if s.metrics.bind_address.parse::<std::net::IpAddr>().is_err() {
+            self.error(
+                "system.metrics.bind_address",
+                format!("`system.metrics.bind_address` is not an IP address: `{}`", s.metrics.bind_address),
+                "write `0.0.0.0` (every interface), `127.0.0.1` (this host only) or one of the host's addresses",
+            );
+        }
+        if ["/", "/health", "/ready"].contains(&s.metrics.endpoint.as_str()) || s.metrics.endpoint.starts_with("/api/")
+        {
+            self.error(
+                "system.metrics.endpoint",
+                format!(
+                    "`system.metrics.endpoint` `{}` is taken by the status page, health or API",
+                    s.metrics.endpoint
+                ),
+                "keep the default `/metrics`",
+            );
+        }
         if !s.metrics.endpoint.starts_with('/') {
             self.error(
                 "system.metrics.endpoint",

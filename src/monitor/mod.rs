@@ -41,6 +41,17 @@ pub enum Status {
     Failed,
 }
 
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Healthy => "healthy",
+            Status::Degraded => "degraded",
+            Status::Unknown => "unknown",
+            Status::Failed => "failed",
+        }
+    }
+}
+
 /// Why a probe did not find the node healthy; a small, bounded set (metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -27,6 +27,7 @@ use crate::audit::Audit;
 use crate::config::Config;
 use crate::recovery::IncidentEvent;
 use crate::store::{Store, millis, records};
+use crate::telemetry::Telemetry;
 use crate::watch::Board;
 
 /// The notifier: reads incident events, fills the outbox, empties it.
@@ -37,10 +38,17 @@ pub struct Notifier {
     board: Arc<Board>,
     http: reqwest::Client,
     queued: Notify,
+    telemetry: Arc<Telemetry>,
 }
 
 impl Notifier {
-    pub fn new(config: Arc<Config>, store: Store, audit: Audit, board: Arc<Board>) -> Notifier {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        audit: Audit,
+        board: Arc<Board>,
+        telemetry: Arc<Telemetry>,
+    ) -> Notifier {
         Notifier {
             config,
             store,
@@ -48,6 +56,7 @@ impl Notifier {
             board,
             http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default(),
             queued: Notify::new(),
+            telemetry,
         }
     }
 
@@ -145,6 +154,7 @@ impl Notifier {
                     error!(message = "Notification: cannot write to the outbox; it is lost.", channel, error = %e)
                 }
                 Ok(Some(limit)) => {
+                    self.telemetry.metrics.notification(channel, &n.trigger, "suppressed", 1);
                     info!(message = "Notification held back by a rate limit; it will be summarised.", channel, trigger = %n.trigger, limit);
                     self.audit
                         .record(
@@ -256,6 +266,7 @@ impl Notifier {
                             .store
                             .call(move |c| done.iter().try_for_each(|id| records::delivered(c, *id, at)))
                             .await;
+                        self.telemetry.metrics.notification(channel, &n.trigger, "delivered", ids.len());
                         info!(message = "Notification delivered.", channel, trigger = %n.trigger, node = n.node.as_deref().unwrap_or("-"), grouped = ids.len(), tries = tries + 1);
                         for (_, one) in &parsed {
                             self.audit
@@ -279,6 +290,7 @@ impl Notifier {
                                     done.iter().try_for_each(|id| records::drop_pending(c, *id, now, &reason))
                                 })
                                 .await;
+                            self.telemetry.metrics.notification(channel, &n.trigger, "dropped", ids.len());
                             error!(message = "Notification dropped after retrying for too long.", channel, trigger = %n.trigger, error = %e.0);
                             continue;
                         }
@@ -290,6 +302,7 @@ impl Notifier {
                             .call(move |c| done.iter().try_for_each(|id| records::retry_later(c, *id, next, &reason)))
                             .await;
                         resume_at = std::time::Instant::now() + backoff;
+                        self.telemetry.metrics.notification(channel, &n.trigger, "failed", ids.len());
                         warn!(message = "Notification delivery failed; will retry.", channel, trigger = %n.trigger, error = %e.0, retry_in_s = backoff.as_secs_f64());
                         // The channel is down: the rest of its queue waits too, in order.
                         break;

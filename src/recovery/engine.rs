@@ -30,6 +30,7 @@ use crate::health::{NodeState, verdict};
 use crate::monitor::{Cause, Prober, Status};
 use crate::secrets::Masker;
 use crate::store::{AttemptRecord, IncidentRecord, IncidentState, Store, controls, from_millis, millis, records};
+use crate::telemetry::Telemetry;
 use crate::topology::{Node, Role};
 use crate::watch::{Board, NodeEvent};
 
@@ -99,6 +100,26 @@ impl Shared {
     }
 }
 
+/// The engine's view for people and programs (`/api/v1/status`, `status`).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct EngineStatus {
+    /// RFC 3339 time, or `until resumed`, while an operator pause holds every action.
+    pub paused_until: Option<String>,
+    /// (node, until, reason) of every current maintenance window.
+    pub maintenance: Vec<(String, String, String)>,
+    /// Nodes with an incident being worked on.
+    pub active: Vec<String>,
+    /// Nodes with a recovery action running now.
+    pub in_flight: Vec<String>,
+    /// Escalated nodes no action touches until healthy or reset.
+    pub held: Vec<String>,
+    /// Brokers seen stopping cleanly (planned restarts), seconds ago.
+    pub planned_stops: Vec<(String, f64)>,
+    /// Isolation or mass failure: nothing acts until it clears.
+    pub cluster_event: Option<String>,
+    pub dry_run: bool,
+}
+
 /// Everything the engine needs, built once by the composition root.
 pub struct Engine {
     pub config: Arc<Config>,
@@ -110,6 +131,7 @@ pub struct Engine {
     pub board: Arc<Board>,
     pub dry_run: bool,
     pub events: broadcast::Sender<IncidentEvent>,
+    pub telemetry: Arc<Telemetry>,
     http: reqwest::Client,
     shared: Mutex<Shared>,
 }
@@ -137,6 +159,7 @@ impl Engine {
         board: Arc<Board>,
         dry_run: bool,
         events: broadcast::Sender<IncidentEvent>,
+        telemetry: Arc<Telemetry>,
     ) -> Engine {
         let nodes = crate::topology::nodes(&config);
         Engine {
@@ -149,8 +172,43 @@ impl Engine {
             board,
             dry_run,
             events,
+            telemetry,
             http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default(),
             shared: Mutex::new(Shared::default()),
+        }
+    }
+
+    /// What the engine is doing now, for the status API and the metrics.
+    pub fn status(&self) -> EngineStatus {
+        let s = self.shared();
+        let now = now_ms();
+        let sorted = |set: &HashSet<String>| {
+            let mut v: Vec<String> = set.iter().cloned().collect();
+            v.sort();
+            v
+        };
+        let mut in_flight: Vec<String> = s.in_flight.keys().cloned().collect();
+        in_flight.sort();
+        let mut planned: Vec<(String, f64)> =
+            s.planned_stops.iter().map(|(n, at)| (n.clone(), at.elapsed().as_secs_f64())).collect();
+        planned.sort_by(|a, b| a.0.cmp(&b.0));
+        EngineStatus {
+            paused_until: s
+                .paused_until
+                .filter(|u| *u > now)
+                .map(|u| if u == i64::MAX { "until resumed".to_string() } else { rfc3339(from_millis(u)) }),
+            maintenance: s
+                .maintenance
+                .iter()
+                .filter(|(_, (until, _))| *until > now)
+                .map(|(n, (until, reason))| (n.clone(), rfc3339(from_millis(*until)), reason.clone()))
+                .collect(),
+            active: sorted(&s.active),
+            in_flight,
+            held: sorted(&s.held),
+            planned_stops: planned,
+            cluster_event: s.cluster_event.clone(),
+            dry_run: self.dry_run,
         }
     }
 
@@ -246,6 +304,7 @@ impl Engine {
     /// Operator controls, held nodes, the cluster-wide event, and failed nodes
     /// the events did not bring (a reset node, a missed event).
     async fn tick(self: &Arc<Self>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+        self.telemetry.liveness.beat("recovery", TICK);
         let controls = self
             .store
             .call(|c| {
@@ -429,6 +488,7 @@ impl Engine {
                 json!({"role": incident.role, "cause": incident.cause, "evidence": incident.evidence}),
             )
             .await;
+        self.telemetry.metrics.incident_opened(&incident.node);
         let _ = self.events.send(IncidentEvent::Opened { incident: incident.clone() });
         self.spawn_incident(node.clone(), incident, tracker, shutdown);
     }
@@ -576,6 +636,7 @@ impl Engine {
                 }
                 let key = format!("{}: {}", r.guard, r.reason);
                 if last_refusal.as_ref() != Some(&key) {
+                    self.telemetry.metrics.guard_refused(r.guard);
                     info!(message = "Recovery refused by a guard; waiting.", node = %node.id, incident = %incident.id, guard = r.guard, reason = %r.reason);
                     self.audit
                         .record(
@@ -812,6 +873,7 @@ impl Engine {
             )
             .await;
         incident.attempts.push(record.clone());
+        self.telemetry.metrics.attempt(&incident.node, &record.action, record.success == Some(true));
         let _ = self.events.send(IncidentEvent::AttemptFinished { incident: incident.clone(), attempt: record });
         if success { AttemptOutcome::Validated } else { AttemptOutcome::Failed }
     }
@@ -889,6 +951,7 @@ impl Engine {
                 json!({"reason": reason, "attempts": incident.attempts.len(), "guards_refused": refusals}),
             )
             .await;
+        self.telemetry.metrics.escalated(&node.id);
         let _ = self.events.send(IncidentEvent::Escalated {
             incident: incident.clone(),
             reason,

@@ -14,4 +14,4 @@ pub mod guards;
 pub mod policy;
 pub mod runner;
 
-pub use engine::{Engine, IncidentEvent};
+pub use engine::{Engine, EngineStatus, IncidentEvent};

@@ -223,6 +223,13 @@ pub fn audit_records(conn: &Connection, incident: Option<&str>) -> rusqlite::Res
     rows.collect()
 }
 
+/// The latest `limit` audit records, newest first.
+pub fn recent_audit(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT record FROM audit ORDER BY seq DESC LIMIT ?1")?;
+    let rows = stmt.query_map(params![limit], |r| r.get(0))?;
+    rows.collect()
+}
+
 /// A notification waiting in the outbox.
 #[derive(Debug, Clone)]
 pub struct Pending {

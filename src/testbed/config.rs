@@ -39,3 +39,14 @@ pub fn cluster_section(name: &str, clusters: &[(&str, &Cluster)]) -> String {
         list("zookeeper_nodes", &zookeepers)
     )
 }
+
+/// A TCP port nobody listens on right now, on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+/// A `system:` line putting the daemon's HTTP server on a free port of
+/// 127.0.0.1, so daemons started side by side never collide on 8080.
+pub fn http_line() -> String {
+    format!("  metrics: {{port: {}, bind_address: 127.0.0.1}}\n", free_port())
+}

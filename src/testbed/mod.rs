@@ -18,7 +18,7 @@ mod readiness;
 mod tls;
 
 pub use cluster::{Cluster, Flavor, JMX_PASSWORD, JMX_USER, NodeInfo, NodeKind, SASL_PASSWORD, SASL_USER, Spec};
-pub use config::cluster_section;
+pub use config::{cluster_section, free_port, http_line};
 pub use daemon::Daemon;
 pub use dist::{KafkaLine, ensure_distribution, repo_dir};
 pub use process::{jvm_pids_under, pid_alive};

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::health::{ClusterView, NodeHealth, NodeState, Thresholds, Transition, Verdict, summarize, verdict};
 use crate::kafka::{Connection, KafkaError, Security, Timeouts};
 use crate::monitor::{Cause, Observation, Prober, Status};
+use crate::telemetry::Telemetry;
 use crate::topology::{self, Node, Role};
 
 /// A node changed state. Published for recovery and notifications.
@@ -39,6 +40,9 @@ pub struct NodeSnapshot {
     pub flapping: bool,
     #[serde(skip)]
     pub since: Instant,
+    /// When the last probe round ended (`None` before the first).
+    #[serde(skip)]
+    pub probed_at: Option<SystemTime>,
 }
 
 /// What the watcher knows now; shared with readers (status API, recovery).
@@ -73,6 +77,7 @@ pub fn spawn(
     prober: Arc<Prober>,
     events: broadcast::Sender<NodeEvent>,
     board: Arc<Board>,
+    telemetry: Arc<Telemetry>,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) {
@@ -93,6 +98,7 @@ pub fn spawn(
                     observations: vec![],
                     flapping: false,
                     since: Instant::now(),
+                    probed_at: None,
                 },
             );
         }
@@ -123,6 +129,7 @@ pub fn spawn(
             events: events.clone(),
             board: board.clone(),
             changed: changed.clone(),
+            telemetry: telemetry.clone(),
             wake,
         };
         tracker.spawn(task.run(shutdown.clone()));
@@ -138,7 +145,7 @@ pub fn spawn(
             shutdown.clone(),
         ));
     }
-    tracker.spawn(watch_cluster(board, changed, interval, config.monitoring.isolation_fraction, shutdown));
+    tracker.spawn(watch_cluster(board, changed, interval, config.monitoring.isolation_fraction, telemetry, shutdown));
 }
 
 fn uses_kafka_protocol(node: &Node) -> bool {
@@ -156,6 +163,7 @@ struct NodeTask {
     events: broadcast::Sender<NodeEvent>,
     board: Arc<Board>,
     changed: Arc<Notify>,
+    telemetry: Arc<Telemetry>,
     /// From the connection watcher: probe now (`None`), or a failed heartbeat to count.
     wake: mpsc::Receiver<Option<Observation>>,
 }
@@ -206,6 +214,10 @@ impl NodeTask {
     }
 
     fn feed(&self, health: &mut NodeHealth, observations: &[Observation]) {
+        for o in observations {
+            let problem = (o.status != Status::Healthy).then(|| o.cause.map_or(o.status.as_str(), |c| c.as_str()));
+            self.telemetry.metrics.probe(&self.node.id, o.method, o.latency, problem);
+        }
         let v = verdict(observations);
         let latency = observations.iter().map(|o| o.latency).max().unwrap_or_default();
         debug!(message = "Probe round.", node = %self.node.id, status = ?v.status, response_time_ms = latency.as_millis() as u64);
@@ -232,6 +244,7 @@ impl NodeTask {
                     observations: observations.to_vec(),
                     flapping: health.is_flapping(Instant::now(), &self.thresholds),
                     since: health.since(),
+                    probed_at: Some(SystemTime::now()),
                 },
             );
         }
@@ -357,10 +370,12 @@ async fn watch_cluster(
     changed: Arc<Notify>,
     interval: Duration,
     isolation_fraction: f64,
+    telemetry: Arc<Telemetry>,
     shutdown: CancellationToken,
 ) {
     let mut last: Option<(Vec<String>, bool)> = None;
     loop {
+        telemetry.liveness.beat("monitoring", interval);
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = changed.notified() => {}

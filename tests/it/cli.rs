@@ -101,10 +101,11 @@ fn run_logs_a_summary_and_stops_cleanly_on_sigterm() {
         &format!(
             "cluster:\n  name: sig-test\n  kafka_brokers: [{{node_id: k1, host: 127.0.0.1}}]\n  zookeeper_nodes: [{{node_id: z1, host: 127.0.0.1}}]\n\
              notifications:\n  smtp: {{host: localhost, password: \"${{SMTP_PASSWORD}}\", to_emails: [a@b.c]}}\n\
-             logging:\n  file: {}\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
+             logging:\n  file: {}\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n{}",
             log.display(),
             dir.path().join("audit.log").display(),
-            dir.path().join("state").display()
+            dir.path().join("state").display(),
+            crate::support::http_line()
         ),
     );
     let child = bin()

@@ -95,9 +95,7 @@ impl Drop for Process {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use crate::support::free_port;
 
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -194,7 +192,7 @@ fn an_incident_reaches_every_channel_once_even_through_an_outage_and_a_restart()
              \x20 webhook: {{url: \"http://127.0.0.1:{hook}/hook\", secret: hmac-secret-value, routing: {{node_types: [kafka_broker]}}}}\n\
              \x20 alertmanager: {{url: \"http://127.0.0.1:{am_port}\", labels: {{team: kafka}}}}\n\
              \x20 command: {{command: {cmd}}}\n\
-             logging:\n  file: {log}\n  format: json\n  audit: {{file: {audit}}}\nsystem:\n  state_dir: {state}\n",
+             logging:\n  file: {log}\n  format: json\n  audit: {{file: {audit}}}\nsystem:\n  state_dir: {state}\n{http}",
             nodes = cluster_section("notify", &[("", &cluster)]),
             scripts = scripts.display(),
             slack = slack.port,
@@ -203,6 +201,7 @@ fn an_incident_reaches_every_channel_once_even_through_an_outage_and_a_restart()
             hook = webhook.port,
             cmd = notify_script.display(),
             log = d.join("application.log").display(),
+            http = crate::support::http_line(),
             audit = d.join("audit.log").display(),
             state = d.join("state").display(),
         ),
@@ -343,12 +342,13 @@ fn rate_limits_hold_back_repeats_summarise_them_and_never_hold_an_escalation() {
              notifications:\n  group_wait_seconds: 0\n  triggers: {{on_recovery_failure: true}}\n\
              \x20 rate_limiting: {{max_notifications_per_hour: 3, cooldown_period_minutes: 0.05}}\n\
              \x20 webhook: {{url: \"http://127.0.0.1:{}/hook\"}}\n\
-             logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
+             logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n{}",
             scripts.display(),
             hook.port,
             d.join("application.log").display(),
             d.join("audit.log").display(),
-            d.join("state").display()
+            d.join("state").display(),
+            crate::support::http_line()
         ),
     );
     let _daemon = start_daemon(&config);
@@ -409,7 +409,7 @@ fn email_goes_over_starttls_and_implicit_tls_with_auth() {
                  notifications:\n  triggers: {{on_failure_detected: true}}\n\
                  \x20 smtp: {{host: 127.0.0.1, port: {port}, use_tls: {}, use_ssl: {}, ca_file: {}, username: alerts,\n\
                  \x20        password: tls-smtp-pw, from_email: kafka@example.com, to_emails: [ops@example.com]}}\n\
-                 logging:\n  file: {}\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
+                 logging:\n  file: {}\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n{}",
                 up.local_addr().unwrap().port(),
                 up2.local_addr().unwrap().port(),
                 free_port(),
@@ -418,7 +418,8 @@ fn email_goes_over_starttls_and_implicit_tls_with_auth() {
                 tls.ca_pem.display(),
                 run_dir.join("application.log").display(),
                 run_dir.join("audit.log").display(),
-                run_dir.join("state").display()
+                run_dir.join("state").display(),
+                crate::support::http_line()
             ),
         );
         let _daemon = start_daemon(&config);
@@ -455,11 +456,12 @@ fn nodes_failing_together_are_one_message_but_escalations_are_not_grouped() {
              recovery:\n  actions: []\n\
              notifications:\n  group_wait_seconds: 2\n  triggers: {{on_failure_detected: true}}\n\
              \x20 webhook: {{url: \"http://127.0.0.1:{}/hook\"}}\n\
-             logging:\n  file: {}\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
+             logging:\n  file: {}\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n{}",
             hook.port,
             d.join("application.log").display(),
             d.join("audit.log").display(),
-            d.join("state").display()
+            d.join("state").display(),
+            crate::support::http_line()
         ),
     );
     let _daemon = start_daemon(&config);

@@ -375,11 +375,12 @@ impl Run {
     fn start_config_only(cluster: &Cluster, dir: &Path, recovery: &str) -> Run {
         let text = format!(
             "{}monitoring:\n  interval_seconds: 2\n  timeout_seconds: 2\nrecovery:\n{recovery}\n\
-             logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
+             logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n{}",
             cluster_section("test-bed", &[("", cluster)]),
             dir.join("application.log").display(),
             dir.join("audit.log").display(),
-            dir.join("state").display()
+            dir.join("state").display(),
+            crate::support::http_line()
         );
         let config = write_temp(dir, "config.yaml", &text);
         Run { dir: dir.to_path_buf(), config, child: None }

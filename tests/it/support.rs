@@ -52,15 +52,18 @@ pub fn cluster_lock() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+pub use kafka_self_healing::testbed::{free_port, http_line};
+
 /// A configuration that watches every node of `cluster` on 127.0.0.1, with
 /// `monitoring` (indented lines) as its monitoring section; the state store
 /// and the audit log go in `dir`.
 pub fn config_for(cluster: &kafka_self_healing::testbed::Cluster, monitoring: &str, dir: &Path) -> String {
     let nodes = kafka_self_healing::testbed::cluster_section("test-bed", &[("", cluster)]);
     format!(
-        "{nodes}monitoring:\n{monitoring}\nlogging:\n  file: \"\"\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
+        "{nodes}monitoring:\n{monitoring}\nlogging:\n  file: \"\"\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n{}",
         dir.join("audit.log").display(),
-        dir.join("state").display()
+        dir.join("state").display(),
+        http_line()
     )
 }
 
