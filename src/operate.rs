@@ -118,12 +118,16 @@ pub fn reset(state_dir: &str, audit: &AuditFile, node: &str) -> Result<(), Strin
 pub fn pause(state_dir: &str, audit: &AuditFile, duration: Option<Duration>) -> Result<String, String> {
     let conn = open(state_dir)?;
     let now = SystemTime::now();
-    let (until, text) = match duration {
-        Some(d) => (millis(now + d), format!("until {}", rfc3339(now + d))),
-        None => (i64::MAX, "until `kafka-self-healing resume`".to_string()),
+    let (until, until_text) = match duration {
+        Some(d) => (millis(now + d), rfc3339(now + d)),
+        None => (i64::MAX, "resumed".to_string()),
+    };
+    let text = match duration {
+        Some(_) => format!("until {until_text}"),
+        None => "until `kafka-self-healing resume`".to_string(),
     };
     controls::set(&conn, controls::PAUSED_UNTIL, &until.to_string(), millis(now)).map_err(|e| e.to_string())?;
-    audit.record(&conn, "operator_pause", None, serde_json::json!({"until": text}))?;
+    audit.record(&conn, "operator_pause", None, serde_json::json!({"until": until_text}))?;
     Ok(text)
 }
 

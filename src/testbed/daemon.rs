@@ -28,6 +28,11 @@ impl Daemon {
         self.child.id()
     }
 
+    /// The exit code once the daemon has exited (`Some(None)` when killed by a signal).
+    pub fn try_wait(&mut self) -> Option<Option<i32>> {
+        self.child.try_wait().ok().flatten().map(|s| s.code())
+    }
+
     /// The application log as written so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -9,6 +9,7 @@ mod config_errors;
 mod docs;
 mod jmx;
 mod notify;
+mod operate;
 mod probes;
 mod recovery;
 mod security;

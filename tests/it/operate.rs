@@ -1,0 +1,334 @@
+//! Operating the daemon: its HTTP server (metrics scraped by a real
+//! Prometheus and checked by promtool, health, readiness, the API and its
+//! token, the status page in a real Chromium) and the `status` command, on a
+//! real cluster.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kafka_self_healing::testbed::{Cluster, Daemon, Spec, cluster_section, free_port};
+use serde_json::Value;
+
+use crate::support::{bin, cluster_lock, run, stdout, write_temp};
+
+const TESTBED: &str = env!("CARGO_BIN_EXE_kafka-testbed");
+const TOKEN: &str = "api-token-4f1c9e7b2d";
+
+/// A child process killed when the test ends, however it ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+}
+
+/// `(status, body)` of a request; `token` as a bearer token.
+fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+    let c = client();
+    let mut req = match method {
+        "GET" => c.get(url),
+        "POST" => c.post(url),
+        "DELETE" => c.delete(url),
+        other => panic!("method {other}"),
+    };
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    if let Some(b) = body {
+        req = req.header("Content-Type", "application/json").body(b.to_string());
+    }
+    let r = req.send().unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let code = r.status().as_u16();
+    (code, r.text().unwrap_or_default())
+}
+
+fn json(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+    let (code, text) = call(method, url, token, body);
+    (code, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {url}: not JSON ({e}): {text}")))
+}
+
+fn wait_until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn node<'a>(status: &'a Value, id: &str) -> &'a Value {
+    status["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap_or_else(|| panic!("{id} in {status}"))
+}
+
+/// Starts Debian's real Prometheus scraping `target` every second.
+fn prometheus(dir: &Path, target: &str) -> (Guard, String) {
+    let port = free_port();
+    let config = write_temp(
+        dir,
+        "prometheus.yml",
+        &format!(
+            "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n  - job_name: kafka-self-healing\n    static_configs: [{{targets: ['{target}']}}]\n"
+        ),
+    );
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
+        .spawn()
+        .expect("Debian's prometheus is installed (testing/setup.sh installs it)");
+    (Guard(child), format!("http://127.0.0.1:{port}"))
+}
+
+/// The value of `query` in Prometheus, when it has exactly one sample.
+fn prom_value(prom: &str, query: &str) -> Option<f64> {
+    let url = format!("{prom}/api/v1/query?query={}", query.replace('{', "%7B").replace('}', "%7D").replace('"', "%22"));
+    let (code, text) = client().get(&url).send().ok().map(|r| (r.status().as_u16(), r.text().unwrap_or_default()))?;
+    if code != 200 {
+        return None;
+    }
+    let v: Value = serde_json::from_str(&text).ok()?;
+    let result = v["data"]["result"].as_array()?;
+    if result.len() != 1 {
+        return None;
+    }
+    result[0]["value"][1].as_str()?.parse().ok()
+}
+
+/// Renders `url` in headless Chromium: the DOM after its scripts ran, and a screenshot.
+fn chromium(url: &str, screenshot: &Path) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let common = |c: &mut Command| {
+        c.args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run"])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(["--window-size=1280,900", "--virtual-time-budget=5000"]);
+    };
+    let mut dom = Command::new("chromium");
+    common(&mut dom);
+    dom.args(["--dump-dom", url]).stderr(Stdio::null());
+    let out = dom.output().expect("Debian's chromium is installed (testing/setup.sh installs it)");
+    assert!(out.status.success(), "chromium --dump-dom failed");
+    let mut shot = Command::new("chromium");
+    common(&mut shot);
+    shot.arg(format!("--screenshot={}", screenshot.display())).arg(url).stdout(Stdio::null()).stderr(Stdio::null());
+    assert!(shot.status().unwrap().success(), "chromium --screenshot failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Pixels of exactly `rgb` in a PNG.
+fn pixels_of(png_path: &Path, rgb: [u8; 3]) -> (usize, (u32, u32)) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let count = buf[..info.buffer_size()].chunks(channels).filter(|p| p[..3] == rgb).count();
+    (count, (info.width, info.height))
+}
+
+fn config(cluster: &Cluster, dir: &Path, port: u16, scripts: &Path) -> PathBuf {
+    let token_file = write_temp(dir, "api-token", &format!("{TOKEN}\n"));
+    let text = format!(
+        "{}monitoring:\n  interval_seconds: 1\n  timeout_seconds: 2\n\
+         recovery:\n  actions: [script]\n  initial_delay_seconds: 1\n  script: {{script_directory: {}}}\n\
+         logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\n\
+         system:\n  state_dir: {}\n  metrics: {{port: {port}, bind_address: 127.0.0.1}}\n  api: {{token_file: {}}}\n",
+        cluster_section("api-test", &[("", cluster)]),
+        scripts.display(),
+        dir.join("application.log").display(),
+        dir.join("audit.log").display(),
+        dir.join("state").display(),
+        token_file.display(),
+    );
+    write_temp(dir, "config.yaml", &text)
+}
+
+#[test]
+fn http_api_metrics_and_status_page_tell_the_truth_about_a_real_cluster() {
+    let _lock = cluster_lock();
+    let cluster = Cluster::start(Spec { zookeepers: 1, brokers: 2, ..Spec::zookeeper() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let scripts = d.join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    let restart = scripts.join("default.sh");
+    std::fs::write(&restart, format!("#!/bin/sh\nexec {TESTBED} start \"$KAFKA_NODE_ID\" --dir {}\n", cluster.dir().display()))
+        .unwrap();
+    std::fs::set_permissions(&restart, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = config(&cluster, d, port, &scripts);
+    let mut daemon =
+        Daemon::start(Path::new(env!("CARGO_BIN_EXE_kafka-self-healing")), &config, d.join("application.log"), &[])
+            .unwrap();
+
+    // Ready once every node was probed; healthy while its loops tick.
+    wait_until("/ready", Duration::from_secs(30), || (call("GET", &format!("{base}/ready"), None, None).0 == 200).then_some(()));
+    let (code, health) = json("GET", &format!("{base}/health"), None, None);
+    assert_eq!((code, health["status"].as_str()), (200, Some("ok")), "{health}");
+
+    // A real Prometheus scrapes it from the start.
+    let (_prom_guard, prom) = prometheus(d, &format!("127.0.0.1:{port}"));
+
+    // /metrics: the runbook's names, and promtool finds nothing wrong.
+    let (code, metrics) = call("GET", &format!("{base}/metrics"), None, None);
+    assert_eq!(code, 200);
+    for name in [
+        "kafka_self_healing_monitoring_latency_seconds_bucket{",
+        "# TYPE kafka_self_healing_recovery_attempts_total counter",
+        "# TYPE kafka_self_healing_recovery_success_total counter",
+        "# TYPE kafka_self_healing_notifications_sent_total counter",
+        "kafka_self_healing_node_up{cluster=\"api-test\",node=\"broker-1\",role=\"kafka_broker\"} 1",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics:\n{metrics}");
+    }
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus) is installed");
+    std::io::Write::write_all(promtool.stdin.as_mut().unwrap(), metrics.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The API's writes need the token; a bad body says what is wrong.
+    let pause = format!("{base}/api/v1/pause");
+    assert_eq!(call("POST", &pause, None, Some("{}")).0, 401);
+    assert_eq!(call("POST", &pause, Some("wrong"), Some("{}")).0, 401);
+    let (code, bad) = json("POST", &pause, Some(TOKEN), Some("{\"for\": \"ten minutes\"}"));
+    assert_eq!(code, 400);
+    assert!(bad["error"].as_str().unwrap().contains("not a duration"), "{bad}");
+    let (code, bad) = json("POST", &pause, Some(TOKEN), Some("{\"until\": \"10m\"}"));
+    assert_eq!(code, 400);
+    assert!(bad["error"].as_str().unwrap().contains("unknown field `until`"), "{bad}");
+    let (code, paused) = json("POST", &pause, Some(TOKEN), Some("{\"for\": \"10m\"}"));
+    assert_eq!(code, 200, "{paused}");
+    wait_until("pause seen by the engine", Duration::from_secs(5), || {
+        let (_, s) = json("GET", &format!("{base}/api/v1/status"), None, None);
+        s["daemon"]["paused_until"].is_string().then_some(())
+    });
+
+    // A crash while paused: every view says broker-2 failed, and nothing acts.
+    let mut cluster = cluster;
+    cluster.kill("broker-2").unwrap();
+    let status = wait_until("broker-2 shown failed", Duration::from_secs(15), || {
+        let (_, s) = json("GET", &format!("{base}/api/v1/status"), None, None);
+        (node(&s, "broker-2")["shown"] == "failed").then_some(s)
+    });
+    assert_eq!(status["cluster"]["status"], "failed", "{status}");
+    assert_eq!(node(&status, "broker-1")["shown"], "healthy");
+    assert_eq!(node(&status, "broker-2")["cause"], "connection_refused");
+    let (code, one) = json("GET", &format!("{base}/api/v1/nodes/broker-2"), None, None);
+    assert_eq!((code, one["node"]["state"].as_str()), (200, Some("failed")), "{one}");
+    let (code, missing) = json("GET", &format!("{base}/api/v1/nodes/broker-9"), None, None);
+    assert_eq!(code, 404);
+    assert!(missing["error"].as_str().unwrap().contains("broker-1, broker-2, zk-1"), "{missing}");
+    let (code, _) = json("GET", &format!("{base}/api/v1/incidents?since=soon"), None, None);
+    assert_eq!(code, 400);
+
+    // `status` prints the same truth and exits 2.
+    let out = run(bin().args(["status", "--config"]).arg(&config));
+    assert_eq!(out.status.code(), Some(2));
+    let table = stdout(&out);
+    assert!(table.contains("Cluster api-test: FAILED") && table.contains("Recovery PAUSED"), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("broker-2") && l.contains("FAILED")), "{table}");
+    let out = run(bin().args(["status", "--output", "json", "--url", &base]));
+    let parsed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(node(&parsed, "broker-2")["shown"], "failed");
+    let out = run(bin().args(["status", "--url", &format!("http://127.0.0.1:{}", free_port())]));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(crate::support::stderr(&out).contains("the daemon does not answer"));
+
+    // The status page, rendered by a real Chromium: broker-2's card is red, the others green.
+    let shot_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let shot = shot_dir.join("status-page.png");
+    let dom = chromium(&format!("{base}/"), &shot);
+    assert!(dom.contains("data-loaded=\"true\""), "the page's script did not run:\n{dom}");
+    let card = dom.find("data-node=\"broker-2\"").map(|i| &dom[i..(i + 60).min(dom.len())]).unwrap_or("");
+    assert!(card.contains("data-shown=\"failed\""), "broker-2's card: {card}\n{dom}");
+    assert!(dom.contains("kafka_broker broker-2 is down"), "cluster findings missing:\n{dom}");
+    let (red, size) = pixels_of(&shot, [0xc6, 0x28, 0x28]);
+    let (green, _) = pixels_of(&shot, [0x2e, 0x7d, 0x32]);
+    assert_eq!(size, (1280, 900));
+    // A card is about 230 × 180 pixels: one red card, two green ones (and the banner).
+    assert!(red > 20_000, "red pixels of the failed card: {red} (screenshot {})", shot.display());
+    assert!(green > 2 * 20_000, "green pixels of the healthy cards: {green} (screenshot {})", shot.display());
+
+    // Maintenance through the API is shown as such, and ends.
+    let m = format!("{base}/api/v1/maintenance/broker-2");
+    assert_eq!(call("POST", &m, None, Some("{}")).0, 401);
+    let (code, started) = json("POST", &m, Some(TOKEN), Some("{\"for\": \"5m\", \"reason\": \"disk swap\"}"));
+    assert_eq!(code, 200, "{started}");
+    wait_until("broker-2 shown in maintenance", Duration::from_secs(5), || {
+        let (_, s) = json("GET", &format!("{base}/api/v1/status"), None, None);
+        (node(&s, "broker-2")["shown"] == "maintenance").then_some(())
+    });
+    assert_eq!(json("DELETE", &m, Some(TOKEN), None).0, 200);
+
+    // Resumed: the restart script brings broker-2 back; the counters and Prometheus say so.
+    let (code, _) = json("POST", &format!("{base}/api/v1/resume"), Some(TOKEN), None);
+    assert_eq!(code, 200);
+    wait_until("broker-2 healthy again", Duration::from_secs(90), || {
+        let (_, s) = json("GET", &format!("{base}/api/v1/status"), None, None);
+        (node(&s, "broker-2")["shown"] == "healthy").then_some(())
+    });
+    let (_, metrics) = call("GET", &format!("{base}/metrics"), None, None);
+    let line = |name: &str| metrics.lines().find(|l| l.starts_with(name)).unwrap_or_default().to_string();
+    assert!(
+        line("kafka_self_healing_recovery_attempts_total{cluster=\"api-test\",node=\"broker-2\",action=\"script\"}")
+            .ends_with(" 1"),
+        "{metrics}"
+    );
+    assert!(
+        line("kafka_self_healing_recovery_success_total{cluster=\"api-test\",node=\"broker-2\",action=\"script\"}")
+            .ends_with(" 1"),
+        "{metrics}"
+    );
+    assert!(line("kafka_self_healing_probe_errors_total{cluster=\"api-test\",node=\"broker-2\"").ends_with(|c: char| c.is_ascii_digit()));
+    wait_until("Prometheus scraped the attempt", Duration::from_secs(30), || {
+        let up = prom_value(&prom, "up{job=\"kafka-self-healing\"}")?;
+        let attempts = prom_value(&prom, "sum(kafka_self_healing_recovery_attempts_total{node=\"broker-2\"})")?;
+        (up == 1.0 && attempts == 1.0).then_some(())
+    });
+    assert!(prom_value(&prom, "sum(kafka_self_healing_monitoring_latency_seconds_count)").unwrap_or(0.0) > 0.0);
+
+    // The incident is in the API, with its audit trail; the API's own actions are audited as `api`.
+    let (_, incidents) = json("GET", &format!("{base}/api/v1/incidents?node=broker-2"), None, None);
+    let id = incidents[0]["id"].as_str().expect("broker-2's incident").to_string();
+    let (code, one) = json("GET", &format!("{base}/api/v1/incidents/{id}"), None, None);
+    assert_eq!(code, 200);
+    assert!(one["audit"].as_array().unwrap().iter().any(|r| r["event"] == "recovered"), "{one}");
+    let audit = crate::support::audit_log(d);
+    assert!(audit.iter().any(|r| r["event"] == "operator_pause" && r["by"] == "api"));
+    assert!(audit.iter().any(|r| r["event"] == "maintenance_started" && r["reason"] == "disk swap"));
+
+    // The token is nowhere: logs, audit trail, state store, API answers.
+    for file in ["application.log", "audit.log", "state/state.db"] {
+        let bytes = std::fs::read(d.join(file)).unwrap();
+        assert!(!bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()), "the API token is in {file}");
+    }
+    let (_, s) = call("GET", &format!("{base}/api/v1/status"), None, None);
+    assert!(!s.contains(TOKEN));
+
+    // SIGTERM: a clean stop.
+    unsafe { libc::kill(daemon.pid() as i32, libc::SIGTERM) };
+    let code = wait_until("the daemon exits", Duration::from_secs(20), || daemon.try_wait());
+    assert_eq!(code, Some(0));
+}
