@@ -1,31 +1,30 @@
 //! The composition root: configuration in, running daemon out.
 //!
 //! Owns: building the daemon's components from a validated `Config`, running
-//! them until a shutdown signal, and stopping them in order.
+//! them until a signal, reloading them on SIGHUP (validate first; an invalid
+//! file changes nothing), and stopping them in order.
 //! Must never: contain decision logic; it wires, it does not decide.
 
-use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
-
-use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
-
 use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
 
 use crate::audit::Audit;
 use crate::config::Loaded;
 use crate::monitor::Prober;
 use crate::notify::Notifier;
-use crate::recovery::Engine;
+use crate::recovery::{Engine, IncidentEvent};
 use crate::secrets::Masker;
 use crate::server::ServerState;
 use crate::store::Store;
-use crate::telemetry::Telemetry;
+use crate::systemd;
+use crate::telemetry::{Telemetry, selfmon};
 use crate::watch::{self, Board};
 
 /// Options of `run` that are not in the configuration file.
@@ -35,10 +34,87 @@ pub struct RunOptions {
     pub dry_run: bool,
 }
 
-/// Runs the daemon until `shutdown` completes.
+/// What the process was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM or SIGINT: stop gracefully (a second one: at once).
+    Stop,
+    /// SIGHUP: reload the configuration file.
+    Reload,
+}
+
+/// One generation of the daemon: everything built from one configuration.
+struct Running {
+    stop: CancellationToken,
+    http_stop: CancellationToken,
+    tracker: TaskTracker,
+    incidents: broadcast::Sender<IncidentEvent>,
+    grace: Duration,
+}
+
+/// Runs the daemon until a `Signal::Stop` (or the channel closes); reloads on `Signal::Reload`.
 ///
-/// The shutdown signal is a parameter so tests can drive it.
-pub async fn run(loaded: Loaded, options: RunOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// The signals are a channel so tests can drive them.
+pub async fn run(mut loaded: Loaded, options: RunOptions, mut signals: mpsc::Receiver<Signal>) -> anyhow::Result<()> {
+    // Counters and heartbeats outlive a reload: a reload is not a restart.
+    let telemetry = Arc::new(Telemetry::default());
+    let started = SystemTime::now();
+    let mut running = start(&loaded, options, &telemetry, started).await?;
+    let watchdog = systemd::watchdog_interval().map(|every| tokio::spawn(keep_watchdog(every, telemetry.clone())));
+    systemd::notify(&format!("READY=1\nSTATUS={}", loaded.config.summary()));
+    loop {
+        let signal = signals.recv().await.unwrap_or(Signal::Stop);
+        if signal == Signal::Stop {
+            systemd::notify("STOPPING=1");
+            info!("Shutdown signal received; stopping.");
+            finish(running, &mut signals).await;
+            break;
+        }
+        info!(message = "SIGHUP: reloading the configuration.", file = %loaded.path.display());
+        let next = match crate::config::load(&loaded.path) {
+            Ok(next) => next,
+            Err(report) => {
+                let problems = report.to_string();
+                error!(
+                    message = "Configuration reload refused: the file is invalid; the daemon keeps running on the previous configuration.",
+                    file = %loaded.path.display(),
+                    problems = %problems.trim(),
+                );
+                continue;
+            }
+        };
+        systemd::notify("RELOADING=1");
+        finish(running, &mut signals).await;
+        let summary = next.config.summary();
+        let (r, reloaded) = match start(&next, options, &telemetry, started).await {
+            Ok(r) => (r, true),
+            Err(e) => {
+                error!(message = "The new configuration could not start; going back to the previous one.", error = %format!("{e:#}"));
+                (start(&loaded, options, &telemetry, started).await?, false)
+            }
+        };
+        running = r;
+        if reloaded {
+            loaded = next;
+            info!(message = "Configuration reloaded.", summary = %summary);
+            let reason = format!("reloaded from {} (SIGHUP): {summary}", loaded.path.display());
+            let _ = running.incidents.send(IncidentEvent::ConfigurationChanged { reason });
+        }
+        systemd::notify(&format!("READY=1\nSTATUS={summary}"));
+    }
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    Ok(())
+}
+
+/// Builds and starts every component of one configuration.
+async fn start(
+    loaded: &Loaded,
+    options: RunOptions,
+    telemetry: &Arc<Telemetry>,
+    started: SystemTime,
+) -> anyhow::Result<Running> {
     let config = &loaded.config;
     info!(
         message = "Configuration loaded.",
@@ -58,26 +134,20 @@ pub async fn run(loaded: Loaded, options: RunOptions, shutdown: impl Future<Outp
         true => Some(crate::server::bind(config).await?),
         false => None,
     };
-    let telemetry = Arc::new(Telemetry::default());
     let stop = CancellationToken::new();
     let http_stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let (events, _) = broadcast::channel(1024);
     let board = Arc::new(Board::default());
     let prober = Arc::new(Prober::from_config(config, loaded.security.clone()));
+    let shared_config = Arc::new(config.clone());
 
     // The state store and the audit trail come first: no action without a record.
     let state_dir = Path::new(&config.system.state_dir);
     let store = Store::open(state_dir)
         .with_context(|| format!("cannot open the state store in {} (system.state_dir)", state_dir.display()))?;
     let masker = Arc::new(Masker::from_config(config, &|name| std::env::var(name).ok()));
-    let audit_file = config
-        .logging
-        .audit
-        .enabled
-        .then(|| Path::new(&config.logging.audit.file))
-        .filter(|p| !p.as_os_str().is_empty());
-    let audit = Audit::open(&config.cluster.name, store.clone(), audit_file, masker.clone())?;
+    let audit = Audit::open(&config.cluster.name, store.clone(), &config.logging.audit, masker.clone())?;
     audit
         .record(
             "daemon_started",
@@ -88,74 +158,111 @@ pub async fn run(loaded: Loaded, options: RunOptions, shutdown: impl Future<Outp
         .await;
 
     let (incidents, _) = broadcast::channel(1024);
-    let notifier = Arc::new(Notifier::new(
-        Arc::new(config.clone()),
-        store.clone(),
-        audit.clone(),
-        board.clone(),
-        telemetry.clone(),
-    ));
+    let notifier =
+        Arc::new(Notifier::new(shared_config.clone(), store.clone(), audit.clone(), board.clone(), telemetry.clone()));
     tracker.spawn(notifier.run(incidents.subscribe(), tracker.clone(), stop.clone()));
     let engine = Arc::new(Engine::new(
-        Arc::new(config.clone()),
+        shared_config.clone(),
         store.clone(),
         audit.clone(),
         masker,
         prober.clone(),
         board.clone(),
         options.dry_run,
-        incidents,
+        incidents.clone(),
         telemetry.clone(),
     ));
     // Subscribe before the watchers start, so no failure event is missed.
     tracker.spawn(engine.clone().run(events.subscribe(), tracker.clone(), stop.clone()));
     watch::spawn(config, prober, events, board.clone(), telemetry.clone(), &tracker, stop.clone());
+    tracker.spawn(selfmon::watch(shared_config.clone(), telemetry.clone(), incidents.clone(), stop.clone()));
     if let Some(listener) = listener {
         let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let state = Arc::new(ServerState {
-            config: Arc::new(config.clone()),
+            config: shared_config,
             board,
-            engine: engine.clone(),
-            store: store.clone(),
+            engine,
+            store,
             telemetry: telemetry.clone(),
-            started: std::time::SystemTime::now(),
+            started,
             token,
         });
-        // The server stops last: it keeps answering while the rest shuts down.
         tracker.spawn(crate::server::serve(listener, state, http_stop.clone()));
         info!(message = "HTTP server listening.", address = %address, metrics = %config.system.metrics.endpoint);
     }
     tracker.close();
-    info!("kafka-self-healing started; monitoring until SIGTERM or SIGINT.");
-    shutdown.await;
-    info!("Shutdown signal received; stopping.");
-    stop.cancel();
-    let grace = config.system.shutdown_timeout_seconds.duration();
-    let http_later = http_stop.clone();
-    tokio::spawn(async move {
-        // Answer /health and /metrics while recovery actions finish; stop serving a little before the deadline.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        http_later.cancel();
-    });
-    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        warn!(message = "Some tasks did not stop in time; exiting anyway.", timeout_s = grace.as_secs_f64());
-    }
-    Ok(())
+    info!("kafka-self-healing started; monitoring until SIGTERM or SIGINT (SIGHUP reloads the configuration).");
+    Ok(Running { stop, http_stop, tracker, incidents, grace: config.system.shutdown_timeout_seconds.duration() })
 }
 
-/// Completes on the first SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(message = "Cannot listen for SIGTERM; only SIGINT stops the daemon.", error = %e);
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Stops one generation: no new rounds or attempts, running actions finish,
+/// undelivered notifications stay in the outbox — within the shutdown timeout.
+/// A second stop signal meanwhile exits at once.
+async fn finish(running: Running, signals: &mut mpsc::Receiver<Signal>) {
+    running.stop.cancel();
+    let http_stop = running.http_stop.clone();
+    tokio::spawn(async move {
+        // /health and /metrics answer while the rest stops; the server goes a moment later.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        http_stop.cancel();
+    });
+    let waiting = tokio::time::timeout(running.grace, running.tracker.wait());
+    tokio::pin!(waiting);
+    loop {
+        tokio::select! {
+            done = &mut waiting => {
+                if done.is_err() {
+                    warn!(message = "Some tasks did not stop in time; exiting anyway.", timeout_s = running.grace.as_secs_f64());
+                }
+                return;
+            }
+            signal = signals.recv() => {
+                if signal == Some(Signal::Stop) {
+                    warn!("Second stop signal: exiting at once; running actions are killed with the daemon.");
+                    std::process::exit(1);
+                }
+                if signal.is_none() {
+                    // No more signals can come; just wait.
+                    let _ = (&mut waiting).await;
+                    return;
+                }
+            }
         }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+/// Tells systemd's watchdog the daemon is alive while its loops tick.
+async fn keep_watchdog(every: Duration, telemetry: Arc<Telemetry>) {
+    loop {
+        tokio::time::sleep(every).await;
+        let stale = telemetry.liveness.stale(std::time::Instant::now());
+        if stale.is_empty() {
+            systemd::notify("WATCHDOG=1");
+        } else {
+            let names: Vec<&str> = stale.iter().map(|s| s.name).collect();
+            warn!(message = "A loop of the daemon stalled; the systemd watchdog is not fed.", stalled = %names.join(", "));
+        }
+    }
+}
+
+/// Forwards SIGTERM/SIGINT as `Stop` and SIGHUP as `Reload`.
+pub fn signals() -> anyhow::Result<mpsc::Receiver<Signal>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    let (tx, rx) = mpsc::channel(8);
+    tokio::spawn(async move {
+        loop {
+            let s = tokio::select! {
+                _ = term.recv() => Signal::Stop,
+                _ = int.recv() => Signal::Stop,
+                _ = hup.recv() => Signal::Reload,
+            };
+            if tx.send(s).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
 }

@@ -13,6 +13,8 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
+use crate::config::AuditLogConfig;
+use crate::logging::RotatingFile;
 use crate::secrets::Masker;
 use crate::store::{Store, millis, records};
 
@@ -21,25 +23,21 @@ use crate::store::{Store, millis, records};
 pub struct Audit {
     cluster: String,
     store: Store,
-    file: Option<Arc<Mutex<std::fs::File>>>,
+    file: Option<Arc<Mutex<RotatingFile>>>,
     masker: Arc<Masker>,
 }
 
 impl Audit {
-    /// `file` is `logging.audit.file` when the audit log is enabled.
-    pub fn open(cluster: &str, store: Store, file: Option<&Path>, masker: Arc<Masker>) -> anyhow::Result<Audit> {
-        let file = match file {
-            Some(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| anyhow::anyhow!("cannot create {} (logging.audit.file): {e}", dir.display()))?;
-                }
-                let f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
-                    anyhow::anyhow!("cannot open the audit log {} (logging.audit.file): {e}", path.display())
-                })?;
-                Some(Arc::new(Mutex::new(f)))
-            }
-            None => None,
+    /// `config` is `logging.audit`; nothing is written to a file when it is disabled.
+    pub fn open(cluster: &str, store: Store, config: &AuditLogConfig, masker: Arc<Masker>) -> anyhow::Result<Audit> {
+        let file = match config.enabled && !config.file.is_empty() {
+            true => Some(Arc::new(Mutex::new(crate::logging::open_log_file(
+                Path::new(&config.file),
+                "logging.audit.file",
+                config.max_size_mb,
+                config.backup_count,
+            )?))),
+            false => None,
         };
         Ok(Audit { cluster: cluster.to_string(), store, file, masker })
     }

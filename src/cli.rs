@@ -403,7 +403,11 @@ fn run(file: &Path, options: RunOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(app::run(loaded, options, app::shutdown_signal())) {
+    let daemon = async {
+        let signals = app::signals()?;
+        app::run(loaded, options, signals).await
+    };
+    match runtime.block_on(daemon) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(message = "The daemon stopped on an error.", error = %format!("{e:#}"));

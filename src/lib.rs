@@ -19,6 +19,7 @@ pub mod remote;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod systemd;
 pub mod telemetry;
 pub mod testbed;
 pub mod topology;

@@ -206,6 +206,15 @@ fn print_status(cluster: &Cluster) {
 fn wait_for_signal() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
     if let Ok(rt) = runtime {
-        rt.block_on(kafka_self_healing::app::shutdown_signal());
+        rt.block_on(async {
+            // Any signal the daemon would stop on (SIGTERM, SIGINT); SIGHUP means nothing here.
+            if let Ok(mut signals) = kafka_self_healing::app::signals() {
+                while let Some(s) = signals.recv().await {
+                    if s == kafka_self_healing::app::Signal::Stop {
+                        return;
+                    }
+                }
+            }
+        });
     }
 }

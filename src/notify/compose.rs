@@ -47,6 +47,8 @@ pub fn trigger_of(event: &IncidentEvent) -> &'static str {
         IncidentEvent::Escalated { .. } => "on_max_retries_exceeded",
         IncidentEvent::ClusterEvent { .. } => "on_isolation",
         IncidentEvent::SystemError { .. } => "on_system_error",
+        IncidentEvent::ConfigurationChanged { .. } => "on_configuration_change",
+        IncidentEvent::PerformanceDegraded { .. } => "on_performance_degradation",
     }
 }
 
@@ -60,6 +62,8 @@ pub fn enabled(config: &Config, trigger: &str) -> bool {
         "on_max_retries_exceeded" => t.on_max_retries_exceeded,
         "on_isolation" => t.on_isolation,
         "on_system_error" => t.on_system_error,
+        "on_configuration_change" => t.on_configuration_change,
+        "on_performance_degradation" => t.on_performance_degradation,
         _ => false,
     }
 }
@@ -154,6 +158,20 @@ pub fn compose(config: &Config, event: &IncidentEvent, cluster_state: Option<&st
             fill("[SYSTEM ERROR] kafka-self-healing for {cluster} needs attention", cluster, None),
             "Look at the daemon's application log and its state directory (disk full? permissions?); until fixed it may not act.",
         ),
+        IncidentEvent::ConfigurationChanged { .. } => (
+            None,
+            "info",
+            false,
+            fill("[CONFIG] kafka-self-healing for {cluster} reloaded its configuration", cluster, None),
+            "Nothing to do if the change was intended; `kafka-self-healing config show` prints what is in effect.",
+        ),
+        IncidentEvent::PerformanceDegraded { .. } => (
+            None,
+            "warning",
+            false,
+            fill("[PERFORMANCE] kafka-self-healing for {cluster} is short of resources", cluster, None),
+            "Look at performance.log and the host's memory, CPU and disk; the daemon sheds optional work above system.memory_limit_mb.",
+        ),
     };
     let mut body = String::new();
     body.push_str(&format!("Cluster: {cluster}\n"));
@@ -181,7 +199,11 @@ pub fn compose(config: &Config, event: &IncidentEvent, cluster_state: Option<&st
         }
         body.push_str(&attempts_text(i));
     }
-    if let IncidentEvent::ClusterEvent { reason } | IncidentEvent::SystemError { reason } = event {
+    if let IncidentEvent::ClusterEvent { reason }
+    | IncidentEvent::SystemError { reason }
+    | IncidentEvent::ConfigurationChanged { reason }
+    | IncidentEvent::PerformanceDegraded { reason } = event
+    {
         body.push_str(&format!("Reason: {reason}\n"));
     }
     body.push_str(&format!("Cluster now: {state}\n"));
@@ -267,7 +289,9 @@ fn apply_template(
     let reason = match event {
         IncidentEvent::Escalated { reason, .. }
         | IncidentEvent::ClusterEvent { reason }
-        | IncidentEvent::SystemError { reason } => reason.clone(),
+        | IncidentEvent::SystemError { reason }
+        | IncidentEvent::ConfigurationChanged { reason }
+        | IncidentEvent::PerformanceDegraded { reason } => reason.clone(),
         _ => String::new(),
     };
     let context = minijinja::context! {

@@ -171,6 +171,21 @@ impl Notifier {
         self.queued.notify_waiters();
     }
 
+    /// A `performance.log` line per delivery; a slow one in the application log too.
+    fn timing(&self, channel: &str, trigger: &str, took: Duration, ok: bool) {
+        let ms = took.as_millis() as u64;
+        info!(target: crate::logging::PERFORMANCE, message = "Notification delivery timing.", channel, trigger, ok, response_time_ms = ms);
+        let perf = &self.config.logging.performance;
+        if perf.log_slow_operations && ms > perf.slow_operation_threshold_ms {
+            let line = format!(
+                "Notification slow: {channel} took {ms} ms (threshold {} ms)",
+                perf.slow_operation_threshold_ms
+            );
+            warn!(target: crate::logging::PERFORMANCE, message = %line, channel, response_time_ms = ms);
+            warn!(message = %line, channel, response_time_ms = ms);
+        }
+    }
+
     /// Once the oldest held-back notification is a cooldown old, queues one
     /// summary of everything held back.
     async fn summarise(&self, channel: &'static str) {
@@ -258,7 +273,10 @@ impl Notifier {
                 let ids: Vec<i64> = parsed.iter().map(|(p, _)| p.id).collect();
                 let tries = parsed.iter().map(|(p, _)| p.tries).max().unwrap_or(0);
                 let created = parsed.iter().map(|(p, _)| p.created_at).min().unwrap_or(now);
-                match channels::deliver(&self.config, channel, &n, &self.http).await {
+                let sending = std::time::Instant::now();
+                let delivered = channels::deliver(&self.config, channel, &n, &self.http).await;
+                self.timing(channel, &n.trigger, sending.elapsed(), delivered.is_ok());
+                match delivered {
                     Ok(()) => {
                         let at = millis(SystemTime::now());
                         let done = ids.clone();

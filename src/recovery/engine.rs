@@ -62,6 +62,14 @@ pub enum IncidentEvent {
     SystemError {
         reason: String,
     },
+    /// The daemon reloaded its configuration (SIGHUP).
+    ConfigurationChanged {
+        reason: String,
+    },
+    /// The daemon itself is short of memory, CPU or disk (self-monitoring).
+    PerformanceDegraded {
+        reason: String,
+    },
 }
 
 /// How often the engine looks at the board, the operator's controls and waits.
@@ -855,6 +863,14 @@ impl Engine {
         if let Err(e) = self.store.call(move |c| records::finish_attempt(c, &id, &finished)).await {
             error!(message = "Recovery: cannot record the attempt's end.", node = %node.id, error = %e);
         }
+        info!(
+            target: crate::logging::PERFORMANCE,
+            message = "Recovery attempt timing.",
+            node = %node.id, action = %action, success,
+            response_time_ms = started.elapsed().as_millis() as u64,
+            action_ms = action_time.map(|d| d.as_millis() as u64),
+            validation_ms = validation_time.map(|d| d.as_millis() as u64),
+        );
         let level_msg = if success { "Recovery attempt succeeded." } else { "Recovery attempt failed." };
         if success {
             info!(message = level_msg, node = %node.id, incident = %incident.id, attempt = n, action = %action, result = %result, duration_ms = started.elapsed().as_millis() as u64);

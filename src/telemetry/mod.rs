@@ -3,12 +3,14 @@
 //!
 //! Owns: the counters the components feed (`metrics`), the heartbeats of the
 //! daemon's loops (`Liveness`, behind `/health` and the systemd watchdog), and
-//! process sampling (`process`).
+//! process sampling (`process`) and the daemon's judgement of its own
+//! resources (`selfmon`).
 //! Must never: decide anything about the cluster, or block a caller — feeding
 //! a metric or a heartbeat is a short lock.
 
 pub mod metrics;
 pub mod process;
+pub mod selfmon;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -16,6 +16,7 @@ use super::round::{CONFIRMATION_SPACING, confirm};
 use crate::config::Config;
 use crate::health::{ClusterView, NodeHealth, NodeState, Thresholds, Transition, Verdict, summarize, verdict};
 use crate::kafka::{Connection, KafkaError, Security, Timeouts};
+use crate::logging::PERFORMANCE;
 use crate::monitor::{Cause, Observation, Prober, Status};
 use crate::telemetry::Telemetry;
 use crate::topology::{self, Node, Role};
@@ -82,6 +83,8 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) {
     let thresholds = Thresholds::from_config(&config.monitoring);
+    let perf = &config.logging.performance;
+    let slow = perf.log_slow_operations.then(|| Duration::from_millis(perf.slow_operation_threshold_ms));
     let interval = config.monitoring.interval_seconds.duration();
     let limit = Arc::new(Semaphore::new(config.system.max_concurrent_operations.max(1) as usize));
     let changed = Arc::new(Notify::new());
@@ -130,6 +133,7 @@ pub fn spawn(
             board: board.clone(),
             changed: changed.clone(),
             telemetry: telemetry.clone(),
+            slow,
             wake,
         };
         tracker.spawn(task.run(shutdown.clone()));
@@ -164,6 +168,8 @@ struct NodeTask {
     board: Arc<Board>,
     changed: Arc<Notify>,
     telemetry: Arc<Telemetry>,
+    /// `logging.performance.slow_operation_threshold_ms`, when slow operations are logged.
+    slow: Option<Duration>,
     /// From the connection watcher: probe now (`None`), or a failed heartbeat to count.
     wake: mpsc::Receiver<Option<Observation>>,
 }
@@ -221,6 +227,20 @@ impl NodeTask {
         let v = verdict(observations);
         let latency = observations.iter().map(|o| o.latency).max().unwrap_or_default();
         debug!(message = "Probe round.", node = %self.node.id, status = ?v.status, response_time_ms = latency.as_millis() as u64);
+        if !self.telemetry.shedding() {
+            info!(target: PERFORMANCE, message = "Probe round.", node = %self.node.id, status = v.status.as_str(), response_time_ms = latency.as_millis() as u64);
+        }
+        if let Some(slow) = self.slow.filter(|s| latency > *s) {
+            let slowest = observations.iter().max_by_key(|o| o.latency).map_or("-", |o| o.method);
+            let line = format!(
+                "Probe slow: {} {slowest} took {} ms (threshold {} ms)",
+                self.node.id,
+                latency.as_millis(),
+                slow.as_millis()
+            );
+            warn!(target: PERFORMANCE, message = %line, node = %self.node.id, method = slowest, response_time_ms = latency.as_millis() as u64);
+            warn!(message = %line, node = %self.node.id, method = slowest, response_time_ms = latency.as_millis() as u64);
+        }
         let transition = health.observe(&v, Instant::now(), &self.thresholds);
         self.publish(health, &v, observations, transition, latency);
     }

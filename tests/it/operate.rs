@@ -92,7 +92,8 @@ fn prometheus(dir: &Path, target: &str) -> (Guard, String) {
 
 /// The value of `query` in Prometheus, when it has exactly one sample.
 fn prom_value(prom: &str, query: &str) -> Option<f64> {
-    let url = format!("{prom}/api/v1/query?query={}", query.replace('{', "%7B").replace('}', "%7D").replace('"', "%22"));
+    let url =
+        format!("{prom}/api/v1/query?query={}", query.replace('{', "%7B").replace('}', "%7D").replace('"', "%22"));
     let (code, text) = client().get(&url).send().ok().map(|r| (r.status().as_u16(), r.text().unwrap_or_default()))?;
     if code != 200 {
         return None;
@@ -162,8 +163,11 @@ fn http_api_metrics_and_status_page_tell_the_truth_about_a_real_cluster() {
     let scripts = d.join("scripts");
     std::fs::create_dir_all(&scripts).unwrap();
     let restart = scripts.join("default.sh");
-    std::fs::write(&restart, format!("#!/bin/sh\nexec {TESTBED} start \"$KAFKA_NODE_ID\" --dir {}\n", cluster.dir().display()))
-        .unwrap();
+    std::fs::write(
+        &restart,
+        format!("#!/bin/sh\nexec {TESTBED} start \"$KAFKA_NODE_ID\" --dir {}\n", cluster.dir().display()),
+    )
+    .unwrap();
     std::fs::set_permissions(&restart, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -173,7 +177,9 @@ fn http_api_metrics_and_status_page_tell_the_truth_about_a_real_cluster() {
             .unwrap();
 
     // Ready once every node was probed; healthy while its loops tick.
-    wait_until("/ready", Duration::from_secs(30), || (call("GET", &format!("{base}/ready"), None, None).0 == 200).then_some(()));
+    wait_until("/ready", Duration::from_secs(30), || {
+        (call("GET", &format!("{base}/ready"), None, None).0 == 200).then_some(())
+    });
     let (code, health) = json("GET", &format!("{base}/health"), None, None);
     assert_eq!((code, health["status"].as_str()), (200, Some("ok")), "{health}");
 
@@ -301,7 +307,10 @@ fn http_api_metrics_and_status_page_tell_the_truth_about_a_real_cluster() {
             .ends_with(" 1"),
         "{metrics}"
     );
-    assert!(line("kafka_self_healing_probe_errors_total{cluster=\"api-test\",node=\"broker-2\"").ends_with(|c: char| c.is_ascii_digit()));
+    assert!(
+        line("kafka_self_healing_probe_errors_total{cluster=\"api-test\",node=\"broker-2\"")
+            .ends_with(|c: char| c.is_ascii_digit())
+    );
     wait_until("Prometheus scraped the attempt", Duration::from_secs(30), || {
         let up = prom_value(&prom, "up{job=\"kafka-self-healing\"}")?;
         let attempts = prom_value(&prom, "sum(kafka_self_healing_recovery_attempts_total{node=\"broker-2\"})")?;
