@@ -44,7 +44,11 @@ fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u1
     if let Some(b) = body {
         req = req.header("Content-Type", "application/json").body(b.to_string());
     }
-    let r = req.send().unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    // Not answering (yet, or any more) is status 0, for the polling loops.
+    let r = match req.send() {
+        Ok(r) => r,
+        Err(e) => return (0, format!("{method} {url}: {e}")),
+    };
     let code = r.status().as_u16();
     (code, r.text().unwrap_or_default())
 }
@@ -340,4 +344,122 @@ fn http_api_metrics_and_status_page_tell_the_truth_about_a_real_cluster() {
     unsafe { libc::kill(daemon.pid() as i32, libc::SIGTERM) };
     let code = wait_until("the daemon exits", Duration::from_secs(20), || daemon.try_wait());
     assert_eq!(code, Some(0));
+}
+
+/// A daemon watching two fake nodes: `up` (a listener this test holds) and
+/// `down` (a closed port), with a restart script that takes `script_seconds`.
+fn lifecycle_config(dir: &Path, up: u16, http: u16, name: &str, script_seconds: u32) -> PathBuf {
+    let scripts = dir.join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    let script = scripts.join("default.sh");
+    std::fs::write(&script, format!("#!/bin/sh\necho started >> {}\nsleep {script_seconds}\n", dir.join("script.log").display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let text = format!(
+        "cluster:\n  name: {name}\n  kafka_brokers:\n    - {{node_id: up, host: 127.0.0.1, port: {up}, monitoring_methods: [socket]}}\n    \
+         - {{node_id: down, host: 127.0.0.1, port: {}, monitoring_methods: [socket]}}\n\
+         monitoring: {{interval_seconds: 1, timeout_seconds: 1}}\n\
+         recovery:\n  actions: [script]\n  max_failed_fraction: 1.0\n  script: {{script_directory: {}, timeout: 120}}\n\
+         notifications:\n  smtp: {{host: 127.0.0.1, port: {}, password: \"${{LIFECYCLE_SMTP_PASSWORD}}\", to_emails: [ops@example.com]}}\n\
+         logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\n  performance: {{file: {}, slow_operation_threshold_ms: 1}}\n\
+         system:\n  state_dir: {}\n  shutdown_timeout_seconds: 60\n  metrics: {{port: {http}, bind_address: 127.0.0.1}}\n  \
+         self_monitoring: {{interval_seconds: 1}}\n",
+        free_port(),
+        scripts.display(),
+        free_port(),
+        dir.join("logs/application.log").display(),
+        dir.join("logs/audit.log").display(),
+        dir.join("logs/performance.log").display(),
+        dir.join("state").display(),
+    );
+    write_temp(dir, "config.yaml", &text)
+}
+
+#[test]
+fn reload_logs_and_signals_behave_like_a_service() {
+    const SMTP_SECRET: &str = "smtp-secret-9d2e61";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = listener.local_addr().unwrap().port();
+    let http = free_port();
+    let base = format!("http://127.0.0.1:{http}");
+    let config = lifecycle_config(d, up, http, "before-reload", 30);
+    let mut child = Guard(
+        bin()
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("LIFECYCLE_SMTP_PASSWORD", SMTP_SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id() as i32;
+    let cluster_name = || {
+        let (code, text) = call("GET", &format!("{base}/api/v1/status"), None, None);
+        (code == 200).then(|| serde_json::from_str::<Value>(&text).unwrap()["cluster"]["name"].as_str().unwrap().to_string())
+    };
+    wait_until("the daemon serves", Duration::from_secs(20), cluster_name);
+    assert_eq!(cluster_name().as_deref(), Some("before-reload"));
+
+    // SIGHUP with a valid file: the new configuration is in effect.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("name: before-reload", "name: after-reload")).unwrap();
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    wait_until("reloaded", Duration::from_secs(20), || (cluster_name()? == "after-reload").then_some(()));
+
+    // SIGHUP with an invalid file: refused, with the reason; the daemon keeps the last good one.
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, good.replace("interval_seconds: 1, timeout_seconds: 1", "interval_seconds: 1, timeout_seconds: 1, bogus: 2")).unwrap();
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    let app_log = d.join("logs/application.log");
+    wait_until("reload refused", Duration::from_secs(10), || {
+        std::fs::read_to_string(&app_log).unwrap_or_default().contains("Configuration reload refused").then_some(())
+    });
+    let log = std::fs::read_to_string(&app_log).unwrap();
+    assert!(log.contains("unknown key `bogus`"), "the refusal says why:\n{log}");
+    assert_eq!(cluster_name().as_deref(), Some("after-reload"));
+    std::fs::write(&config, &good).unwrap();
+
+    // The runbook's greps work on the files at the configured paths.
+    let script_log = d.join("script.log");
+    wait_until("the restart script runs", Duration::from_secs(30), || script_log.exists().then_some(()));
+    let perf = std::fs::read_to_string(d.join("logs/performance.log")).unwrap();
+    assert!(perf.contains("response_time"), "performance.log has timings:\n{perf}");
+    assert!(perf.contains("Self-monitoring sample"), "performance.log has resource samples");
+    let log = std::fs::read_to_string(&app_log).unwrap();
+    for needle in ["Node status", "Recovery", "slow"] {
+        assert!(log.contains(needle), "application.log has `{needle}`:\n{log}");
+    }
+    let audit = std::fs::read_to_string(d.join("logs/audit.log")).unwrap();
+    assert!(audit.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "audit.log is JSON lines");
+    assert!(audit.contains("\"event\":\"attempt_started\""), "{audit}");
+
+    // SIGTERM while the action runs: the daemon waits for it (and keeps answering)…
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(child.0.try_wait().unwrap().is_none(), "the daemon waits for the running action");
+    // …and a second signal exits at once.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let code = wait_until("exit on the second signal", Duration::from_secs(5), || child.0.try_wait().unwrap());
+    assert_eq!(code.code(), Some(1));
+
+    // No secret in any log file.
+    for f in ["logs/application.log", "logs/audit.log", "logs/performance.log"] {
+        let text = std::fs::read_to_string(d.join(f)).unwrap();
+        assert!(!text.contains(SMTP_SECRET), "the SMTP password is in {f}");
+    }
+    drop(listener);
+}
+
+#[test]
+fn a_busy_port_is_a_clear_start_up_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = lifecycle_config(dir.path(), free_port(), port, "busy", 1);
+    let out = run(bin().args(["run", "--config"]).arg(&config).env("LIFECYCLE_SMTP_PASSWORD", "x"));
+    assert_eq!(out.status.code(), Some(1));
+    let log = std::fs::read_to_string(dir.path().join("logs/application.log")).unwrap();
+    assert!(log.contains(&format!("cannot listen on 127.0.0.1:{port}")) && log.contains("system.metrics.port"), "{log}");
 }
