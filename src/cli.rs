@@ -103,9 +103,43 @@ enum Command {
         #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
         output: CheckFormat,
     },
+    /// Send an operator's message to every configured notification channel
+    /// (through the running daemon's outbox, or directly when it is not running).
+    ///
+    /// Exit status: 0 delivered everywhere, 1 kept for a retry somewhere (or an error).
+    Alert {
+        /// The message; its first line is the subject.
+        message: String,
+        /// info, warning, error or critical.
+        #[arg(long, default_value = "warning", value_parser = ["info", "warning", "error", "critical"])]
+        severity: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Availability per node, incidents, MTTR, recovery success rate,
+    /// escalations and notification delivery, from the state store.
+    Report {
+        /// The last 30 days.
+        #[arg(long, conflicts_with = "since")]
+        month: bool,
+        /// The period, e.g. 24h or 7d [default: 7d].
+        #[arg(long)]
+        since: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+        output: ReportFormat,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +220,20 @@ pub fn main() -> ExitCode {
         Command::Config(ConfigCommand::Show { config, output }) => show(&config.config, output),
         Command::Check { config, output } => check(&config.config, output),
         Command::Status { url, config, output } => status(url, &config.config, output),
+        Command::Alert { message, severity, config } => alert(&config.config, &message, &severity),
+        Command::Report { month, since, output, config } => state_command(&config.config, |dir, cfg| {
+            let period = match (month, since) {
+                (true, _) => std::time::Duration::from_secs(30 * 86_400),
+                (false, Some(s)) => crate::operate::parse_duration(&s)?,
+                (false, None) => std::time::Duration::from_secs(7 * 86_400),
+            };
+            let report = crate::operate::report(dir, cfg, period)?;
+            match output {
+                ReportFormat::Markdown => print!("{}", crate::report::markdown(&report)),
+                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+            }
+            Ok(())
+        }),
         Command::Incidents { action: Some(IncidentsCommand::Reset { node, config }), .. } => {
             state_command(&config.config, |dir, cfg| {
                 if !cfg.cluster.nodes().any(|(_, n)| n.node_id == node) {
@@ -304,6 +352,65 @@ fn status(url: Option<String>, file: &Path, output: CheckFormat) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(3)
+        }
+    }
+}
+
+fn alert(file: &Path, message: &str, severity: &str) -> ExitCode {
+    let loaded = match load_or_exit(file) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let config = &loaded.config;
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let by = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "operator".into());
+    let n = crate::notify::manual::compose(config, message, severity, &by, std::time::SystemTime::now());
+    let result = runtime.block_on(async {
+        // The running daemon delivers from its outbox; ask whether it runs.
+        let daemon_up = config.system.metrics.enabled
+            && reqwest::Client::new()
+                .get(format!("{}/health", crate::remote::url_of(config)))
+                .timeout(std::time::Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+        crate::notify::manual::send(config, &n, daemon_up).await.map(|o| (o, daemon_up))
+    });
+    let audit = crate::operate::AuditFile::of(config);
+    match result {
+        Ok((outcomes, daemon_up)) => {
+            let mut all = true;
+            for (channel, outcome) in &outcomes {
+                match outcome {
+                    crate::notify::manual::Outcome::Delivered => println!("{channel}: delivered"),
+                    crate::notify::manual::Outcome::Kept(why) => {
+                        all = false;
+                        println!("{channel}: NOT delivered yet ({why}); kept in the outbox, the daemon retries it");
+                    }
+                }
+            }
+            let delivered: Vec<&str> = outcomes
+                .iter()
+                .filter(|(_, o)| *o == crate::notify::manual::Outcome::Delivered)
+                .map(|(c, _)| *c)
+                .collect();
+            let record = serde_json::json!({"subject": n.subject, "severity": severity, "delivered": delivered, "via_daemon": daemon_up});
+            if let Err(e) =
+                crate::operate::record_operator(&config.system.state_dir, &audit, "manual_alert", None, record)
+            {
+                eprintln!("warning: the alert is not in the audit trail: {e}");
+            }
+            if all { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
         }
     }
 }

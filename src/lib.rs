@@ -16,6 +16,7 @@ pub mod operate;
 pub mod plugin;
 pub mod recovery;
 pub mod remote;
+pub mod report;
 pub mod secrets;
 pub mod server;
 pub mod store;

@@ -99,6 +99,39 @@ impl AuditFile {
     }
 }
 
+/// Records an operator's `event` in the store's audit trail and the audit file.
+pub fn record_operator(
+    state_dir: &str,
+    audit: &AuditFile,
+    event: &str,
+    node: Option<&str>,
+    record: serde_json::Value,
+) -> Result<(), String> {
+    let conn = open(state_dir)?;
+    audit.record(&conn, event, node, record)
+}
+
+/// The report of the last `period`.
+pub fn report(
+    state_dir: &str,
+    config: &crate::config::Config,
+    period: Duration,
+) -> Result<crate::report::Report, String> {
+    let conn = open(state_dir)?;
+    let now = SystemTime::now();
+    let (from, to) = (millis(now - period), millis(now));
+    // Incidents overlapping the period: opened in it, or still open / closed in it.
+    let incidents: Vec<IncidentRecord> = records::list_incidents(&conn, None, None, false)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|i| i.opened_at < to && i.closed_at.is_none_or(|c| c >= from))
+        .collect();
+    let outbox = records::outbox_counts(&conn, from, to).map_err(|e| e.to_string())?;
+    let nodes: Vec<(String, String)> =
+        crate::topology::nodes(config).into_iter().map(|n| (n.id, n.role.as_str().to_string())).collect();
+    Ok(crate::report::build(&config.cluster.name, &nodes, &incidents, &outbox, from, to))
+}
+
 /// Incidents, newest first.
 pub fn list(state_dir: &str, node: Option<&str>, since: Option<Duration>) -> Result<Vec<IncidentRecord>, String> {
     let conn = open(state_dir)?;

@@ -3,6 +3,7 @@
 # what is missing: a Java 17 JDK (Kafka, and javac for the JMX bridge), Maven
 # (to fetch Kafka), kcat (a real Kafka client for the tests), openssl (test
 # certificates), ansible-core, openssh-server and iproute2 (recovery tests),
+# prometheus, chromium, logrotate and systemd (operations tests),
 # rustfmt and clippy; then fetches Apache Kafka 3.9 and 4.x and
 # the JMX agents from Maven Central into ~/.cache/kafka-self-healing (once), and
 # builds the JMX/RMI bridge into target/jmx-bridge.jar.
@@ -23,6 +24,15 @@ command -v ip >/dev/null || missing+=(iproute2)
 # The notification tests: a real SMTP server and a real Alertmanager.
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing+=(python3-aiosmtpd)
 [ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
+# The operations tests: a real Prometheus (and promtool), Chromium for the
+# status page, logrotate, systemd-analyze, dpkg tools for the package.
+command -v prometheus >/dev/null || missing+=(prometheus)
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v logrotate >/dev/null || missing+=(logrotate)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v adduser >/dev/null || missing+=(adduser)
+command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -11,6 +11,7 @@
 pub mod channels;
 pub mod compose;
 mod email;
+pub mod manual;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

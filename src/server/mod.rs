@@ -111,7 +111,20 @@ pub fn router(state: Shared) -> Router {
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(json!({"error": message.into()}))).into_response()
+    ApiError(status, message.into()).into_response()
+}
+
+/// An answer other than success: the status and one line saying what to do.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+fn refuse(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError(status, message.into())
 }
 
 async fn not_found() -> Response {
@@ -134,11 +147,11 @@ async fn openapi() -> Response {
 async fn store_call<R: Send + 'static>(
     state: &ServerState,
     f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<R> + Send + 'static,
-) -> Result<R, Response> {
+) -> Result<R, ApiError> {
     match tokio::time::timeout(STORE_WAIT, state.store.call(f)).await {
         Ok(Ok(r)) => Ok(r),
-        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("state store: {e}"))),
-        Err(_) => Err(error(StatusCode::SERVICE_UNAVAILABLE, "the state store is busy; try again")),
+        Ok(Err(e)) => Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("state store: {e}"))),
+        Err(_) => Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "the state store is busy; try again")),
     }
 }
 
@@ -283,7 +296,7 @@ async fn incidents(
             list.truncate(q.limit.unwrap_or(200));
             axum::Json(list).into_response()
         }
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -298,7 +311,7 @@ async fn incident(State(state): State<Shared>, Path(id): Path<String>) -> Respon
             }
             None => error(StatusCode::NOT_FOUND, format!("no incident `{wanted}`; list them at /api/v1/incidents")),
         },
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -326,14 +339,14 @@ async fn timeline(State(state): State<Shared>, Query(q): Query<TimelineQuery>) -
             let rows: Vec<Value> = rows.iter().filter_map(|r| serde_json::from_str(r).ok()).collect();
             axum::Json(rows).into_response()
         }
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
 /// The API's writes need `Authorization: Bearer TOKEN` matching `system.api.token_file`.
-fn authorize(state: &ServerState, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(state: &ServerState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &state.token else {
-        return Err(error(
+        return Err(refuse(
             StatusCode::FORBIDDEN,
             "the API is read-only: set system.api.token_file to allow pause, resume, reset and maintenance",
         ));
@@ -345,8 +358,8 @@ fn authorize(state: &ServerState, headers: &HeaderMap) -> Result<(), Response> {
         .map(str::trim);
     match given {
         Some(g) if constant_time_eq(g.as_bytes(), token.expose().as_bytes()) => Ok(()),
-        Some(_) => Err(error(StatusCode::UNAUTHORIZED, "wrong bearer token")),
-        None => Err(error(
+        Some(_) => Err(refuse(StatusCode::UNAUTHORIZED, "wrong bearer token")),
+        None => Err(refuse(
             StatusCode::UNAUTHORIZED,
             "send `Authorization: Bearer TOKEN` (the token in system.api.token_file)",
         )),
@@ -358,14 +371,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// A JSON object body (an empty body is `{}`), with a clear error otherwise.
-fn body_object(body: &Bytes) -> Result<serde_json::Map<String, Value>, Response> {
+fn body_object(body: &Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Default::default());
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(error(StatusCode::BAD_REQUEST, "the body must be a JSON object")),
-        Err(e) => Err(error(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}"))),
+        Ok(_) => Err(refuse(StatusCode::BAD_REQUEST, "the body must be a JSON object")),
+        Err(e) => Err(refuse(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}"))),
     }
 }
 
@@ -373,9 +386,9 @@ fn optional_string(
     body: &serde_json::Map<String, Value>,
     key: &str,
     allowed: &[&str],
-) -> Result<Option<String>, Response> {
+) -> Result<Option<String>, ApiError> {
     if let Some(unknown) = body.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(error(
+        return Err(refuse(
             StatusCode::BAD_REQUEST,
             format!("unknown field `{unknown}`; allowed: {}", allowed.join(", ")),
         ));
@@ -383,15 +396,15 @@ fn optional_string(
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(error(StatusCode::BAD_REQUEST, format!("`{key}` must be a string, found {other}"))),
+        Some(other) => Err(refuse(StatusCode::BAD_REQUEST, format!("`{key}` must be a string, found {other}"))),
     }
 }
 
-fn duration_field(body: &serde_json::Map<String, Value>, allowed: &[&str]) -> Result<Option<Duration>, Response> {
+fn duration_field(body: &serde_json::Map<String, Value>, allowed: &[&str]) -> Result<Option<Duration>, ApiError> {
     match optional_string(body, "for", allowed)? {
         None => Ok(None),
         Some(text) => {
-            operate::parse_duration(&text).map(Some).map_err(|e| error(StatusCode::BAD_REQUEST, format!("for: {e}")))
+            operate::parse_duration(&text).map(Some).map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("for: {e}")))
         }
     }
 }
@@ -401,53 +414,53 @@ fn duration_field(body: &serde_json::Map<String, Value>, allowed: &[&str]) -> Re
 async fn operator<R: Send + 'static>(
     state: &ServerState,
     f: impl FnOnce(&str, &AuditFile) -> Result<R, String> + Send + 'static,
-) -> Result<R, Response> {
+) -> Result<R, ApiError> {
     let dir = state.config.system.state_dir.clone();
     let audit = AuditFile::of(&state.config).by("api");
     match tokio::task::spawn_blocking(move || f(&dir, &audit)).await {
         Ok(Ok(r)) => Ok(r),
-        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e)),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("the operator command failed: {e}"))),
+        Ok(Err(e)) => Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, e)),
+        Err(e) => Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("the operator command failed: {e}"))),
     }
 }
 
 async fn pause(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorize(&state, &headers) {
-        return r;
+        return r.into_response();
     }
     let body = match body_object(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let duration = match duration_field(&body, &["for"]) {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match operator(&state, move |dir, audit| operate::pause(dir, audit, duration)).await {
         Ok(until) => {
             info!(message = "Operator: recovery paused through the API.", until = %until);
             axum::Json(json!({"paused": true, "message": format!("recovery paused {until}")})).into_response()
         }
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
 async fn resume(State(state): State<Shared>, headers: HeaderMap) -> Response {
     if let Err(r) = authorize(&state, &headers) {
-        return r;
+        return r.into_response();
     }
     match operator(&state, operate::resume).await {
         Ok(was) => {
             info!(message = "Operator: recovery resumed through the API.", was_paused = was);
             axum::Json(json!({"paused": false, "was_paused": was})).into_response()
         }
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
 async fn reset(State(state): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if let Err(r) = authorize(&state, &headers) {
-        return r;
+        return r.into_response();
     }
     let wanted = id.clone();
     let found = store_call(&state, move |c| records::list_incidents(c, None, None, false)).await;
@@ -456,7 +469,7 @@ async fn reset(State(state): State<Shared>, headers: HeaderMap, Path(id): Path<S
             Some(i) => i.node,
             None => return error(StatusCode::NOT_FOUND, format!("no incident `{id}`; list them at /api/v1/incidents")),
         },
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let target = node.clone();
     match operator(&state, move |dir, audit| operate::reset(dir, audit, &target)).await {
@@ -464,7 +477,7 @@ async fn reset(State(state): State<Shared>, headers: HeaderMap, Path(id): Path<S
             info!(message = "Operator: node re-armed through the API.", node = %node, incident = %id);
             axum::Json(json!({"reset": true, "node": node, "incident": id})).into_response()
         }
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -475,19 +488,19 @@ async fn maintenance_start(
     body: Bytes,
 ) -> Response {
     if let Err(r) = authorize(&state, &headers) {
-        return r;
+        return r.into_response();
     }
     if !state.engine.nodes.iter().any(|n| n.id == node) {
         return error(StatusCode::NOT_FOUND, format!("no node `{node}` in the configuration"));
     }
     let body = match body_object(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let allowed = ["for", "reason"];
     let (duration, reason) = match (duration_field(&body, &allowed), optional_string(&body, "reason", &allowed)) {
         (Ok(d), Ok(r)) => (d.unwrap_or(Duration::from_secs(3600)), r.unwrap_or_default()),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };
     let target = node.clone();
     let why = reason.clone();
@@ -496,13 +509,13 @@ async fn maintenance_start(
             info!(message = "Operator: maintenance started through the API.", node = %node, until = %until, reason = %reason);
             axum::Json(json!({"node": node, "maintenance": true, "until": until})).into_response()
         }
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
 async fn maintenance_end(State(state): State<Shared>, headers: HeaderMap, Path(node): Path<String>) -> Response {
     if let Err(r) = authorize(&state, &headers) {
-        return r;
+        return r.into_response();
     }
     let target = node.clone();
     match operator(&state, move |dir, audit| operate::maintenance_end(dir, audit, &target)).await {
@@ -510,7 +523,7 @@ async fn maintenance_end(State(state): State<Shared>, headers: HeaderMap, Path(n
             info!(message = "Operator: maintenance ended through the API.", node = %node);
             axum::Json(json!({"node": node, "maintenance": false, "was_in_maintenance": was})).into_response()
         }
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 

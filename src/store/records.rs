@@ -354,3 +354,37 @@ pub fn outbox_depth(conn: &Connection) -> rusqlite::Result<u32> {
         |r| r.get(0),
     )
 }
+
+/// Notification counts of one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChannelCounts {
+    pub channel: String,
+    pub delivered: u32,
+    pub dropped: u32,
+    /// Neither delivered nor given up yet.
+    pub waiting: u32,
+    /// Held back by rate limits (summarised instead).
+    pub held_back: u32,
+}
+
+/// Notification counts per channel for rows created in `[from, to)`.
+pub fn outbox_counts(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<Vec<ChannelCounts>> {
+    let mut stmt = conn.prepare(
+        "SELECT channel,
+                SUM(delivered_at IS NOT NULL),
+                SUM(dropped_at IS NOT NULL),
+                SUM(delivered_at IS NULL AND dropped_at IS NULL AND suppressed_at IS NULL),
+                SUM(suppressed_at IS NOT NULL)
+         FROM outbox WHERE created_at >= ?1 AND created_at < ?2 GROUP BY channel ORDER BY channel",
+    )?;
+    let rows = stmt.query_map(params![from, to], |r| {
+        Ok(ChannelCounts {
+            channel: r.get(0)?,
+            delivered: r.get(1)?,
+            dropped: r.get(2)?,
+            waiting: r.get(3)?,
+            held_back: r.get(4)?,
+        })
+    })?;
+    rows.collect()
+}

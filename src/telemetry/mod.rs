@@ -61,7 +61,7 @@ impl Liveness {
             .iter()
             .filter_map(|(name, (at, every))| {
                 let silent = now.saturating_duration_since(*at);
-                (silent > *every * 3 + Duration::from_secs(5)).then(|| Stale {
+                (silent > *every * 3 + Duration::from_secs(5)).then_some(Stale {
                     name,
                     silent_seconds: silent.as_secs_f64(),
                     expected_every_seconds: every.as_secs_f64(),

@@ -3,7 +3,7 @@
 use crate::support::{bin, repo, run, stderr, stdout, write_temp};
 
 /// Values for every variable the shipped examples reference.
-const EXAMPLE_ENV: &[(&str, &str)] = &[
+pub(crate) const EXAMPLE_ENV: &[(&str, &str)] = &[
     ("SMTP_USERNAME", "alerts"),
     ("SMTP_PASSWORD", "example-smtp-secret"),
     ("JMX_USERNAME", "monitor"),

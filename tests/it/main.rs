@@ -10,6 +10,7 @@ mod docs;
 mod jmx;
 mod notify;
 mod operate;
+mod packaging;
 mod probes;
 mod recovery;
 mod security;

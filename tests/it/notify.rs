@@ -23,22 +23,22 @@ const TESTBED: &str = env!("CARGO_BIN_EXE_kafka-testbed");
 
 /// One HTTP request as a receiver saw it.
 #[derive(Debug, Clone)]
-struct Request {
-    path: String,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-    answered: u16,
+pub(crate) struct Request {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+    pub answered: u16,
 }
 
 /// A local HTTP receiver that records every request; answers 503 while `down`.
-struct Receiver {
-    port: u16,
+pub(crate) struct Receiver {
+    pub port: u16,
     requests: Arc<Mutex<Vec<Request>>>,
-    down: Arc<AtomicBool>,
+    pub down: Arc<AtomicBool>,
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    pub(crate) fn start() -> Receiver {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests: Arc<Mutex<Vec<Request>>> = Default::default();
@@ -76,11 +76,11 @@ impl Receiver {
         Receiver { port, requests, down }
     }
 
-    fn accepted(&self) -> Vec<Request> {
+    pub(crate) fn accepted(&self) -> Vec<Request> {
         self.requests.lock().unwrap().iter().filter(|r| r.answered == 202).cloned().collect()
     }
 
-    fn json(&self) -> Vec<Value> {
+    pub(crate) fn json(&self) -> Vec<Value> {
         self.accepted().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect()
     }
 }

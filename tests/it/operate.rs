@@ -322,6 +322,44 @@ fn http_api_metrics_and_status_page_tell_the_truth_about_a_real_cluster() {
     });
     assert!(prom_value(&prom, "sum(kafka_self_healing_monitoring_latency_seconds_count)").unwrap_or(0.0) > 0.0);
 
+    // The shipped Grafana dashboard queries only what /metrics exports, and every query runs in Prometheus.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::support::repo().join("dashboards/kafka-self-healing-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let families: Vec<&str> =
+        metrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()).collect();
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter().map(|t| t["expr"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(exprs.len() >= 15);
+    for expr in &exprs {
+        let mut rest = expr.as_str();
+        while let Some(i) = rest.find("kafka_self_healing_") {
+            let name: String = rest[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let family = ["_bucket", "_sum", "_count"].iter().fold(name.clone(), |n, s| {
+                n.strip_suffix(s).filter(|f| families.contains(f)).map(str::to_string).unwrap_or(n)
+            });
+            assert!(
+                families.contains(&family.as_str()),
+                "the dashboard queries {name}, which /metrics does not export"
+            );
+            rest = &rest[i + name.len()..];
+        }
+        let query = expr.replace("$cluster", "api-test");
+        let answer: Value = client()
+            .get(format!("{prom}/api/v1/query"))
+            .query(&[("query", query.as_str())])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(answer["status"], "success", "Prometheus refuses the dashboard's query {expr}: {answer}");
+    }
+
     // The incident is in the API, with its audit trail; the API's own actions are audited as `api`.
     let (_, incidents) = json("GET", &format!("{base}/api/v1/incidents?node=broker-2"), None, None);
     let id = incidents[0]["id"].as_str().expect("broker-2's incident").to_string();
@@ -352,7 +390,11 @@ fn lifecycle_config(dir: &Path, up: u16, http: u16, name: &str, script_seconds: 
     let scripts = dir.join("scripts");
     std::fs::create_dir_all(&scripts).unwrap();
     let script = scripts.join("default.sh");
-    std::fs::write(&script, format!("#!/bin/sh\necho started >> {}\nsleep {script_seconds}\n", dir.join("script.log").display())).unwrap();
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho started >> {}\nsleep {script_seconds}\n", dir.join("script.log").display()),
+    )
+    .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let text = format!(
         "cluster:\n  name: {name}\n  kafka_brokers:\n    - {{node_id: up, host: 127.0.0.1, port: {up}, monitoring_methods: [socket]}}\n    \
@@ -397,7 +439,8 @@ fn reload_logs_and_signals_behave_like_a_service() {
     let pid = child.0.id() as i32;
     let cluster_name = || {
         let (code, text) = call("GET", &format!("{base}/api/v1/status"), None, None);
-        (code == 200).then(|| serde_json::from_str::<Value>(&text).unwrap()["cluster"]["name"].as_str().unwrap().to_string())
+        (code == 200)
+            .then(|| serde_json::from_str::<Value>(&text).unwrap()["cluster"]["name"].as_str().unwrap().to_string())
     };
     wait_until("the daemon serves", Duration::from_secs(20), cluster_name);
     assert_eq!(cluster_name().as_deref(), Some("before-reload"));
@@ -410,7 +453,11 @@ fn reload_logs_and_signals_behave_like_a_service() {
 
     // SIGHUP with an invalid file: refused, with the reason; the daemon keeps the last good one.
     let good = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, good.replace("interval_seconds: 1, timeout_seconds: 1", "interval_seconds: 1, timeout_seconds: 1, bogus: 2")).unwrap();
+    std::fs::write(
+        &config,
+        good.replace("interval_seconds: 1, timeout_seconds: 1", "interval_seconds: 1, timeout_seconds: 1, bogus: 2"),
+    )
+    .unwrap();
     unsafe { libc::kill(pid, libc::SIGHUP) };
     let app_log = d.join("logs/application.log");
     wait_until("reload refused", Duration::from_secs(10), || {
@@ -449,6 +496,26 @@ fn reload_logs_and_signals_behave_like_a_service() {
         let text = std::fs::read_to_string(d.join(f)).unwrap();
         assert!(!text.contains(SMTP_SECRET), "the SMTP password is in {f}");
     }
+
+    // The report reads the same store: the `down` node's incident and its downtime.
+    let out = run(bin()
+        .args(["report", "--since", "1h", "--output", "json", "--config"])
+        .arg(&config)
+        .env("LIFECYCLE_SMTP_PASSWORD", SMTP_SECRET));
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["incidents"].as_u64().unwrap() >= 1, "{report}");
+    let figures = |n: &str| report["nodes"].as_array().unwrap().iter().find(|f| f["node"] == n).unwrap().clone();
+    assert_eq!(figures("up")["availability_percent"], 100.0);
+    assert!(figures("down")["availability_percent"].as_f64().unwrap() < 100.0);
+    assert!(report["attempts"].as_u64().unwrap() >= 1);
+    let out =
+        run(bin().args(["report", "--month", "--config"]).arg(&config).env("LIFECYCLE_SMTP_PASSWORD", SMTP_SECRET));
+    let md = stdout(&out);
+    assert!(
+        md.starts_with("# kafka-self-healing report: after-reload") && md.contains("| down | kafka_broker | 1 |"),
+        "{md}"
+    );
     drop(listener);
 }
 
@@ -461,5 +528,85 @@ fn a_busy_port_is_a_clear_start_up_error() {
     let out = run(bin().args(["run", "--config"]).arg(&config).env("LIFECYCLE_SMTP_PASSWORD", "x"));
     assert_eq!(out.status.code(), Some(1));
     let log = std::fs::read_to_string(dir.path().join("logs/application.log")).unwrap();
-    assert!(log.contains(&format!("cannot listen on 127.0.0.1:{port}")) && log.contains("system.metrics.port"), "{log}");
+    assert!(
+        log.contains(&format!("cannot listen on 127.0.0.1:{port}")) && log.contains("system.metrics.port"),
+        "{log}"
+    );
+}
+
+/// The shipped wrapper script `name`, run with this build's binary and `config`.
+fn wrapper(name: &str, config: &Path) -> Command {
+    let mut c = Command::new(crate::support::repo().join("scripts").join(name));
+    c.env("KAFKA_SELF_HEALING_BIN", env!("CARGO_BIN_EXE_kafka-self-healing")).env("KAFKA_SELF_HEALING_CONFIG", config);
+    c
+}
+
+#[test]
+fn a_manual_alert_is_never_lost_and_the_wrappers_work() {
+    let receiver = crate::notify::Receiver::start();
+    receiver.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = listener.local_addr().unwrap().port();
+    let http = free_port();
+    let config = write_temp(
+        d,
+        "config.yaml",
+        &format!(
+            "cluster:\n  name: alerts\n  kafka_brokers: [{{node_id: up, host: 127.0.0.1, port: {up}, monitoring_methods: [socket]}}]\n\
+             notifications:\n  webhook: {{url: \"http://127.0.0.1:{}/hook\"}}\n  delivery: {{initial_backoff_seconds: 1}}\n\
+             logging:\n  file: {}\n  audit: {{file: {}}}\n\
+             system:\n  state_dir: {}\n  metrics: {{port: {http}, bind_address: 127.0.0.1}}\n",
+            receiver.port,
+            d.join("application.log").display(),
+            d.join("audit.log").display(),
+            d.join("state").display(),
+        ),
+    );
+    // No daemon, the webhook down: the message stays in the outbox.
+    let out = run(wrapper("send_manual_alert.sh", &config).arg("Disk swap on broker-2 tonight"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("webhook: NOT delivered yet"), "{}", stdout(&out));
+    let out = run(&mut wrapper("send_manual_alert.sh", &config));
+    assert_eq!(out.status.code(), Some(2), "usage without a message");
+
+    // The daemon starts with the webhook back: it delivers the kept message.
+    receiver.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let _daemon = Guard(
+        bin().args(["run", "--config"]).arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+    );
+    wait_until("the kept alert is delivered", Duration::from_secs(30), || {
+        (!receiver.accepted().is_empty()).then_some(())
+    });
+    let first = receiver.json();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(
+        first[0]["subject"].as_str().unwrap().starts_with("[MANUAL] alerts: Disk swap on broker-2 tonight"),
+        "{first:?}"
+    );
+
+    // With the daemon running, the alert goes through it, at once.
+    wait_until("the daemon serves", Duration::from_secs(20), || {
+        (call("GET", &format!("http://127.0.0.1:{http}/health"), None, None).0 == 200).then_some(())
+    });
+    let out = run(bin().args(["alert", "Rolling restart starts now", "--severity", "info", "--config"]).arg(&config));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("webhook: delivered"));
+    let all = receiver.json();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1]["severity"], "info");
+    let audit = crate::support::audit_log(d);
+    let alerts: Vec<&Value> = audit.iter().filter(|r| r["event"] == "manual_alert").collect();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[1]["via_daemon"], true);
+
+    // The other wrappers: one round of probes, and the daemon's status.
+    let out = run(&mut wrapper("manual_health_check.sh", &config));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = run(wrapper("cluster_status.sh", &config).args(["--output", "json"]));
+    assert_eq!(out.status.code(), Some(0));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["cluster"]["name"], "alerts");
+    drop(listener);
 }

@@ -1,0 +1,30 @@
+# kafka-self-healing in a container.
+#   docker build -t kafka-self-healing .
+#   docker run -d -p 8080:8080 -v /etc/kafka-self-healing:/etc/kafka-self-healing:ro \
+#     -v kafka-self-healing-state:/var/lib/kafka-self-healing --env-file secrets.env kafka-self-healing
+# Liveness: GET /health; readiness: GET /ready (port 8080).
+FROM rust:1-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends openjdk-17-jdk-headless && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --bin kafka-self-healing && bash jmx-bridge/build.sh /src/jmx-bridge.jar
+
+FROM debian:bookworm-slim
+# ca-certificates: TLS to Kafka and the notification services; openssh-client: `ssh` and
+# `restart_service` over SSH; a JRE: the JMX/RMI bridge.
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates openssh-client openjdk-17-jre-headless \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system kafka-healing \
+    && useradd --system --gid kafka-healing --home-dir /var/lib/kafka-self-healing kafka-healing \
+    && install -d -o kafka-healing -g kafka-healing /var/lib/kafka-self-healing /var/log/kafka-self-healing \
+    && install -d /etc/kafka-self-healing /opt/kafka-self-healing/plugins/monitoring \
+       /opt/kafka-self-healing/plugins/recovery /opt/kafka-self-healing/plugins/notification
+COPY --from=build /src/target/release/kafka-self-healing /usr/bin/kafka-self-healing
+COPY --from=build /src/jmx-bridge.jar /usr/share/kafka-self-healing/jmx-bridge.jar
+COPY examples/config_docker.yaml /etc/kafka-self-healing/config.yaml
+COPY scripts/manual_health_check.sh scripts/cluster_status.sh scripts/send_manual_alert.sh /usr/share/kafka-self-healing/scripts/
+USER kafka-healing
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/bin/kafka-self-healing"]
+CMD ["run", "--config", "/etc/kafka-self-healing/config.yaml"]

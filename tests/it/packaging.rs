@@ -1,0 +1,157 @@
+//! The files an operator installs: the systemd unit (checked by
+//! `systemd-analyze verify`), the logrotate configuration (run by the real
+//! `logrotate`), and the .deb package (built by cargo-deb, listed by `dpkg -c`,
+//! installed and purged with `dpkg`).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{repo, run, stderr, stdout};
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_verify() {
+    let unit = std::fs::read_to_string(repo().join("scripts/kafka-self-healing.service")).unwrap();
+    for directive in [
+        "Type=notify",
+        "WatchdogSec=",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "KillMode=mixed",
+        "User=kafka-healing",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/kafka-self-healing /var/log/kafka-self-healing",
+        "ExecStart=/usr/bin/kafka-self-healing run --config /etc/kafka-self-healing/config.yaml",
+    ] {
+        assert!(unit.contains(directive), "the unit lacks {directive}");
+    }
+    // verify checks that the binaries exist: point them at this build.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("kafka-self-healing.service");
+    std::fs::write(&copy, unit.replace("/usr/bin/kafka-self-healing", env!("CARGO_BIN_EXE_kafka-self-healing")))
+        .unwrap();
+    let out = run(Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&copy));
+    assert!(out.status.success(), "systemd-analyze verify failed");
+    // Unknown or misspelt directives are only warnings for systemd: there must be none.
+    assert_eq!(format!("{}{}", stdout(&out), stderr(&out)).trim(), "", "systemd-analyze has remarks");
+}
+
+#[test]
+fn the_logrotate_configuration_rotates_like_the_daemon() {
+    let conf = std::fs::read_to_string(repo().join("scripts/logrotate.conf")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    // The same file, on a test directory and as the user running the test.
+    let me = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap().trim().to_string();
+    let local = conf
+        .replace("/var/log/kafka-self-healing", &logs.display().to_string())
+        .replace("su kafka-healing kafka-healing", &format!("su {me} {me}"));
+    let copy = dir.path().join("logrotate.conf");
+    std::fs::write(&copy, local).unwrap();
+    let state = dir.path().join("state");
+    let out = run(Command::new("logrotate").arg("-d").arg("-s").arg(&state).arg(&copy));
+    assert!(out.status.success());
+    assert!(!stderr(&out).contains("error"), "logrotate -d reports an error");
+    // A real, forced rotation: the names are the daemon's own (application.log.1.gz).
+    let app = logs.join("application.log");
+    std::fs::write(&app, "line\n".repeat(1000)).unwrap();
+    let out = run(Command::new("logrotate").arg("-f").arg("-s").arg(&state).arg(&copy));
+    assert!(out.status.success());
+    let rotated = kafka_self_healing::logging::rotate::backup_path(&app, 1);
+    assert!(rotated.exists(), "{} missing", rotated.display());
+    assert_eq!(std::fs::metadata(&app).unwrap().len(), 0, "copytruncate leaves the daemon's file in place, empty");
+}
+
+/// `cargo deb` output for this tree (built once by testing/setup.sh's `package` step).
+fn deb() -> std::path::PathBuf {
+    let dir = repo().join("target/debian");
+    let found = std::fs::read_dir(&dir)
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"));
+    found.unwrap_or_else(|| {
+        panic!("no .deb in {}: build it with `testing/package.sh` (./test.sh does it first)", dir.display())
+    })
+}
+
+#[test]
+fn the_deb_puts_every_file_where_the_runbook_says_and_installs() {
+    let deb = deb();
+    let out = run(Command::new("dpkg").arg("-c").arg(&deb));
+    assert!(out.status.success());
+    let listing = stdout(&out);
+    for path in [
+        "./usr/bin/kafka-self-healing",
+        "./etc/kafka-self-healing/config.yaml",
+        "./etc/logrotate.d/kafka-self-healing",
+        "kafka-self-healing.service",
+        "./usr/share/kafka-self-healing/scripts/manual_health_check.sh",
+        "./usr/share/kafka-self-healing/scripts/cluster_status.sh",
+        "./usr/share/kafka-self-healing/scripts/send_manual_alert.sh",
+        "./usr/share/kafka-self-healing/dashboards/kafka-self-healing-dashboard.json",
+        "./usr/share/doc/kafka-self-healing/operations.md",
+        "./usr/share/kafka-self-healing/jmx-bridge.jar",
+    ] {
+        assert!(listing.contains(path), "{path} is not in the package:\n{listing}");
+    }
+    let info = stdout(&run(Command::new("dpkg-deb").arg("--info").arg(&deb)));
+    assert!(info.contains("Package: kafka-self-healing") && info.contains("adduser"), "{info}");
+
+    // Installed for real (as root), then purged: user, directories, unit.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "installing the .deb needs root (CI runs as root)");
+    let _ = Command::new("dpkg").args(["--purge", "kafka-self-healing"]).output();
+    let out = run(Command::new("dpkg").arg("-i").arg(&deb));
+    struct Purge;
+    impl Drop for Purge {
+        fn drop(&mut self) {
+            let _ = Command::new("dpkg").args(["--purge", "kafka-self-healing"]).output();
+        }
+    }
+    let _purge = Purge;
+    assert!(out.status.success(), "dpkg -i failed");
+    let version = run(Command::new("/usr/bin/kafka-self-healing").arg("--version"));
+    assert!(stdout(&version).starts_with("kafka-self-healing "));
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    assert!(passwd.lines().any(|l| l.starts_with("kafka-healing:")), "the kafka-healing user exists");
+    for dir in [
+        "/var/lib/kafka-self-healing",
+        "/var/log/kafka-self-healing",
+        "/opt/kafka-self-healing/plugins/monitoring",
+        "/opt/kafka-self-healing/plugins/recovery",
+        "/opt/kafka-self-healing/plugins/notification",
+    ] {
+        assert!(Path::new(dir).is_dir(), "{dir} missing after install");
+    }
+    assert!(
+        Path::new("/usr/lib/systemd/system/kafka-self-healing.service").exists()
+            || Path::new("/lib/systemd/system/kafka-self-healing.service").exists()
+    );
+    // The packaged example configuration is valid once its secrets are set.
+    let out = run(Command::new("/usr/bin/kafka-self-healing")
+        .args(["validate", "/etc/kafka-self-healing/config.yaml"])
+        .envs(crate::cli::EXAMPLE_ENV.iter().copied()));
+    assert!(out.status.success());
+}
+
+/// No container engine runs here: the Dockerfile is checked for what can go
+/// wrong without one — every file it copies from the tree exists, and the
+/// image starts the daemon the way the runbook does.
+#[test]
+fn the_dockerfile_copies_files_that_exist() {
+    let text = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let copies: Vec<&str> = text.lines().filter(|l| l.starts_with("COPY ") && !l.contains("--from=")).collect();
+    assert!(copies.len() >= 3, "{copies:?}");
+    for line in copies {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        for source in &parts[1..parts.len() - 1] {
+            if *source != "." {
+                assert!(repo().join(source).exists(), "the Dockerfile copies {source}, which is not in the tree");
+            }
+        }
+    }
+    assert!(text.contains("CMD [\"run\", \"--config\", \"/etc/kafka-self-healing/config.yaml\"]"));
+    assert!(text.contains("EXPOSE 8080") && text.contains("USER kafka-healing"));
+}
