@@ -14,6 +14,9 @@ cargo build --locked --quiet --bin kafka-self-healing --bin kafka-testbed
 export DEMO_DIR
 DEMO_DIR=$(mktemp -d /tmp/kafka-self-healing-demo.XXXXXX)
 export DEMO_BED=$DEMO_DIR/bed DEMO_SCRIPTS=$PWD/testing/demo DEMO_TESTBED=$PWD/target/debug/kafka-testbed
+# The daemon's HTTP server (status page, API, /metrics) on a free port of 127.0.0.1.
+DEMO_HTTP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export DEMO_HTTP_PORT
 ksh=target/debug/kafka-self-healing
 daemon=""
 cleanup() {
@@ -58,6 +61,9 @@ echo "$(at) recovered: broker-2 serves again, $(awk -v a="$killed" -v b="$(date 
 
 step "What happened (kafka-self-healing incidents)"
 $ksh incidents --config "$DEMO_DIR/config.yaml"
+
+step "What the running daemon says (kafka-self-healing status; status page at http://127.0.0.1:$DEMO_HTTP_PORT/)"
+$ksh status --config "$DEMO_DIR/config.yaml" || true
 
 step "The cluster serves: produce and consume a message with kcat"
 boot=$(target/debug/kafka-testbed bootstrap --dir "$DEMO_BED")

@@ -15,9 +15,12 @@ cargo build --locked --bin kafka-self-healing --bin kafka-testbed
 export DEMO_DIR
 DEMO_DIR=$(mktemp -d /tmp/kafka-self-healing-run.XXXXXX)
 export DEMO_BED=$DEMO_DIR/bed DEMO_SCRIPTS=$PWD/testing/demo DEMO_TESTBED=$PWD/target/debug/kafka-testbed
+# The daemon's HTTP server (status page, API, /metrics) on a free port of 127.0.0.1.
+DEMO_HTTP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export DEMO_HTTP_PORT
 cleanup() { target/debug/kafka-testbed down --dir "$DEMO_BED" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 target/debug/kafka-testbed up --flavor zookeeper --zookeepers 1 --brokers 3 --dir "$DEMO_BED"
 testing/demo-config.sh "$DEMO_BED" > "$DEMO_DIR/config.yaml"
-echo "run: test bed in $DEMO_BED, configuration in $DEMO_DIR/config.yaml (logs, audit trail and state next to it); Ctrl-C stops both" >&2
+echo "run: test bed in $DEMO_BED, configuration in $DEMO_DIR/config.yaml (logs, audit trail and state next to it); status page http://127.0.0.1:$DEMO_HTTP_PORT/; Ctrl-C stops both" >&2
 target/debug/kafka-self-healing run --config "$DEMO_DIR/config.yaml" "$@"

@@ -280,6 +280,11 @@ section! {
         /// within seconds of its port closing — a controlled shutdown, not a crash) is
         /// in maintenance this long; still down after it, it is an incident.
         planned_restart_grace_seconds: Seconds = 600.0,
+        /// A broker whose JVM answers and says (BrokerState over `jmx`) it is
+        /// starting or replaying its logs after an unclean shutdown is left to
+        /// finish: no action while its state keeps changing within this time. The
+        /// same state for longer is a stall, and the ladder goes on.
+        log_recovery_stall_seconds: Seconds = 1800.0,
     }
 }
 

@@ -69,7 +69,14 @@ pub struct Verdict {
 /// methods that could not tell (`unknown`) never decide while another did.
 pub fn verdict(observations: &[Observation]) -> Verdict {
     let pick = |status: Status| observations.iter().find(|o| o.status == status);
-    let decisive = pick(Status::Failed)
+    // A broker that says what it is doing (starting, replaying its logs, shutting
+    // down) explains the closed port better than the port itself.
+    let explained = observations.iter().find(|o| {
+        o.status == Status::Failed
+            && matches!(o.cause, Some(Cause::Starting | Cause::LogRecovery | Cause::ShuttingDown))
+    });
+    let decisive = explained
+        .or_else(|| pick(Status::Failed))
         .or_else(|| pick(Status::Degraded))
         .or_else(|| pick(Status::Healthy))
         .or_else(|| pick(Status::Unknown));
@@ -270,5 +277,22 @@ mod tests {
         let auth = [obs("kafka_metadata", Status::Unknown), obs("socket", Status::Healthy)];
         assert_eq!(verdict(&auth).status, Status::Healthy);
         assert_eq!(verdict(&[obs("x", Status::Unknown)]).status, Status::Unknown);
+    }
+
+    #[test]
+    fn a_broker_that_says_it_is_recovering_explains_the_closed_port() {
+        let failed = |method: &'static str, cause: Cause| Observation {
+            node: "n".into(),
+            method,
+            status: Status::Failed,
+            cause: Some(cause),
+            detail: String::new(),
+            latency: Duration::ZERO,
+            findings: None,
+        };
+        let round = [failed("kafka_api", Cause::ConnectionRefused), failed("jmx", Cause::LogRecovery)];
+        assert_eq!(verdict(&round).cause, Some(Cause::LogRecovery));
+        let crash = [failed("kafka_api", Cause::ConnectionRefused), failed("jmx", Cause::ConnectionRefused)];
+        assert_eq!(verdict(&crash).cause, Some(Cause::ConnectionRefused));
     }
 }

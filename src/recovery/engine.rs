@@ -572,6 +572,17 @@ impl Engine {
         }
     }
 
+    /// When the node's last round says it is starting or replaying its logs
+    /// (BrokerState over `jmx`): that cause and the evidence.
+    fn reports_self_recovery(&self, node: &str) -> Option<(Cause, String)> {
+        let snapshot = self.board.snapshot(node)?;
+        let v = snapshot.verdict?;
+        match v.cause {
+            Some(c @ (Cause::Starting | Cause::LogRecovery)) => Some((c, v.detail)),
+            _ => None,
+        }
+    }
+
     fn state_of(&self, node: &str) -> NodeState {
         self.board.snapshot(node).map_or(NodeState::Unknown, |s| s.state)
     }
@@ -584,6 +595,10 @@ impl Engine {
         let mut last_refusal: Option<String> = None;
         let mut refusals: Vec<String> = Vec::new();
         let jitter: f64 = rand::random::<f64>() * 2.0 - 1.0;
+        // What the broker last said it was doing (starting, log recovery), since when,
+        // and whether that has lasted past `log_recovery_stall_seconds`.
+        let mut recovering: Option<(Cause, Instant)> = None;
+        let mut stalled = false;
         loop {
             if shutdown.is_cancelled() {
                 return;
@@ -598,6 +613,49 @@ impl Engine {
                     }
                     continue;
                 }
+            }
+            // The broker's JVM answers and says it is starting or replaying its logs:
+            // restarting it now would start its recovery from zero. Let it finish.
+            match (self.reports_self_recovery(&node.id), recovering) {
+                (Some((cause, evidence)), last) if last.is_none_or(|(c, _)| c != cause) => {
+                    recovering = Some((cause, Instant::now()));
+                    stalled = false;
+                    let stall = self.config.recovery.log_recovery_stall_seconds.duration();
+                    info!(message = "Recovery: the broker is recovering by itself; no action while it progresses.", node = %node.id, incident = %incident.id, evidence = %evidence, stall_s = stall.as_secs());
+                    self.audit
+                        .record(
+                            "recovering_by_itself",
+                            Some(&node.id),
+                            Some(&incident.id),
+                            json!({"evidence": format!("{evidence} since {}", rfc3339(SystemTime::now())), "stall_s": stall.as_secs()}),
+                        )
+                        .await;
+                    if sleep_or_stop(TICK, &shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+                (Some((cause, evidence)), Some((_, since))) if !stalled => {
+                    let stall = self.config.recovery.log_recovery_stall_seconds.duration();
+                    if since.elapsed() < stall {
+                        if sleep_or_stop(TICK, &shutdown).await {
+                            return;
+                        }
+                        continue;
+                    }
+                    stalled = true;
+                    warn!(message = "Recovery: the broker's own recovery stalled; acting.", node = %node.id, incident = %incident.id, state = cause.as_str(), stalled_s = since.elapsed().as_secs());
+                    self.audit
+                        .record(
+                            "self_recovery_stalled",
+                            Some(&node.id),
+                            Some(&incident.id),
+                            json!({"evidence": evidence, "unchanged_s": since.elapsed().as_secs(), "stall_s": stall.as_secs()}),
+                        )
+                        .await;
+                }
+                (Some(_), _) => {}
+                (None, _) => recovering = None,
             }
             let n = incident.attempts.len() as u32 + 1;
             if ladder.is_empty() {
@@ -899,14 +957,31 @@ impl Engine {
     async fn validate(&self, node: &Node) -> Result<Duration, Duration> {
         let v = &self.config.recovery.recovery_validation;
         let (limit, every) = (v.timeout_seconds.duration(), v.interval_seconds.duration().max(MIN_WAKE));
+        let stall = self.config.recovery.log_recovery_stall_seconds.duration();
         let started = Instant::now();
         let mut next_wake = started;
+        // While the broker reports starting or log recovery, the limit is extended
+        // until its state has not changed for `log_recovery_stall_seconds`.
+        let mut reported: Option<(Cause, Instant)> = None;
+        let mut said = false;
         loop {
             if matches!(self.state_of(&node.id), NodeState::Healthy | NodeState::Degraded) {
                 return Ok(started.elapsed());
             }
-            if started.elapsed() >= limit {
-                return Err(limit);
+            match (self.reports_self_recovery(&node.id), reported) {
+                (Some((cause, _)), Some((c, _))) if c == cause => {}
+                (Some((cause, evidence)), _) => {
+                    reported = Some((cause, Instant::now()));
+                    if !said {
+                        said = true;
+                        info!(message = "Recovery: validation extended while the broker recovers by itself.", node = %node.id, evidence = %evidence);
+                    }
+                }
+                (None, _) => reported = None,
+            }
+            let extended = reported.is_some_and(|(_, since)| since.elapsed() < stall);
+            if started.elapsed() >= limit && !extended {
+                return Err(started.elapsed().max(limit));
             }
             if Instant::now() >= next_wake {
                 self.board.wake(&node.id);
