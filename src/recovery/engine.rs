@@ -893,7 +893,7 @@ impl Engine {
                     (false, r.exit_code, format!("{} (dry run: a rehearsal, nothing changed)", r.summary), r.output)
                 } else {
                     let validating = Instant::now();
-                    let validated = self.validate(node).await;
+                    let validated = self.validate(node, &incident.id).await;
                     validation_time = Some(validating.elapsed());
                     match validated {
                         Ok(after) => (
@@ -954,7 +954,7 @@ impl Engine {
 
     /// Waits until the watcher sees the node serving again (its `recovery_threshold`
     /// rounds), waking it to probe at the validation interval.
-    async fn validate(&self, node: &Node) -> Result<Duration, Duration> {
+    async fn validate(&self, node: &Node, incident: &str) -> Result<Duration, Duration> {
         let v = &self.config.recovery.recovery_validation;
         let (limit, every) = (v.timeout_seconds.duration(), v.interval_seconds.duration().max(MIN_WAKE));
         let stall = self.config.recovery.log_recovery_stall_seconds.duration();
@@ -963,23 +963,36 @@ impl Engine {
         // While the broker reports starting or log recovery, the limit is extended
         // until its state has not changed for `log_recovery_stall_seconds`.
         let mut reported: Option<(Cause, Instant)> = None;
-        let mut said = false;
+        // The last moment the broker said it was recovering: once it stops saying
+        // so it still gets the whole validation time to pass its probes.
+        let mut last_report: Option<Instant> = None;
         loop {
             if matches!(self.state_of(&node.id), NodeState::Healthy | NodeState::Degraded) {
                 return Ok(started.elapsed());
             }
-            match (self.reports_self_recovery(&node.id), reported) {
+            let now_reported = self.reports_self_recovery(&node.id);
+            if now_reported.is_some() {
+                last_report = Some(Instant::now());
+            }
+            match (now_reported, reported) {
                 (Some((cause, _)), Some((c, _))) if c == cause => {}
                 (Some((cause, evidence)), _) => {
+                    // A new state is progress: the limit runs from here.
                     reported = Some((cause, Instant::now()));
-                    if !said {
-                        said = true;
-                        info!(message = "Recovery: validation extended while the broker recovers by itself.", node = %node.id, evidence = %evidence);
-                    }
+                    info!(message = "Recovery: validation extended while the broker recovers by itself.", node = %node.id, evidence = %evidence, stall_s = stall.as_secs());
+                    self.audit
+                        .record(
+                            "validation_extended",
+                            Some(&node.id),
+                            Some(incident),
+                            json!({"evidence": format!("{evidence} since {}", rfc3339(SystemTime::now())), "stall_s": stall.as_secs()}),
+                        )
+                        .await;
                 }
                 (None, _) => reported = None,
             }
-            let extended = reported.is_some_and(|(_, since)| since.elapsed() < stall);
+            let extended = reported.is_some_and(|(_, since)| since.elapsed() < stall)
+                || last_report.is_some_and(|at| at.elapsed() < limit);
             if started.elapsed() >= limit && !extended {
                 return Err(started.elapsed().max(limit));
             }

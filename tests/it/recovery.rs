@@ -227,6 +227,9 @@ fn failing_actions_back_off_escalate_and_stop_until_reset_and_dry_runs_execute_n
 
     let escalated = daemon.wait_for("escalated", Duration::from_secs(60), |r| r["node"] == "broker-1");
     assert!(escalated["reason"].as_str().unwrap().contains("3 attempts failed"), "{escalated:#}");
+    let extensions: Vec<String> =
+        daemon.events("validation_extended").iter().map(|r| r["evidence"].as_str().unwrap().to_string()).collect();
+    assert!(extensions.iter().any(|e| e.contains("BrokerState=2")), "audited with its evidence: {extensions:?}");
     let finished = daemon.events("attempt_finished");
     assert_eq!(finished.len(), 3);
     assert!(finished.iter().all(|f| f["success"] == false && f["exit_code"] == 1));
@@ -691,4 +694,82 @@ fn a_controlled_shutdown_is_not_a_crash_until_its_grace_period_ends() {
     daemon.wait_for("detected", Duration::from_secs(60), |r| r["node"] == "broker-1");
     assert!(stopped.elapsed() >= Duration::from_secs(25));
     daemon.wait_for("recovered", Duration::from_secs(90), |r| r["node"] == "broker-1");
+}
+
+/// Issue: a broker replaying its logs after `kill -9` must not be restarted
+/// again. The daemon's action starts the broker in the background and exits;
+/// the broker then loads 2000 logs of an unclean shutdown (about 8 s here,
+/// port closed, BrokerState 2 over JMX) — longer than the validation timeout
+/// of 4 s. The validation waits for it, no second attempt runs, and
+/// the incident closes when the broker serves.
+#[test]
+fn a_broker_replaying_its_logs_is_not_restarted_again() {
+    let _lock = cluster_lock();
+    let bridge = run(Command::new("bash").arg(crate::support::repo().join("jmx-bridge/build.sh")));
+    assert!(bridge.status.success(), "jmx-bridge/build.sh failed");
+    let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 1, ..Spec::zookeeper() }).unwrap();
+    cluster.create_topic("many-logs", 2000, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let marker = d.join("attempts");
+    // Starts the broker detached (as `systemctl start` would) and returns at once.
+    let scripts = script(
+        d,
+        &format!(
+            "echo \"$KAFKA_NODE_ID\" >> {}\nsetsid {TESTBED} start \"$KAFKA_NODE_ID\" --dir {} > {} 2>&1 < /dev/null &\nexit 0",
+            marker.display(),
+            cluster.dir().display(),
+            d.join("start.log").display()
+        ),
+    );
+    let broker = cluster.node("broker-1").unwrap().clone();
+    let zk = cluster.node("zk-1").unwrap().clone();
+    let config = write_temp(
+        d,
+        "config.yaml",
+        &format!(
+            "cluster:\n  name: log-recovery\n  kafka_brokers:\n    - {{node_id: broker-1, host: 127.0.0.1, port: {}, broker_id: 1, jmx_port: {}, monitoring_methods: [kafka_api, jmx]}}\n  \
+             zookeeper_nodes:\n    - {{node_id: zk-1, host: 127.0.0.1, port: {}}}\n\
+             monitoring:\n  interval_seconds: 1\n  timeout_seconds: 2\n  jmx: {{read_timeout: 2, connection_timeout: 2}}\n\
+             recovery:\n  actions: [script]\n  max_attempts: 3\n  initial_delay_seconds: 1\n  max_failed_fraction: 1.0\n  \
+             recovery_validation: {{timeout_seconds: 4}}\n  script: {{script_directory: {}}}\n\
+             logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\n\
+             system:\n  state_dir: {}\n{}",
+            broker.port,
+            broker.jmx_port.unwrap(),
+            zk.port,
+            scripts.display(),
+            d.join("application.log").display(),
+            d.join("audit.log").display(),
+            d.join("state").display(),
+            crate::support::http_line(),
+        ),
+    );
+    let mut daemon = Run { dir: d.to_path_buf(), config, child: None };
+    daemon.spawn(&[]);
+    std::thread::sleep(Duration::from_secs(3));
+
+    cluster.kill("broker-1").unwrap();
+    let recovered = daemon.wait_for("recovered", Duration::from_secs(120), |r| r["node"] == "broker-1");
+    let attempts = std::fs::read_to_string(&marker).unwrap_or_default();
+    assert_eq!(attempts.lines().count(), 1, "exactly one start while the broker replayed its logs:\n{attempts}");
+    let log = std::fs::read_to_string(d.join("application.log")).unwrap();
+    assert!(
+        log.contains("validation extended while the broker recovers by itself"),
+        "the validation waited for the log recovery:\n{}",
+        tail(&log)
+    );
+    let extended: Vec<&str> = log.lines().filter(|l| l.contains("BrokerState=")).collect();
+    assert!(log.contains("BrokerState=2"), "the broker reported its log recovery over JMX:\n{}", extended.join("\n"));
+    let extensions: Vec<String> =
+        daemon.events("validation_extended").iter().map(|r| r["evidence"].as_str().unwrap().to_string()).collect();
+    assert!(extensions.iter().any(|e| e.contains("BrokerState=2")), "audited with its evidence: {extensions:?}");
+    let finished = daemon.events("attempt_finished");
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0]["success"], true, "{:?}", finished[0]);
+    assert!(finished[0]["validation_s"].as_f64().unwrap() > 4.0, "validated past its 4 s timeout: {:?}", finished[0]);
+    assert!(recovered["outcome"].is_null() || recovered.to_string().contains("attempt"));
+    let server_log = std::fs::read_to_string(cluster.dir().join("broker-1/server.log")).unwrap_or_default();
+    assert!(server_log.contains("unclean log dirs"), "the broker really recovered an unclean shutdown");
+    daemon.kill();
 }
