@@ -74,6 +74,9 @@ pub enum IncidentEvent {
 
 /// How often the engine looks at the board, the operator's controls and waits.
 const TICK: Duration = Duration::from_millis(250);
+/// How soon after its port closed a broker must look cleanly stopped
+/// (registration removed, or fenced) for a planned stop rather than a crash.
+const CLEAN_WINDOW: Duration = Duration::from_secs(3);
 /// The shortest time between two probes the validation asks for.
 const MIN_WAKE: Duration = Duration::from_millis(100);
 
@@ -446,6 +449,7 @@ impl Engine {
     }
 
     async fn open_if_needed(self: &Arc<Self>, node: &Node, tracker: &TaskTracker, shutdown: &CancellationToken) {
+        let fenced = self.kraft_fenced_early(node).await;
         {
             let mut shared = self.shared();
             if shared.active.contains(&node.id) || shared.held.contains(&node.id) {
@@ -459,7 +463,7 @@ impl Engine {
                 }
                 return;
             }
-            if self.planned_stop(node, &mut shared) {
+            if self.planned_stop(node, &mut shared, fenced) {
                 return;
             }
             shared.active.insert(node.id.clone());
@@ -525,14 +529,14 @@ impl Engine {
     /// of its port; after a crash it stays until the session expires. Waiting
     /// those seconds costs nothing: ZooKeeper refuses a crashed broker's restart
     /// until its session is gone anyway.
-    fn planned_stop(&self, node: &Node, shared: &mut Shared) -> bool {
-        const CLEAN_WINDOW: Duration = Duration::from_secs(3);
+    fn planned_stop(&self, node: &Node, shared: &mut Shared, kraft_fenced: Option<bool>) -> bool {
         let (Role::KafkaBroker, Some(id)) = (node.role, node.broker_id) else { return false };
         if shared.failed_in_maintenance.contains(&node.id) {
             return false;
         }
-        if self.board.registered.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
-            return false; // not ZooKeeper mode, or the registrations are not watched
+        let zookeeper_mode = self.board.registered.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        if !zookeeper_mode && !self.kraft_mode() {
+            return false; // neither registrations nor a KRaft controller to ask
         }
         let Some(failed_since) = self.board.snapshot(&node.id).map(|s| s.since) else { return false };
         let grace = self.config.recovery.planned_restart_grace_seconds.duration();
@@ -544,32 +548,72 @@ impl Engine {
             shared.planned_stops.remove(&node.id);
             return false;
         }
-        let deregistered = self.board.deregistered.lock().unwrap_or_else(|p| p.into_inner()).get(&id).copied();
-        match deregistered {
-            Some(at) if at.saturating_duration_since(failed_since) <= CLEAN_WINDOW => {
-                shared.planned_stops.insert(node.id.clone(), failed_since);
-                info!(message = "Recovery: broker stopped cleanly (controlled shutdown); maintenance, no incident.", node = %node.id, grace_s = grace.as_secs());
-                let (audit, node_id) = (self.audit.clone(), node.id.clone());
-                let secs = grace.as_secs();
-                tokio::spawn(async move {
-                    let evidence =
-                        "its ZooKeeper registration was removed within 3 s of its port closing (a clean session close)";
-                    audit
-                        .record(
-                            "planned_stop_detected",
-                            Some(&node_id),
-                            None,
-                            json!({"evidence": evidence, "grace_s": secs}),
-                        )
-                        .await;
-                });
-                true
+        let clean = if zookeeper_mode {
+            let deregistered = self.board.deregistered.lock().unwrap_or_else(|p| p.into_inner()).get(&id).copied();
+            match deregistered {
+                Some(at) if at.saturating_duration_since(failed_since) <= CLEAN_WINDOW => Some(
+                    "its ZooKeeper registration was removed within 3 s of its port closing (a clean session close)",
+                ),
+                // Deregistered long after the port closed: the session expired — a crash.
+                Some(_) => return false,
+                None => None,
             }
-            // Not deregistered yet: give a clean shutdown its few seconds.
-            None => failed_since.elapsed() <= CLEAN_WINDOW,
-            // Deregistered long after the port closed: the session expired — a crash.
-            Some(_) => false,
+        } else {
+            // KRaft: a controlled shutdown ends with the controller fencing the broker at
+            // once; a crashed broker stays unfenced until its session times out.
+            (kraft_fenced == Some(true)).then_some(
+                "the controller fenced it within 3 s of its port closing (a controlled shutdown; a crash stays unfenced until its session times out)",
+            )
+        };
+        let Some(evidence) = clean else {
+            // No evidence yet: give a clean shutdown its few seconds.
+            return failed_since.elapsed() <= CLEAN_WINDOW;
+        };
+        shared.planned_stops.insert(node.id.clone(), failed_since);
+        info!(message = "Recovery: broker stopped cleanly (controlled shutdown); maintenance, no incident.", node = %node.id, evidence, grace_s = grace.as_secs());
+        let (audit, node_id) = (self.audit.clone(), node.id.clone());
+        let secs = grace.as_secs();
+        tokio::spawn(async move {
+            audit.record("planned_stop_detected", Some(&node_id), None, json!({"evidence": evidence, "grace_s": secs})).await;
+        });
+        true
+    }
+
+    /// The cluster runs on KRaft (controllers are configured, or a quorum was seen).
+    fn kraft_mode(&self) -> bool {
+        !self.config.cluster.kraft_controllers.is_empty()
+            || self.board.cluster.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|v| v.kraft.is_some())
+    }
+
+    /// KRaft, within `CLEAN_WINDOW` of a broker's port closing: whether a serving
+    /// peer's DescribeCluster says the controller fenced it (or forgot it).
+    /// `None` when nobody could tell.
+    async fn kraft_fenced_early(&self, node: &Node) -> Option<bool> {
+        let (Role::KafkaBroker, Some(id)) = (node.role, node.broker_id) else { return None };
+        if !self.kraft_mode() || self.board.registered.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            return None;
         }
+        let failed_since = self.board.snapshot(&node.id)?.since;
+        if failed_since.elapsed() > CLEAN_WINDOW || self.shared().planned_stops.contains_key(&node.id) {
+            return None;
+        }
+        let peers: Vec<&Node> = self
+            .nodes
+            .iter()
+            .filter(|n| n.role == Role::KafkaBroker && n.id != node.id)
+            .filter(|n| matches!(self.state_of(&n.id), NodeState::Healthy | NodeState::Degraded))
+            .collect();
+        for peer in peers.into_iter().take(2) {
+            let o = self.prober.probe(peer, "kafka_metadata").await;
+            if let Some(crate::monitor::Findings::Kafka(view)) = o.findings {
+                return match view.brokers.iter().find(|b| b.id == id) {
+                    Some(b) => b.fenced,
+                    // Gone from the registrations altogether.
+                    None => Some(true),
+                };
+            }
+        }
+        None
     }
 
     /// When the node's last round says it is starting or replaying its logs

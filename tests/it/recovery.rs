@@ -773,3 +773,61 @@ fn a_broker_replaying_its_logs_is_not_restarted_again() {
     assert!(server_log.contains("unclean log dirs"), "the broker really recovered an unclean shutdown");
     daemon.kill();
 }
+
+/// Issue: planned restarts on KRaft. An operator's rolling restart of every
+/// broker (SIGTERM: Kafka's controlled shutdown; the controller fences the
+/// broker at once) opens no incident, runs no action and pages nobody; a
+/// broker stopped and left down is an incident after the grace period, and
+/// repaired. A webhook receiver stands in for the pager, with
+/// `on_failure_detected` switched on so any incident would page.
+#[test]
+fn a_rolling_restart_on_kraft_is_not_an_outage_and_a_forgotten_broker_is() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec::kraft_separate()).unwrap();
+    let pager = crate::notify::Receiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("attempts");
+    let scripts = script(
+        dir.path(),
+        &format!("echo \"$KAFKA_NODE_ID\" >> {}\n{}", marker.display(), start_command(&cluster)),
+    );
+    let recovery = format!(
+        "  actions: [script]\n  planned_restart_grace_seconds: 20\n  script: {{script_directory: {}}}\n\
+         notifications:\n  webhook: {{url: \"http://127.0.0.1:{}/page\"}}\n  triggers: {{on_failure_detected: true}}",
+        scripts.display(),
+        pager.port
+    );
+    let daemon = Run::start(&cluster, dir.path(), &recovery, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+
+    for broker in ["broker-1", "broker-2", "broker-3"] {
+        cluster.stop(broker).unwrap();
+        let planned = daemon.wait_for("planned_stop_detected", Duration::from_secs(20), |r| r["node"] == broker);
+        assert!(planned["evidence"].as_str().unwrap().contains("fenced"), "{planned:#}");
+        cluster.start_node(broker).unwrap();
+        cluster.wait_ready(broker).unwrap();
+        // Back in the cluster before the next one goes, as an operator waits.
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    assert!(daemon.events("detected").is_empty(), "no incident during the rolling restart: {:#?}", daemon.audit());
+    assert!(!marker.exists(), "no action during the rolling restart");
+    assert!(pager.accepted().is_empty(), "nobody paged: {:?}", pager.json());
+
+    // Stopped and forgotten: after the grace period, an incident and a repair.
+    let stopped = Instant::now();
+    cluster.stop("broker-2").unwrap();
+    daemon.wait_for("planned_stop_detected", Duration::from_secs(20), |r| r["node"] == "broker-2" && r["ts"].is_string());
+    daemon.wait_for("detected", Duration::from_secs(60), |r| r["node"] == "broker-2");
+    assert!(stopped.elapsed() >= Duration::from_secs(20), "not before the grace period");
+    daemon.wait_for("recovered", Duration::from_secs(90), |r| r["node"] == "broker-2");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().lines().collect::<Vec<_>>(), ["broker-2"]);
+
+    // A crash stays a crash: kill -9 is acted on before its session would even time out.
+    let killed = Instant::now();
+    cluster.kill("broker-3").unwrap();
+    daemon.wait_for("attempt_started", Duration::from_secs(30), |r| r["node"] == "broker-3");
+    assert!(killed.elapsed() < Duration::from_secs(9), "acted at once, not after a grace: {:?}", killed.elapsed());
+    let planned_3 = daemon.events("planned_stop_detected").iter().filter(|r| r["node"] == "broker-3").count();
+    assert_eq!(planned_3, 1, "only the rolling restart's stop of broker-3 was a planned stop");
+    daemon.wait_for("recovered", Duration::from_secs(90), |r| r["node"] == "broker-3");
+}
