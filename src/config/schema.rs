@@ -277,8 +277,9 @@ section! {
         /// After a node recovered, time before it may be acted on again.
         cooldown_seconds: Seconds = 300.0,
         /// A broker that stopped cleanly (ZooKeeper mode: its registration removed
-        /// within seconds of its port closing — a controlled shutdown, not a crash) is
-        /// in maintenance this long; still down after it, it is an incident.
+        /// within 3 s of its port closing; KRaft: fenced by the controller within
+        /// 3 s — a controlled shutdown, not a crash) is in maintenance this long;
+        /// still down after it, it is an incident.
         planned_restart_grace_seconds: Seconds = 600.0,
         /// A broker whose JVM answers and says (BrokerState over `jmx`) it is
         /// starting or replaying its logs after an unclean shutdown is left to

@@ -97,6 +97,8 @@ struct Shared {
     maintenance: HashMap<String, (i64, String)>,
     /// Failed nodes in maintenance already logged as such.
     noted_in_maintenance: HashSet<String>,
+    /// Failed nodes already logged as down while a pause or blackout holds recovery off.
+    noted_held_off: HashSet<String>,
     /// Brokers seen stopping cleanly, and when.
     planned_stops: HashMap<String, Instant>,
     /// Nodes that went down inside a maintenance window: when it ends, the
@@ -336,6 +338,12 @@ impl Engine {
         {
             let mut shared = self.shared();
             shared.paused_until = paused.and_then(|p| p.parse().ok()).filter(|until: &i64| *until > now_ms());
+            let blackout = guards::blackout_at(&self.config.monitoring.blackout_periods, &|tz| {
+                guards::wall_clock(SystemTime::now(), tz)
+            });
+            if shared.paused_until.is_none() && blackout.is_none() {
+                shared.noted_held_off.clear();
+            }
         }
         let mut current = HashMap::new();
         for (key, value) in windows {
@@ -453,6 +461,29 @@ impl Engine {
         {
             let mut shared = self.shared();
             if shared.active.contains(&node.id) || shared.held.contains(&node.id) {
+                return;
+            }
+            // An operator pause or a blackout period: the operator said "hands off".
+            // Down is expected; once it ends, a node still down is an incident.
+            let held_off = match shared.paused_until {
+                Some(until) if until > now_ms() => Some(if until == i64::MAX {
+                    "recovery is paused until resumed".to_string()
+                } else {
+                    format!("recovery is paused until {}", rfc3339(from_millis(until)))
+                }),
+                _ => guards::blackout_at(&self.config.monitoring.blackout_periods, &|tz| {
+                    guards::wall_clock(SystemTime::now(), tz)
+                })
+                .map(|b| format!("blackout period {b}")),
+            };
+            if let Some(why) = held_off {
+                if shared.noted_held_off.insert(node.id.clone()) {
+                    info!(message = "Recovery: node down while the operator holds recovery off; no incident until that ends.", node = %node.id, reason = %why);
+                    let (audit, node_id) = (self.audit.clone(), node.id.clone());
+                    tokio::spawn(async move {
+                        audit.record("down_while_held_off", Some(&node_id), None, json!({"reason": why})).await;
+                    });
+                }
                 return;
             }
             if let Some((until, reason)) = shared.maintenance.get(&node.id).cloned() {
@@ -574,7 +605,9 @@ impl Engine {
         let (audit, node_id) = (self.audit.clone(), node.id.clone());
         let secs = grace.as_secs();
         tokio::spawn(async move {
-            audit.record("planned_stop_detected", Some(&node_id), None, json!({"evidence": evidence, "grace_s": secs})).await;
+            audit
+                .record("planned_stop_detected", Some(&node_id), None, json!({"evidence": evidence, "grace_s": secs}))
+                .await;
         });
         true
     }

@@ -74,6 +74,9 @@ pub fn node_view(s: &NodeSnapshot, engine: &EngineStatus, now: Instant) -> NodeV
                 if why.is_empty() { String::new() } else { format!(": {why}") }
             ),
         )
+    } else if let (Some(until), true, false) = (&engine.paused_until, down, engine.active.contains(id)) {
+        let until = if until.starts_with("until") { until.clone() } else { format!("until {until}") };
+        ("maintenance", format!("recovery paused {until}; no incident until it ends"))
     } else if let (Some((_, ago)), true) = (planned, down) {
         ("maintenance", format!("planned stop: clean shutdown seen {ago:.0} s ago"))
     } else if engine.in_flight.contains(id) {

@@ -145,7 +145,7 @@ fn config(cluster: &Cluster, dir: &Path, port: u16, scripts: &Path) -> PathBuf {
     let token_file = write_temp(dir, "api-token", &format!("{TOKEN}\n"));
     let text = format!(
         "{}monitoring:\n  interval_seconds: 1\n  timeout_seconds: 2\n\
-         recovery:\n  actions: [script]\n  initial_delay_seconds: 1\n  script: {{script_directory: {}}}\n\
+         recovery:\n  actions: [script]\n  max_attempts: 1\n  initial_delay_seconds: 1\n  script: {{script_directory: {}}}\n\
          logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\n\
          system:\n  state_dir: {}\n  metrics: {{port: {port}, bind_address: 127.0.0.1}}\n  api: {{token_file: {}}}\n",
         cluster_section("api-test", &[("", cluster)]),
@@ -167,9 +167,15 @@ fn http_api_metrics_and_status_page_tell_the_truth_about_a_real_cluster() {
     let scripts = d.join("scripts");
     std::fs::create_dir_all(&scripts).unwrap();
     let restart = scripts.join("default.sh");
+    // Refuses until the test says the cause is fixed (the file `allowed` exists).
+    let allowed = d.join("allowed");
     std::fs::write(
         &restart,
-        format!("#!/bin/sh\nexec {TESTBED} start \"$KAFKA_NODE_ID\" --dir {}\n", cluster.dir().display()),
+        format!(
+            "#!/bin/sh\n[ -f {} ] || {{ echo 'refused: disk still broken' >&2; exit 1; }}\nexec {TESTBED} start \"$KAFKA_NODE_ID\" --dir {}\n",
+            allowed.display(),
+            cluster.dir().display()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&restart, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -235,18 +241,33 @@ fn http_api_metrics_and_status_page_tell_the_truth_about_a_real_cluster() {
         s["daemon"]["paused_until"].is_string().then_some(())
     });
 
-    // A crash while paused: every view says broker-2 failed, and nothing acts.
+    // A crash while paused: the operator holds recovery off, so broker-2 is
+    // shown in maintenance, with no incident and no action.
     let mut cluster = cluster;
     cluster.kill("broker-2").unwrap();
-    let status = wait_until("broker-2 shown failed", Duration::from_secs(15), || {
+    let status = wait_until("broker-2 failed", Duration::from_secs(15), || {
         let (_, s) = json("GET", &format!("{base}/api/v1/status"), None, None);
-        (node(&s, "broker-2")["shown"] == "failed").then_some(s)
+        (node(&s, "broker-2")["state"] == "failed").then_some(s)
     });
+    assert_eq!(node(&status, "broker-2")["shown"], "maintenance", "{status}");
+    assert!(node(&status, "broker-2")["reason"].as_str().unwrap().starts_with("recovery paused until"));
     assert_eq!(status["cluster"]["status"], "failed", "{status}");
     assert_eq!(node(&status, "broker-1")["shown"], "healthy");
     assert_eq!(node(&status, "broker-2")["cause"], "connection_refused");
+    let out = run(bin().args(["status", "--config"]).arg(&config));
+    assert!(stdout(&out).contains("Recovery PAUSED"), "{}", stdout(&out));
+
+    // Resumed: an incident; its one attempt fails (the script refuses) and it is escalated.
+    let (code, _) = json("POST", &format!("{base}/api/v1/resume"), Some(TOKEN), None);
+    assert_eq!(code, 200);
+    let status = wait_until("broker-2 shown escalated", Duration::from_secs(30), || {
+        let (_, s) = json("GET", &format!("{base}/api/v1/status"), None, None);
+        (node(&s, "broker-2")["shown"] == "escalated").then_some(s)
+    });
+    assert_eq!(status["daemon"]["held"], serde_json::json!(["broker-2"]));
     let (code, one) = json("GET", &format!("{base}/api/v1/nodes/broker-2"), None, None);
     assert_eq!((code, one["node"]["state"].as_str()), (200, Some("failed")), "{one}");
+    assert_eq!(one["incidents"][0]["state"], "escalated", "{one}");
     let (code, missing) = json("GET", &format!("{base}/api/v1/nodes/broker-9"), None, None);
     assert_eq!(code, 404);
     assert!(missing["error"].as_str().unwrap().contains("broker-1, broker-2, zk-1"), "{missing}");
@@ -257,28 +278,30 @@ fn http_api_metrics_and_status_page_tell_the_truth_about_a_real_cluster() {
     let out = run(bin().args(["status", "--config"]).arg(&config));
     assert_eq!(out.status.code(), Some(2));
     let table = stdout(&out);
-    assert!(table.contains("Cluster api-test: FAILED") && table.contains("Recovery PAUSED"), "{table}");
-    assert!(table.lines().any(|l| l.starts_with("broker-2") && l.contains("FAILED")), "{table}");
+    assert!(table.contains("Cluster api-test: FAILED"), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("broker-2") && l.contains("ESCALATED")), "{table}");
     let out = run(bin().args(["status", "--output", "json", "--url", &base]));
     let parsed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(node(&parsed, "broker-2")["shown"], "failed");
+    assert_eq!(node(&parsed, "broker-2")["shown"], "escalated");
     let out = run(bin().args(["status", "--url", &format!("http://127.0.0.1:{}", free_port())]));
     assert_eq!(out.status.code(), Some(3));
     assert!(crate::support::stderr(&out).contains("the daemon does not answer"));
 
-    // The status page, rendered by a real Chromium: broker-2's card is red, the others green.
+    // The status page, rendered by a real Chromium: broker-2's card is magenta
+    // (escalated), the others green.
     let shot_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let shot = shot_dir.join("status-page.png");
     let dom = chromium(&format!("{base}/"), &shot);
     assert!(dom.contains("data-loaded=\"true\""), "the page's script did not run:\n{dom}");
     let card = dom.find("data-node=\"broker-2\"").map(|i| &dom[i..(i + 60).min(dom.len())]).unwrap_or("");
-    assert!(card.contains("data-shown=\"failed\""), "broker-2's card: {card}\n{dom}");
+    assert!(card.contains("data-shown=\"escalated\""), "broker-2's card: {card}\n{dom}");
     assert!(dom.contains("kafka_broker broker-2 is down"), "cluster findings missing:\n{dom}");
-    let (red, size) = pixels_of(&shot, [0xc6, 0x28, 0x28]);
+    assert!(dom.contains("broker-2: escalated, held until healthy or reset"), "the daemon's facts:\n{dom}");
+    let (magenta, size) = pixels_of(&shot, [0xad, 0x14, 0x57]);
     let (green, _) = pixels_of(&shot, [0x2e, 0x7d, 0x32]);
     assert_eq!(size, (1280, 900));
-    // A card is about 230 × 180 pixels: one red card, two green ones (and the banner).
-    assert!(red > 20_000, "red pixels of the failed card: {red} (screenshot {})", shot.display());
+    // A card is about 230 × 180 pixels: one escalated card, two green ones.
+    assert!(magenta > 20_000, "magenta pixels of the escalated card: {magenta} (screenshot {})", shot.display());
     assert!(green > 2 * 20_000, "green pixels of the healthy cards: {green} (screenshot {})", shot.display());
 
     // Maintenance through the API is shown as such, and ends.
@@ -292,9 +315,15 @@ fn http_api_metrics_and_status_page_tell_the_truth_about_a_real_cluster() {
     });
     assert_eq!(json("DELETE", &m, Some(TOKEN), None).0, 200);
 
-    // Resumed: the restart script brings broker-2 back; the counters and Prometheus say so.
-    let (code, _) = json("POST", &format!("{base}/api/v1/resume"), Some(TOKEN), None);
-    assert_eq!(code, 200);
+    // The cause is fixed; reset through the API: the restart script brings
+    // broker-2 back, and the counters and Prometheus say so.
+    let (_, incidents) = json("GET", &format!("{base}/api/v1/incidents?node=broker-2"), None, None);
+    let escalated = incidents[0]["id"].as_str().unwrap().to_string();
+    std::fs::write(&allowed, "").unwrap();
+    let reset = format!("{base}/api/v1/incidents/{escalated}/reset");
+    assert_eq!(call("POST", &reset, None, None).0, 401);
+    let (code, answer) = json("POST", &reset, Some(TOKEN), None);
+    assert_eq!((code, answer["node"].as_str()), (200, Some("broker-2")), "{answer}");
     wait_until("broker-2 healthy again", Duration::from_secs(90), || {
         let (_, s) = json("GET", &format!("{base}/api/v1/status"), None, None);
         (node(&s, "broker-2")["shown"] == "healthy").then_some(())
@@ -303,7 +332,7 @@ fn http_api_metrics_and_status_page_tell_the_truth_about_a_real_cluster() {
     let line = |name: &str| metrics.lines().find(|l| l.starts_with(name)).unwrap_or_default().to_string();
     assert!(
         line("kafka_self_healing_recovery_attempts_total{cluster=\"api-test\",node=\"broker-2\",action=\"script\"}")
-            .ends_with(" 1"),
+            .ends_with(" 2"),
         "{metrics}"
     );
     assert!(
@@ -311,14 +340,15 @@ fn http_api_metrics_and_status_page_tell_the_truth_about_a_real_cluster() {
             .ends_with(" 1"),
         "{metrics}"
     );
+    assert!(line("kafka_self_healing_escalations_total{cluster=\"api-test\",node=\"broker-2\"}").ends_with(" 1"));
     assert!(
         line("kafka_self_healing_probe_errors_total{cluster=\"api-test\",node=\"broker-2\"")
             .ends_with(|c: char| c.is_ascii_digit())
     );
-    wait_until("Prometheus scraped the attempt", Duration::from_secs(30), || {
+    wait_until("Prometheus scraped the attempts", Duration::from_secs(30), || {
         let up = prom_value(&prom, "up{job=\"kafka-self-healing\"}")?;
         let attempts = prom_value(&prom, "sum(kafka_self_healing_recovery_attempts_total{node=\"broker-2\"})")?;
-        (up == 1.0 && attempts == 1.0).then_some(())
+        (up == 1.0 && attempts == 2.0).then_some(())
     });
     assert!(prom_value(&prom, "sum(kafka_self_healing_monitoring_latency_seconds_count)").unwrap_or(0.0) > 0.0);
 
@@ -362,6 +392,7 @@ fn http_api_metrics_and_status_page_tell_the_truth_about_a_real_cluster() {
 
     // The incident is in the API, with its audit trail; the API's own actions are audited as `api`.
     let (_, incidents) = json("GET", &format!("{base}/api/v1/incidents?node=broker-2"), None, None);
+    assert_eq!(incidents.as_array().unwrap().len(), 2, "the escalated incident and the one after the reset");
     let id = incidents[0]["id"].as_str().expect("broker-2's incident").to_string();
     let (code, one) = json("GET", &format!("{base}/api/v1/incidents/{id}"), None, None);
     assert_eq!(code, 200);
