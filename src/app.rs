@@ -158,8 +158,14 @@ async fn start(
         .await;
 
     let (incidents, _) = broadcast::channel(1024);
-    let notifier =
-        Arc::new(Notifier::new(shared_config.clone(), store.clone(), audit.clone(), board.clone(), telemetry.clone()));
+    let notifier = Arc::new(Notifier::new(
+        shared_config.clone(),
+        store.clone(),
+        audit.clone(),
+        board.clone(),
+        telemetry.clone(),
+        prober.plugins.clone(),
+    ));
     tracker.spawn(notifier.run(incidents.subscribe(), tracker.clone(), stop.clone()));
     let engine = Arc::new(Engine::new(
         shared_config.clone(),

@@ -131,9 +131,35 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Built-in and external plugins: list them, or run one once.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginsCommand {
+    /// Every built-in and discovered plugin: kind, source, enabled, priority, load errors.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+        output: CheckFormat,
+    },
+    /// Run one plugin once and print its input and output (a monitor probes a
+    /// node; a recovery plugin runs with "dry_run": true; a notifier gets a test message).
+    Test {
+        /// The plugin's name.
+        name: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The node to use [default: the first node that lists the plugin, else the first node].
+        #[arg(long)]
+        node: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -220,6 +246,50 @@ pub fn main() -> ExitCode {
         Command::Config(ConfigCommand::Show { config, output }) => show(&config.config, output),
         Command::Check { config, output } => check(&config.config, output),
         Command::Status { url, config, output } => status(url, &config.config, output),
+        Command::Plugins(PluginsCommand::List { config, output }) => {
+            let loaded = match load_or_exit(&config.config) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            let registry = crate::plugin::Registry::load(&loaded.config);
+            let listing = registry.listing();
+            match output {
+                CheckFormat::Table => print!("{}", crate::plugin::inspect::table(&listing)),
+                CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&listing).unwrap_or_default()),
+            }
+            if listing.iter().any(|l| l.error.is_some()) { ExitCode::from(1) } else { ExitCode::SUCCESS }
+        }
+        Command::Plugins(PluginsCommand::Test { name, config, node }) => {
+            let loaded = match load_or_exit(&config.config) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            let registry = crate::plugin::Registry::load(&loaded.config);
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let security = loaded.security.clone();
+            match runtime.block_on(crate::plugin::inspect::test(
+                &loaded.config,
+                security,
+                &registry,
+                &name,
+                node.as_deref(),
+            )) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(text) => {
+                    eprintln!("{text}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Alert { message, severity, config } => alert(&config.config, &message, &severity),
         Command::Report { month, since, output, config } => state_command(&config.config, |dir, cfg| {
             let period = match (month, since) {

@@ -134,12 +134,32 @@ pub fn nodes(config: &crate::config::Config) -> Vec<Node> {
             broker_id: n.broker_id,
             jmx_port: n.jmx_port,
             admin_port: n.admin_port,
-            methods: n
-                .monitoring_methods
-                .clone()
-                .unwrap_or_else(|| role.default_methods().iter().map(|m| m.to_string()).collect()),
+            methods: by_priority(
+                config,
+                n.monitoring_methods
+                    .clone()
+                    .unwrap_or_else(|| role.default_methods().iter().map(|m| m.to_string()).collect()),
+            ),
         })
         .collect()
+}
+
+/// Monitoring methods in `plugins.monitoring_plugins` priority order (lower
+/// first; the written order among equals).
+fn by_priority(config: &crate::config::Config, mut methods: Vec<String>) -> Vec<String> {
+    use crate::plugin::{self, DEFAULT_PRIORITY, Kind};
+    let canonical = |name: &str| plugin::builtin(Kind::Monitor, name).map_or(name.to_string(), |b| b.name.to_string());
+    let priority = |m: &String| {
+        let wanted = canonical(m);
+        config
+            .plugins
+            .monitoring_plugins
+            .iter()
+            .find(|(k, _)| canonical(k) == wanted)
+            .map_or(DEFAULT_PRIORITY, |(_, e)| e.priority)
+    };
+    methods.sort_by_key(priority);
+    methods
 }
 
 #[cfg(test)]

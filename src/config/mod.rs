@@ -22,6 +22,16 @@ pub use decode::{Seconds, Secret};
 pub use diagnostic::{Diagnostic, Report, Severity};
 pub use schema::*;
 
+/// Any YAML text as plain JSON data, or the first parse error with its place.
+pub fn yaml_to_json(text: &str) -> Result<serde_json::Value, String> {
+    match yaml::parse(text) {
+        Ok(node) => Ok(yaml::to_json(&node)),
+        Err(errors) => Err(errors
+            .first()
+            .map_or_else(|| "not YAML".to_string(), |e| format!("{}:{}: {}", e.mark.line, e.mark.col, e.message))),
+    }
+}
+
 use crate::topology::Role;
 use decode::{Ctx, Decode};
 use yaml::{Mark, Value};

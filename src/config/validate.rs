@@ -7,7 +7,6 @@
 //! a secret's value.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use super::decode::{Ctx, Seconds, suggest};
 use super::schema::{Config, NodeConfig, RetryPolicyOverride};
@@ -19,7 +18,9 @@ use crate::topology::Role;
 /// Runs every rule; diagnostics go into `cx`. Returns the Kafka connection
 /// security the rules found usable (plaintext when there were errors).
 pub fn validate(config: &Config, cx: &mut Ctx) -> Security {
-    let mut v = Validator { cx, config };
+    let plugins = plugin::Registry::load(config);
+    let mut v = Validator { cx, config, plugins: &plugins };
+    v.plugins();
     v.cluster();
     v.retry_policy("recovery", &Policy::of_recovery(config));
     v.monitoring();
@@ -34,6 +35,8 @@ pub fn validate(config: &Config, cx: &mut Ctx) -> Security {
 struct Validator<'c, 'a> {
     cx: &'c mut Ctx<'a>,
     config: &'c Config,
+    /// Built-ins and the external plugins discovery found.
+    plugins: &'c plugin::Registry,
 }
 
 /// The effective retry policy of one place in the file, for bounds checks.
@@ -241,9 +244,25 @@ impl<'c> Validator<'c, '_> {
                 }
                 continue;
             }
-            if configured.contains_key(name) || self.discovered(kind, name) {
+            if self.plugins.discovered.find(kind, name).is_some() {
+                if !self.plugins.enabled(kind, name) {
+                    self.warning(
+                        &item,
+                        format!("{} plugin `{name}` is disabled under `plugins`; it is not run", kind.noun()),
+                        "",
+                    );
+                }
                 continue;
             }
+            if let Some(e) = self.plugins.discovered.error_of(name) {
+                self.error(
+                    &item,
+                    format!("{} plugin `{name}` could not be loaded: {}", kind.noun(), e.error),
+                    format!("fix {} (see `kafka-self-healing plugins list`)", e.path.display()),
+                );
+                continue;
+            }
+            let _ = configured;
             let known = plugin::known_names(kind);
             let hint = match suggest(name, &known) {
                 Some(s) => format!("did you mean `{s}`?"),
@@ -257,25 +276,40 @@ impl<'c> Validator<'c, '_> {
         }
     }
 
-    /// An executable named `name` (any extension) in a plugin directory.
-    fn discovered(&self, kind: Kind, name: &str) -> bool {
-        let d = &self.config.plugins.discovery;
-        if !d.enabled {
-            return false;
+    /// Plugins that failed to load (the rest of the system runs without them),
+    /// and plugins listed under `plugins` that exist nowhere.
+    fn plugins(&mut self) {
+        let registry = self.plugins;
+        for e in &registry.discovered.errors {
+            self.warning(
+                "plugins.discovery.directories",
+                format!("plugin {} is not loaded: {}", e.path.display(), e.error),
+                "the daemon runs without it; `kafka-self-healing plugins list` shows every plugin",
+            );
         }
-        let sub = match kind {
-            Kind::Monitor => "monitoring",
-            Kind::Action => "recovery",
-            Kind::Notifier => "notification",
-        };
-        d.directories.iter().any(|dir| {
-            [Path::new(dir).to_path_buf(), Path::new(dir).join(sub)].iter().any(|dir| {
-                std::fs::read_dir(dir).into_iter().flatten().flatten().any(|entry| {
-                    let p = entry.path();
-                    p.file_stem().is_some_and(|s| s == name) && p.extension().is_none_or(|e| e != "yaml" && e != "yml")
-                })
-            })
-        })
+        let p = &self.config.plugins;
+        for (kind, section, map) in [
+            (Kind::Monitor, "monitoring_plugins", &p.monitoring_plugins),
+            (Kind::Action, "recovery_plugins", &p.recovery_plugins),
+            (Kind::Notifier, "notification_plugins", &p.notification_plugins),
+        ] {
+            for name in map.keys() {
+                let known = plugin::builtin(kind, name).is_some()
+                    || registry.discovered.find(kind, name).is_some()
+                    || registry.not_loaded.iter().any(|e| e.kind == kind && e.name == *name)
+                    || registry.discovered.error_of(name).is_some();
+                if !known {
+                    self.warning(
+                        &format!("plugins.{section}.{name}"),
+                        format!(
+                            "no {} plugin `{name}`: not a built-in, and not found in plugins.discovery.directories",
+                            kind.noun()
+                        ),
+                        "check the name, or install the plugin's executable in a plugin directory",
+                    );
+                }
+            }
+        }
     }
 
     fn monitoring(&mut self) {
@@ -594,7 +628,7 @@ impl<'c> Validator<'c, '_> {
     fn notifications(&mut self) {
         let config = self.config;
         let n = &config.notifications;
-        let channels = crate::notify::channels::configured(config);
+        let channels = crate::notify::channels::configured(config, self.plugins);
         if channels.is_empty() {
             self.warning(
                 "notifications",

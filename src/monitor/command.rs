@@ -58,11 +58,16 @@ pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
             );
         }
     };
-    let text = String::from_utf8_lossy(&out);
-    // Nagios plugins put performance data after `|`.
+    nagios(status.ok().and_then(|s| s.code()), &out)
+}
+
+/// The Nagios convention: exit 0 OK, 1 WARNING, 2 CRITICAL, else UNKNOWN; the
+/// first output line (before any `|` performance data) is the message.
+pub(super) fn nagios(exit_code: Option<i32>, out: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(out);
     let message = text.lines().next().unwrap_or("").split('|').next().unwrap_or("").trim().to_string();
     let message = if message.is_empty() { "(no output)".to_string() } else { message };
-    match status.ok().and_then(|s| s.code()) {
+    match exit_code {
         Some(0) => Outcome::healthy(message),
         Some(1) => Outcome::degraded(Cause::CheckWarning, message),
         Some(2) => Outcome::failed(Cause::CheckCritical, message),

@@ -10,6 +10,7 @@
 //! node as an error: a refused connection is an `Observation`, not an `Err`.
 
 mod command;
+mod external_probe;
 mod http;
 pub mod jmx;
 mod kafka_api;
@@ -99,6 +100,8 @@ pub enum Cause {
     CheckWarning,
     /// A `command` check said CRITICAL (exit 2), or `http` got the wrong answer.
     CheckCritical,
+    /// An external plugin hung, crashed, or answered something unusable.
+    PluginError,
 }
 
 impl Cause {
@@ -123,6 +126,7 @@ impl Cause {
             Cause::LogDirOffline => "log_dir_offline",
             Cause::DiskFull => "disk_full",
             Cause::Starting => "starting",
+            Cause::PluginError => "plugin_error",
             Cause::LogRecovery => "log_recovery",
             Cause::ShuttingDown => "shutting_down",
             Cause::UnderReplicated => "under_replicated",
@@ -239,6 +243,8 @@ pub struct Prober {
     /// TLS and SASL for every Kafka connection.
     pub security: Security,
     pub jmx: jmx::JmxSettings,
+    /// Built-in switches and the external plugins found at start-up.
+    pub plugins: std::sync::Arc<plugin::Registry>,
     http_client: reqwest::Client,
 }
 
@@ -255,6 +261,7 @@ impl Prober {
             command: m.command.clone(),
             security,
             jmx: jmx::JmxSettings::from_config(&m.jmx),
+            plugins: std::sync::Arc::new(plugin::Registry::load(config)),
             // Health endpoints must answer themselves: no redirects followed.
             http_client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -278,8 +285,24 @@ impl Prober {
     pub async fn probe(&self, node: &Node, method: &str) -> Observation {
         let started = Instant::now();
         let builtin = plugin::builtin(Kind::Monitor, method);
-        let name = builtin.map_or("unknown", |b| b.name);
+        let external = match builtin {
+            None => self.plugins.external(Kind::Monitor, method),
+            Some(_) => None,
+        };
+        let name = builtin.map(|b| b.name).or(external.map(|e| e.label)).unwrap_or("unknown");
+        let disabled = builtin.is_some_and(|b| !self.plugins.enabled(Kind::Monitor, b.name));
         let work = async {
+            if disabled {
+                return Outcome::unknown(
+                    Cause::Unsupported,
+                    format!(
+                        "monitoring plugin `{name}` is disabled (plugins.monitoring_plugins.{name}.enabled: false)"
+                    ),
+                );
+            }
+            if let Some(e) = external {
+                return external_probe::probe(e, node, &self.plugins.config_of(Kind::Monitor, &e.name)).await;
+            }
             match name {
                 "socket" => socket::probe(self, node).await,
                 "kafka_api" => kafka_api::probe(self, node).await,
@@ -299,7 +322,11 @@ impl Prober {
         // Every connect and request inside has its own limit (`timeout`); a probe
         // makes at most four of them. This outer limit is only a safety net, so
         // a slow but working network (each answer within the limit) never fails.
-        let budget = self.connect_timeout + self.timeout * 4;
+        // A plugin keeps its own time limit (and is killed at it).
+        let budget = match external {
+            Some(e) => e.timeout + Duration::from_secs(1),
+            None => self.connect_timeout + self.timeout * 4,
+        };
         let outcome = match tokio::time::timeout(budget, work).await {
             Ok(outcome) => outcome,
             Err(_) => Outcome::failed(Cause::Timeout, format!("the probe did not finish within {budget:?}")),

@@ -14,9 +14,47 @@ use sha2::Sha256;
 
 use super::compose::Notification;
 use crate::config::{Config, Routing};
+use crate::plugin::external::{self, External};
+use crate::plugin::{Kind, Registry};
 
-/// The configured channels by name, with their routing.
-pub fn configured(config: &Config) -> Vec<(&'static str, &Routing)> {
+/// An external notification plugin: the notification on stdin, `{"delivered": true}` back.
+async fn deliver_plugin(plugin: &External, config: &serde_json::Value, n: &Notification) -> Result<(), DeliveryError> {
+    let body = json!({"notification": n});
+    let request = external::request(Kind::Notifier, body, config);
+    let raw = external::run(plugin, &[], &[], Some(request.to_string().as_bytes()))
+        .await
+        .map_err(|e| DeliveryError(e.to_string()))?;
+    let answer = external::answer(plugin, &raw).map_err(|e| DeliveryError(e.to_string()))?;
+    let message = answer.get("message").and_then(serde_json::Value::as_str).unwrap_or("");
+    match (answer.get("delivered").and_then(serde_json::Value::as_bool), raw.exit_code) {
+        (Some(true), Some(0)) => Ok(()),
+        (Some(true), code) => {
+            Err(DeliveryError(format!("plugin `{}` said delivered but exited {code:?}: {message}", plugin.name)))
+        }
+        (Some(false), _) => Err(DeliveryError(format!("plugin `{}` did not deliver: {message}", plugin.name))),
+        (None, _) => Err(DeliveryError(format!("plugin `{}`: the answer has no boolean `delivered`", plugin.name))),
+    }
+}
+
+/// Every routing lets an external notification plugin's messages through.
+static ALL_ROUTES: std::sync::LazyLock<Routing> = std::sync::LazyLock::new(Routing::default);
+
+/// The channels to use by name, with their routing: the configured built-ins
+/// not disabled under `plugins.notification_plugins`, then the external
+/// notification plugins (every message the triggers let through).
+pub fn configured<'c>(config: &'c Config, plugins: &Registry) -> Vec<(&'static str, &'c Routing)> {
+    let mut out = builtin_channels(config);
+    out.retain(|(name, _)| plugins.enabled(Kind::Notifier, name));
+    for p in &plugins.discovered.plugins {
+        if p.kind == Kind::Notifier && plugins.enabled(Kind::Notifier, &p.name) {
+            out.push((p.label, &ALL_ROUTES));
+        }
+    }
+    out.sort_by_key(|(name, _)| plugins.priority(Kind::Notifier, name));
+    out
+}
+
+fn builtin_channels(config: &Config) -> Vec<(&'static str, &Routing)> {
     let n = &config.notifications;
     let mut out: Vec<(&'static str, &Routing)> = Vec::new();
     if let Some(c) = &n.smtp {
@@ -64,13 +102,17 @@ pub fn routes(routing: &Routing, n: &Notification) -> bool {
 #[derive(Debug)]
 pub struct DeliveryError(pub String);
 
-/// Sends `n` to `channel`.
+/// Sends `n` to `channel`: a built-in, or an external notification plugin.
 pub async fn deliver(
     config: &Config,
+    plugins: &Registry,
     channel: &str,
     n: &Notification,
     http: &reqwest::Client,
 ) -> Result<(), DeliveryError> {
+    if let Some(p) = plugins.external(Kind::Notifier, channel) {
+        return deliver_plugin(p, &plugins.config_of(Kind::Notifier, channel), n).await;
+    }
     let c = &config.notifications;
     let timeout = c.delivery.timeout.duration();
     let text = format!("*{}*\n```\n{}```", n.subject, n.body);

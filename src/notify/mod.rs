@@ -26,6 +26,7 @@ pub use compose::Notification;
 
 use crate::audit::Audit;
 use crate::config::Config;
+use crate::plugin::Registry;
 use crate::recovery::IncidentEvent;
 use crate::store::{Store, millis, records};
 use crate::telemetry::Telemetry;
@@ -40,6 +41,8 @@ pub struct Notifier {
     http: reqwest::Client,
     queued: Notify,
     telemetry: Arc<Telemetry>,
+    /// External notification plugins and the `plugins` switches.
+    plugins: Arc<Registry>,
 }
 
 impl Notifier {
@@ -49,6 +52,7 @@ impl Notifier {
         audit: Audit,
         board: Arc<Board>,
         telemetry: Arc<Telemetry>,
+        plugins: Arc<Registry>,
     ) -> Notifier {
         Notifier {
             config,
@@ -58,6 +62,7 @@ impl Notifier {
             http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default(),
             queued: Notify::new(),
             telemetry,
+            plugins,
         }
     }
 
@@ -68,7 +73,8 @@ impl Notifier {
         tracker: TaskTracker,
         shutdown: CancellationToken,
     ) {
-        let channels: Vec<&'static str> = channels::configured(&self.config).into_iter().map(|(c, _)| c).collect();
+        let channels: Vec<&'static str> =
+            channels::configured(&self.config, &self.plugins).into_iter().map(|(c, _)| c).collect();
         for channel in channels {
             tracker.spawn(self.clone().deliver_loop(channel, shutdown.clone()));
         }
@@ -109,7 +115,7 @@ impl Notifier {
         // People must hear about an escalation: rate limits never hold one back.
         let limited = !matches!(n.trigger.as_str(), "on_max_retries_exceeded" | "on_isolation" | "on_system_error");
         let group_wait_ms = (self.config.notifications.group_wait_seconds.max(0.0) * 1000.0) as i64;
-        for (channel, routing) in channels::configured(&self.config) {
+        for (channel, routing) in channels::configured(&self.config, &self.plugins) {
             if !channels::routes(routing, &n) {
                 continue;
             }
@@ -275,7 +281,7 @@ impl Notifier {
                 let tries = parsed.iter().map(|(p, _)| p.tries).max().unwrap_or(0);
                 let created = parsed.iter().map(|(p, _)| p.created_at).min().unwrap_or(now);
                 let sending = std::time::Instant::now();
-                let delivered = channels::deliver(&self.config, channel, &n, &self.http).await;
+                let delivered = channels::deliver(&self.config, &self.plugins, channel, &n, &self.http).await;
                 self.timing(channel, &n.trigger, sending.elapsed(), delivered.is_ok());
                 match delivered {
                     Ok(()) => {

@@ -28,6 +28,7 @@ use crate::audit::{Audit, rfc3339};
 use crate::config::{Config, NodeConfig};
 use crate::health::{NodeState, verdict};
 use crate::monitor::{Cause, Prober, Status};
+use crate::plugin::Kind;
 use crate::secrets::Masker;
 use crate::store::{AttemptRecord, IncidentRecord, IncidentState, Store, controls, from_millis, millis, records};
 use crate::telemetry::Telemetry;
@@ -649,6 +650,65 @@ impl Engine {
         None
     }
 
+    /// Runs an external recovery plugin: the node, the incident and the attempt
+    /// on stdin; success is `{"success": true}` on stdout and exit 0.
+    async fn run_plugin_action(
+        &self,
+        plugin: &crate::plugin::external::External,
+        node: &Node,
+        incident: &IncidentRecord,
+        n: u32,
+    ) -> runner::RunResult {
+        use crate::plugin::external;
+        let body = json!({
+            "node": node,
+            "incident": {"id": incident.id, "cause": incident.cause, "evidence": incident.evidence,
+                         "opened_at": rfc3339(from_millis(incident.opened_at))},
+            "attempt": n,
+            "dry_run": self.dry_run,
+        });
+        let config = self.prober.plugins.config_of(Kind::Action, &plugin.name);
+        let request = external::request(Kind::Action, body, &config);
+        let env: Vec<(String, String)> = node.environment().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let failed = |e: external::PluginError| {
+            warn!(message = "Plugin error: the recovery plugin gave no usable answer.", plugin = %e.plugin, error = %e);
+            runner::RunResult {
+                success: false,
+                exit_code: None,
+                duration: Duration::ZERO,
+                summary: self.masker.mask(&e.to_string()),
+                output: self.masker.mask(&e.excerpt),
+            }
+        };
+        let raw = match external::run(plugin, &[], &env, Some(request.to_string().as_bytes())).await {
+            Ok(raw) => raw,
+            Err(e) => return failed(e),
+        };
+        let answer = match external::answer(plugin, &raw) {
+            Ok(a) => a,
+            Err(e) => return failed(e),
+        };
+        let said = answer.get("success").and_then(serde_json::Value::as_bool);
+        let message = answer.get("message").and_then(serde_json::Value::as_str).unwrap_or("").to_string();
+        let details = answer.get("details").map(|d| d.to_string()).unwrap_or_default();
+        let code = raw.exit_code.unwrap_or(-1);
+        let (success, summary) = match said {
+            None => (false, format!("plugin `{}`: the answer has no boolean `success` (exit {code})", plugin.name)),
+            Some(true) if code == 0 => (true, format!("plugin {}: {message}", plugin.name)),
+            Some(true) => (false, format!("plugin {}: said success but exited {code}: {message}", plugin.name)),
+            Some(false) => (false, format!("plugin {}: failed (exit {code}): {message}", plugin.name)),
+        };
+        let stderr = String::from_utf8_lossy(&raw.stderr).into_owned();
+        let output = [details, stderr].into_iter().filter(|t| !t.trim().is_empty()).collect::<Vec<_>>().join("\n");
+        runner::RunResult {
+            success,
+            exit_code: raw.exit_code,
+            duration: raw.duration,
+            summary: self.masker.mask(&summary),
+            output: self.masker.mask(&output),
+        }
+    }
+
     /// When the node's last round says it is starting or replaying its logs
     /// (BrokerState over `jmx`): that cause and the evidence.
     fn reports_self_recovery(&self, node: &str) -> Option<(Cause, String)> {
@@ -919,10 +979,16 @@ impl Engine {
             return AttemptOutcome::Failed;
         };
         let target = Target { node, attempt: n, incident_id: &incident.id, dry_run: self.dry_run };
-        let plan = actions::plan(&action, &self.config.recovery, &target);
-        let command = match &plan {
-            Ok(p) => self.masker.mask(&p.describe()),
-            Err(e) => format!("(cannot build: {e})"),
+        // An external recovery plugin, or a built-in action's plan.
+        let external = self.prober.plugins.external(Kind::Action, &action).cloned();
+        let plan = match &external {
+            Some(_) => Err("an external plugin".to_string()),
+            None => actions::plan(&action, &self.config.recovery, &target),
+        };
+        let command = match (&external, &plan) {
+            (Some(e), _) => format!("plugin {} ({})", e.name, e.path.display()),
+            (None, Ok(p)) => self.masker.mask(&p.describe()),
+            (None, Err(e)) => format!("(cannot build: {e})"),
         };
         // Ansible's --check is a rehearsal that changes nothing: it runs in a dry run too.
         let executes = !self.dry_run || action == "ansible" || action == "ansible_playbook";
@@ -959,10 +1025,14 @@ impl Engine {
         let started = Instant::now();
         let (mut action_time, mut validation_time) = (None, None);
         let (success, exit_code, result, output) = match (&plan, executes) {
-            (Err(e), _) => (false, None, format!("cannot run `{action}`: {e}"), String::new()),
-            (Ok(_), false) => (false, None, "dry run: not executed".to_string(), String::new()),
-            (Ok(plan), true) => {
-                let r = runner::run(plan, &self.masker, &self.http).await;
+            (_, false) => (false, None, "dry run: not executed".to_string(), String::new()),
+            (Err(e), true) if external.is_none() => (false, None, format!("cannot run `{action}`: {e}"), String::new()),
+            (plan, true) => {
+                let r = match (&external, plan) {
+                    (Some(e), _) => self.run_plugin_action(e, node, incident, n).await,
+                    (None, Ok(plan)) => runner::run(plan, &self.masker, &self.http).await,
+                    (None, Err(_)) => unreachable!("handled above"),
+                };
                 action_time = Some(r.duration);
                 if !r.success {
                     (false, r.exit_code, r.summary, r.output)

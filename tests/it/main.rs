@@ -11,6 +11,7 @@ mod jmx;
 mod notify;
 mod operate;
 mod packaging;
+mod plugins;
 mod probes;
 mod recovery;
 mod security;

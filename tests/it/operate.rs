@@ -16,7 +16,12 @@ const TESTBED: &str = env!("CARGO_BIN_EXE_kafka-testbed");
 const TOKEN: &str = "api-token-4f1c9e7b2d";
 
 /// A child process killed when the test ends, however it ends.
-struct Guard(Child);
+pub(crate) struct Guard(pub(crate) Child);
+
+/// `kafka-self-healing run --config CONFIG`, killed when the guard goes.
+pub(crate) fn spawn_daemon(config: &Path) -> Guard {
+    Guard(bin().args(["run", "--config"]).arg(config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+}
 
 impl Drop for Guard {
     fn drop(&mut self) {
