@@ -349,20 +349,26 @@ impl Notifier {
 /// Splits a channel's due notifications into messages: consecutive ones of the
 /// same trigger created within `group_wait_ms` of the first go together.
 fn group_due(channel: &str, due: Vec<records::Pending>, group_wait_ms: i64) -> Vec<Vec<records::Pending>> {
+    let node_of = |p: &records::Pending| -> Option<String> {
+        serde_json::from_str::<serde_json::Value>(&p.payload).ok()?["node"].as_str().map(str::to_string)
+    };
     let mut groups: Vec<Vec<records::Pending>> = Vec::new();
     for p in due {
-        let joins = groups.last().is_some_and(|g| {
+        // The open group of this trigger it may join: started within `group_wait_ms`,
+        // and no later message about the same node in between (it would jump ahead of it).
+        let node = node_of(&p);
+        let target = groups.iter().rposition(|g| {
             let first = &g[0];
             channels::groups(channel, &p.trigger)
                 && first.trigger == p.trigger
                 && p.created_at - first.created_at <= group_wait_ms
         });
-        if joins {
-            if let Some(g) = groups.last_mut() {
-                g.push(p);
-            }
-        } else {
-            groups.push(vec![p]);
+        let target = target.filter(|&i| {
+            groups[i + 1..].iter().flatten().all(|later| node.is_none() || node_of(later) != node)
+        });
+        match target {
+            Some(i) => groups[i].push(p),
+            None => groups.push(vec![p]),
         }
     }
     groups
@@ -385,4 +391,51 @@ fn merge(mut ns: Vec<&Notification>) -> Option<Notification> {
     merged.incident = None;
     merged.body = format!("{} nodes: {}\n\n{}", ns.len(), nodes.join(", "), merged.body);
     Some(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, trigger: &str, node: &str, at: i64) -> records::Pending {
+        records::Pending {
+            id,
+            channel: "webhook".into(),
+            payload: json!({"node": node}).to_string(),
+            tries: 0,
+            created_at: at,
+            trigger: trigger.into(),
+        }
+    }
+
+    fn ids(groups: &[Vec<records::Pending>]) -> Vec<Vec<i64>> {
+        groups.iter().map(|g| g.iter().map(|p| p.id).collect()).collect()
+    }
+
+    #[test]
+    fn nodes_failing_together_group_across_other_nodes_escalations() {
+        let due = vec![
+            row(1, "on_failure_detected", "down-2", 0),
+            row(2, "on_max_retries_exceeded", "down-2", 2),
+            row(3, "on_failure_detected", "down-1", 2),
+            row(4, "on_max_retries_exceeded", "down-1", 3),
+        ];
+        assert_eq!(ids(&group_due("webhook", due, 2000)), [vec![1, 3], vec![2], vec![4]]);
+    }
+
+    #[test]
+    fn a_node_never_overtakes_its_own_earlier_message() {
+        let due = vec![
+            row(1, "on_recovery_success", "b1", 0),
+            row(2, "on_failure_detected", "b1", 10),
+            row(3, "on_recovery_success", "b1", 20),
+        ];
+        // The second recovery may not join the first: b1's failure sits between them.
+        assert_eq!(ids(&group_due("webhook", due, 2000)), [vec![1], vec![2], vec![3]]);
+        // Outside the wait, or to a channel that never groups: one by one.
+        let apart = vec![row(1, "on_failure_detected", "a", 0), row(2, "on_failure_detected", "b", 5000)];
+        assert_eq!(ids(&group_due("webhook", apart, 2000)), [vec![1], vec![2]]);
+        let pd = vec![row(1, "on_failure_detected", "a", 0), row(2, "on_failure_detected", "b", 1)];
+        assert_eq!(ids(&group_due("pagerduty", pd, 2000)), [vec![1], vec![2]]);
+    }
 }

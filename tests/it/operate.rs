@@ -433,9 +433,9 @@ fn lifecycle_config(dir: &Path, up: u16, http: u16, name: &str, script_seconds: 
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let text = format!(
-        "cluster:\n  name: {name}\n  kafka_brokers:\n    - {{node_id: up, host: 127.0.0.1, port: {up}, monitoring_methods: [socket]}}\n    \
+        "cluster:\n  name: {name}\n  kafka_brokers:\n    - {{node_id: up, host: 127.0.0.1, port: {up}, monitoring_methods: [socket, command]}}\n    \
          - {{node_id: down, host: 127.0.0.1, port: {}, monitoring_methods: [socket]}}\n\
-         monitoring: {{interval_seconds: 1, timeout_seconds: 1}}\n\
+         monitoring: {{interval_seconds: 1, timeout_seconds: 1, command: {{command: \"sleep 0.05\"}}}}\n\
          recovery:\n  actions: [script]\n  max_failed_fraction: 1.0\n  script: {{script_directory: {}, timeout: 120}}\n\
          notifications:\n  smtp: {{host: 127.0.0.1, port: {}, password: \"${{LIFECYCLE_SMTP_PASSWORD}}\", to_emails: [ops@example.com]}}\n\
          logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\n  performance: {{file: {}, slow_operation_threshold_ms: 1}}\n\
