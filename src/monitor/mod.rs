@@ -290,7 +290,13 @@ impl Prober {
             Some(_) => None,
         };
         let name = builtin.map(|b| b.name).or(external.map(|e| e.label)).unwrap_or("unknown");
-        let disabled = builtin.is_some_and(|b| !self.plugins.enabled(Kind::Monitor, b.name));
+        let known = builtin.is_some() || self.plugins.discovered.find(Kind::Monitor, method).is_some();
+        let disabled = known && !self.plugins.enabled(Kind::Monitor, method);
+        let name = if disabled && external.is_none() && builtin.is_none() {
+            self.plugins.discovered.find(Kind::Monitor, method).map_or(name, |e| e.label)
+        } else {
+            name
+        };
         let work = async {
             if disabled {
                 return Outcome::unknown(
@@ -327,13 +333,17 @@ impl Prober {
             Some(e) => e.timeout + Duration::from_secs(1),
             None => self.connect_timeout + self.timeout * 4,
         };
-        let outcome = match tokio::time::timeout(budget, work).await {
-            Ok(outcome) => outcome,
-            Err(_) => Outcome::failed(Cause::Timeout, format!("the probe did not finish within {budget:?}")),
+        let outcome = match (tokio::time::timeout(budget, work).await, external) {
+            (Ok(outcome), _) => outcome,
+            // A plugin that outlives its own limit says nothing about the node.
+            (Err(_), Some(e)) => {
+                Outcome::unknown(Cause::PluginError, format!("plugin `{}` did not finish within {budget:?}", e.name))
+            }
+            (Err(_), None) => Outcome::failed(Cause::Timeout, format!("the probe did not finish within {budget:?}")),
         };
         Observation {
             node: node.id.clone(),
-            method: builtin.map_or("unknown", |b| b.name),
+            method: name,
             status: outcome.status,
             cause: outcome.cause,
             detail: outcome.detail,

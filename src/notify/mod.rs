@@ -363,9 +363,8 @@ fn group_due(channel: &str, due: Vec<records::Pending>, group_wait_ms: i64) -> V
                 && first.trigger == p.trigger
                 && p.created_at - first.created_at <= group_wait_ms
         });
-        let target = target.filter(|&i| {
-            groups[i + 1..].iter().flatten().all(|later| node.is_none() || node_of(later) != node)
-        });
+        let target =
+            target.filter(|&i| groups[i + 1..].iter().flatten().all(|later| node.is_none() || node_of(later) != node));
         match target {
             Some(i) => groups[i].push(p),
             None => groups.push(vec![p]),

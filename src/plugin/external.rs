@@ -372,16 +372,23 @@ pub async fn run(
 ) -> Result<RawRun, PluginError> {
     let err = |what: String, out: &[u8]| PluginError { plugin: plugin.name.clone(), what, excerpt: excerpt(out) };
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(&plugin.path)
-        .args(args)
+    let mut cmd = tokio::process::Command::new(&plugin.path);
+    cmd.args(args)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| err(format!("cannot start {}: {e}", plugin.path.display()), &[]))?;
+        .kill_on_drop(true);
+    // The plugin dies with the daemon, even a SIGKILLed one.
+    // SAFETY: prctl is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| err(format!("cannot start {}: {e}", plugin.path.display()), &[]))?;
     let pid = child.id();
     let (mut input, mut stdout, mut stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
     let body = stdin.map(<[u8]>::to_vec);

@@ -4,7 +4,6 @@
 //! driving a real recovery.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kafka_self_healing::testbed::{Cluster, Spec, cluster_section, http_line};
@@ -34,7 +33,8 @@ fn monitor(dir: &Path, name: &str, answer: &str, timeout: f64) {
 /// Plugins that each go wrong in one way, a good one, and a Nagios check.
 fn misbehaving_plugins(dir: &Path) {
     monitor(dir, "good", r#"echo '{"status": "healthy", "message": "all fine", "metrics": {"checked": 3}}'"#, 5.0);
-    monitor(dir, "hangs", "sleep 60", 1.0);
+    // Its `sleep` (a grandchild, in the plugin's process group) records its pid.
+    monitor(dir, "hangs", &format!("sleep 60 &\necho $! >> {}\nwait", dir.join("hang.pids").display()), 1.0);
     monitor(dir, "crashes", "kill -SEGV $$", 5.0);
     monitor(dir, "garbage", "echo '%%% this is not JSON'", 5.0);
     monitor(dir, "huge", r#"head -c 3000000 /dev/zero | tr '\0' x"#, 5.0);
@@ -177,9 +177,26 @@ fn misbehaving_plugins_are_reported_and_contained_while_a_real_cluster_is_watche
     let metrics =
         reqwest::blocking::get(format!("http://127.0.0.1:{}/metrics", http_port(&config))).unwrap().text().unwrap();
     assert!(metrics.contains("method=\"garbage\",cause=\"plugin_error\""), "counted");
-    // No plugin JVM or shell left behind by the hung one.
-    let hung = String::from_utf8(Command::new("pgrep").args(["-f", "sleep 60"]).output().unwrap().stdout).unwrap();
-    assert!(hung.trim().is_empty(), "the hung plugin's process group was killed: {hung}");
+    // Every hung run was killed with its whole process group (the latest may still be running).
+    let pids: Vec<i32> = wait_until("the hung plugin ran three times", Duration::from_secs(30), || {
+        let pids: Vec<i32> = std::fs::read_to_string(plugins.join("hang.pids"))
+            .ok()?
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        (pids.len() >= 3).then_some(pids)
+    });
+    // Running, not a zombie waiting to be reaped.
+    let running = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|st| st.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+    };
+    let older = pids[..pids.len() - 1].to_vec();
+    let survivors = wait_until("the hung runs are gone", Duration::from_secs(5), || {
+        let left: Vec<i32> = older.iter().copied().filter(|p| running(*p)).collect();
+        left.is_empty().then_some(left)
+    });
+    assert!(survivors.is_empty());
 
     // Switched off: the method is reported as disabled, never run.
     let text = std::fs::read_to_string(&config).unwrap();
