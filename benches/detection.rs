@@ -14,13 +14,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kafka_self_healing::testbed::{Cluster, Daemon, Spec, cluster_section, http_line};
+use kafka_self_healing::testbed::{Cluster, Daemon, Spec, cluster_section, free_port};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn config(clusters: &[&Cluster], log: &Path) -> String {
+fn config(clusters: &[&Cluster], log: &Path, http: &str) -> String {
     let prefixes = ["c0-", "c1-"];
     let named: Vec<(&str, &Cluster)> = clusters.iter().enumerate().map(|(i, c)| (prefixes[i], *c)).collect();
     let dir = log.parent().unwrap_or(Path::new("."));
@@ -30,15 +30,34 @@ fn config(clusters: &[&Cluster], log: &Path) -> String {
         log.display(),
         dir.join("audit.log").display(),
         dir.join("state").display(),
-        http_line()
+        http
     )
 }
 
-fn start_daemon(dir: &Path, clusters: &[&Cluster]) -> Daemon {
+/// The daemon, and its HTTP server's port.
+fn start_daemon(dir: &Path, clusters: &[&Cluster]) -> (Daemon, u16) {
     let log = dir.join(format!("daemon-{}.log", clusters.len()));
     let cfg = dir.join(format!("bench-{}.yaml", clusters.len()));
-    std::fs::write(&cfg, config(clusters, &log)).unwrap();
-    Daemon::start(Path::new(env!("CARGO_BIN_EXE_kafka-self-healing")), &cfg, log, &["--dry-run"]).unwrap()
+    let port = free_port();
+    let http = format!("  metrics: {{port: {port}, bind_address: 127.0.0.1}}\n");
+    std::fs::write(&cfg, config(clusters, &log, &http)).unwrap();
+    let daemon = Daemon::start(Path::new(env!("CARGO_BIN_EXE_kafka-self-healing")), &cfg, log, &["--dry-run"]).unwrap();
+    (daemon, port)
+}
+
+/// Latency (ms) of `n` GETs of `path`, one after the other, each on a new connection.
+fn http_latencies(port: u16, path: &str, n: usize) -> Vec<f64> {
+    use std::io::{Read, Write};
+    (0..n)
+        .filter_map(|_| {
+            let started = Instant::now();
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+            write!(s, "GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n").ok()?;
+            let mut body = Vec::new();
+            s.read_to_end(&mut body).ok()?;
+            body.starts_with(b"HTTP/1.1 200").then(|| started.elapsed().as_secs_f64() * 1000.0)
+        })
+        .collect()
 }
 
 fn count(daemon: &Daemon, node: &str, to: &str) -> usize {
@@ -114,7 +133,7 @@ fn main() {
     let stops = env_or("KSH_BENCH_STOPS", 10);
     let idle = env_or("KSH_BENCH_IDLE_SECS", 60);
 
-    let daemon = start_daemon(dir.path(), &[&zk]);
+    let (daemon, _) = start_daemon(dir.path(), &[&zk]);
     for n in ["c0-broker-1", "c0-broker-2", "c0-broker-3"] {
         wait(&daemon, n, "healthy", 0, Duration::from_secs(60));
     }
@@ -123,7 +142,7 @@ fn main() {
     drop(daemon);
 
     let kraft = Cluster::start(Spec::kraft()).unwrap();
-    let daemon = start_daemon(dir.path(), &[&zk, &kraft]);
+    let (daemon, port) = start_daemon(dir.path(), &[&zk, &kraft]);
     std::thread::sleep(Duration::from_secs(5));
     let pid = daemon.pid();
     let (_, cpu0) = usage(pid);
@@ -135,11 +154,23 @@ fn main() {
     }
     let (rss, cpu1) = usage(pid);
     let cpu_percent = (cpu1 - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
+    // The HTTP server while the daemon watches 12 nodes.
+    let requests = env_or("KSH_BENCH_HTTP", 200) as usize;
+    let metrics = stats(http_latencies(port, "/metrics", requests));
+    let api = stats(http_latencies(port, "/api/v1/status", requests));
 
     println!("| measurement | runs | min | median | p99 | max |");
     println!("|---|---|---|---|---|---|");
     println!("| SIGKILL → failed (ms) | {kills} | {:.0} | {:.0} | {:.0} | {:.0} |", crash.0, crash.1, crash.2, crash.3);
     println!("| SIGSTOP → failed (ms) | {stops} | {:.0} | {:.0} | {:.0} | {:.0} |", hang.0, hang.1, hang.2, hang.3);
+    println!(
+        "| GET /metrics, 12 nodes (ms) | {requests} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        metrics.0, metrics.1, metrics.2, metrics.3
+    );
+    println!(
+        "| GET /api/v1/status, 12 nodes (ms) | {requests} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        api.0, api.1, api.2, api.3
+    );
     println!();
     println!("| footprint, watching 6 ZooKeeper-mode + 6 KRaft nodes for {idle} s | value |");
     println!("|---|---|");

@@ -180,7 +180,7 @@ async fn start(
     ));
     // Subscribe before the watchers start, so no failure event is missed.
     tracker.spawn(engine.clone().run(events.subscribe(), tracker.clone(), stop.clone()));
-    watch::spawn(config, prober, events, board.clone(), telemetry.clone(), &tracker, stop.clone());
+    watch::spawn(config, prober.clone(), events, board.clone(), telemetry.clone(), &tracker, stop.clone());
     tracker.spawn(selfmon::watch(shared_config.clone(), telemetry.clone(), incidents.clone(), stop.clone()));
     if let Some(listener) = listener {
         let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -195,6 +195,13 @@ async fn start(
         });
         tracker.spawn(crate::server::serve(listener, state, http_stop.clone()));
         info!(message = "HTTP server listening.", address = %address, metrics = %config.system.metrics.endpoint);
+    }
+    // Plugins that could not be loaded: the daemon runs without them, and says so to people.
+    let broken: Vec<String> =
+        prober.plugins.discovered.errors.iter().map(|e| format!("{}: {}", e.path.display(), e.error)).collect();
+    if !broken.is_empty() {
+        let reason = format!("plugin(s) not loaded, the daemon runs without them: {}", broken.join("; "));
+        let _ = incidents.send(IncidentEvent::SystemError { reason });
     }
     tracker.close();
     info!("kafka-self-healing started; monitoring until SIGTERM or SIGINT (SIGHUP reloads the configuration).");

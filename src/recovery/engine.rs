@@ -983,6 +983,9 @@ impl Engine {
         let external = self.prober.plugins.external(Kind::Action, &action).cloned();
         let plan = match &external {
             Some(_) => Err("an external plugin".to_string()),
+            None if !self.prober.plugins.enabled(Kind::Action, &action) => Err(format!(
+                "recovery plugin `{action}` is disabled (plugins.recovery_plugins.{action}.enabled: false); nothing ran"
+            )),
             None => actions::plan(&action, &self.config.recovery, &target),
         };
         let command = match (&external, &plan) {

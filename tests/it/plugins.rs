@@ -99,9 +99,13 @@ fn misbehaving_plugins_are_reported_and_contained_while_a_real_cluster_is_watche
     let plugins = d.join("plugins");
     misbehaving_plugins(&plugins);
     let methods = "[kafka_api, good, hangs, crashes, garbage, huge, bad_exit, bad_status, check_always_ok]";
-    let extra =
-        "  monitoring_plugins:\n    check_always_ok: {priority: 1}\n    good: {priority: 2, config: {threshold: 7}}\n";
-    let config = config_with_plugins(&cluster, d, &plugins, methods, extra);
+    let people = crate::notify::Receiver::start();
+    let extra = format!(
+        "  monitoring_plugins:\n    check_always_ok: {{priority: 1}}\n    good: {{priority: 2, config: {{threshold: 7}}}}\n\
+         notifications:\n  webhook: {{url: \"http://127.0.0.1:{}/hook\"}}\n",
+        people.port
+    );
+    let config = config_with_plugins(&cluster, d, &plugins, methods, &extra);
 
     // `plugins list`: built-ins, the discovered plugins in order, and the two that cannot load.
     let out = run(bin().args(["plugins", "list", "--output", "json", "--config"]).arg(&config));
@@ -174,6 +178,11 @@ fn misbehaving_plugins_are_reported_and_contained_while_a_real_cluster_is_watche
     }
     let log = std::fs::read_to_string(d.join("application.log")).unwrap();
     assert!(log.contains("Plugin error") && log.contains("future.sh is not loaded"), "the log says so");
+    // People hear that a plugin is missing (on_system_error).
+    let told = wait_until("the system error notification", Duration::from_secs(20), || {
+        people.json().into_iter().find(|n| n["trigger"] == "on_system_error")
+    });
+    assert!(told["body"].as_str().unwrap().contains("future.sh: protocol_version 2 is not supported"), "{told}");
     let metrics =
         reqwest::blocking::get(format!("http://127.0.0.1:{}/metrics", http_port(&config))).unwrap().text().unwrap();
     assert!(metrics.contains("method=\"garbage\",cause=\"plugin_error\""), "counted");
