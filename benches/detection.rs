@@ -6,7 +6,8 @@
 //!   measures kill → `failed` transition in the daemon's log;
 //! - SIGSTOPs it `KSH_BENCH_STOPS` times (default 10) and measures the same;
 //! - watches a ZooKeeper-mode and a KRaft cluster for `KSH_BENCH_IDLE_SECS`
-//!   (default 60) and samples the daemon's RSS and CPU.
+//!   (default 60) and samples the daemon's RSS and CPU;
+//! - then GETs `/metrics` and `/api/v1/status` `KSH_BENCH_HTTP` times (default 200).
 //!
 //! Prints a Markdown table for docs/performance.md. Not a test: it asserts
 //! nothing, it measures.
