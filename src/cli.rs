@@ -265,12 +265,9 @@ pub fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let registry = crate::plugin::Registry::load(&loaded.config);
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let runtime = match runtime(false, 1) {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::from(1);
-                }
+                Err(code) => return code,
             };
             let security = loaded.security.clone();
             match runtime.block_on(crate::plugin::inspect::test(
@@ -381,12 +378,9 @@ fn check(file: &Path, output: CheckFormat) -> ExitCode {
         Ok(l) => l,
         Err(_) => return ExitCode::from(3),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime(true, 3) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
+        Err(code) => return code,
     };
     let report = runtime.block_on(crate::watch::check_round(&loaded.config, &loaded.security));
     match output {
@@ -404,12 +398,9 @@ fn status(url: Option<String>, file: &Path, output: CheckFormat) -> ExitCode {
             Err(_) => return ExitCode::from(3),
         },
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match runtime(false, 3) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(crate::remote::fetch_status(&url)) {
         Ok(value) => {
@@ -432,12 +423,9 @@ fn alert(file: &Path, message: &str, severity: &str) -> ExitCode {
         Err(code) => return code,
     };
     let config = &loaded.config;
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match runtime(false, 1) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let by = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "operator".into());
     let n = crate::notify::manual::compose(config, message, severity, &by, std::time::SystemTime::now());
@@ -483,6 +471,17 @@ fn alert(file: &Path, message: &str, severity: &str) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The async runtime of a command (`multi` for the daemon and `check`); an
+/// error is printed and exits with `code`.
+fn runtime(multi: bool, code: u8) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder =
+        if multi { tokio::runtime::Builder::new_multi_thread() } else { tokio::runtime::Builder::new_current_thread() };
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::from(code)
+    })
 }
 
 fn print_report(report: &Report) {
@@ -573,12 +572,9 @@ fn run(file: &Path, options: RunOptions) -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::from(1);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime(true, 1) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let daemon = async {
         let signals = app::signals()?;

@@ -305,17 +305,7 @@ impl Decode for serde_json::Value {
             Value::Null => serde_json::Value::Null,
             Value::Scalar(..) => {
                 let (text, style) = cx.scalar(node)?;
-                if style == Style::Quoted {
-                    serde_json::Value::String(text)
-                } else if let Ok(b) = text.parse::<bool>() {
-                    serde_json::Value::Bool(b)
-                } else if let Ok(i) = text.parse::<i64>() {
-                    i.into()
-                } else if let Some(n) = text.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
-                    serde_json::Value::Number(n)
-                } else {
-                    serde_json::Value::String(text)
-                }
+                if style == Style::Quoted { serde_json::Value::String(text) } else { super::yaml::plain_scalar(&text) }
             }
             Value::Seq(items) => serde_json::Value::Array(
                 items

@@ -246,23 +246,26 @@ fn is_null(text: &str) -> bool {
     matches!(text, "" | "~" | "null" | "Null" | "NULL")
 }
 
+/// An unquoted scalar as JSON: a boolean, an integer, a number, else a string.
+pub fn plain_scalar(text: &str) -> serde_json::Value {
+    if let Ok(b) = text.parse::<bool>() {
+        serde_json::Value::Bool(b)
+    } else if let Ok(i) = text.parse::<i64>() {
+        i.into()
+    } else if let Some(n) = text.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+        serde_json::Value::Number(n)
+    } else {
+        serde_json::Value::String(text.to_string())
+    }
+}
+
 /// The tree as plain JSON data (no `${VAR}` expansion): for files that are
 /// not the configuration, such as a plugin's manifest.
 pub fn to_json(node: &Node) -> serde_json::Value {
     match &node.value {
         Value::Null => serde_json::Value::Null,
         Value::Scalar(text, Style::Quoted) => serde_json::Value::String(text.clone()),
-        Value::Scalar(text, Style::Plain) => {
-            if let Ok(b) = text.parse::<bool>() {
-                serde_json::Value::Bool(b)
-            } else if let Ok(i) = text.parse::<i64>() {
-                i.into()
-            } else if let Some(n) = text.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
-                serde_json::Value::Number(n)
-            } else {
-                serde_json::Value::String(text.clone())
-            }
-        }
+        Value::Scalar(text, Style::Plain) => plain_scalar(text),
         Value::Seq(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
         Value::Map(entries) => {
             serde_json::Value::Object(entries.iter().map(|(k, v)| (k.name.clone(), to_json(v))).collect())

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kafka_self_healing::testbed::{Cluster, Daemon, Spec, cluster_section, free_port};
 use serde_json::Value;
@@ -63,16 +63,7 @@ fn json(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u1
     (code, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {url}: not JSON ({e}): {text}")))
 }
 
-fn wait_until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
+use crate::support::wait_until;
 
 fn node<'a>(status: &'a Value, id: &str) -> &'a Value {
     status["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap_or_else(|| panic!("{id} in {status}"))

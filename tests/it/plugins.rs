@@ -4,7 +4,7 @@
 //! driving a real recovery.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kafka_self_healing::testbed::{Cluster, Spec, cluster_section, http_line};
 use serde_json::Value;
@@ -68,16 +68,7 @@ fn config_with_plugins(cluster: &Cluster, d: &Path, plugins: &Path, broker_metho
     )
 }
 
-fn wait_until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
+use crate::support::wait_until;
 
 fn http_port(config: &Path) -> u16 {
     let text = std::fs::read_to_string(config).unwrap();
