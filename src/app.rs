@@ -139,7 +139,7 @@ async fn start(
     let tracker = TaskTracker::new();
     let (events, _) = broadcast::channel(1024);
     let board = Arc::new(Board::default());
-    let prober = Arc::new(Prober::from_config(config, loaded.security.clone()));
+    let prober = Arc::new(Prober::from_config(config, loaded.security.clone(), loaded.plugins.clone()));
     let shared_config = Arc::new(config.clone());
 
     // The state store and the audit trail come first: no action without a record.

@@ -251,7 +251,7 @@ pub fn main() -> ExitCode {
                 Ok(l) => l,
                 Err(code) => return code,
             };
-            let registry = crate::plugin::Registry::load(&loaded.config);
+            let registry = &loaded.plugins;
             let listing = registry.listing();
             match output {
                 CheckFormat::Table => print!("{}", crate::plugin::inspect::table(&listing)),
@@ -264,7 +264,7 @@ pub fn main() -> ExitCode {
                 Ok(l) => l,
                 Err(code) => return code,
             };
-            let registry = crate::plugin::Registry::load(&loaded.config);
+            let registry = loaded.plugins.clone();
             let runtime = match runtime(false, 1) {
                 Ok(rt) => rt,
                 Err(code) => return code,
@@ -382,7 +382,7 @@ fn check(file: &Path, output: CheckFormat) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let report = runtime.block_on(crate::watch::check_round(&loaded.config, &loaded.security));
+    let report = runtime.block_on(crate::watch::check_round(&loaded.config, &loaded.security, loaded.plugins.clone()));
     match output {
         CheckFormat::Table => print!("{}", report.table()),
         CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
@@ -438,7 +438,7 @@ fn alert(file: &Path, message: &str, severity: &str) -> ExitCode {
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success());
-        crate::notify::manual::send(config, &n, daemon_up).await.map(|o| (o, daemon_up))
+        crate::notify::manual::send(config, &loaded.plugins, &n, daemon_up).await.map(|o| (o, daemon_up))
     });
     let audit = crate::operate::AuditFile::of(config);
     match result {

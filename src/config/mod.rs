@@ -54,6 +54,9 @@ pub struct Loaded {
     pub warnings: Report,
     /// TLS and SASL settings for Kafka connections, checked and ready.
     pub security: crate::kafka::Security,
+    /// Built-ins and the external plugins discovery found while validating —
+    /// read once, so no plugin's `describe` runs twice.
+    pub plugins: std::sync::Arc<crate::plugin::Registry>,
 }
 
 /// Reads and validates `path` against the process environment.
@@ -125,15 +128,15 @@ pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) 
     }
     let mut config = Config::decode(&root, &mut cx).unwrap_or_default();
     fill_defaults(&mut config, env);
-    let security = match root.value {
-        Value::Null => crate::kafka::Security::plaintext(),
+    let (security, plugins) = match root.value {
+        Value::Null => (crate::kafka::Security::plaintext(), crate::plugin::Registry::default()),
         _ => validate::validate(&config, &mut cx),
     };
     let report = Report::new(path, cx.diagnostics);
     if report.has_errors() {
         return Err(report);
     }
-    Ok(Loaded { path: path.to_path_buf(), config, warnings: report, security })
+    Ok(Loaded { path: path.to_path_buf(), config, warnings: report, security, plugins: std::sync::Arc::new(plugins) })
 }
 
 /// Defaults that depend on other values or on the environment.

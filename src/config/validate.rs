@@ -16,8 +16,9 @@ use crate::plugin::{self, Kind};
 use crate::topology::Role;
 
 /// Runs every rule; diagnostics go into `cx`. Returns the Kafka connection
-/// security the rules found usable (plaintext when there were errors).
-pub fn validate(config: &Config, cx: &mut Ctx) -> Security {
+/// security the rules found usable (plaintext when there were errors), and the
+/// plugin registry (discovery reads the plugin directories here, once).
+pub fn validate(config: &Config, cx: &mut Ctx) -> (Security, plugin::Registry) {
     let plugins = plugin::Registry::load(config);
     let mut v = Validator { cx, config, plugins: &plugins };
     v.plugins();
@@ -29,7 +30,7 @@ pub fn validate(config: &Config, cx: &mut Ctx) -> Security {
     v.logging();
     let security = v.security();
     v.system();
-    security
+    (security, plugins)
 }
 
 struct Validator<'c, 'a> {
@@ -220,14 +221,16 @@ impl<'c> Validator<'c, '_> {
 
     /// Checks method or action names against the registry, configured plugins and plugin directories.
     fn names(&mut self, kind: Kind, path: &str, names: &[String], role: Option<Role>) {
-        let config = self.config;
-        let configured = match kind {
-            Kind::Monitor => &config.plugins.monitoring_plugins,
-            Kind::Action => &config.plugins.recovery_plugins,
-            Kind::Notifier => &config.plugins.notification_plugins,
-        };
         for (i, name) in names.iter().enumerate() {
             let item = format!("{path}[{i}]");
+            let known = plugin::builtin(kind, name).is_some() || self.plugins.discovered.find(kind, name).is_some();
+            if known && !self.plugins.enabled(kind, name) {
+                self.warning(
+                    &item,
+                    format!("{} plugin `{name}` is disabled under `plugins`; it is not run", kind.noun()),
+                    "",
+                );
+            }
             if let Some(b) = plugin::builtin(kind, name) {
                 if let Some(role) = role
                     && !b.roles.contains(&role)
@@ -244,14 +247,7 @@ impl<'c> Validator<'c, '_> {
                 }
                 continue;
             }
-            if self.plugins.discovered.find(kind, name).is_some() {
-                if !self.plugins.enabled(kind, name) {
-                    self.warning(
-                        &item,
-                        format!("{} plugin `{name}` is disabled under `plugins`; it is not run", kind.noun()),
-                        "",
-                    );
-                }
+            if known {
                 continue;
             }
             if let Some(e) = self.plugins.discovered.error_of(name) {
@@ -262,7 +258,6 @@ impl<'c> Validator<'c, '_> {
                 );
                 continue;
             }
-            let _ = configured;
             let known = plugin::known_names(kind);
             let hint = match suggest(name, &known) {
                 Some(s) => format!("did you mean `{s}`?"),

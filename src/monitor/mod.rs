@@ -249,7 +249,8 @@ pub struct Prober {
 }
 
 impl Prober {
-    pub fn from_config(config: &Config, security: Security) -> Self {
+    /// `plugins` is the registry the configuration was validated with (`Loaded::plugins`).
+    pub fn from_config(config: &Config, security: Security, plugins: std::sync::Arc<plugin::Registry>) -> Self {
         let m = &config.monitoring;
         let timeout = m.timeout_seconds.duration();
         Prober {
@@ -261,7 +262,7 @@ impl Prober {
             command: m.command.clone(),
             security,
             jmx: jmx::JmxSettings::from_config(&m.jmx),
-            plugins: std::sync::Arc::new(plugin::Registry::load(config)),
+            plugins,
             // Health endpoints must answer themselves: no redirects followed.
             http_client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())

@@ -49,9 +49,13 @@ pub enum Outcome {
 /// Queues `n` for every configured channel and sees it delivered; `daemon_up`
 /// says whether the running daemon delivers (it polls the outbox), else this
 /// process delivers once and leaves failures in the outbox.
-pub async fn send(config: &Config, n: &Notification, daemon_up: bool) -> Result<Vec<(&'static str, Outcome)>, String> {
-    let plugins = crate::plugin::Registry::load(config);
-    let channels: Vec<&'static str> = channels::configured(config, &plugins).into_iter().map(|(c, _)| c).collect();
+pub async fn send(
+    config: &Config,
+    plugins: &crate::plugin::Registry,
+    n: &Notification,
+    daemon_up: bool,
+) -> Result<Vec<(&'static str, Outcome)>, String> {
+    let channels: Vec<&'static str> = channels::configured(config, plugins).into_iter().map(|(c, _)| c).collect();
     if channels.is_empty() {
         return Err("no notification channel is configured (notifications.smtp, slack, webhook, …)".into());
     }
@@ -100,7 +104,7 @@ pub async fn send(config: &Config, n: &Notification, daemon_up: bool) -> Result<
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().map_err(|e| e.to_string())?;
     for (channel, id) in queued {
         let at = millis(SystemTime::now());
-        match channels::deliver(config, &plugins, channel, n, &http).await {
+        match channels::deliver(config, plugins, channel, n, &http).await {
             Ok(()) => {
                 records::delivered(&conn, id, at).map_err(|e| e.to_string())?;
                 outcomes.push((channel, Outcome::Delivered));

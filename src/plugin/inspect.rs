@@ -76,7 +76,7 @@ fn pick_node<'n>(nodes: &'n [Node], name: &str, wanted: Option<&str>) -> Result<
 pub async fn test(
     config: &Config,
     security: crate::kafka::Security,
-    registry: &Registry,
+    registry: &std::sync::Arc<Registry>,
     name: &str,
     node: Option<&str>,
 ) -> Result<String, String> {
@@ -85,7 +85,7 @@ pub async fn test(
     let Some(plugin) = found.first().copied() else {
         if let Some(b) = super::builtin(Kind::Monitor, name) {
             let node = pick_node(&nodes, name, node)?;
-            let prober = crate::monitor::Prober::from_config(config, security);
+            let prober = crate::monitor::Prober::from_config(config, security, registry.clone());
             let o = prober.probe(node, b.name).await;
             return Ok(format!(
                 "built-in monitor `{}` on {} ({}):\n{}\n",

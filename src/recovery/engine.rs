@@ -100,6 +100,8 @@ struct Shared {
     noted_in_maintenance: HashSet<String>,
     /// Failed nodes already logged as down while a pause or blackout holds recovery off.
     noted_held_off: HashSet<String>,
+    /// The `monitoring.blackout_periods` window in force, as of the last tick.
+    blackout: Option<String>,
     /// Brokers seen stopping cleanly, and when.
     planned_stops: HashMap<String, Instant>,
     /// Nodes that went down inside a maintenance window: when it ends, the
@@ -115,7 +117,7 @@ impl Shared {
 }
 
 /// The engine's view for people and programs (`/api/v1/status`, `status`).
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct EngineStatus {
     /// RFC 3339 time, or `until resumed`, while an operator pause holds every action.
     pub paused_until: Option<String>,
@@ -339,10 +341,10 @@ impl Engine {
         {
             let mut shared = self.shared();
             shared.paused_until = paused.and_then(|p| p.parse().ok()).filter(|until: &i64| *until > now_ms());
-            let blackout = guards::blackout_at(&self.config.monitoring.blackout_periods, &|tz| {
+            shared.blackout = guards::blackout_at(&self.config.monitoring.blackout_periods, &|tz| {
                 guards::wall_clock(SystemTime::now(), tz)
             });
-            if shared.paused_until.is_none() && blackout.is_none() {
+            if shared.paused_until.is_none() && shared.blackout.is_none() {
                 shared.noted_held_off.clear();
             }
         }
@@ -472,10 +474,7 @@ impl Engine {
                 } else {
                     format!("recovery is paused until {}", rfc3339(from_millis(until)))
                 }),
-                _ => guards::blackout_at(&self.config.monitoring.blackout_periods, &|tz| {
-                    guards::wall_clock(SystemTime::now(), tz)
-                })
-                .map(|b| format!("blackout period {b}")),
+                _ => shared.blackout.as_ref().map(|b| format!("blackout period {b}")),
             };
             if let Some(why) = held_off {
                 if shared.noted_held_off.insert(node.id.clone()) {

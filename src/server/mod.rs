@@ -30,7 +30,7 @@ use crate::config::{Config, Secret};
 use crate::operate::{self, AuditFile};
 use crate::recovery::Engine;
 use crate::store::{Store, millis, records};
-use crate::telemetry::{Gauges, Telemetry, process};
+use crate::telemetry::{Gauges, Telemetry, process, selfmon};
 use crate::watch::Board;
 
 const PAGE: &str = include_str!("page.html");
@@ -177,14 +177,6 @@ fn gauges(state: &ServerState, outbox_depth: Option<u32>) -> Gauges {
     };
     nodes.sort();
     let cluster = state.board.cluster.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let c = &state.config;
-    let mut paths = vec![c.system.state_dir.clone()];
-    if let Some(dir) = c.logging.file.as_deref().and_then(|f| std::path::Path::new(f).parent()) {
-        let dir = dir.display().to_string();
-        if !dir.is_empty() && !paths.contains(&dir) {
-            paths.push(dir);
-        }
-    }
     Gauges {
         nodes,
         cluster_healthy: cluster.as_ref().map(|v| v.problems.is_empty() && !v.isolated),
@@ -195,7 +187,7 @@ fn gauges(state: &ServerState, outbox_depth: Option<u32>) -> Gauges {
         maintenance_nodes: engine.maintenance.len(),
         outbox_depth,
         up: healthy(state).0,
-        process: Some(process::sample(&paths)),
+        process: Some(process::sample(&selfmon::watched_paths(&state.config))),
         shedding: state.telemetry.shedding(),
     }
 }

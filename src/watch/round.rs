@@ -22,8 +22,8 @@ pub const CONFIRMATION_SPACING: Duration = Duration::from_millis(200);
 
 /// Probes every node once (plus confirmation probes for nodes that fail) and
 /// reports their states and what the cluster looks like.
-pub async fn check_round(config: &Config, security: &Security) -> CheckReport {
-    let prober = Arc::new(Prober::from_config(config, security.clone()));
+pub async fn check_round(config: &Config, security: &Security, plugins: Arc<crate::plugin::Registry>) -> CheckReport {
+    let prober = Arc::new(Prober::from_config(config, security.clone(), plugins));
     let thresholds = Thresholds::from_config(&config.monitoring);
     let nodes = topology::nodes(config);
     let limit = Arc::new(Semaphore::new(config.system.max_concurrent_operations.max(1) as usize));
