@@ -71,7 +71,19 @@ pub async fn run(mut loaded: Loaded, options: RunOptions, mut signals: mpsc::Rec
             break;
         }
         info!(message = "SIGHUP: reloading the configuration.", file = %loaded.path.display());
-        let next = match crate::config::load(&loaded.path) {
+        // Off the runtime's threads (plugin discovery runs executables), and a
+        // panic in there is a refused reload, never a dead daemon.
+        let path = loaded.path.clone();
+        let checked = tokio::task::spawn_blocking(move || crate::config::load(&path)).await.unwrap_or_else(|e| {
+            let d = crate::config::Diagnostic {
+                severity: crate::config::Severity::Error,
+                mark: None,
+                message: format!("reading the file failed inside the daemon ({e}); please report this as a bug"),
+                hint: None,
+            };
+            Err(crate::config::Report::new(&loaded.path, vec![d]))
+        });
+        let next = match checked {
             Ok(next) => next,
             Err(report) => {
                 let problems = report.to_string();

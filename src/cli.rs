@@ -19,6 +19,7 @@ use crate::config::{self, CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, Report};
     version,
     about = "Watches Apache Kafka brokers, KRaft controllers and ZooKeeper nodes, repairs what is safe to repair with the operator's own tools, and escalates the rest to people.",
     long_about = None,
+    disable_help_subcommand = true,
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -43,7 +44,7 @@ enum Command {
         action: Option<IncidentsCommand>,
         #[command(flatten)]
         config: ConfigArg,
-        /// Only this node.
+        /// Only this node (its `node_id`, as in the configuration).
         #[arg(long)]
         node: Option<String>,
         /// Only incidents opened within this time (e.g. 24h, 7d).
@@ -137,6 +138,33 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print the help of the command, or of the given subcommand (`help incidents reset`).
+    Help {
+        /// The subcommand, and its subcommand, whose help to print.
+        #[arg(value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+}
+
+/// `help [COMMAND…]`: the help of the named subcommand; exit 2 for an unknown one.
+fn help(path: &[String]) -> ExitCode {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut current = &mut cmd;
+    for name in path {
+        match current.find_subcommand_mut(name) {
+            Some(sub) => current = sub,
+            None => {
+                eprintln!("error: unknown command `{name}`; `kafka-self-healing --help` lists them");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match current.print_help() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(1),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,6 +200,7 @@ enum ReportFormat {
 enum MaintenanceCommand {
     /// Start NODE's maintenance window (default one hour; it always ends by itself).
     Start {
+        /// The node's `node_id`, as in the configuration (e.g. kafka-broker-1).
         #[arg(long)]
         node: String,
         /// How long, e.g. 30m or 2h.
@@ -185,6 +214,7 @@ enum MaintenanceCommand {
     },
     /// End NODE's maintenance window now: if it is still down, that is an incident.
     End {
+        /// The node's `node_id`, as in the configuration (e.g. kafka-broker-1).
         #[arg(long)]
         node: String,
         #[command(flatten)]
@@ -196,6 +226,7 @@ enum MaintenanceCommand {
 enum IncidentsCommand {
     /// Re-arm NODE after an escalation: the daemon acts on it again if it is still down.
     Reset {
+        /// The node's `node_id`, as in the configuration (e.g. kafka-broker-1).
         node: String,
         #[command(flatten)]
         config: ConfigArg,
@@ -238,6 +269,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config, dry_run } => run(&config.config, RunOptions { dry_run }),
+        Command::Help { command } => help(&command),
         Command::Validate { file } => {
             let file = file
                 .unwrap_or_else(|| std::env::var_os(CONFIG_PATH_ENV).map_or(DEFAULT_CONFIG_PATH.into(), PathBuf::from));

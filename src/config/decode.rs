@@ -108,6 +108,14 @@ impl<'a> Ctx<'a> {
     /// Reports a value of the wrong shape at the current path.
     pub fn expected(&mut self, node: &Node, what: &str) {
         let path = self.path();
+        if path.is_empty() {
+            // The file itself: name it, not an empty path.
+            return self.error(
+                node.mark,
+                format!("the configuration must be a mapping of sections, found {}", describe(node)),
+                "start with the sections at the left margin: `cluster:`, `monitoring:`, `recovery:` … (see examples/config_minimal.yaml)",
+            );
+        }
         self.error(node.mark, format!("`{path}` must be {what}, found {}", describe(node)), "");
     }
 
@@ -206,12 +214,15 @@ macro_rules! decode_int {
                         return Some(v);
                     }
                     if let Ok(v) = text.parse::<i128>() {
+                        // Only the side that was crossed: the key's own range (a port from 1,
+                        // `max_attempts` from 1) is the validator's to say, not the type's.
                         let path = cx.path();
-                        cx.error(
-                            node.mark,
-                            format!("`{path}` is out of range: {v} is not between {} and {}", <$t>::MIN, <$t>::MAX),
-                            "",
-                        );
+                        let message = if v < 0 {
+                            format!("`{path}` must not be negative, found {v}")
+                        } else {
+                            format!("`{path}` is too large, found {v}")
+                        };
+                        cx.error(node.mark, message, "");
                         return None;
                     }
                 }

@@ -64,8 +64,27 @@ pub fn load(path: &Path) -> Result<Loaded, Report> {
     load_with_env(path, &|name| std::env::var(name).ok())
 }
 
+/// The largest configuration file read (a fleet of 2,000 brokers is about 300 KB).
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Reads and validates `path`; `env` answers `${VAR}` and `*_env` look-ups.
 pub fn load_with_env(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Report> {
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.is_file()
+        && meta.len() > MAX_FILE_BYTES
+    {
+        let d = Diagnostic {
+            severity: Severity::Error,
+            mark: None,
+            message: format!(
+                "the configuration file is {} bytes, more than the {MAX_FILE_BYTES} this daemon reads",
+                meta.len()
+            ),
+            hint: None,
+        }
+        .with_hint("is this the right file? A configuration is a few kilobytes");
+        return Err(Report::new(path, vec![d]));
+    }
     let text = std::fs::read_to_string(path).map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::NotFound => format!(
@@ -128,9 +147,10 @@ pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) 
     }
     let mut config = Config::decode(&root, &mut cx).unwrap_or_default();
     fill_defaults(&mut config, env);
+    // Rules between keys mean something only for a mapping of sections.
     let (security, plugins) = match root.value {
-        Value::Null => (crate::kafka::Security::plaintext(), crate::plugin::Registry::default()),
-        _ => validate::validate(&config, &mut cx),
+        Value::Map(_) => validate::validate(&config, &mut cx),
+        _ => (crate::kafka::Security::plaintext(), crate::plugin::Registry::default()),
     };
     let report = Report::new(path, cx.diagnostics);
     if report.has_errors() {
@@ -227,13 +247,18 @@ impl NodeConfig {
 }
 
 impl NotificationsConfig {
-    /// Names of the configured channels.
+    /// Names of the configured built-in channels, in the order of the file's sections.
     pub fn channels(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        if self.smtp.is_some() {
-            out.push("smtp");
-        }
-        out
+        let configured = [
+            ("smtp", self.smtp.is_some()),
+            ("slack", self.slack.is_some()),
+            ("teams", self.teams.is_some()),
+            ("webhook", self.webhook.is_some()),
+            ("pagerduty", self.pagerduty.is_some()),
+            ("alertmanager", self.alertmanager.is_some()),
+            ("command", self.command.is_some()),
+        ];
+        configured.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
     }
 }
 

@@ -134,6 +134,15 @@ impl<'c> Validator<'c, '_> {
                         "`node_id` must not be empty",
                         "give every node a unique name, e.g. `kafka-broker-1`",
                     );
+                } else if let Some((at, bad)) = unsafe_id_char(&node.node_id) {
+                    self.error(
+                        &id_path,
+                        format!(
+                            "`node_id` {:?} has {bad:?} at character {at}: a node id may contain only letters, digits, `.`, `_` and `-` (at most {MAX_ID_LEN} characters)",
+                            node.node_id
+                        ),
+                        "node ids appear in log lines, file names, metric labels and commands: use a name like `kafka-broker-1`",
+                    );
                 } else if let Some(first) = seen.get(node.node_id.as_str()) {
                     let line = first.line;
                     self.error(
@@ -371,12 +380,23 @@ impl<'c> Validator<'c, '_> {
                 );
             }
         }
+        // Read-only words only: monitors never change anything (`crst` and `srst`
+        // reset statistics, `stmk` sets the trace mask, `kill` stopped old servers).
         const WORDS: &[&str] = &[
-            "ruok", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "isro", "dirs", "crst", "srst", "dump",
-            "reqs", "wchc", "wchp",
+            "ruok", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "isro", "dirs", "dump", "reqs", "wchc",
+            "wchp",
         ];
+        const CHANGING: &[&str] = &["crst", "srst", "stmk", "kill"];
         for (i, word) in m.zookeeper.four_letter_words.iter().enumerate() {
-            if !WORDS.contains(&word.as_str()) {
+            if CHANGING.contains(&word.as_str()) {
+                self.error(
+                    &format!("monitoring.zookeeper.four_letter_words[{i}]"),
+                    format!(
+                        "`{word}` changes the ZooKeeper server (it resets statistics or settings); monitors only read"
+                    ),
+                    format!("remove `{word}`; read-only words: {}", WORDS.join(", ")),
+                );
+            } else if !WORDS.contains(&word.as_str()) {
                 let hint = suggest(word, WORDS)
                     .map_or_else(|| format!("known words: {}", WORDS.join(", ")), |s| format!("did you mean `{s}`?"));
                 self.error(
@@ -606,6 +626,45 @@ impl<'c> Validator<'c, '_> {
                 format!("unknown container runtime `{}`", r.restart_container.runtime),
                 "write `docker` or `podman`",
             );
+        }
+        // A `script` or `ansible` step needs its file for each node type that uses it:
+        // said now, not when an incident first reaches that step.
+        let mut checked: Vec<(&str, Role)> = Vec::new();
+        for (role, _, node) in self.nodes() {
+            for action in node.recovery_actions.iter().flatten() {
+                let (key, dir, map, ext) = match plugin::builtin(Kind::Action, action).map(|b| b.name) {
+                    Some("script") => ("script", &r.script.script_directory, &r.script.scripts, "sh"),
+                    Some("ansible") => ("ansible", &r.ansible.playbook_directory, &r.ansible.playbooks, "yml"),
+                    _ => continue,
+                };
+                if checked.contains(&(key, role)) {
+                    continue;
+                }
+                checked.push((key, role));
+                let dir_key = if key == "script" { "script_directory" } else { "playbook_directory" };
+                let at = format!("recovery.{key}.{dir_key}");
+                let at = if self.written(&at) { at } else { "recovery.actions".to_string() };
+                match crate::recovery::actions::per_role_file(dir, map, role, ext) {
+                    Err(missing) => self.warning(
+                        &at,
+                        format!(
+                            "the `{action}` step has nothing to run for {} nodes such as `{}`: {missing}",
+                            role.as_str(),
+                            node.node_id
+                        ),
+                        format!(
+                            "create it (or `default.{ext}`) in `recovery.{key}.{dir_key}`, or name it in `recovery.{key}.{}`; until then an incident fails at this step",
+                            if key == "script" { "scripts" } else { "playbooks" }
+                        ),
+                    ),
+                    Ok(path) if key == "script" && !is_executable(&path) => self.warning(
+                        &at,
+                        format!("{} is not executable: the `script` step would fail", path.display()),
+                        format!("chmod +x {}", path.display()),
+                    ),
+                    Ok(_) => {}
+                }
+            }
         }
         for (section, map) in [("ansible.playbooks", &r.ansible.playbooks), ("script.scripts", &r.script.scripts)] {
             for key in map.keys() {
@@ -920,6 +979,23 @@ impl<'c> Validator<'c, '_> {
             self.error("system.state_dir", "`system.state_dir` must not be empty", "");
         }
     }
+}
+
+fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+/// The longest node id accepted.
+pub const MAX_ID_LEN: usize = 128;
+
+/// The first character of `id` outside `[A-Za-z0-9._-]` (1-based position), or
+/// the character past [`MAX_ID_LEN`].
+pub fn unsafe_id_char(id: &str) -> Option<(usize, char)> {
+    id.chars()
+        .enumerate()
+        .find(|(i, c)| *i >= MAX_ID_LEN || !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        .map(|(i, c)| (i + 1, c))
 }
 
 pub(crate) fn parse_hh_mm(text: &str) -> Option<(u32, u32)> {

@@ -72,10 +72,20 @@ pub struct YamlError {
     pub hint: Option<String>,
 }
 
+/// The most nodes a document may expand to, aliases included. A real
+/// configuration has a few hundred (a fleet of 2,000 brokers about 20,000);
+/// a "billion laughs" file of 1 KB would expand to billions and exhaust memory.
+pub const MAX_NODES: usize = 1_000_000;
+
+/// The deepest nesting of lists and mappings accepted (a configuration needs about 6).
+pub const MAX_DEPTH: usize = 64;
+
 /// Parses one YAML document. An empty file is `Null`.
 ///
 /// Duplicate keys are reported (all of them) rather than silently keeping the
 /// last one, because an operator who writes `port:` twice meant one of them.
+/// Alias expansion is bounded by [`MAX_NODES`] and nesting by [`MAX_DEPTH`]:
+/// no input can make the daemon (or a reload) run out of memory or stack.
 pub fn parse(text: &str) -> Result<Node, Vec<YamlError>> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
@@ -85,6 +95,9 @@ pub fn parse(text: &str) -> Result<Node, Vec<YamlError>> {
             message: format!("YAML syntax error: {}", e.info()),
             hint: Some("check the indentation and quoting on this line and the one before it".into()),
         }]);
+    }
+    if let Some(e) = builder.too_big.take() {
+        return Err(vec![e]);
     }
     if builder.documents > 1 {
         builder.errors.push(YamlError {
@@ -110,16 +123,46 @@ enum Frame {
 struct Builder {
     stack: Vec<Frame>,
     root: Option<Node>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchor's node and how many nodes it expands to.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes built so far, every alias counted at its full size.
+    nodes: usize,
+    /// Set once the document is too large or too deep; nothing more is built.
+    too_big: Option<YamlError>,
     errors: Vec<YamlError>,
     documents: usize,
     second_document: Option<Mark>,
 }
 
 impl Builder {
+    /// Counts `size` more nodes; false (and the error recorded once) past the bound.
+    fn within_bounds(&mut self, size: usize, mark: Mark) -> bool {
+        if self.too_big.is_some() {
+            return false;
+        }
+        self.nodes = self.nodes.saturating_add(size);
+        if self.nodes > MAX_NODES {
+            self.too_big = Some(YamlError {
+                mark,
+                message: format!(
+                    "the document expands to more than {MAX_NODES} values (aliases counted at their full size)"
+                ),
+                hint: Some(
+                    "an alias (`*name`) copies its anchor each time it is used: a file that nests aliases of aliases grows exponentially (\"billion laughs\"); write the values out or use fewer levels of aliases".into(),
+                ),
+            });
+            return false;
+        }
+        true
+    }
+
     fn push_node(&mut self, node: Node, anchor: usize) {
+        if self.too_big.is_some() {
+            return;
+        }
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = size_of(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => {
@@ -196,9 +239,21 @@ fn merge_into(entries: &mut Vec<(Key, Node)>, node: Node) -> Vec<String> {
     added
 }
 
+/// How many nodes `node` is, itself included.
+fn size_of(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Null | Value::Scalar(..) => 0,
+        Value::Seq(items) => items.iter().map(size_of).sum(),
+        Value::Map(entries) => entries.iter().map(|(_, v)| 1 + size_of(v)).sum(),
+    }
+}
+
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, marker: Marker) {
         let mark = Mark::from_marker(marker);
+        if self.too_big.is_some() {
+            return;
+        }
         match ev {
             Event::DocumentStart => {
                 self.documents += 1;
@@ -212,10 +267,27 @@ impl MarkedEventReceiver for Builder {
                     TScalarStyle::Plain if tag.is_none() => Value::Scalar(text, Style::Plain),
                     _ => Value::Scalar(text, Style::Quoted),
                 };
-                self.push_node(Node { value, mark }, anchor);
+                if self.within_bounds(1, mark) {
+                    self.push_node(Node { value, mark }, anchor);
+                }
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(mark, anchor, Vec::new())),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(mark, anchor, Vec::new(), None, Vec::new())),
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                self.too_big = Some(YamlError {
+                    mark,
+                    message: format!("lists and mappings are nested more than {MAX_DEPTH} levels deep"),
+                    hint: Some("a configuration needs a few levels; check the brackets and indentation here".into()),
+                });
+            }
+            Event::SequenceStart(anchor, _) => {
+                if self.within_bounds(1, mark) {
+                    self.stack.push(Frame::Seq(mark, anchor, Vec::new()))
+                }
+            }
+            Event::MappingStart(anchor, _) => {
+                if self.within_bounds(1, mark) {
+                    self.stack.push(Frame::Map(mark, anchor, Vec::new(), None, Vec::new()))
+                }
+            }
             Event::SequenceEnd => {
                 if let Some(Frame::Seq(m, anchor, items)) = self.stack.pop() {
                     self.push_node(Node { value: Value::Seq(items), mark: m }, anchor);
@@ -226,10 +298,14 @@ impl MarkedEventReceiver for Builder {
                     self.push_node(Node { value: Value::Map(entries), mark: m }, anchor);
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
-                    node.mark = mark;
-                    self.push_node(node, 0);
+            Event::Alias(id) => match self.anchors.get(&id).map(|(_, size)| *size) {
+                Some(size) => {
+                    // Counted before it is copied: the copy is what exhausts memory.
+                    if self.within_bounds(size, mark) {
+                        let mut node = self.anchors[&id].0.clone();
+                        node.mark = mark;
+                        self.push_node(node, 0);
+                    }
                 }
                 None => self.errors.push(YamlError {
                     mark,
@@ -315,6 +391,34 @@ mod tests {
         let errors = parse("a:\n  b: [1, 2\nc: 3\n").unwrap_err();
         assert!(errors[0].message.starts_with("YAML syntax error"), "{errors:?}");
         assert!(errors[0].mark.line >= 2);
+    }
+
+    #[test]
+    fn an_alias_bomb_is_a_located_error_not_an_exhausted_memory() {
+        // "Billion laughs": nine levels of ten aliases each, 10^9 values.
+        let mut text =
+            String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        for w in names.windows(2) {
+            let refs = vec![format!("*{}", w[0]); 10].join(",");
+            text += &format!("{}: &{} [{refs}]\n", w[1], w[1]);
+        }
+        assert!(text.len() < 1024, "the bomb is small: {} bytes", text.len());
+        let started = std::time::Instant::now();
+        let errors = parse(&text).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains("expands to more than 1000000 values"), "{errors:?}");
+        assert!(errors[0].mark.line >= 5, "located at the alias that crossed the bound: {errors:?}");
+        assert!(errors[0].hint.as_deref().unwrap_or("").contains("billion laughs"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn deep_nesting_is_a_located_error() {
+        let text = format!("a: {}1{}\n", "[".repeat(200), "]".repeat(200));
+        let errors = parse(&text).unwrap_err();
+        assert!(errors[0].message.contains("nested more than 64 levels"), "{errors:?}");
+        assert_eq!(errors[0].mark.line, 1);
     }
 
     #[test]

@@ -55,15 +55,27 @@ pub fn init(config: &LoggingConfig) -> anyhow::Result<()> {
         None if json => layers.push(Box::new(
             fmt::layer().json().with_target(false).with_writer(std::io::stderr).with_filter(app_filter()),
         )),
-        None => layers
-            .push(Box::new(fmt::layer().with_target(false).with_writer(std::io::stderr).with_filter(app_filter()))),
+        None => layers.push(Box::new(
+            fmt::layer()
+                .fmt_fields(escaped_fields())
+                .with_target(false)
+                .with_writer(std::io::stderr)
+                .with_filter(app_filter()),
+        )),
     }
     if let Some(path) = config.file.as_deref().filter(|f| !f.is_empty()) {
         let file = Mutex::new(open_log_file(Path::new(path), "logging.file", config.max_size_mb, config.backup_count)?);
         let layer: BoxedLayer = if json {
             Box::new(fmt::layer().json().with_target(false).with_writer(file).with_filter(app_filter()))
         } else {
-            Box::new(fmt::layer().with_ansi(false).with_target(false).with_writer(file).with_filter(app_filter()))
+            Box::new(
+                fmt::layer()
+                    .fmt_fields(escaped_fields())
+                    .with_ansi(false)
+                    .with_target(false)
+                    .with_writer(file)
+                    .with_filter(app_filter()),
+            )
         };
         layers.push(layer);
     }
@@ -84,6 +96,76 @@ pub fn init(config: &LoggingConfig) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
 }
 
+/// The text format's fields with every control character escaped (`\n` as
+/// `\\n`): one event is one line, whatever a value holds, so no value can
+/// forge a line that no event wrote. JSON lines are escaped by JSON itself.
+fn escaped_fields() -> EscapedFields {
+    EscapedFields
+}
+
+/// Formats fields like tracing's default (`message` first and bare, then
+/// `key=value`), with [`escape_control`] applied to every value.
+struct EscapedFields;
+
+impl<'w> fmt::FormatFields<'w> for EscapedFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        writer: fmt::format::Writer<'w>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut visitor = EscapingVisitor { writer, first: true, result: Ok(()) };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct EscapingVisitor<'w> {
+    writer: fmt::format::Writer<'w>,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl EscapingVisitor<'_> {
+    fn write(&mut self, field: &tracing::field::Field, text: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        let sep = if self.first { "" } else { " " };
+        self.first = false;
+        let text = escape_control(text);
+        self.result = if field.name() == "message" {
+            write!(self.writer, "{sep}{text}")
+        } else {
+            write!(self.writer, "{sep}{field}={text}")
+        };
+    }
+}
+
+impl tracing::field::Visit for EscapingVisitor<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" { self.write(field, value) } else { self.write(field, &format!("{value:?}")) }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.write(field, &format!("{value:?}"))
+    }
+}
+
+/// `text` with control characters written as escapes (`\n`, `\r`, `\t`, `\u{1b}`).
+pub fn escape_control(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Opens a rotated log file; `key` names the setting in errors.
 pub fn open_log_file(path: &Path, key: &str, max_mb: u64, backups: u32) -> anyhow::Result<RotatingFile> {
     RotatingFile::open(path, max_mb, backups).with_context(|| {
@@ -92,4 +174,51 @@ pub fn open_log_file(path: &Path, key: &str, max_mb: u64, backups: u32) -> anyho
             path.display()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_never_reach_a_text_line() {
+        assert_eq!(escape_control("a\nNode status: x healthy -> failed"), "a\\nNode status: x healthy -> failed");
+        assert_eq!(escape_control("tab\there\r\u{1b}[31m"), "tab\\there\\r\\u{1b}[31m");
+        assert_eq!(escape_control("plain — ünïcode"), "plain — ünïcode");
+    }
+
+    #[test]
+    fn the_text_format_writes_one_line_per_event() {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let layer = fmt::layer()
+            .fmt_fields(escaped_fields())
+            .with_ansi(false)
+            .with_target(false)
+            .with_writer(move || writer.clone());
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let node = "evil\n2026-12-01T00:00:00Z  WARN Node status: broker-1 healthy -> failed";
+            let line = format!("Node status: {node} unknown -> healthy");
+            tracing::info!(message = %line, node = %node, detail = "x\ny");
+            tracing::info!(message = "A literal message.", count = 3);
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.contains("A literal message. count=3"), "{text}");
+        assert!(text.contains(r#"detail="x\ny""#), "{text}");
+        assert!(text.contains("Node status: evil\\n2026"), "{text}");
+        assert!(text.contains("node=evil\\n2026"), "{text}");
+    }
 }

@@ -272,6 +272,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_configuration_summary_names_every_configured_channel() {
+        let yaml = "cluster:\n  kafka_brokers: [{node_id: k1, host: kafka1}]\nnotifications:\n  \
+                    slack: {webhook_url: \"https://hooks.example.com/x\"}\n  \
+                    teams: {webhook_url: \"https://teams.example.com/x\"}\n  \
+                    webhook: {url: \"https://example.com/hook\"}\n  \
+                    pagerduty: {routing_key: abc}\n  \
+                    alertmanager: {url: \"http://127.0.0.1:9093\"}\n  \
+                    command: {command: /bin/true}\n";
+        let config = crate::config::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
+        let ours: Vec<&str> = builtin_channels(&config).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(config.notifications.channels(), ours);
+        assert_eq!(ours, ["slack", "teams", "webhook", "pagerduty", "alertmanager", "command"]);
+        assert!(
+            config
+                .summary()
+                .ends_with("notification channels: slack, teams, webhook, pagerduty, alertmanager, command")
+        );
+    }
+
+    #[test]
     fn signatures_are_hmac_sha256_hex() {
         // RFC 4231 test case 2.
         assert_eq!(

@@ -140,7 +140,7 @@ fn unit(r: &RecoveryConfig, role: Role) -> &str {
 }
 
 /// The file for the node's role in `map`, else `<node_type>.<ext>`, else `default.<ext>`.
-fn per_role_file(
+pub(crate) fn per_role_file(
     dir: &str,
     map: &std::collections::BTreeMap<String, String>,
     role: Role,

@@ -142,3 +142,89 @@ fn run_refuses_an_invalid_configuration() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("the cluster has no nodes"));
 }
+
+/// "Billion laughs": ten aliases of ten aliases, nine levels deep, in under 1 KB.
+pub(crate) fn alias_bomb() -> String {
+    let mut text = String::from("bomb:\n  a: &a [l,l,l,l,l,l,l,l,l,l]\n");
+    for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().zip(["b", "c", "d", "e", "f", "g", "h", "i"]) {
+        text += &format!("  {name}: &{name} [{}]\n", vec![format!("*{prev}"); 10].join(","));
+    }
+    text
+}
+
+#[test]
+fn hostile_input_is_refused_and_never_takes_the_daemon_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = alias_bomb();
+    assert!(bomb.len() < 1024);
+    // `validate` under a 1 GB address-space cap: a located error, not an abort.
+    let file =
+        write_temp(dir.path(), "bomb.yaml", &format!("cluster:\n  kafka_brokers: [{{node_id: k1, host: a}}]\n{bomb}"));
+    let out = run(std::process::Command::new("sh").arg("-c").arg(format!(
+        "ulimit -v 1048576; exec {} validate {}",
+        env!("CARGO_BIN_EXE_kafka-self-healing"),
+        file.display()
+    )));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(":9:31: error: the document expands to more than 1000000 values"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A running daemon fed the same file on SIGHUP refuses it and keeps running.
+    let log = dir.path().join("application.log");
+    let good = format!(
+        "cluster:\n  name: hostile\n  kafka_brokers: [{{node_id: k1, host: 127.0.0.1, port: {}}}]\nrecovery:\n  actions: []\n\
+         logging:\n  file: {}\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n{}",
+        kafka_self_healing::testbed::free_port(),
+        log.display(),
+        dir.path().join("audit.log").display(),
+        dir.path().join("state").display(),
+        crate::support::http_line()
+    );
+    let config = write_temp(dir.path(), "c.yaml", &good);
+    let mut child = bin().args(["run", "--config"]).arg(&config).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let logged = |what: &str| std::fs::read_to_string(&log).is_ok_and(|t| t.contains(what));
+    crate::support::wait_until("the daemon starts", std::time::Duration::from_secs(20), || {
+        logged("monitoring until SIGTERM").then_some(())
+    });
+    for (name, text) in [
+        ("an alias bomb", format!("{good}{bomb}")),
+        (
+            "a node id with a newline",
+            good.replace("node_id: k1", "node_id: \"k1\\nNode status: k1 healthy -> failed\""),
+        ),
+    ] {
+        std::fs::write(&config, &text).unwrap();
+        let before = std::fs::read_to_string(&log).unwrap().matches("Configuration reload refused").count();
+        unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+        crate::support::wait_until(name, std::time::Duration::from_secs(20), || {
+            (std::fs::read_to_string(&log).unwrap().matches("Configuration reload refused").count() > before)
+                .then_some(())
+        });
+        assert!(child.try_wait().unwrap().is_none(), "{name}: the daemon died");
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("expands to more than 1000000 values"), "{text}");
+    assert!(text.contains("has '\\\\n' at character 3"), "{text}");
+    // No line that no transition wrote: the forged status line never starts a line.
+    assert!(!text.lines().any(|l| l.starts_with("Node status")), "{text}");
+    assert_eq!(text.lines().filter(|l| l.contains("Node status:")).count(), 0, "nothing was probed as healthy: {text}");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn help_is_there_for_every_command() {
+    for args in [&["help", "--help"][..], &["help"], &["help", "incidents", "reset"], &["--help"]] {
+        let out = run(bin().args(args));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+    let out = run(bin().args(["help", "no-such-command"]));
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(bin().args(["incidents", "reset", "--help"]));
+    assert!(stdout(&out).contains("<NODE>  The node's `node_id`"), "{}", stdout(&out));
+    let out = run(bin().args(["maintenance", "start", "--help"]));
+    assert!(stdout(&out).contains("--node <NODE>      The node's `node_id`"), "{}", stdout(&out));
+}

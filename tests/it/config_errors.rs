@@ -162,10 +162,51 @@ fn broken_configurations_are_reported_where_they_are_wrong() {
             "bad ports",
             "cluster:\n  kafka_brokers:\n    - {node_id: k1, host: a, port: 70000}\n    - {node_id: k2, host: b, port: 0}\n",
             &[
-                "3:36: `cluster.kafka_brokers[0].port` is out of range: 70000 is not between 0 and 65535",
+                "3:36: `cluster.kafka_brokers[0].port` is too large, found 70000",
                 "4:36: `cluster.kafka_brokers[1].port` must be between 1 and 65535, found 0",
             ],
             &[],
+        ),
+        case(
+            "numbers out of the type's range name only the side crossed",
+            &format!("{BROKERS}recovery:\n  max_attempts: 5000000000\n  max_parallel: -1\n"),
+            &[
+                "5:17: `recovery.max_attempts` is too large, found 5000000000",
+                "6:17: `recovery.max_parallel` must not be negative, found -1",
+            ],
+            &[],
+        ),
+        case(
+            "a node id that could forge log lines",
+            "cluster:\n  kafka_brokers:\n    - {node_id: \"broker-1\\nNode status: x\", host: a}\n    - {node_id: \"b 2\", host: b}\n",
+            &[
+                "3:17: `node_id` \"broker-1\\nNode status: x\" has '\\n' at character 9: a node id may contain only letters, digits, `.`, `_` and `-` (at most 128 characters)",
+                "4:17: `node_id` \"b 2\" has ' ' at character 2: a node id may contain only letters, digits, `.`, `_` and `-` (at most 128 characters)",
+            ],
+            &["kafka-broker-1"],
+        ),
+        case(
+            "the whole file is a list",
+            "- cluster: {}\n- monitoring: {}\n",
+            &["1:1: the configuration must be a mapping of sections, found a list"],
+            &["`cluster:`"],
+        ),
+        case(
+            "four-letter words that change the server",
+            &format!("{BROKERS}monitoring:\n  zookeeper: {{four_letter_words: [srvr, crst, srst]}}\n"),
+            &[
+                "5:41: `crst` changes the ZooKeeper server (it resets statistics or settings); monitors only read",
+                "5:47: `srst` changes the ZooKeeper server (it resets statistics or settings); monitors only read",
+            ],
+            &["read-only words: ruok"],
+        ),
+        case(
+            "an alias bomb",
+            &format!(
+                "{BROKERS}x:\n  a: &a [l,l,l,l,l,l,l,l,l,l]\n  b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n  c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n  d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n  e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n  f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n  g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n  h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g,*g]\n  i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h,*h]\n"
+            ),
+            &["10:31: the document expands to more than 1000000 values (aliases counted at their full size)"],
+            &["billion laughs"],
         ),
         case(
             "bad retry policy",
