@@ -276,6 +276,11 @@ section! {
         max_actions_per_hour: u32 = 20,
         /// After a node recovered, time before it may be acted on again.
         cooldown_seconds: Seconds = 300.0,
+        /// An incident a guard holds back this long (a quorum or ISR that does
+        /// not come back, facts that cannot be had, the hourly budget) is
+        /// escalated, naming the guard and why. Operator holds (pause,
+        /// maintenance, blackout) and the cooldown are exempt: they end by themselves.
+        guard_wait_escalate_seconds: Seconds = 300.0,
         /// A broker that stopped cleanly (ZooKeeper mode: its registration removed
         /// within 3 s of its port closing; KRaft: fenced by the controller within
         /// 3 s — a controlled shutdown, not a crash) is in maintenance this long;

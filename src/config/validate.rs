@@ -320,6 +320,29 @@ impl<'c> Validator<'c, '_> {
         let config = self.config;
         let m = &config.monitoring;
         self.names(Kind::Monitor, "monitoring.methods", &m.methods.clone(), None);
+        // Only the `zookeeper` method asks a member its mode; without it the
+        // ensemble's quorum and leader are unknown.
+        let blind: Vec<(usize, &str)> = config
+            .cluster
+            .zookeeper_nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.monitoring_methods.iter().flatten().any(|x| x == "zookeeper"))
+            .map(|(i, n)| (i, n.node_id.as_str()))
+            .collect();
+        if let Some((i, _)) = blind.first() {
+            let own = format!("cluster.zookeeper_nodes[{i}].monitoring_methods");
+            let at = if self.written(&own) { own } else { "monitoring.methods".to_string() };
+            let names: Vec<&str> = blind.iter().map(|(_, id)| *id).collect();
+            self.warning(
+                &at,
+                format!(
+                    "ZooKeeper node(s) {} are watched without the `zookeeper` method: their mode is not asked, so the quorum and its leader are shown as unknown",
+                    names.join(", ")
+                ),
+                "add `zookeeper` to the methods (e.g. `methods: [socket, zookeeper]`); it sends read-only four-letter words",
+            );
+        }
         for (key, value) in [("failure_threshold", m.failure_threshold), ("recovery_threshold", m.recovery_threshold)] {
             if value == 0 {
                 self.error(&format!("monitoring.{key}"), format!("`monitoring.{key}` must be at least 1, found 0"), "");

@@ -16,6 +16,9 @@ pub enum Quorum {
     /// A quorum serves, but not every member: one more loss may cost it.
     AtRisk,
     Lost,
+    /// Every member answers, but none said its mode (watched without the
+    /// `zookeeper` method): whether one of them leads cannot be told.
+    Unknown,
 }
 
 /// The ZooKeeper ensemble.
@@ -139,6 +142,8 @@ pub fn summarize(
     let zookeeper = (!zk_nodes.is_empty()).then(|| {
         let mut leaders = Vec::new();
         let mut serving = 0;
+        // Serving members that said their mode (`srvr`/`stat`, or the AdminServer).
+        let mut told = 0;
         for (node, state) in &zk_nodes {
             let mode = observations.iter().filter(|o| o.node == node.id).find_map(|o| match &o.findings {
                 Some(Findings::Zookeeper(z)) => Some(z.mode.clone()),
@@ -146,6 +151,7 @@ pub fn summarize(
             });
             if matches!(state, NodeState::Healthy | NodeState::Degraded) {
                 serving += 1;
+                told += usize::from(mode.as_deref().is_some_and(|m| !m.is_empty()));
                 if matches!(mode.as_deref(), Some("leader" | "standalone")) {
                     leaders.push(node.id.clone());
                 }
@@ -153,10 +159,14 @@ pub fn summarize(
         }
         let size = zk_nodes.len();
         let majority = size / 2 + 1;
-        let quorum = if serving < majority || leaders.len() != 1 {
+        // Without modes, only the count speaks: too few serving is lost, a
+        // missing member is at risk, and the rest cannot be told — never "lost".
+        let quorum = if serving < majority || leaders.len() > 1 || (leaders.is_empty() && told == serving) {
             Quorum::Lost
         } else if serving < size {
             Quorum::AtRisk
+        } else if leaders.is_empty() {
+            Quorum::Unknown
         } else {
             Quorum::Held
         };
@@ -168,7 +178,7 @@ pub fn summarize(
             Quorum::AtRisk => {
                 problems.push((Status::Degraded, format!("ZooKeeper quorum at risk: {serving} of {size} serving")))
             }
-            Quorum::Held => {}
+            Quorum::Held | Quorum::Unknown => {}
         }
         EnsembleState { size, serving, leaders, quorum }
     });
@@ -292,6 +302,12 @@ mod tests {
             ([Failed, Healthy, Healthy], ["leader", "leader", "follower"], Quorum::AtRisk, Status::Failed),
             ([Healthy, Failed, Failed], ["leader", "", ""], Quorum::Lost, Status::Failed),
             ([Healthy, Healthy, Healthy], ["follower", "follower", "follower"], Quorum::Lost, Status::Failed),
+            // Watched with `socket` only: no mode anywhere. Serving is not "lost".
+            ([Healthy, Healthy, Healthy], ["", "", ""], Quorum::Unknown, Status::Healthy),
+            ([Healthy, Healthy, Failed], ["", "", ""], Quorum::AtRisk, Status::Failed),
+            ([Healthy, Failed, Failed], ["", "", ""], Quorum::Lost, Status::Failed),
+            // Some said follower, one did not say: the leader may be that one.
+            ([Healthy, Healthy, Healthy], ["follower", "", "follower"], Quorum::Unknown, Status::Healthy),
         ];
         for (states, modes, quorum, status) in cases {
             let nodes: Vec<(Node, NodeState)> =

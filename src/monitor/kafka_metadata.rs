@@ -27,7 +27,7 @@ pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
     };
     let me = match node.broker_id {
         Some(id) => view.brokers.iter().find(|b| b.id == id),
-        None => view.brokers.iter().find(|b| b.port == i32::from(node.port) && same_host(&b.host, &node.host)),
+        None => advertised_id(&view, &node.host, node.port).and_then(|id| view.brokers.iter().find(|b| b.id == id)),
     };
     let summary = view.summary();
     let outcome = match me {
@@ -48,6 +48,12 @@ pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
         ),
     };
     outcome.with(Findings::Kafka(view))
+}
+
+/// The broker id of the broker that advertises `host:port` in `view`, if one does.
+/// How a node without a configured `broker_id` learns it.
+pub fn advertised_id(view: &KafkaView, host: &str, port: u16) -> Option<i32> {
+    view.brokers.iter().find(|b| b.port == i32::from(port) && same_host(&b.host, host)).map(|b| b.id)
 }
 
 fn same_host(advertised: &str, configured: &str) -> bool {

@@ -29,6 +29,8 @@ use crate::kafka::{KafkaError, Security, Timeouts};
 use crate::plugin::{self, Kind};
 use crate::topology::Node;
 
+pub use kafka_metadata::advertised_id;
+
 /// What one probe concluded about one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

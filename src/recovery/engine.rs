@@ -107,6 +107,18 @@ struct Shared {
     /// Nodes that went down inside a maintenance window: when it ends, the
     /// operator's grace is over — no second grace as a planned stop.
     failed_in_maintenance: HashSet<String>,
+    /// Incidents a guard holds back now: the guard, its latest reason, since when.
+    holds: HashMap<String, Hold>,
+    /// Learned broker ids already written to the state store.
+    stored_ids: HashMap<String, i32>,
+}
+
+/// A guard holding an incident back.
+#[derive(Debug, Clone)]
+struct Hold {
+    guard: &'static str,
+    reason: String,
+    since: Instant,
 }
 
 impl Shared {
@@ -131,6 +143,10 @@ pub struct EngineStatus {
     pub held: Vec<String>,
     /// Brokers seen stopping cleanly (planned restarts), seconds ago.
     pub planned_stops: Vec<(String, f64)>,
+    /// `recovery.planned_restart_grace_seconds`: a planned stop still down after it is an incident.
+    pub planned_grace_s: f64,
+    /// Incidents a guard holds back: (node, guard, reason, seconds held).
+    pub holds: Vec<(String, String, String, f64)>,
     /// Isolation or mass failure: nothing acts until it clears.
     pub cluster_event: Option<String>,
     pub dry_run: bool,
@@ -223,6 +239,16 @@ impl Engine {
             in_flight,
             held: sorted(&s.held),
             planned_stops: planned,
+            planned_grace_s: self.config.recovery.planned_restart_grace_seconds.0,
+            holds: {
+                let mut h: Vec<(String, String, String, f64)> = s
+                    .holds
+                    .iter()
+                    .map(|(n, h)| (n.clone(), h.guard.to_string(), h.reason.clone(), h.since.elapsed().as_secs_f64()))
+                    .collect();
+                h.sort_by(|a, b| a.0.cmp(&b.0));
+                h
+            },
             cluster_event: s.cluster_event.clone(),
             dry_run: self.dry_run,
         }
@@ -230,6 +256,40 @@ impl Engine {
 
     fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `node` with its broker id, configured or learned from the metadata.
+    fn resolved(&self, node: &Node) -> Node {
+        let mut node = node.clone();
+        if node.role == Role::KafkaBroker && node.broker_id.is_none() {
+            node.broker_id = self.board.broker_id(&node.id);
+        }
+        node
+    }
+
+    /// Writes broker ids the watcher learned to the state store (and the audit
+    /// trail), so a restart with that broker down still knows them.
+    async fn remember_broker_ids(&self) {
+        let learned: Vec<(String, crate::watch::BrokerId)> = {
+            let shared = self.shared();
+            self.board
+                .broker_ids()
+                .into_iter()
+                .filter(|(_, b)| b.source != "configuration" && b.source != "state store")
+                .filter(|(n, b)| shared.stored_ids.get(n) != Some(&b.id))
+                .collect()
+        };
+        for (node, b) in learned {
+            let (n, id) = (node.clone(), b.id);
+            if let Err(e) = self.store.call(move |c| records::save_broker_id(c, &n, id, now_ms())).await {
+                warn!(message = "Recovery: cannot remember a learned broker id.", node = %node, error = %e);
+                continue;
+            }
+            self.audit
+                .record("broker_id_learned", Some(&node), None, json!({"broker_id": b.id, "from": b.source}))
+                .await;
+            self.shared().stored_ids.insert(node, b.id);
+        }
     }
 
     fn node_config(&self, id: &str) -> Option<&NodeConfig> {
@@ -272,6 +332,13 @@ impl Engine {
     /// Start-up: attempts left running by a stopped daemon are closed (never
     /// repeated), open incidents resume, escalated nodes stay held.
     async fn resume(self: &Arc<Self>, tracker: &TaskTracker, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        for (node, id) in self.store.call(|c| records::broker_ids(c)).await? {
+            let unconfigured = self.nodes.iter().any(|n| n.id == node && n.broker_id.is_none());
+            if unconfigured {
+                self.board.learn_broker_id(&node, id, "state store");
+                self.shared().stored_ids.insert(node, id);
+            }
+        }
         let interrupted = self.store.call(|c| records::close_interrupted(c, now_ms())).await?;
         if interrupted > 0 {
             warn!(
@@ -321,6 +388,7 @@ impl Engine {
     /// the events did not bring (a reset node, a missed event).
     async fn tick(self: &Arc<Self>, tracker: &TaskTracker, shutdown: &CancellationToken) {
         self.telemetry.liveness.beat("recovery", TICK);
+        self.remember_broker_ids().await;
         let controls = self
             .store
             .call(|c| {
@@ -460,6 +528,7 @@ impl Engine {
     }
 
     async fn open_if_needed(self: &Arc<Self>, node: &Node, tracker: &TaskTracker, shutdown: &CancellationToken) {
+        let node = &self.resolved(node);
         let fenced = self.kraft_fenced_early(node).await;
         {
             let mut shared = self.shared();
@@ -549,7 +618,9 @@ impl Engine {
         tracker.spawn(async move {
             let id = node.id.clone();
             engine.work(node, incident, shutdown).await;
-            engine.shared().active.remove(&id);
+            let mut shared = engine.shared();
+            shared.active.remove(&id);
+            shared.holds.remove(&id);
         });
     }
 
@@ -575,7 +646,7 @@ impl Engine {
             if seen.elapsed() < grace {
                 return true;
             }
-            info!(message = "Recovery: a cleanly stopped broker is still down after the grace period; incident.", node = %node.id);
+            info!(message = "Recovery: a cleanly stopped broker is still down after its grace period; incident.", node = %node.id, grace_s = grace.as_secs());
             shared.planned_stops.remove(&node.id);
             return false;
         }
@@ -723,13 +794,68 @@ impl Engine {
         self.board.snapshot(node).map_or(NodeState::Unknown, |s| s.state)
     }
 
+    /// Records that guard `r` holds the incident back: once when it starts
+    /// (and the guard that held it before, if another, lets go), never again
+    /// while the same guard holds — however its text changes (a cooldown
+    /// counts down). Returns how long this guard has held it.
+    async fn hold(&self, node: &Node, incident: &IncidentRecord, r: &guards::Refusal, n: u32) -> Duration {
+        let previous = {
+            let mut shared = self.shared();
+            match shared.holds.get_mut(&node.id) {
+                Some(h) if h.guard == r.guard => {
+                    h.reason = r.reason.clone();
+                    return h.since.elapsed();
+                }
+                _ => shared
+                    .holds
+                    .insert(node.id.clone(), Hold { guard: r.guard, reason: r.reason.clone(), since: Instant::now() }),
+            }
+        };
+        if let Some(p) = previous {
+            self.released(node, incident, &p).await;
+        }
+        self.telemetry.metrics.guard_refused(r.guard);
+        info!(message = "Recovery held back by a guard; waiting.", node = %node.id, incident = %incident.id, guard = r.guard, reason = %r.reason);
+        self.audit
+            .record(
+                "guard_refused",
+                Some(&node.id),
+                Some(&incident.id),
+                json!({"guard": r.guard, "reason": r.reason, "attempt": n}),
+            )
+            .await;
+        Duration::ZERO
+    }
+
+    /// The guard holding the incident back lets go (the next step may run).
+    async fn release_hold(&self, node: &Node, incident: &IncidentRecord) {
+        let held = self.shared().holds.remove(&node.id);
+        if let Some(h) = held {
+            self.released(node, incident, &h).await;
+        }
+    }
+
+    async fn released(&self, node: &Node, incident: &IncidentRecord, h: &Hold) {
+        let held_s = h.since.elapsed().as_secs_f64();
+        info!(message = "Recovery: the guard no longer holds the incident back.", node = %node.id, incident = %incident.id, guard = h.guard, held_s);
+        self.audit
+            .record(
+                "guard_released",
+                Some(&node.id),
+                Some(&incident.id),
+                json!({"guard": h.guard, "held_s": (held_s * 10.0).round() / 10.0, "last_reason": h.reason}),
+            )
+            .await;
+    }
+
     /// One incident, until it is recovered, escalated, or the daemon stops.
     async fn work(&self, node: Node, mut incident: IncidentRecord, shutdown: CancellationToken) {
         let policy = RetryPolicy::for_node(&self.config, self.node_config(&node.id));
         let ladder = self.ladder(&node.id);
         let mut last_end = incident.attempts.last().and_then(|a| a.finished_at).map(from_millis);
-        let mut last_refusal: Option<String> = None;
         let mut refusals: Vec<String> = Vec::new();
+        let guard_wait = self.config.recovery.guard_wait_escalate_seconds.duration();
+        let mut node = node;
         let jitter: f64 = rand::random::<f64>() * 2.0 - 1.0;
         // What the broker last said it was doing (starting, log recovery), since when,
         // and whether that has lasted past `log_recovery_stall_seconds`.
@@ -739,6 +865,8 @@ impl Engine {
             if shutdown.is_cancelled() {
                 return;
             }
+            // Its broker id may have been learned from the metadata meanwhile.
+            node = self.resolved(&node);
             match self.state_of(&node.id) {
                 NodeState::Healthy | NodeState::Degraded => return self.recovered(&node, &mut incident).await,
                 NodeState::Failed => {}
@@ -821,6 +949,7 @@ impl Engine {
                 input.sibling_in_flight = shared.in_flight.keys().any(|id| {
                     *id != node.id
                         && self.nodes.iter().any(|n| {
+                            let n = self.resolved(n);
                             n.id == *id && n.host == node.host && n.broker_id.is_some() && n.broker_id == node.broker_id
                         })
                 });
@@ -836,29 +965,29 @@ impl Engine {
                 if r.kind == RefusalKind::Escalate {
                     return self.escalate(&node, &mut incident, r.reason, &refusals).await;
                 }
+                // One entry per guard, with its latest reason, for the escalation.
                 let key = format!("{}: {}", r.guard, r.reason);
-                if last_refusal.as_ref() != Some(&key) {
-                    self.telemetry.metrics.guard_refused(r.guard);
-                    info!(message = "Recovery refused by a guard; waiting.", node = %node.id, incident = %incident.id, guard = r.guard, reason = %r.reason);
-                    self.audit
-                        .record(
-                            "guard_refused",
-                            Some(&node.id),
-                            Some(&incident.id),
-                            json!({"guard": r.guard, "reason": r.reason, "attempt": n}),
-                        )
-                        .await;
-                    if !refusals.contains(&key) {
-                        refusals.push(key.clone());
-                    }
-                    last_refusal = Some(key);
+                match refusals.iter_mut().find(|k| k.starts_with(&format!("{}: ", r.guard))) {
+                    Some(k) => *k = key,
+                    None => refusals.push(key),
+                }
+                let held = self.hold(&node, &incident, &r, n).await;
+                if held >= guard_wait && !r.ends_by_itself() {
+                    let reason = format!(
+                        "held back by the `{}` guard for {}s (recovery.guard_wait_escalate_seconds is {}s): {}",
+                        r.guard,
+                        held.as_secs(),
+                        guard_wait.as_secs(),
+                        r.reason
+                    );
+                    return self.escalate(&node, &mut incident, reason, &refusals).await;
                 }
                 if sleep_or_stop(Duration::from_secs(1), &shutdown).await {
                     return;
                 }
                 continue;
             }
-            last_refusal = None;
+            self.release_hold(&node, &incident).await;
             let consulted = guards::consulted(&input);
             let outcome = self.attempt(&node, &mut incident, n, &ladder, consulted).await;
             self.shared().in_flight.remove(&node.id);
@@ -916,17 +1045,7 @@ impl Engine {
             self.board.cluster.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|c| c.isolated);
         let r = &self.config.recovery;
         let shared = self.shared();
-        let maintenance = shared.maintenance.get(&node.id).map(|(until, reason)| {
-            let why = if reason.is_empty() { String::new() } else { format!(" ({reason})") };
-            format!("until {}{why}", rfc3339(from_millis(*until)))
-        });
-        let paused = shared.paused_until.map(|until| {
-            if until == i64::MAX {
-                "until resumed".to_string()
-            } else {
-                format!("until {}", rfc3339(from_millis(until)))
-            }
-        });
+        let (paused, maintenance) = operator_holds(&shared, &node.id);
         let cooldown_left = shared
             .recovered_at
             .get(&node.id)
@@ -947,6 +1066,26 @@ impl Engine {
             at_min_isr,
             ..self.calm_input(node.role)
         }
+    }
+
+    /// The guards that can change while an attempt is being prepared —
+    /// isolation, mass failure, pause, maintenance, blackout — from what is
+    /// known now, without any I/O: asked again immediately before an action.
+    fn late_refusal(&self, node: &Node) -> Option<guards::Refusal> {
+        let isolated =
+            self.board.cluster.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|c| c.isolated);
+        let states: Vec<(String, NodeState)> = self.nodes.iter().map(|n| (n.id.clone(), self.state_of(&n.id))).collect();
+        let shared = self.shared();
+        let (paused, maintenance) = operator_holds(&shared, &node.id);
+        let input = GuardInput {
+            isolated,
+            failed_nodes: states.iter().filter(|(id, s)| *s == NodeState::Failed && !shared.expected_down(id)).count(),
+            paused,
+            maintenance,
+            blackout: shared.blackout.clone(),
+            ..self.calm_input(node.role)
+        };
+        guards::check(&input).err()
     }
 
     /// Attempt `n`: re-verify, record, run (or say what would run), validate, record.
@@ -972,6 +1111,20 @@ impl Engine {
                 )
                 .await;
             self.board.wake(&node.id);
+            return AttemptOutcome::Cancelled;
+        }
+        // The re-probe may have taken a whole timeout: the operator may have paused
+        // recovery, or the monitor lost the cluster, meanwhile. Ask once more, now.
+        if let Some(r) = self.late_refusal(node) {
+            info!(message = "Recovery attempt cancelled: a guard refuses it at the last moment.", node = %node.id, incident = %incident.id, guard = r.guard, reason = %r.reason);
+            self.audit
+                .record(
+                    "attempt_cancelled",
+                    Some(&node.id),
+                    Some(&incident.id),
+                    json!({"attempt": n, "reason": r.reason, "guard": r.guard}),
+                )
+                .await;
             return AttemptOutcome::Cancelled;
         }
         let Some(action) = ladder_step(ladder, n).map(str::to_string) else {
@@ -1220,6 +1373,18 @@ enum AttemptOutcome {
     NotRecorded,
     Validated,
     Failed,
+}
+
+/// The operator's pause and `node`'s maintenance window, as the guards word them.
+fn operator_holds(shared: &Shared, node: &str) -> (Option<String>, Option<String>) {
+    let maintenance = shared.maintenance.get(node).map(|(until, reason)| {
+        let why = if reason.is_empty() { String::new() } else { format!(" ({reason})") };
+        format!("until {}{why}", rfc3339(from_millis(*until)))
+    });
+    let paused = shared.paused_until.filter(|u| *u > now_ms()).map(|until| {
+        if until == i64::MAX { "until resumed".to_string() } else { format!("until {}", rfc3339(from_millis(until))) }
+    });
+    (paused, maintenance)
 }
 
 /// Sleeps; true when the daemon is stopping.

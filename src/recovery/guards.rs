@@ -76,6 +76,17 @@ pub enum RefusalKind {
     ClusterEvent,
 }
 
+impl Refusal {
+    /// Whether this refusal ends without anyone doing anything: an operator's
+    /// hold (maintenance, pause, blackout) ends when the operator said, the
+    /// cooldown counts down, and a cluster-wide event was escalated once for
+    /// all. Any other guard that holds an incident for longer than
+    /// `recovery.guard_wait_escalate_seconds` is escalated.
+    pub fn ends_by_itself(&self) -> bool {
+        self.kind == RefusalKind::ClusterEvent || matches!(self.guard, "maintenance" | "paused" | "blackout" | "cooldown")
+    }
+}
+
 fn refuse(guard: &'static str, kind: RefusalKind, reason: String) -> Result<(), Refusal> {
     Err(Refusal { guard, reason, kind })
 }

@@ -78,7 +78,11 @@ pub fn node_view(s: &NodeSnapshot, engine: &EngineStatus, now: Instant) -> NodeV
         let until = if until.starts_with("until") { until.clone() } else { format!("until {until}") };
         ("maintenance", format!("recovery paused {until}; no incident until it ends"))
     } else if let (Some((_, ago)), true) = (planned, down) {
-        ("maintenance", format!("planned stop: clean shutdown seen {ago:.0} s ago"))
+        let left = (engine.planned_grace_s - ago).max(0.0);
+        (
+            "maintenance",
+            format!("planned stop: clean shutdown seen {ago:.0} s ago; an incident if still down in {left:.0} s"),
+        )
     } else if engine.in_flight.contains(id) {
         ("recovering", "a recovery action is running".to_string())
     } else if engine.held.contains(id) && s.state != NodeState::Healthy {
@@ -88,8 +92,10 @@ pub fn node_view(s: &NodeSnapshot, engine: &EngineStatus, now: Instant) -> NodeV
             "recovering-by-itself",
             "the broker is starting or replaying its logs; no action while it progresses".to_string(),
         )
+    } else if let (true, Some((_, guard, why, held))) = (down, engine.holds.iter().find(|(n, ..)| n == id)) {
+        ("failed", format!("incident open; held back by the `{guard}` guard for {held:.0} s: {why}"))
     } else if down && engine.active.contains(id) {
-        ("failed", "incident open; waiting for the next attempt or a guard".to_string())
+        ("failed", "incident open; waiting for the next attempt".to_string())
     } else {
         let detail = s.verdict.as_ref().map(|v| v.detail.clone()).unwrap_or_else(|| "not probed yet".into());
         (s.state.as_str(), detail)
@@ -186,15 +192,22 @@ mod tests {
         let mut engine = EngineStatus::default();
         let failed = snapshot(NodeState::Failed, Some(Cause::ConnectionRefused));
         assert_eq!(node_view(&failed, &engine, now).shown, "failed");
+        engine.holds = vec![("broker-1".into(), "min_isr".into(), "no partition view".into(), 42.0)];
+        assert_eq!(
+            node_view(&failed, &engine, now).reason,
+            "incident open; held back by the `min_isr` guard for 42 s: no partition view"
+        );
+        engine.holds.clear();
         let starting = snapshot(NodeState::Failed, Some(Cause::LogRecovery));
         assert_eq!(node_view(&starting, &engine, now).shown, "recovering-by-itself");
         engine.in_flight = vec!["broker-1".into()];
         assert_eq!(node_view(&failed, &engine, now).shown, "recovering");
         engine.planned_stops = vec![("broker-1".into(), 12.0)];
+        engine.planned_grace_s = 600.0;
         let v = node_view(&failed, &engine, now);
         assert_eq!(
             (v.shown.as_str(), v.reason.as_str()),
-            ("maintenance", "planned stop: clean shutdown seen 12 s ago")
+            ("maintenance", "planned stop: clean shutdown seen 12 s ago; an incident if still down in 588 s")
         );
         engine.maintenance = vec![("broker-1".into(), "2026-11-24T20:00:00Z".into(), "kernel upgrade".into())];
         let v = node_view(&snapshot(NodeState::Healthy, None), &engine, now);

@@ -107,6 +107,12 @@ CREATE TABLE IF NOT EXISTS controls (
     value TEXT NOT NULL,
     at INTEGER NOT NULL
 );
+-- Broker ids learned from the cluster's metadata (brokers configured without `broker_id`).
+CREATE TABLE IF NOT EXISTS broker_ids (
+    node TEXT PRIMARY KEY,
+    broker_id INTEGER NOT NULL,
+    learned_at INTEGER NOT NULL
+);
 ";
 
 /// Milliseconds since the Unix epoch.

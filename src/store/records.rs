@@ -197,6 +197,23 @@ pub fn last_escalation(conn: &Connection, node: &str) -> rusqlite::Result<Option
 }
 
 /// Attempts (not dry runs) started at or after `since` in the whole cluster.
+/// Remembers `node`'s learned broker id.
+pub fn save_broker_id(conn: &Connection, node: &str, id: i32, at: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO broker_ids (node, broker_id, learned_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(node) DO UPDATE SET broker_id = excluded.broker_id, learned_at = excluded.learned_at",
+        rusqlite::params![node, id, at],
+    )?;
+    Ok(())
+}
+
+/// Every remembered broker id, by node.
+pub fn broker_ids(conn: &Connection) -> rusqlite::Result<Vec<(String, i32)>> {
+    let mut stmt = conn.prepare("SELECT node, broker_id FROM broker_ids ORDER BY node")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
 pub fn attempts_started_since(conn: &Connection, since: i64) -> rusqlite::Result<u32> {
     conn.query_row("SELECT COUNT(*) FROM attempts WHERE started_at >= ?1 AND dry_run = 0", params![since], |r| r.get(0))
 }

@@ -57,9 +57,53 @@ pub struct Board {
     pub deregistered: Mutex<HashMap<i32, Instant>>,
     /// Per node: asks its watcher to probe now (the recovery engine, after an action).
     pub wakers: Mutex<HashMap<String, mpsc::Sender<Option<Observation>>>>,
+    /// Kafka's broker id of each broker: configured, or learned from the
+    /// cluster's metadata (the broker that advertises the node's address).
+    broker_ids: Mutex<HashMap<String, BrokerId>>,
+}
+
+/// A broker's id and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrokerId {
+    pub id: i32,
+    /// `configuration`, `metadata from NODE`, or `state store` (learned before a restart).
+    pub source: String,
 }
 
 impl Board {
+    /// Kafka's broker id of `node`, configured or learned; `None` while unknown.
+    pub fn broker_id(&self, node: &str) -> Option<i32> {
+        self.broker_ids.lock().unwrap_or_else(|p| p.into_inner()).get(node).map(|b| b.id)
+    }
+
+    /// Every known broker id, by node.
+    pub fn broker_ids(&self) -> HashMap<String, BrokerId> {
+        self.broker_ids.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The node whose broker id is `id`.
+    pub fn node_of_broker(&self, id: i32) -> Option<String> {
+        let ids = self.broker_ids.lock().unwrap_or_else(|p| p.into_inner());
+        ids.iter().find(|(_, b)| b.id == id).map(|(n, _)| n.clone())
+    }
+
+    /// Records `node`'s broker id. The cluster's own word (`metadata …`)
+    /// replaces anything learned before; a configured id is never replaced,
+    /// and a remembered one (`state store`) only fills a gap. True when it changed.
+    pub fn learn_broker_id(&self, node: &str, id: i32, source: &str) -> bool {
+        let mut ids = self.broker_ids.lock().unwrap_or_else(|p| p.into_inner());
+        match ids.get(node) {
+            Some(b) if b.source == "configuration" || b.id == id => return false,
+            Some(_) if source == "state store" => return false,
+            Some(b) => {
+                warn!(message = "Broker id changed: the cluster's metadata gives another id than before.", node = %node, before = b.id, now = id, source = %source)
+            }
+            None => info!(message = "Broker id learned.", node = %node, broker_id = id, source = %source),
+        }
+        ids.insert(node.to_string(), BrokerId { id, source: source.to_string() });
+        true
+    }
+
     /// The latest snapshot of `node`.
     pub fn snapshot(&self, node: &str) -> Option<NodeSnapshot> {
         self.nodes.lock().unwrap_or_else(|p| p.into_inner()).get(node).cloned()
@@ -90,6 +134,14 @@ pub fn spawn(
     let changed = Arc::new(Notify::new());
     let nodes = topology::nodes(config);
     {
+        let mut ids = board.broker_ids.lock().unwrap_or_else(|p| p.into_inner());
+        for node in nodes.iter().filter(|n| n.role == Role::KafkaBroker) {
+            if let Some(id) = node.broker_id {
+                ids.insert(node.id.clone(), BrokerId { id, source: "configuration".into() });
+            }
+        }
+    }
+    {
         let mut snapshots = board.nodes.lock().unwrap_or_else(|p| p.into_inner());
         for node in &nodes {
             snapshots.insert(
@@ -108,16 +160,19 @@ pub fn spawn(
     }
     let zookeeper_connect: Vec<String> =
         nodes.iter().filter(|n| n.role == Role::Zookeeper).map(|n| n.address()).collect();
-    let watches_registrations = nodes.iter().any(|n| n.role == Role::KafkaBroker && n.broker_id.is_some());
+    let brokers: Vec<Node> = nodes.iter().filter(|n| n.role == Role::KafkaBroker).cloned().collect();
+    if brokers.iter().any(|n| n.broker_id.is_none()) {
+        tracker.spawn(learn_broker_ids(brokers.clone(), prober.clone(), board.clone(), interval, shutdown.clone()));
+    }
     // Brokers the registration watch wakes: those without a held connection.
     // A held connection already notices a crash or hang first and better; a
     // round started by the deregistration would only delay its evidence.
-    let mut broker_wakes = HashMap::new();
+    let mut broker_wakes = std::collections::HashSet::new();
     for node in nodes {
         let (signal, wake) = mpsc::channel(4);
         board.wakers.lock().unwrap_or_else(|p| p.into_inner()).insert(node.id.clone(), signal.clone());
-        if let (Role::KafkaBroker, Some(id), false) = (node.role, node.broker_id, uses_kafka_protocol(&node)) {
-            broker_wakes.insert(id, signal.clone());
+        if node.role == Role::KafkaBroker && !uses_kafka_protocol(&node) {
+            broker_wakes.insert(node.id.clone());
         }
         if node.role != Role::Zookeeper && uses_kafka_protocol(&node) {
             let timeouts = Timeouts { connect: prober.connect_timeout, request: prober.timeout };
@@ -139,7 +194,7 @@ pub fn spawn(
         tracker.spawn(task.run(shutdown.clone()));
     }
     // ZooKeeper mode: the ensemble's own list of registered brokers.
-    if !zookeeper_connect.is_empty() && watches_registrations {
+    if !zookeeper_connect.is_empty() && !brokers.is_empty() {
         tracker.spawn(super::registrations::watch_registrations(
             zookeeper_connect.join(","),
             broker_wakes,
@@ -180,6 +235,10 @@ impl NodeTask {
         // A failed heartbeat from the connection watcher counts as a round.
         let mut evidence: Option<Vec<Observation>> = None;
         loop {
+            if self.node.role == Role::KafkaBroker {
+                // Learned from the metadata since the last round, perhaps.
+                self.node.broker_id = self.board.broker_id(&self.node.id);
+            }
             let observations = match evidence.take() {
                 Some(observations) => observations,
                 None => self.round().await,
@@ -381,6 +440,61 @@ async fn watch_connection(
             }
         }
     }
+}
+
+/// Learns the broker id of every broker configured without one: from the
+/// metadata of any broker that answers (the entry advertising the node's
+/// host and port — by name, or by address after resolving both), at once and
+/// then every `interval` while one is still unknown (a broker that is down is
+/// not in the metadata). Read-only: a Metadata request like `kafka_metadata`'s.
+async fn learn_broker_ids(
+    brokers: Vec<Node>,
+    prober: Arc<Prober>,
+    board: Arc<Board>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let unknown: Vec<&Node> = brokers.iter().filter(|n| board.broker_id(&n.id).is_none()).collect();
+        if !unknown.is_empty() {
+            for asked in &brokers {
+                let o = prober.probe(asked, "kafka_metadata").await;
+                let Some(crate::monitor::Findings::Kafka(view)) = o.findings else { continue };
+                for node in &unknown {
+                    let id = match crate::monitor::advertised_id(&view, &node.host, node.port) {
+                        Some(id) => Some(id),
+                        None => resolved_match(&view, node).await,
+                    };
+                    if let Some(id) = id {
+                        board.learn_broker_id(&node.id, id, &format!("metadata from {}", asked.id));
+                    }
+                }
+                break;
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval.max(Duration::from_secs(1))) => {}
+        }
+    }
+}
+
+/// The broker whose advertised host resolves to an address of `node`'s host, on its port.
+async fn resolved_match(view: &crate::monitor::KafkaView, node: &Node) -> Option<i32> {
+    let addresses = |host: String, port: u16| async move {
+        let lookup = tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host((host, port))).await;
+        lookup.ok().and_then(Result::ok).map(|a| a.map(|s| s.ip()).collect::<Vec<_>>()).unwrap_or_default()
+    };
+    let mine = addresses(node.host.clone(), node.port).await;
+    if mine.is_empty() {
+        return None;
+    }
+    for b in view.brokers.iter().filter(|b| b.port == i32::from(node.port)) {
+        if addresses(b.host.clone(), node.port).await.iter().any(|a| mine.contains(a)) {
+            return Some(b.id);
+        }
+    }
+    None
 }
 
 /// Recomputes the cluster view on every node transition (and each interval)

@@ -11,6 +11,6 @@ mod registrations;
 mod report;
 mod round;
 
-pub use daemon::{Board, NodeEvent, NodeSnapshot, spawn};
+pub use daemon::{Board, BrokerId, NodeEvent, NodeSnapshot, spawn};
 pub use report::{CheckReport, NodeReport};
 pub use round::{CONFIRMATION_SPACING, check_round};

@@ -5,17 +5,16 @@
 //! (a hung or partitioned broker). Watching it shows that at once, before any
 //! probe round, and it is the cluster's own word on which brokers count.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
 use super::daemon::Board;
-use crate::monitor::Observation;
 
 const IDS: &str = "/brokers/ids";
 
@@ -36,11 +35,12 @@ pub async fn registered_now(connect: &str, limit: Duration) -> Option<BTreeSet<i
 }
 
 /// Keeps `board.registered` up to date (the cluster view is recomputed on
-/// every change) and wakes the task of each broker in `wakes` whose
-/// registration changes. Reconnects (with a new session) on loss.
+/// every change) and wakes the task of each broker (node id) in `wakes` whose
+/// registration changes — its broker id configured or learned. Reconnects
+/// (with a new session) on loss.
 pub async fn watch_registrations(
     connect: String,
-    wakes: HashMap<i32, mpsc::Sender<Option<Observation>>>,
+    wakes: HashSet<String>,
     board: Arc<Board>,
     changed: Arc<Notify>,
     session_timeout: Duration,
@@ -90,15 +90,15 @@ pub async fn watch_registrations(
                 for gone in before.difference(&ids) {
                     warn!(message = %format!("Broker {gone} deregistered from ZooKeeper ({IDS}/{gone} deleted)."), broker_id = gone);
                     board.deregistered.lock().unwrap_or_else(|p| p.into_inner()).insert(*gone, Instant::now());
-                    if let Some(wake) = wakes.get(gone) {
-                        let _ = wake.try_send(None);
+                    if let Some(node) = board.node_of_broker(*gone).filter(|n| wakes.contains(n)) {
+                        board.wake(&node);
                     }
                 }
                 for back in ids.difference(before) {
                     info!(message = %format!("Broker {back} registered in ZooKeeper."), broker_id = back);
                     board.deregistered.lock().unwrap_or_else(|p| p.into_inner()).remove(back);
-                    if let Some(wake) = wakes.get(back) {
-                        let _ = wake.try_send(None);
+                    if let Some(node) = board.node_of_broker(*back).filter(|n| wakes.contains(n)) {
+                        board.wake(&node);
                     }
                 }
             }

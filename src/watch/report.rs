@@ -86,9 +86,13 @@ impl CheckReport {
                 Quorum::Held => "quorum held",
                 Quorum::AtRisk => "quorum at risk",
                 Quorum::Lost => "QUORUM LOST",
+                Quorum::Unknown => "quorum unknown (no mode information: add the `zookeeper` method)",
             };
-            let leader =
-                if z.leaders.is_empty() { "no leader".to_string() } else { format!("leader {}", z.leaders.join(", ")) };
+            let leader = match (z.leaders.is_empty(), z.quorum) {
+                (true, Quorum::Unknown | Quorum::AtRisk) => "leader not known".to_string(),
+                (true, _) => "no leader".to_string(),
+                (false, _) => format!("leader {}", z.leaders.join(", ")),
+            };
             let registered = match &c.registered {
                 Some(ids) => format!(
                     "; brokers registered: {}",

@@ -41,13 +41,25 @@ pub async fn check_round(config: &Config, security: &Security, plugins: Arc<crat
         }
     }
     reports.sort_by_key(|(i, _)| *i);
-    let reports: Vec<NodeReport> = reports.into_iter().map(|(_, r)| r).collect();
+    let mut reports: Vec<NodeReport> = reports.into_iter().map(|(_, r)| r).collect();
+    // Brokers without a configured id: the one the metadata lists at their address.
+    let views: Vec<crate::monitor::KafkaView> = reports
+        .iter()
+        .flat_map(|r| r.observations.iter())
+        .filter_map(|o| match &o.findings {
+            Some(crate::monitor::Findings::Kafka(v)) => Some(v.clone()),
+            _ => None,
+        })
+        .collect();
+    for r in reports.iter_mut().filter(|r| r.node.role == Role::KafkaBroker && r.node.broker_id.is_none()) {
+        r.node.broker_id = views.iter().find_map(|v| crate::monitor::advertised_id(v, &r.node.host, r.node.port));
+    }
     let states: Vec<(Node, _)> = reports.iter().map(|r| (r.node.clone(), r.state)).collect();
     let observations: Vec<Observation> = reports.iter().flat_map(|r| r.observations.iter().cloned()).collect();
     // ZooKeeper mode: the ensemble's list of registered brokers, if it answers.
     let zookeepers: Vec<String> =
         states.iter().filter(|(n, _)| n.role == Role::Zookeeper).map(|(n, _)| n.address()).collect();
-    let has_brokers = states.iter().any(|(n, _)| n.role == Role::KafkaBroker && n.broker_id.is_some());
+    let has_brokers = states.iter().any(|(n, _)| n.role == Role::KafkaBroker);
     let registered = if zookeepers.is_empty() || !has_brokers {
         None
     } else {

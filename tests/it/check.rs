@@ -60,6 +60,25 @@ fn check_sees_crashes_hangs_and_zookeeper_quorum_on_kafka_3_9() {
     assert_eq!(report["cluster"]["kafka"]["brokers"].as_array().unwrap().len(), 3);
     assert_eq!(report["cluster"]["registered"], serde_json::json!([1, 2, 3]), "ZooKeeper's /brokers/ids");
 
+    // The runbook's `methods: [socket]` asks no member its mode: the quorum is
+    // unknown, never "lost", and a healthy ensemble exits 0.
+    let socket_only = write_temp(
+        dir.path(),
+        "socket.yaml",
+        &config_for(&cluster, "  timeout_seconds: 2\n  methods: [socket]", dir.path()),
+    );
+    let (code, report) = check(&socket_only);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["cluster"]["zookeeper"]["quorum"], "unknown", "{report:#}");
+    let out = run(bin().args(["check", "--config"]).arg(&socket_only));
+    assert!(crate::support::stdout(&out).contains("quorum unknown (no mode information"), "{}", crate::support::stdout(&out));
+    let out = run(bin().arg("validate").arg(&socket_only));
+    assert!(
+        crate::support::stdout(&out).contains("watched without the `zookeeper` method")
+            || crate::support::stderr(&out).contains("watched without the `zookeeper` method"),
+        "validate suggests the method"
+    );
+
     // kill -9: failed, because nothing listens any more, confirmed in under a second.
     cluster.kill("broker-2").unwrap();
     let started = Instant::now();
