@@ -636,6 +636,17 @@ impl Engine {
         if shared.failed_in_maintenance.contains(&node.id) {
             return false;
         }
+        // A controlled shutdown closes the port. A hung broker keeps it open (it
+        // times out) and its session expires like a clean close might look when
+        // the detection took as long as the session timeout: never a planned stop.
+        let hung = self
+            .board
+            .snapshot(&node.id)
+            .and_then(|s| s.verdict)
+            .is_some_and(|v| matches!(v.cause, Some(Cause::Timeout | Cause::ConnectTimeout)));
+        if hung {
+            return false;
+        }
         let zookeeper_mode = self.board.registered.lock().unwrap_or_else(|p| p.into_inner()).is_some();
         if !zookeeper_mode && !self.kraft_mode() {
             return false; // neither registrations nor a KRaft controller to ask
@@ -1074,7 +1085,8 @@ impl Engine {
     fn late_refusal(&self, node: &Node) -> Option<guards::Refusal> {
         let isolated =
             self.board.cluster.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|c| c.isolated);
-        let states: Vec<(String, NodeState)> = self.nodes.iter().map(|n| (n.id.clone(), self.state_of(&n.id))).collect();
+        let states: Vec<(String, NodeState)> =
+            self.nodes.iter().map(|n| (n.id.clone(), self.state_of(&n.id))).collect();
         let shared = self.shared();
         let (paused, maintenance) = operator_holds(&shared, &node.id);
         let input = GuardInput {

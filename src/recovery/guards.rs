@@ -83,7 +83,8 @@ impl Refusal {
     /// all. Any other guard that holds an incident for longer than
     /// `recovery.guard_wait_escalate_seconds` is escalated.
     pub fn ends_by_itself(&self) -> bool {
-        self.kind == RefusalKind::ClusterEvent || matches!(self.guard, "maintenance" | "paused" | "blackout" | "cooldown")
+        self.kind == RefusalKind::ClusterEvent
+            || matches!(self.guard, "maintenance" | "paused" | "blackout" | "cooldown")
     }
 }
 

@@ -71,7 +71,11 @@ fn check_sees_crashes_hangs_and_zookeeper_quorum_on_kafka_3_9() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["cluster"]["zookeeper"]["quorum"], "unknown", "{report:#}");
     let out = run(bin().args(["check", "--config"]).arg(&socket_only));
-    assert!(crate::support::stdout(&out).contains("quorum unknown (no mode information"), "{}", crate::support::stdout(&out));
+    assert!(
+        crate::support::stdout(&out).contains("quorum unknown (no mode information"),
+        "{}",
+        crate::support::stdout(&out)
+    );
     let out = run(bin().arg("validate").arg(&socket_only));
     assert!(
         crate::support::stdout(&out).contains("watched without the `zookeeper` method")

@@ -829,3 +829,106 @@ fn a_rolling_restart_on_kraft_is_not_an_outage_and_a_forgotten_broker_is() {
     assert_eq!(planned_3, 1, "only the rolling restart's stop of broker-3 was a planned stop");
     daemon.wait_for("recovered", Duration::from_secs(90), |r| r["node"] == "broker-3");
 }
+
+/// Issue: `broker_id` was silently required. Without it the ids are learned
+/// from the metadata, and every path that needs them works: a hung broker is
+/// restarted (the `min_isr` guard has its facts), a clean stop is a planned
+/// stop, the action sees `KAFKA_BROKER_ID`. Guards that hold an incident say
+/// so once when they start and once when they let go (a cooldown counting
+/// down writes one record, not one a second), and one that holds too long is
+/// escalated, naming the guard.
+#[test]
+fn without_broker_ids_every_path_works_and_guards_that_hold_say_so_once() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 3, ..Spec::zookeeper() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("invocations");
+    let scripts = script(
+        dir.path(),
+        &format!(
+            "echo \"$KAFKA_NODE_ID $KAFKA_BROKER_ID\" >> {}\n{TESTBED} kill \"$KAFKA_NODE_ID\" --dir {} 2>/dev/null\n{}",
+            calls.display(),
+            cluster.dir().display(),
+            start_command(&cluster)
+        ),
+    );
+    let recovery = format!(
+        "  actions: [script]\n  initial_delay_seconds: 1\n  cooldown_seconds: 10\n  max_actions_per_hour: 3\n  \
+         guard_wait_escalate_seconds: 5\n  planned_restart_grace_seconds: 8\n  script: {{script_directory: {}}}",
+        scripts.display()
+    );
+    let mut daemon = Run::start_config_only(&cluster, dir.path(), &recovery);
+    let text = std::fs::read_to_string(&daemon.config).unwrap();
+    let stripped: String = text
+        .lines()
+        .map(|l| match l.find(", broker_id: ") {
+            Some(i) => format!("{}}}", &l[..i]),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!stripped.contains("broker_id"), "{stripped}");
+    std::fs::write(&daemon.config, stripped).unwrap();
+    daemon.spawn(&[]);
+
+    // The ids, from the metadata: the ones the brokers were started with.
+    for n in cluster.nodes().iter().filter(|n| n.name.starts_with("broker")) {
+        let learned = daemon.wait_for("broker_id_learned", Duration::from_secs(20), |r| r["node"] == n.name.as_str());
+        assert_eq!(learned["broker_id"], n.id, "{learned:#}");
+    }
+
+    // A hung broker: restarted, with the min_isr guard's facts in hand.
+    cluster.pause("broker-2").unwrap();
+    let started = daemon.wait_for("attempt_started", Duration::from_secs(30), |r| r["node"] == "broker-2");
+    assert!(started["guards"]["partitions_at_min_isr"].is_array(), "the guard had its facts: {started:#}");
+    daemon.wait_for("recovered", Duration::from_secs(60), |r| r["node"] == "broker-2");
+    assert!(daemon.events("planned_stop_detected").is_empty(), "a hang is not a planned stop");
+
+    // SIGTERM: a planned stop (the registration of the learned id vanished), then an incident.
+    cluster.stop("broker-1").unwrap();
+    let planned = daemon.wait_for("planned_stop_detected", Duration::from_secs(20), |r| r["node"] == "broker-1");
+    assert!(planned["evidence"].as_str().unwrap().contains("ZooKeeper registration"), "{planned:#}");
+    let opened = daemon.wait_for("detected", Duration::from_secs(30), |r| r["node"] == "broker-1");
+    let recovered = daemon.wait_for("recovered", Duration::from_secs(60), |r| r["node"] == "broker-1");
+
+    // Crashed again at once: the cooldown holds it — one record when it starts, one when it ends.
+    cluster.kill("broker-1").unwrap();
+    let second = daemon.wait_for("detected", Duration::from_secs(30), |r| {
+        r["node"] == "broker-1" && r["incident_id"] != opened["incident_id"]
+    });
+    let incident = second["incident_id"].clone();
+    let released = daemon.wait_for("guard_released", Duration::from_secs(30), |r| r["incident_id"] == incident);
+    assert_eq!(released["guard"], "cooldown", "{released:#}");
+    assert!(released["held_s"].as_f64().unwrap() >= 1.0, "{released:#}");
+    daemon.wait_for("recovered", Duration::from_secs(60), |r| r["incident_id"] == incident);
+    let held: Vec<Value> =
+        daemon.events("guard_refused").into_iter().filter(|r| r["incident_id"] == incident).collect();
+    assert_eq!(held.len(), 1, "one record for the whole cooldown: {held:#?}");
+    assert_eq!(held[0]["guard"], "cooldown");
+    assert!(recovered["downtime_s"].is_number());
+
+    // Three attempts in the hour: the budget holds the next crash, and after
+    // guard_wait_escalate_seconds it is escalated, naming the guard.
+    cluster.kill("broker-3").unwrap();
+    let escalated = daemon.wait_for("escalated", Duration::from_secs(40), |r| r["node"] == "broker-3");
+    let reason = escalated["reason"].as_str().unwrap();
+    assert!(reason.contains("held back by the `budget` guard for 5s"), "{escalated:#}");
+    assert!(reason.contains("recovery.max_actions_per_hour is 3"), "{escalated:#}");
+    let held = daemon.events("guard_refused").into_iter().filter(|r| r["node"] == "broker-3").count();
+    assert_eq!(held, 1, "one record while the budget held it");
+
+    // The action saw the learned ids.
+    let lines = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(lines.lines().collect::<Vec<_>>(), ["broker-2 2", "broker-1 1", "broker-1 1"], "{lines}");
+    // Remembered: `incidents` works from the store, and the ids survive a restart.
+    daemon.kill();
+    let store = rusqlite::Connection::open(dir.path().join("state/state.db")).unwrap();
+    let ids: Vec<(String, i32)> = store
+        .prepare("SELECT node, broker_id FROM broker_ids ORDER BY node")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ids, [("broker-1".to_string(), 1), ("broker-2".to_string(), 2), ("broker-3".to_string(), 3)]);
+}
