@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::audit::Audit;
-use crate::config::Loaded;
+use crate::config::{Config, Loaded};
 use crate::monitor::Prober;
 use crate::notify::Notifier;
 use crate::recovery::{Engine, IncidentEvent};
@@ -120,6 +120,30 @@ pub async fn run(mut loaded: Loaded, options: RunOptions, mut signals: mpsc::Rec
     Ok(())
 }
 
+/// The configured channels, probes and actions that speak HTTPS (or SMTP over TLS).
+fn https_users(config: &Config) -> Vec<String> {
+    let n = &config.notifications;
+    let https = |url: &str| url.trim_start().to_ascii_lowercase().starts_with("https://");
+    let mut users: Vec<String> = Vec::new();
+    let mut add = |name: &str, url: Option<&str>| {
+        if url.is_some_and(https) {
+            users.push(name.to_string());
+        }
+    };
+    add("notifications.slack", n.slack.as_ref().map(|c| c.webhook_url.expose()));
+    add("notifications.teams", n.teams.as_ref().map(|c| c.webhook_url.expose()));
+    add("notifications.webhook", n.webhook.as_ref().map(|c| c.url.as_str()));
+    add("notifications.pagerduty", n.pagerduty.as_ref().map(|c| c.events_url.as_str()));
+    add("notifications.alertmanager", n.alertmanager.as_ref().map(|c| c.url.as_str()));
+    add("monitoring.http", config.monitoring.http.url.as_deref());
+    add("monitoring.jmx", config.monitoring.jmx.url.as_deref());
+    add("recovery.http", config.recovery.http.url.as_deref());
+    if n.smtp.as_ref().is_some_and(|s| s.use_tls || s.use_ssl) {
+        users.push("notifications.smtp (TLS)".into());
+    }
+    users
+}
+
 /// Builds and starts every component of one configuration.
 async fn start(
     loaded: &Loaded,
@@ -139,6 +163,12 @@ async fn start(
     }
     if options.dry_run {
         info!("Dry run: recovery actions will be decided and logged, never executed.");
+    }
+    if let (_, Some(reason)) = crate::http_client::build(|b| b) {
+        // Said once; only what needs HTTPS fails, each delivery with the same reason.
+        let users = https_users(config);
+        let uses = if users.is_empty() { "nothing configured".to_string() } else { users.join(", ") };
+        warn!(message = "TLS certificates cannot be verified on this host: what uses HTTPS will fail until it can.", uses = %uses, reason = %reason);
     }
     // Fail fast on what an operator must fix: the HTTP port and the API token.
     let token = crate::server::read_token(config)?;

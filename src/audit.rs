@@ -45,25 +45,10 @@ impl Audit {
     /// Records `event` about `node` / `incident` with `fields` (a JSON object).
     pub async fn record(&self, event: &str, node: Option<&str>, incident: Option<&str>, fields: Value) {
         let now = SystemTime::now();
-        let mut record = Map::new();
-        record.insert("ts".into(), json!(rfc3339(now)));
-        record.insert("event".into(), json!(event));
-        record.insert("cluster".into(), json!(self.cluster));
-        if let Some(n) = node {
-            record.insert("node".into(), json!(n));
-        }
-        if let Some(i) = incident {
-            record.insert("incident_id".into(), json!(i));
-        }
-        if let Value::Object(extra) = fields {
-            record.extend(extra);
-        }
-        let line = self.masker.mask(&Value::Object(record).to_string());
+        let line = line(&self.cluster, &self.masker, now, event, node, incident, fields);
         if let Some(file) = &self.file {
-            let written = file.lock().map_err(|_| std::io::Error::other("poisoned")).and_then(|mut f| {
-                f.write_all(line.as_bytes())?;
-                f.write_all(b"\n")
-            });
+            let written =
+                file.lock().map_err(|_| std::io::Error::other("poisoned")).and_then(|mut f| append(&mut f, &line));
             if let Err(e) = written {
                 tracing::error!(message = "Cannot write the audit log.", error = %e);
             }
@@ -77,6 +62,61 @@ impl Audit {
             tracing::error!(message = "Cannot store an audit record.", error = %e);
         }
     }
+}
+
+/// One audit record as its masked JSON line: `ts`, `event`, `cluster`,
+/// `node`, `incident_id`, then `fields`. The one shape for every writer —
+/// the engine, the notifier, and the operator's commands (CLI and API).
+pub fn line(
+    cluster: &str,
+    masker: &Masker,
+    at: SystemTime,
+    event: &str,
+    node: Option<&str>,
+    incident: Option<&str>,
+    fields: Value,
+) -> String {
+    let mut record = Map::new();
+    record.insert("ts".into(), json!(rfc3339(at)));
+    record.insert("event".into(), json!(event));
+    record.insert("cluster".into(), json!(cluster));
+    if let Some(n) = node {
+        record.insert("node".into(), json!(n));
+    }
+    if let Some(i) = incident {
+        record.insert("incident_id".into(), json!(i));
+    }
+    if let Value::Object(extra) = fields {
+        record.extend(extra);
+    }
+    masker.mask(&Value::Object(record).to_string())
+}
+
+/// Appends `line` to the size-rotated audit file.
+fn append(file: &mut RotatingFile, line: &str) -> std::io::Result<()> {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    // One write: a line is never split by a rotation.
+    file.write_all(&bytes)?;
+    file.flush()
+}
+
+/// Writes one record from a short-lived process (an operator's command): the
+/// same shape, masking and size rotation as the daemon's writer. The store
+/// row is the caller's (it holds the connection).
+pub fn append_to_file(config: &AuditLogConfig, line: &str) -> Result<(), String> {
+    if !config.enabled || config.file.is_empty() {
+        return Ok(());
+    }
+    let mut file = crate::logging::open_log_file(
+        Path::new(&config.file),
+        "logging.audit.file",
+        config.max_size_mb,
+        config.backup_count,
+    )
+    .map_err(|e| format!("{e:#}"))?;
+    append(&mut file, line).map_err(|e| format!("cannot write the audit log {}: {e}", config.file))
 }
 
 /// `2026-11-24T16:20:13.123Z`

@@ -464,7 +464,8 @@ fn alert(file: &Path, message: &str, severity: &str) -> ExitCode {
     let result = runtime.block_on(async {
         // The running daemon delivers from its outbox; ask whether it runs.
         let daemon_up = config.system.metrics.enabled
-            && reqwest::Client::new()
+            && crate::http_client::build(|b| b)
+                .0
                 .get(format!("{}/health", crate::remote::url_of(config)))
                 .timeout(std::time::Duration::from_secs(2))
                 .send()

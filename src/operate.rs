@@ -45,18 +45,26 @@ fn open(state_dir: &str) -> Result<rusqlite::Connection, String> {
 }
 
 /// Where an operator command's audit record goes besides the store, and who
-/// asked (the login running the CLI, or `api` for the HTTP API).
-#[derive(Debug, Clone, Default)]
+/// asked (the login running the CLI, or `api` for the HTTP API). Records go
+/// through `audit::line` (the daemon's shape, secrets masked) and the same
+/// size-rotated file.
+#[derive(Clone)]
 pub struct AuditFile {
-    pub path: Option<std::path::PathBuf>,
+    cluster: String,
+    config: crate::config::AuditLogConfig,
+    masker: std::sync::Arc<crate::secrets::Masker>,
     pub by: Option<String>,
 }
 
 impl AuditFile {
-    /// `logging.audit.file`, when the audit log is enabled.
+    /// `logging.audit` of `config`, with the secrets `config` names masked.
     pub fn of(config: &crate::config::Config) -> Self {
-        let a = &config.logging.audit;
-        AuditFile { path: (a.enabled && !a.file.is_empty()).then(|| a.file.clone().into()), by: None }
+        AuditFile {
+            cluster: config.cluster.name.clone(),
+            config: config.logging.audit.clone(),
+            masker: std::sync::Arc::new(crate::secrets::Masker::from_config(config, &|name| std::env::var(name).ok())),
+            by: None,
+        }
     }
 
     /// The same file; records say `by` asked.
@@ -74,28 +82,14 @@ impl AuditFile {
         mut record: serde_json::Value,
     ) -> Result<(), String> {
         let now = SystemTime::now();
-        record["ts"] = serde_json::json!(rfc3339(now));
-        record["event"] = serde_json::json!(event);
-        if let Some(n) = node {
-            record["node"] = serde_json::json!(n);
-        }
         let who = self
             .by
             .clone()
             .unwrap_or_else(|| std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_default());
         record["by"] = serde_json::json!(who);
-        let line = record.to_string();
+        let line = crate::audit::line(&self.cluster, &self.masker, now, event, node, None, record);
         records::insert_audit(conn, millis(now), event, node, None, &line).map_err(|e| e.to_string())?;
-        if let Some(path) = &self.path {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?;
-            writeln!(f, "{line}").map_err(|e| format!("cannot write the audit log {}: {e}", path.display()))?;
-        }
-        Ok(())
+        crate::audit::append_to_file(&self.config, &line)
     }
 }
 
@@ -176,6 +170,8 @@ pub fn maintenance_start(
     let conn = open(state_dir)?;
     let now = SystemTime::now();
     let until = now + duration;
+    // The reason is shown by the API and the status page: never a secret there either.
+    let reason = &audit.masker.mask(reason);
     let value = serde_json::json!({"until": millis(until), "reason": reason}).to_string();
     controls::set(&conn, &controls::maintenance_key(node), &value, millis(now)).map_err(|e| e.to_string())?;
     let text = rfc3339(until);

@@ -26,10 +26,7 @@ pub fn url_of(config: &Config) -> String {
 
 /// `GET {url}/api/v1/status` as JSON.
 pub async fn fetch_status(url: &str) -> Result<Value, String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    let client = crate::http_client::build(|b| b.timeout(Duration::from_secs(10))).0;
     let target = format!("{}/api/v1/status", url.trim_end_matches('/'));
     let response = client.get(&target).send().await.map_err(|e| {
         format!("the daemon does not answer at {target}: {e}; is it running (systemctl status kafka-self-healing), and is system.metrics enabled on that port?")

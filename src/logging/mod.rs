@@ -46,7 +46,12 @@ pub fn init(config: &LoggingConfig) -> anyhow::Result<()> {
     let level = level_filter(&config.level).unwrap_or(LevelFilter::INFO);
     let json = config.format == "json";
     // Libraries speak at WARN and above: their INFO lines are not the operator's business.
-    let app_filter = || tracing_subscriber::EnvFilter::new(format!("{level},zookeeper_client=warn,{PERFORMANCE}=off"));
+    // Missing CA certificates are said once by the daemon itself (`http_client`).
+    let app_filter = || {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{level},zookeeper_client=warn,rustls_platform_verifier=error,{PERFORMANCE}=off"
+        ))
+    };
     let mut layers: Vec<BoxedLayer> = Vec::new();
     // Under systemd (JOURNAL_STREAM names its stream), structured fields go to the journal.
     let journald = std::env::var_os("JOURNAL_STREAM").and_then(|_| tracing_journald::layer().ok());

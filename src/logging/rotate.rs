@@ -104,6 +104,16 @@ fn compress(plain: &Path, target: &Path) -> io::Result<()> {
     std::fs::remove_file(plain)
 }
 
+impl Drop for RotatingFile {
+    /// A short-lived writer (an operator's command) finishes compressing the
+    /// backup it started, so no `.1` half-way file is left behind.
+    fn drop(&mut self) {
+        if let Some(compressing) = self.compressing.take() {
+            let _ = compressing.join();
+        }
+    }
+}
+
 impl Write for RotatingFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.max_bytes > 0 && self.size + buf.len() as u64 > self.max_bytes {

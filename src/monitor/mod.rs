@@ -266,11 +266,10 @@ impl Prober {
             jmx: jmx::JmxSettings::from_config(&m.jmx),
             plugins,
             // Health endpoints must answer themselves: no redirects followed.
-            http_client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(timeout)
-                .build()
-                .unwrap_or_default(),
+            http_client: crate::http_client::build(|b| {
+                b.redirect(reqwest::redirect::Policy::none()).connect_timeout(timeout)
+            })
+            .0,
         }
     }
 

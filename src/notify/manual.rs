@@ -100,8 +100,7 @@ pub async fn send(
         }
         return Ok(outcomes);
     }
-    let http =
-        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().map_err(|e| e.to_string())?;
+    let http = crate::http_client::build(|b| b.redirect(reqwest::redirect::Policy::none())).0;
     for (channel, id) in queued {
         let at = millis(SystemTime::now());
         match channels::deliver(config, plugins, channel, n, &http).await {

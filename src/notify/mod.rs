@@ -59,7 +59,7 @@ impl Notifier {
             store,
             audit,
             board,
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default(),
+            http: crate::http_client::build(|b| b.redirect(reqwest::redirect::Policy::none())).0,
             queued: Notify::new(),
             telemetry,
             plugins,

@@ -205,7 +205,7 @@ impl Engine {
             dry_run,
             events,
             telemetry,
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default(),
+            http: crate::http_client::build(|b| b.redirect(reqwest::redirect::Policy::none())).0,
             shared: Mutex::new(Shared::default()),
         }
     }

@@ -228,3 +228,105 @@ fn help_is_there_for_every_command() {
     let out = run(bin().args(["maintenance", "start", "--help"]));
     assert!(stdout(&out).contains("--node <NODE>      The node's `node_id`"), "{}", stdout(&out));
 }
+
+/// Operator commands write the audit trail through the daemon's writer: the
+/// same record shape, secrets masked, the file rotated by size.
+#[test]
+fn operator_commands_audit_through_the_one_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.log");
+    // Just over `max_size_mb`: the next record rotates it.
+    std::fs::write(&audit, "x".repeat(1024 * 1024 + 10) + "\n").unwrap();
+    let config = write_temp(
+        dir.path(),
+        "c.yaml",
+        &format!(
+            "cluster:\n  name: audited\n  kafka_brokers: [{{node_id: k1, host: 127.0.0.1}}]\n\
+             notifications:\n  smtp: {{host: localhost, password: \"${{SMTP_PASSWORD}}\", to_emails: [a@b.c]}}\n\
+             logging:\n  file: \"\"\n  audit: {{file: {}, max_size_mb: 1, backup_count: 2}}\nsystem:\n  state_dir: {}\n",
+            audit.display(),
+            dir.path().join("state").display()
+        ),
+    );
+    let out = run(bin()
+        .args([
+            "maintenance",
+            "start",
+            "--node",
+            "k1",
+            "--reason",
+            "rotating disks; smtp pw is op-secret-value",
+            "--config",
+        ])
+        .arg(&config)
+        .env("SMTP_PASSWORD", "op-secret-value"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(dir.path().join("audit.log.1.gz").exists(), "the full file was rotated and compressed");
+    assert!(!dir.path().join("audit.log.1").exists(), "no half-way backup left behind");
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let record: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(record["event"], "maintenance_started");
+    assert_eq!(record["cluster"], "audited", "the daemon's record shape");
+    assert_eq!(record["node"], "k1");
+    assert!(record["reason"].as_str().unwrap().ends_with("smtp pw is ***"), "{record}");
+    assert!(!text.contains("op-secret-value"));
+    let db = std::fs::read(dir.path().join("state/state.db")).unwrap();
+    assert!(!String::from_utf8_lossy(&db).contains("op-secret-value"), "masked in the store too");
+}
+
+/// Issue (hosts): on a host without the `ca-certificates` package the daemon
+/// panicked at start (`Client::new()`), and systemd restarted it in a loop.
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR` pointing at nothing is that host. The daemon
+/// starts, says once what cannot verify TLS, and a plain-HTTP channel still delivers.
+#[test]
+fn without_ca_certificates_the_daemon_starts_and_says_what_cannot_verify_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("application.log");
+    let receiver = crate::notify::Receiver::start();
+    let config = write_temp(
+        dir.path(),
+        "c.yaml",
+        &format!(
+            "cluster:\n  name: no-ca\n  kafka_brokers: [{{node_id: k1, host: 127.0.0.1, port: {}}}]\nrecovery:\n  actions: []\n\
+             notifications:\n  slack: {{webhook_url: \"https://127.0.0.1:9/hook\"}}\n  webhook: {{url: \"http://127.0.0.1:{}/hook\"}}\n\
+             logging:\n  file: {}\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n{}",
+            kafka_self_healing::testbed::free_port(),
+            receiver.port,
+            log.display(),
+            dir.path().join("audit.log").display(),
+            dir.path().join("state").display(),
+            crate::support::http_line()
+        ),
+    );
+    let mut child = bin()
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("SSL_CERT_FILE", "/dev/null")
+        .env("SSL_CERT_DIR", "/nonexistent")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::support::wait_until("the daemon starts", std::time::Duration::from_secs(20), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("monitoring until SIGTERM")).then_some(())
+    });
+    assert!(child.try_wait().unwrap().is_none(), "the daemon runs");
+    // A manual alert goes through the running daemon's outbox: the plain-HTTP webhook gets it.
+    let out = run(bin()
+        .args(["alert", "no CA certificates here", "--config"])
+        .arg(&config)
+        .env("SSL_CERT_FILE", "/dev/null")
+        .env("SSL_CERT_DIR", "/nonexistent"));
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", stderr(&out));
+    crate::support::wait_until("the webhook delivery", std::time::Duration::from_secs(20), || {
+        (!receiver.accepted().is_empty()).then_some(())
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let said: Vec<&str> =
+        text.lines().filter(|l| l.contains("TLS certificates cannot be verified on this host")).collect();
+    assert_eq!(said.len(), 1, "said once: {text}");
+    assert!(said[0].contains("uses=notifications.slack") && !said[0].contains("notifications.webhook"), "{}", said[0]);
+    assert!(said[0].contains("install the `ca-certificates` package"), "{}", said[0]);
+    assert!(!text.contains("Error loading CA root certificate"), "the library's own lines are not repeated: {text}");
+}

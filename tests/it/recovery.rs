@@ -932,3 +932,48 @@ fn without_broker_ids_every_path_works_and_guards_that_hold_say_so_once() {
         .collect();
     assert_eq!(ids, [("broker-1".to_string(), 1), ("broker-2".to_string(), 2), ("broker-3".to_string(), 3)]);
 }
+
+/// Issue: between the guards' consent and the action there is a re-probe that
+/// can take a whole `timeout_seconds` (a hung broker answers nothing). A pause
+/// given meanwhile stops the action before it runs; after `resume` it runs.
+#[test]
+fn a_pause_given_while_an_attempt_is_prepared_stops_it_before_it_runs() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 2, ..Spec::zookeeper() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("invocations");
+    let scripts = script(
+        dir.path(),
+        &format!(
+            "echo \"$KAFKA_NODE_ID\" >> {}\n{TESTBED} kill \"$KAFKA_NODE_ID\" --dir {} 2>/dev/null\n{}",
+            calls.display(),
+            cluster.dir().display(),
+            start_command(&cluster)
+        ),
+    );
+    let recovery = format!("  actions: [script]\n  script: {{script_directory: {}}}", scripts.display());
+    let mut daemon = Run::start_config_only(&cluster, dir.path(), &recovery);
+    // A re-probe of a hung broker takes this long: the window the pause falls in.
+    let text = std::fs::read_to_string(&daemon.config).unwrap().replace("timeout_seconds: 2", "timeout_seconds: 6");
+    std::fs::write(&daemon.config, text).unwrap();
+    daemon.spawn(&[]);
+    std::thread::sleep(Duration::from_secs(3));
+
+    cluster.pause("broker-2").unwrap();
+    daemon.wait_for("detected", Duration::from_secs(40), |r| r["node"] == "broker-2");
+    // The guards have agreed by now; the re-probe is waiting for its timeout.
+    std::thread::sleep(Duration::from_secs(1));
+    let out = run(bin().args(["pause", "--config"]).arg(&daemon.config));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cancelled = daemon.wait_for("attempt_cancelled", Duration::from_secs(20), |r| r["node"] == "broker-2");
+    assert_eq!(cancelled["guard"], "paused", "{cancelled:#}");
+    assert!(daemon.events("attempt_started").is_empty(), "nothing started: {:#?}", daemon.audit());
+    daemon.wait_for("guard_refused", Duration::from_secs(10), |r| r["node"] == "broker-2" && r["guard"] == "paused");
+    assert!(!calls.exists(), "the action never ran");
+
+    let out = run(bin().args(["resume", "--config"]).arg(&daemon.config));
+    assert!(out.status.success(), "{}", stderr(&out));
+    daemon.wait_for("guard_released", Duration::from_secs(10), |r| r["node"] == "broker-2" && r["guard"] == "paused");
+    daemon.wait_for("recovered", Duration::from_secs(90), |r| r["node"] == "broker-2");
+    assert_eq!(std::fs::read_to_string(&calls).unwrap(), "broker-2\n", "one run, after resume");
+}
