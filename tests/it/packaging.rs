@@ -99,6 +99,9 @@ fn the_deb_puts_every_file_where_the_runbook_says_and_installs() {
     }
     let info = stdout(&run(Command::new("dpkg-deb").arg("--info").arg(&deb)));
     assert!(info.contains("Package: kafka-self-healing") && info.contains("adduser"), "{info}");
+    // HTTPS channels need the system's CA certificates.
+    let depends = info.lines().find(|l| l.trim_start().starts_with("Depends:")).unwrap_or_default();
+    assert!(depends.contains("ca-certificates"), "{depends}");
 
     // Installed for real (as root), then purged: user, directories, unit.
     assert_eq!(unsafe { libc::geteuid() }, 0, "installing the .deb needs root (CI runs as root)");

@@ -110,6 +110,28 @@ fn start_command(cluster: &Cluster) -> String {
     format!("exec {TESTBED} start \"$KAFKA_NODE_ID\" --dir {}", cluster.dir().display())
 }
 
+/// Removes `broker_id` from the brokers of the configuration at `path` (the
+/// controllers keep theirs): the daemon must learn them from the metadata.
+fn without_broker_ids(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut in_brokers = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if !l.starts_with("    ") {
+                in_brokers = l.trim() == "kafka_brokers:";
+            }
+            match (in_brokers, l.find(", broker_id: ")) {
+                (true, Some(i)) => format!("{}}}", &l[..i]),
+                _ => l.to_string(),
+            }
+        })
+        .collect();
+    let stripped = lines.join("\n") + "\n";
+    assert!(stripped.contains("kafka_brokers:") && !stripped.contains(&text), "{stripped}");
+    std::fs::write(path, stripped).unwrap();
+}
+
 fn for_node<'a>(records: &'a [Value], node: &str) -> Vec<&'a Value> {
     records.iter().filter(|r| r["node"] == node).collect()
 }
@@ -794,8 +816,15 @@ fn a_rolling_restart_on_kraft_is_not_an_outage_and_a_forgotten_broker_is() {
         scripts.display(),
         pager.port
     );
-    let daemon = Run::start(&cluster, dir.path(), &recovery, &[]);
-    std::thread::sleep(Duration::from_secs(3));
+    // The brokers are listed without `broker_id`, as docs/configuration.md allows:
+    // the fencing evidence needs the ids, learned from the metadata.
+    let mut daemon = Run::start_config_only(&cluster, dir.path(), &recovery);
+    without_broker_ids(&daemon.config);
+    daemon.spawn(&[]);
+    for broker in ["broker-1", "broker-2", "broker-3"] {
+        daemon.wait_for("broker_id_learned", Duration::from_secs(20), |r| r["node"] == broker);
+    }
+    std::thread::sleep(Duration::from_secs(1));
 
     for broker in ["broker-1", "broker-2", "broker-3"] {
         cluster.stop(broker).unwrap();
@@ -858,17 +887,7 @@ fn without_broker_ids_every_path_works_and_guards_that_hold_say_so_once() {
         scripts.display()
     );
     let mut daemon = Run::start_config_only(&cluster, dir.path(), &recovery);
-    let text = std::fs::read_to_string(&daemon.config).unwrap();
-    let stripped: String = text
-        .lines()
-        .map(|l| match l.find(", broker_id: ") {
-            Some(i) => format!("{}}}", &l[..i]),
-            None => l.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(!stripped.contains("broker_id"), "{stripped}");
-    std::fs::write(&daemon.config, stripped).unwrap();
+    without_broker_ids(&daemon.config);
     daemon.spawn(&[]);
 
     // The ids, from the metadata: the ones the brokers were started with.
