@@ -203,7 +203,7 @@ async fn start(
     let notifier = Arc::new(Notifier::new(
         shared_config.clone(),
         store.clone(),
-        audit.clone(),
+        audit.for_source("Notification"),
         board.clone(),
         telemetry.clone(),
         prober.plugins.clone(),
@@ -212,7 +212,7 @@ async fn start(
     let engine = Arc::new(Engine::new(
         shared_config.clone(),
         store.clone(),
-        audit.clone(),
+        audit.for_source("Recovery"),
         masker,
         prober.clone(),
         board.clone(),

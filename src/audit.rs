@@ -22,6 +22,9 @@ use crate::store::{Store, millis, records};
 #[derive(Clone)]
 pub struct Audit {
     cluster: String,
+    /// Who decides: `Recovery` (the engine), `Notification`, `Daemon`; written
+    /// as `source` so the runbook's `grep "Recovery" audit.log` finds the engine's records.
+    source: &'static str,
     store: Store,
     file: Option<Arc<Mutex<RotatingFile>>>,
     masker: Arc<Masker>,
@@ -39,12 +42,21 @@ impl Audit {
             )?))),
             false => None,
         };
-        Ok(Audit { cluster: cluster.to_string(), store, file, masker })
+        Ok(Audit { cluster: cluster.to_string(), source: "Daemon", store, file, masker })
+    }
+
+    /// The same trail; records say `source` decided.
+    pub fn for_source(&self, source: &'static str) -> Audit {
+        Audit { source, ..self.clone() }
     }
 
     /// Records `event` about `node` / `incident` with `fields` (a JSON object).
     pub async fn record(&self, event: &str, node: Option<&str>, incident: Option<&str>, fields: Value) {
         let now = SystemTime::now();
+        let mut fields = fields;
+        if let Value::Object(map) = &mut fields {
+            map.entry("source").or_insert_with(|| json!(self.source));
+        }
         let line = line(&self.cluster, &self.masker, now, event, node, incident, fields);
         if let Some(file) = &self.file {
             let written =

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod health;
+pub mod host;
 pub mod http_client;
 pub mod kafka;
 pub mod logging;

@@ -87,6 +87,7 @@ impl AuditFile {
             .clone()
             .unwrap_or_else(|| std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_default());
         record["by"] = serde_json::json!(who);
+        record["source"] = serde_json::json!("Operator");
         let line = crate::audit::line(&self.cluster, &self.masker, now, event, node, None, record);
         records::insert_audit(conn, millis(now), event, node, None, &line).map_err(|e| e.to_string())?;
         crate::audit::append_to_file(&self.config, &line)

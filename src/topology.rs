@@ -77,6 +77,16 @@ pub struct Node {
     pub admin_port: Option<u16>,
     /// Monitoring methods, already resolved (node list, global list or role defaults).
     pub methods: Vec<String>,
+    /// The node runs on the daemon's own host (see [`mark_this_host`]): its
+    /// failure says nothing about the daemon's network.
+    pub on_this_host: bool,
+}
+
+/// Marks the nodes whose host `is_this_host` says is the daemon's own.
+pub fn mark_this_host(nodes: &mut [Node], is_this_host: impl Fn(&str) -> bool) {
+    for n in nodes {
+        n.on_this_host = is_this_host(&n.host);
+    }
 }
 
 impl Node {
@@ -140,6 +150,7 @@ pub fn nodes(config: &crate::config::Config) -> Vec<Node> {
                     .clone()
                     .unwrap_or_else(|| role.default_methods().iter().map(|m| m.to_string()).collect()),
             ),
+            on_this_host: false,
         })
         .collect()
 }
@@ -177,6 +188,7 @@ mod tests {
             jmx_port: None,
             admin_port: None,
             methods: vec![],
+            on_this_host: false,
         };
         assert_eq!(
             node.fill("{host}:{port} {node_type}/{broker_id}/{jmx_port}", false),

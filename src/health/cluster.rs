@@ -198,16 +198,18 @@ pub fn summarize(
         problems.push((Status::Failed, "the KRaft metadata quorum has no leader".into()));
     }
 
-    let failed = nodes.iter().filter(|(_, s)| *s == NodeState::Failed).count();
-    let isolated = nodes.len() > 1 && failed >= 2 && failed as f64 >= isolation_fraction * nodes.len() as f64;
+    // Nodes on the daemon's own host prove nothing about its network: loopback is not a network.
+    let remote: Vec<&(Node, NodeState)> = nodes.iter().filter(|(n, _)| !n.on_this_host).collect();
+    let failed = remote.iter().filter(|(_, s)| *s == NodeState::Failed).count();
+    let isolated = remote.len() > 1 && failed >= 2 && failed as f64 >= isolation_fraction * remote.len() as f64;
     if isolated {
         // Nothing else can be said about a cluster the daemon cannot see.
         let line = if failed == nodes.len() {
             "every node is unreachable: the daemon's own network is suspected, not the cluster".to_string()
         } else {
             format!(
-                "{failed} of {} nodes are unreachable at once: the daemon's own network is suspected, not the cluster",
-                nodes.len()
+                "{failed} of {} nodes on other hosts are unreachable at once: the daemon's own network is suspected, not the cluster",
+                remote.len()
             )
         };
         return ClusterView {
@@ -271,6 +273,7 @@ mod tests {
             jmx_port: None,
             admin_port: None,
             methods: vec![],
+            on_this_host: false,
         }
     }
 
@@ -379,6 +382,16 @@ mod tests {
         assert!(!summarize(&most, &[], None, 1.0).isolated);
         let view = summarize(&most, &[], None, 0.6);
         assert!(view.isolated);
-        assert!(view.problems[0].starts_with("2 of 3 nodes are unreachable at once"), "{:?}", view.problems);
+        assert!(
+            view.problems[0].starts_with("2 of 3 nodes on other hosts are unreachable at once"),
+            "{:?}",
+            view.problems
+        );
+        // Nodes on the daemon's own host: loopback is not a network, never isolation.
+        let local = |id: &str| Node { on_this_host: true, ..zk(id) };
+        let here = vec![(local("k1"), NodeState::Failed), (local("k1-controller"), NodeState::Failed)];
+        let view = summarize(&here, &[], None, 1.0);
+        assert!(!view.isolated, "{:?}", view.problems);
+        assert_eq!(view.status, Status::Failed);
     }
 }

@@ -98,18 +98,7 @@ impl Target<'_> {
 
 /// Whether `host` is this machine (then commands run here, not over SSH).
 pub fn is_local(host: &str) -> bool {
-    if host == "localhost" || host == "::1" || host.starts_with("127.") {
-        return true;
-    }
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return false;
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let me = String::from_utf8_lossy(&buf[..end]);
-    host == me || host.split('.').next() == Some(&*me)
+    crate::host::is_this_host(host)
 }
 
 /// `ssh [options] [user@]host --` for commands on the node's host.
@@ -329,6 +318,7 @@ mod tests {
             jmx_port: None,
             admin_port: None,
             methods: Vec::new(),
+            on_this_host: false,
         }
     }
 

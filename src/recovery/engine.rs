@@ -193,7 +193,8 @@ impl Engine {
         events: broadcast::Sender<IncidentEvent>,
         telemetry: Arc<Telemetry>,
     ) -> Engine {
-        let nodes = crate::topology::nodes(&config);
+        let mut nodes = crate::topology::nodes(&config);
+        crate::topology::mark_this_host(&mut nodes, crate::host::is_this_host);
         Engine {
             config,
             nodes,
@@ -477,11 +478,11 @@ impl Engine {
     async fn cluster_event(&self, states: &[(Node, NodeState)]) {
         let failed = {
             let shared = self.shared();
-            states.iter().filter(|(n, s)| *s == NodeState::Failed && !shared.expected_down(&n.id)).count()
+            failed_hosts(states.iter().map(|(n, s)| (n, *s)), &shared)
         };
         let isolated =
             self.board.cluster.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|c| c.isolated);
-        let input = GuardInput { isolated, failed_nodes: failed, ..self.calm_input(Role::KafkaBroker) };
+        let input = GuardInput { isolated, failed_hosts: failed, ..self.calm_input(Role::KafkaBroker) };
         let now = match guards::check(&input) {
             Err(r) if r.kind == RefusalKind::ClusterEvent => Some(r.reason),
             _ => None,
@@ -510,8 +511,8 @@ impl Engine {
             running: false,
             flapping: false,
             isolated: false,
-            failed_nodes: 0,
-            total_nodes: self.nodes.len(),
+            failed_hosts: 0,
+            total_hosts: self.nodes.iter().map(|n| n.host.as_str()).collect::<HashSet<_>>().len(),
             max_failed_fraction: r.max_failed_fraction,
             paused: None,
             maintenance: None,
@@ -1067,7 +1068,7 @@ impl Engine {
             running,
             flapping: snapshot.as_ref().is_some_and(|s| s.flapping),
             isolated,
-            failed_nodes: states.iter().filter(|(id, s)| **s == NodeState::Failed && !shared.expected_down(id)).count(),
+            failed_hosts: failed_hosts(self.nodes.iter().map(|n| (n, states[&n.id])), &shared),
             paused,
             maintenance,
             blackout: guards::blackout_at(&self.config.monitoring.blackout_periods, &|tz| guards::wall_clock(now, tz)),
@@ -1091,7 +1092,7 @@ impl Engine {
         let (paused, maintenance) = operator_holds(&shared, &node.id);
         let input = GuardInput {
             isolated,
-            failed_nodes: states.iter().filter(|(id, s)| *s == NodeState::Failed && !shared.expected_down(id)).count(),
+            failed_hosts: failed_hosts(self.nodes.iter().zip(states.iter().map(|(_, s)| *s)), &shared),
             paused,
             maintenance,
             blackout: shared.blackout.clone(),
@@ -1385,6 +1386,15 @@ enum AttemptOutcome {
     NotRecorded,
     Validated,
     Failed,
+}
+
+/// Hosts with a failed node that is not down on purpose (the mass-failure guard counts hosts).
+fn failed_hosts<'n>(states: impl Iterator<Item = (&'n Node, NodeState)>, shared: &Shared) -> usize {
+    states
+        .filter(|(n, s)| *s == NodeState::Failed && !shared.expected_down(&n.id))
+        .map(|(n, _)| n.host.as_str())
+        .collect::<HashSet<_>>()
+        .len()
 }
 
 /// The operator's pause and `node`'s maintenance window, as the guards word them.

@@ -176,6 +176,7 @@ mod tests {
                 jmx_port: None,
                 admin_port: None,
                 methods: vec!["socket".into()],
+                on_this_host: false,
             },
             state,
             verdict: Some(Verdict { status: Status::Failed, cause, detail: "connection refused".into() }),

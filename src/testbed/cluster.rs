@@ -894,7 +894,7 @@ fn log_since(file: &Path, offset: u64) -> String {
 }
 
 /// A Kafka cluster id: 16 random bytes, URL-safe base64 without padding.
-fn random_cluster_id() -> anyhow::Result<String> {
+pub(crate) fn random_cluster_id() -> anyhow::Result<String> {
     loop {
         let id = random_base64_id()?;
         // Kafka's own ids never start with `-`: its tools would read one as an option.
@@ -918,7 +918,7 @@ fn random_base64_id() -> anyhow::Result<String> {
     Ok(out)
 }
 
-fn log_config_arg(line: KafkaLine, path: &Path) -> String {
+pub(crate) fn log_config_arg(line: KafkaLine, path: &Path) -> String {
     match line {
         KafkaLine::V3_9 => format!("-Dlog4j.configuration=file:{}", path.display()),
         KafkaLine::V4 | KafkaLine::Agents => format!("-Dlog4j2.configurationFile={}", path.display()),
@@ -926,7 +926,7 @@ fn log_config_arg(line: KafkaLine, path: &Path) -> String {
 }
 
 /// Logging to `file` at INFO, or warnings to stderr for command-line tools.
-fn log_config(line: KafkaLine, file: Option<&Path>) -> String {
+pub(crate) fn log_config(line: KafkaLine, file: Option<&Path>) -> String {
     match (line, file) {
         (KafkaLine::V3_9, Some(f)) => format!(
             "log4j.rootLogger=INFO, file\nlog4j.appender.file=org.apache.log4j.FileAppender\nlog4j.appender.file.File={}\n\

@@ -34,7 +34,7 @@ pub fn repo_dir() -> PathBuf {
     std::env::var_os("KSH_REPO_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
-fn cache_dir() -> PathBuf {
+pub(crate) fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("KSH_CACHE_DIR") {
         return PathBuf::from(dir);
     }

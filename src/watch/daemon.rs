@@ -132,7 +132,8 @@ pub fn spawn(
     let interval = config.monitoring.interval_seconds.duration();
     let limit = Arc::new(Semaphore::new(config.system.max_concurrent_operations.max(1) as usize));
     let changed = Arc::new(Notify::new());
-    let nodes = topology::nodes(config);
+    let mut nodes = topology::nodes(config);
+    topology::mark_this_host(&mut nodes, crate::host::is_this_host);
     {
         let mut ids = board.broker_ids.lock().unwrap_or_else(|p| p.into_inner());
         for node in nodes.iter().filter(|n| n.role == Role::KafkaBroker) {

@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod config_errors;
 mod docs;
+mod hosts;
 mod jmx;
 mod notify;
 mod operate;

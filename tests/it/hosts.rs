@@ -1,0 +1,222 @@
+//! The production topology: hosts booting a real systemd (`systemd-nspawn`),
+//! each broker and ZooKeeper node a systemd unit on its own host, the healer
+//! installed from its .deb with `dpkg -i` and run by the shipped unit,
+//! restarting brokers with `restart_service` — over SSH with the shipped
+//! sudoers drop-in, or locally through the shipped polkit rule.
+
+use std::time::{Duration, Instant};
+
+use kafka_self_healing::testbed::{HostCluster, HostSpec, hosts};
+use serde_json::Value;
+
+use crate::support::cluster_lock;
+
+/// The healer's configuration on its host, as an operator writes it.
+fn healer_config(cluster: &HostCluster, recovery: &str) -> String {
+    format!(
+        "{}monitoring:\n  interval_seconds: 2\n  timeout_seconds: 2\nrecovery:\n{recovery}\nsystem:\n  metrics: {{port: 8080}}\n",
+        cluster.cluster_section("hosts")
+    )
+}
+
+/// Writes the configuration and starts the healer's unit; waits until every node is seen healthy.
+fn start_healer(cluster: &HostCluster, on: &str, config: &str) {
+    let h = cluster.lab.host(on);
+    h.write("/etc/kafka-self-healing/config.yaml", config, 0o640).unwrap();
+    h.sh("chgrp kafka-healing /etc/kafka-self-healing/config.yaml").unwrap();
+    h.sh("systemctl enable --now kafka-self-healing").unwrap_or_else(|e| panic!("{e}\n{}", journal(cluster, on)));
+    wait("every node healthy", Duration::from_secs(60), || {
+        h.exec("kafka-self-healing status --url http://localhost:8080").is_ok_and(|o| o.status.success())
+    });
+}
+
+fn journal(cluster: &HostCluster, on: &str) -> String {
+    cluster
+        .lab
+        .host(on)
+        .exec("journalctl -u kafka-self-healing --no-pager -n 60")
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+fn audit(cluster: &HostCluster, on: &str) -> Vec<Value> {
+    cluster
+        .lab
+        .host(on)
+        .read("/var/log/kafka-self-healing/audit.log")
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn wait_audit(cluster: &HostCluster, on: &str, event: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        if let Some(r) = audit(cluster, on).into_iter().find(|r| r["event"] == event && pred(r)) {
+            return r;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "no `{event}` within {limit:?}; audit:\n{}\njournal:\n{}",
+            cluster.lab.host(on).read("/var/log/kafka-self-healing/audit.log"),
+            journal(cluster, on)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn wait(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !f() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `kcat` in the lab's network namespace: produce one message and read it back through `broker`.
+fn produce_and_consume(cluster: &HostCluster, broker: &str, topic: &str, message: &str) {
+    let bootstrap = format!("{broker}:9092");
+    let out = cluster
+        .lab
+        .command("kcat")
+        .args(["-b", &bootstrap, "-t", topic, "-P", "-X", "acks=all", "-X", "message.timeout.ms=20000"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(format!("{message}\n").as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success(), "kcat -P: {}", String::from_utf8_lossy(&out.stderr));
+    let out = cluster
+        .lab
+        .command("kcat")
+        .args([
+            "-b",
+            &bootstrap,
+            "-t",
+            topic,
+            "-C",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-X",
+            "topic.metadata.refresh.interval.ms=1000",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l == message), "kcat -C read {text:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Issue: the shipped unit plus `restart_service` could not restart anything.
+/// Here every broker is `kafka.service` on its own host, the healer runs from
+/// its .deb under the shipped unit (hardening unchanged) and restarts a
+/// crashed broker over SSH with `sudo -n systemctl restart kafka`, allowed by
+/// the shipped sudoers drop-in and nothing else. The runbook's commands work
+/// on the healer's host as written.
+#[test]
+fn a_crashed_broker_is_restarted_over_ssh_by_the_packaged_healer() {
+    let _lock = cluster_lock();
+    let cluster = HostCluster::start(HostSpec::zookeeper(3)).unwrap();
+    let config = healer_config(
+        &cluster,
+        "  actions: [restart_service]\n  initial_delay_seconds: 2\n  restart_service: {use_sudo: true}\n  ssh: {user: kafka-healing}",
+    );
+    start_healer(&cluster, "healer", &config);
+    let healer = cluster.lab.host("healer");
+    // READY and STATUS reached systemd.
+    let status = healer.sh("systemctl show -p StatusText --value kafka-self-healing").unwrap();
+    assert!(status.contains("cluster `hosts`: 3 Kafka broker(s)"), "{status}");
+    produce_and_consume(&cluster, "broker-2", "before", "hello before");
+
+    // kill -9 of kafka's main process on broker-2's host.
+    let old = cluster.crash("broker-2").unwrap();
+    let started =
+        wait_audit(&cluster, "healer", "attempt_started", Duration::from_secs(60), |r| r["node"] == "broker-2");
+    let command = started["command"].as_str().unwrap();
+    assert!(command.contains("ssh") && command.contains("kafka-healing@broker-2"), "{command}");
+    assert!(command.ends_with("'sudo -n systemctl restart kafka'"), "{command}");
+    wait_audit(&cluster, "healer", "recovered", Duration::from_secs(120), |r| r["node"] == "broker-2");
+    let broker = cluster.lab.host("broker-2");
+    assert_eq!(broker.unit_state("kafka"), "active");
+    assert_ne!(broker.main_pid("kafka"), Some(old), "a new process");
+    produce_and_consume(&cluster, "broker-2", "after", "hello after");
+
+    // The sudoers drop-in allows the units' restarts and nothing else.
+    let denied = broker.exec("runuser -u kafka-healing -- sudo -n systemctl stop ssh").unwrap();
+    assert!(!denied.status.success(), "sudo let the healer's user do more than restart the units");
+
+    // The runbook's commands, verbatim, on the healer's host.
+    for (command, expect) in [
+        ("journalctl -u kafka-self-healing --no-pager", "Node status"),
+        ("journalctl -u kafka-self-healing --no-pager", "Recovery"),
+        ("curl -s http://localhost:8080/metrics", "kafka_self_healing_recovery_success_total"),
+        ("grep \"Node status\" /var/log/kafka-self-healing/application.log", "broker-2"),
+        ("grep \"Recovery\" /var/log/kafka-self-healing/audit.log", "broker-2"),
+        ("kafka-self-healing validate /etc/kafka-self-healing/config.yaml", "OK:"),
+        ("systemctl status kafka-self-healing --no-pager", "active (running)"),
+    ] {
+        let out = healer.sh(command).unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.contains(expect), "`{command}` printed no `{expect}`:\n{out}");
+    }
+    // `systemctl reload` re-reads the file; a broken one is refused and the daemon stays up.
+    healer.sh("systemctl reload kafka-self-healing").unwrap();
+    wait("reloaded", Duration::from_secs(20), || {
+        healer.read("/var/log/kafka-self-healing/application.log").contains("Configuration reloaded")
+    });
+    healer.write("/etc/kafka-self-healing/config.yaml", "cluster: {}\n", 0o640).unwrap();
+    healer.sh("systemctl reload kafka-self-healing").unwrap();
+    wait("refused", Duration::from_secs(20), || {
+        healer.read("/var/log/kafka-self-healing/application.log").contains("Configuration reload refused")
+    });
+    assert_eq!(healer.unit_state("kafka-self-healing"), "active");
+    healer.sh("systemctl stop kafka-self-healing").unwrap();
+    assert_eq!(healer.unit_state("kafka-self-healing"), "inactive");
+}
+
+/// A healer next to a single broker: a one-node KRaft cluster (broker and
+/// controller in one `kafka.service`) with the .deb on the same host. The
+/// restart is local, through the shipped polkit rule (sudo cannot work under
+/// the unit's NoNewPrivileges); loopback is not a network, so the node's
+/// failure is not "isolation", and one failed host is never a mass failure.
+#[test]
+fn a_healer_next_to_its_only_broker_restarts_it_locally_through_polkit() {
+    let _lock = cluster_lock();
+    let spec = HostSpec { healer: false, healer_on: Some("kafka-1".into()), ..HostSpec::kraft(1) };
+    let cluster = HostCluster::start(spec).unwrap();
+    let config = healer_config(&cluster, "  actions: [restart_service]\n  initial_delay_seconds: 2");
+    start_healer(&cluster, "kafka-1", &config);
+    let old = cluster.crash("kafka-1").unwrap();
+    let started = wait_audit(&cluster, "kafka-1", "attempt_started", Duration::from_secs(60), |_| true);
+    assert_eq!(started["command"], "systemctl restart kafka", "{started:#}");
+    wait_audit(&cluster, "kafka-1", "recovered", Duration::from_secs(120), |_| true);
+    let host = cluster.lab.host("kafka-1");
+    assert_eq!(host.unit_state("kafka"), "active");
+    assert_ne!(host.main_pid("kafka"), Some(old));
+    let events: Vec<String> =
+        audit(&cluster, "kafka-1").iter().map(|r| r["event"].as_str().unwrap_or("").to_string()).collect();
+    assert!(!events.iter().any(|e| e == "escalated"), "no isolation, no mass failure: {events:?}");
+    produce_and_consume(&cluster, "kafka-1", "local", "restarted here");
+}
+
+/// Teardown leaves nothing behind: no namespace, cgroup, overlay or container.
+#[test]
+fn a_lab_leaves_nothing_behind_even_after_a_panic() {
+    let _lock = cluster_lock();
+    let result = std::panic::catch_unwind(|| {
+        let lab = hosts::Lab::start(&["a", "b"], &[]).unwrap();
+        let ssh =
+            lab.host("a").exec(&format!("timeout 5 bash -c 'echo > /dev/tcp/{}/22'", lab.host("b").address)).unwrap();
+        assert!(ssh.status.success(), "hosts reach each other over the bridge: {ssh:?}");
+        assert!(hosts::leftovers().len() > 3, "the lab exists while it runs");
+        // No address of the lab in the machine's own namespace.
+        let own = std::process::Command::new("ip").args(["-4", "addr"]).output().unwrap();
+        assert!(!String::from_utf8_lossy(&own.stdout).contains(hosts::SUBNET));
+        panic!("a test that panics with a lab running");
+    });
+    assert!(result.is_err());
+    assert_eq!(hosts::leftovers(), Vec::<String>::new());
+}
