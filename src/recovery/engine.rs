@@ -268,6 +268,20 @@ impl Engine {
         node
     }
 
+    /// The other entries of `node`'s process: a KRaft node that is broker and
+    /// controller at once is listed twice (same host, same node id). One
+    /// restart acts on both, so one validation waits for both.
+    fn siblings(&self, node: &Node) -> Vec<String> {
+        let node = self.resolved(node);
+        let Some(id) = node.broker_id else { return Vec::new() };
+        self.nodes
+            .iter()
+            .map(|n| self.resolved(n))
+            .filter(|n| n.id != node.id && n.host == node.host && n.broker_id == Some(id))
+            .map(|n| n.id)
+            .collect()
+    }
+
     /// Writes broker ids the watcher learned to the state store (and the audit
     /// trail), so a restart with that broker down still knows them.
     async fn remember_broker_ids(&self) {
@@ -958,13 +972,8 @@ impl Engine {
             let refusal = {
                 let mut shared = self.shared();
                 input.in_flight = shared.in_flight.iter().filter(|(id, _)| **id != node.id).map(|(_, r)| *r).collect();
-                input.sibling_in_flight = shared.in_flight.keys().any(|id| {
-                    *id != node.id
-                        && self.nodes.iter().any(|n| {
-                            let n = self.resolved(n);
-                            n.id == *id && n.host == node.host && n.broker_id.is_some() && n.broker_id == node.broker_id
-                        })
-                });
+                let siblings = self.siblings(&node);
+                input.sibling_in_flight = shared.in_flight.keys().any(|id| siblings.contains(id));
                 match guards::check(&input) {
                     Ok(()) => {
                         shared.in_flight.insert(node.id.clone(), node.role);
@@ -1281,9 +1290,19 @@ impl Engine {
         // The last moment the broker said it was recovering: once it stops saying
         // so it still gets the whole validation time to pass its probes.
         let mut last_report: Option<Instant> = None;
+        let serving = |id: &str| matches!(self.state_of(id), NodeState::Healthy | NodeState::Degraded);
+        let siblings = self.siblings(node);
         loop {
-            if matches!(self.state_of(&node.id), NodeState::Healthy | NodeState::Degraded) {
+            // The restarted process is whole when every entry of it serves (a KRaft
+            // node's controller listener opens long before its broker's). Past the
+            // limit, the node itself serving is enough: its sibling's incident decides.
+            if serving(&node.id) && (siblings.iter().all(|s| serving(s)) || started.elapsed() >= limit) {
                 return Ok(started.elapsed());
+            }
+            for s in siblings.iter().filter(|s| !serving(s)) {
+                if Instant::now() >= next_wake {
+                    self.board.wake(s);
+                }
             }
             let now_reported = self.reports_self_recovery(&node.id);
             if now_reported.is_some() {
