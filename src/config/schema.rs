@@ -423,6 +423,10 @@ section! {
         use_sudo: bool = false,
         /// Time limit of the restart command.
         timeout: Seconds = 60.0,
+        /// While systemd itself restarts a crashed unit (`Restart=on-failure`:
+        /// the unit is `activating`), no second restart is started on top; after
+        /// this long the ladder acts anyway.
+        systemd_wait_seconds: Seconds = 120.0,
         /// Commands run before the restart; a failing one aborts the attempt.
         pre_restart_commands: Vec<String> = Vec::new(),
         /// Commands run after a successful restart.

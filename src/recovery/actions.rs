@@ -67,6 +67,9 @@ pub struct Target<'a> {
     pub attempt: u32,
     pub incident_id: &'a str,
     pub dry_run: bool,
+    /// systemd gave up on the node's unit (`failed`, perhaps its start limit):
+    /// `restart_service` resets it before the restart.
+    pub unit_failed: bool,
 }
 
 impl Target<'_> {
@@ -119,7 +122,7 @@ fn ssh_prefix(ssh: &SshConfig, host: &str) -> Vec<String> {
 }
 
 /// The unit of the node's service.
-fn unit(r: &RecoveryConfig, role: Role) -> &str {
+pub(crate) fn unit(r: &RecoveryConfig, role: Role) -> &str {
     let s = &r.restart_service;
     match role {
         Role::KafkaBroker => &s.kafka_service_name,
@@ -148,6 +151,17 @@ pub(crate) fn per_role_file(
         .ok_or_else(|| format!("neither {} nor {} exists", candidates[0].display(), candidates[1].display()))
 }
 
+/// `argv` as run on `node`'s host: here, or over SSH (`recovery.ssh`).
+pub(crate) fn on_node_host(r: &RecoveryConfig, node: &Node, argv: Vec<String>) -> Vec<String> {
+    if is_local(&node.host) {
+        argv
+    } else {
+        let mut full = ssh_prefix(&r.ssh, &node.host);
+        full.push(shell_words(&argv));
+        full
+    }
+}
+
 /// Builds the plan of `action` for `target`; `Err` says why it cannot run.
 pub fn plan(action: &str, r: &RecoveryConfig, t: &Target<'_>) -> Result<Plan, String> {
     let node = t.node;
@@ -159,29 +173,26 @@ pub fn plan(action: &str, r: &RecoveryConfig, t: &Target<'_>) -> Result<Plan, St
         timeout,
     };
     // A command string from the config, run by `sh -c` here or on the node's host.
-    let remote = !is_local(&node.host);
-    let on_host = |argv: Vec<String>| -> Vec<String> {
-        if remote {
-            let mut full = ssh_prefix(&r.ssh, &node.host);
-            full.push(shell_words(&argv));
-            full
-        } else {
-            argv
-        }
-    };
+    let on_host = |argv: Vec<String>| on_node_host(r, node, argv);
     let shell = |command: &str| on_host(vec!["sh".into(), "-c".into(), t.fill(command, true)]);
     let plan = match crate::plugin::builtin(crate::plugin::Kind::Action, action).map(|b| b.name) {
         Some("restart_service") => {
             let s = &r.restart_service;
             let unit = unit(r, node.role).to_string();
+            let mut reset = vec!["systemctl".to_string(), "reset-failed".into(), unit.clone()];
             let mut restart = match s.service_manager.as_str() {
                 "service" => vec!["service".to_string(), unit, "restart".into()],
                 _ => vec!["systemctl".to_string(), "restart".into(), unit],
             };
             if s.use_sudo {
                 restart.splice(0..0, ["sudo".to_string(), "-n".into()]);
+                reset.splice(0..0, ["sudo".to_string(), "-n".into()]);
             }
             let mut steps = Vec::new();
+            if t.unit_failed && s.service_manager != "service" {
+                // A unit past its start limit refuses `restart` until it is reset.
+                steps.push(step("reset-failed", on_host(reset), secs(s.timeout)));
+            }
             for (i, c) in s.pre_restart_commands.iter().enumerate() {
                 steps.push(step(&format!("pre-restart command {}", i + 1), shell(c), secs(s.timeout)));
             }
@@ -323,7 +334,7 @@ mod tests {
     }
 
     fn argv(action: &str, c: &crate::config::Config, n: &Node) -> Vec<Vec<String>> {
-        let t = Target { node: n, attempt: 2, incident_id: "inc-1", dry_run: false };
+        let t = Target { node: n, attempt: 2, incident_id: "inc-1", dry_run: false, unit_failed: false };
         match plan(action, &c.recovery, &t).unwrap() {
             Plan::Steps(steps) => steps.into_iter().map(|s| s.argv).collect(),
             Plan::Http { .. } => panic!("not a process"),
@@ -352,6 +363,13 @@ mod tests {
                 "sudo -n systemctl restart zookeeper"
             ]
         );
+        // systemd gave up on the unit: reset it first, then restart.
+        let n = node("kafka1.example.com", Role::KafkaBroker);
+        let t = Target { node: &n, attempt: 1, incident_id: "inc-1", dry_run: false, unit_failed: true };
+        let Plan::Steps(steps) = plan("restart_service", &c.recovery, &t).unwrap() else { panic!() };
+        let labels: Vec<&str> = steps.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["reset-failed", "pre-restart command 1", "restart"]);
+        assert_eq!(steps[0].argv.last().unwrap(), "sudo -n systemctl reset-failed kafka");
     }
 
     #[test]
@@ -392,7 +410,7 @@ mod tests {
             "recovery:\n  script: {{script_directory: {d}, environment_variables: {{FOO: bar}}}}\n  ansible: {{playbook_directory: {d}, inventory_file: /etc/ansible/hosts, extra_vars: {{serial: 1}}}}\n"
         ));
         let n = node("kafka1.example.com", Role::KafkaBroker);
-        let t = Target { node: &n, attempt: 1, incident_id: "inc-9", dry_run: true };
+        let t = Target { node: &n, attempt: 1, incident_id: "inc-9", dry_run: true, unit_failed: false };
         let Plan::Steps(script) = plan("script", &c.recovery, &t).unwrap() else { panic!() };
         assert_eq!(script[0].argv, [format!("{d}/default.sh")]);
         let env = &script[0].env;

@@ -18,12 +18,13 @@ use serde_json::json;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::actions::{self, Target};
 use super::guards::{self, GuardInput, Peers, RefusalKind};
 use super::policy::{RetryPolicy, ladder_step};
 use super::runner;
+use super::unit_state::{self, UnitState};
 use crate::audit::{Audit, rfc3339};
 use crate::config::{Config, NodeConfig};
 use crate::health::{NodeState, verdict};
@@ -78,6 +79,8 @@ const TICK: Duration = Duration::from_millis(250);
 /// How soon after its port closed a broker must look cleanly stopped
 /// (registration removed, or fenced) for a planned stop rather than a crash.
 const CLEAN_WINDOW: Duration = Duration::from_secs(3);
+/// How often systemd is asked about a unit while it restarts it itself.
+const UNIT_POLL: Duration = Duration::from_secs(1);
 /// The shortest time between two probes the validation asks for.
 const MIN_WAKE: Duration = Duration::from_millis(100);
 
@@ -882,6 +885,12 @@ impl Engine {
         let mut refusals: Vec<String> = Vec::new();
         let guard_wait = self.config.recovery.guard_wait_escalate_seconds.duration();
         let mut node = node;
+        // systemd's view of the unit (restart_service ladders): last asked, since when
+        // systemd is restarting it itself, and whether it gave up.
+        let mut unit_asked: Option<Instant> = None;
+        let mut unit_state: Option<UnitState> = None;
+        let mut systemd_since: Option<Instant> = None;
+        let mut systemd_restarted = false;
         let jitter: f64 = rand::random::<f64>() * 2.0 - 1.0;
         // What the broker last said it was doing (starting, log recovery), since when,
         // and whether that has lasted past `log_recovery_stall_seconds`.
@@ -894,7 +903,10 @@ impl Engine {
             // Its broker id may have been learned from the metadata meanwhile.
             node = self.resolved(&node);
             match self.state_of(&node.id) {
-                NodeState::Healthy | NodeState::Degraded => return self.recovered(&node, &mut incident).await,
+                NodeState::Healthy | NodeState::Degraded => {
+                    let by = if systemd_restarted { Some("systemd") } else { None };
+                    return self.recovered(&node, &mut incident, by).await;
+                }
                 NodeState::Failed => {}
                 // Not known yet (just started) or being confirmed: look again shortly.
                 NodeState::Unknown | NodeState::Suspect => {
@@ -956,6 +968,56 @@ impl Engine {
                 let reason = format!("{} attempts failed (max_attempts {})", n - 1, policy.max_attempts);
                 return self.escalate(&node, &mut incident, reason, &refusals).await;
             }
+            // systemd restarting the unit itself (Restart=on-failure): a restart on top
+            // would kill the one in progress. Wait for it, bounded, with its evidence.
+            let restarts_unit = ladder_step(&ladder, n)
+                .is_some_and(|a| crate::plugin::builtin(Kind::Action, a).is_some_and(|b| b.name == "restart_service"));
+            if restarts_unit && unit_asked.is_none_or(|at| at.elapsed() >= UNIT_POLL) {
+                unit_asked = Some(Instant::now());
+                unit_state = self.unit_state(&node).await;
+            }
+            // Since when a new process would be systemd's doing: the failure, or our last restart.
+            let failed_at =
+                self.board.snapshot(&node.id).map_or_else(SystemTime::now, |s| SystemTime::now() - s.since.elapsed());
+            let since = millis(last_end.map_or(failed_at, |end| end.max(failed_at))) / 1000 - 1;
+            let verdict = unit_state.as_ref().filter(|_| restarts_unit).map(|u| u.verdict(since));
+            let in_progress = verdict == Some(unit_state::Verdict::InProgress);
+            if in_progress {
+                let wait = self.config.recovery.restart_service.systemd_wait_seconds.duration();
+                let evidence = unit_state.as_ref().map(UnitState::evidence).unwrap_or_default();
+                let first = systemd_since.is_none();
+                let since = *systemd_since.get_or_insert_with(Instant::now);
+                if first {
+                    systemd_restarted = true;
+                    info!(message = "Recovery: systemd is restarting the unit itself; no second restart on top.", node = %node.id, incident = %incident.id, evidence = %evidence, wait_s = wait.as_secs());
+                    self.audit
+                        .record(
+                            "restarting_by_systemd",
+                            Some(&node.id),
+                            Some(&incident.id),
+                            json!({"evidence": evidence, "wait_s": wait.as_secs()}),
+                        )
+                        .await;
+                }
+                if since.elapsed() < wait {
+                    if sleep_or_stop(TICK, &shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+                if systemd_restarted {
+                    systemd_restarted = false;
+                    warn!(message = "Recovery: systemd's own restart did not bring the node back in time; acting.", node = %node.id, incident = %incident.id, evidence = %evidence, waited_s = since.elapsed().as_secs());
+                    self.audit
+                        .record(
+                            "systemd_restart_stalled",
+                            Some(&node.id),
+                            Some(&incident.id),
+                            json!({"evidence": evidence, "waited_s": since.elapsed().as_secs()}),
+                        )
+                        .await;
+                }
+            }
             if let Some(end) = last_end {
                 let due = end + policy.delay_before(n, jitter);
                 if let Ok(left) = due.duration_since(SystemTime::now())
@@ -1009,8 +1071,13 @@ impl Engine {
                 continue;
             }
             self.release_hold(&node, &incident).await;
-            let consulted = guards::consulted(&input);
-            let outcome = self.attempt(&node, &mut incident, n, &ladder, consulted).await;
+            let mut consulted = guards::consulted(&input);
+            let unit_failed = verdict == Some(unit_state::Verdict::GaveUp);
+            if let Some(u) = unit_state.as_ref().filter(|_| restarts_unit) {
+                consulted["systemd"] = json!(u.evidence());
+            }
+            let outcome = self.attempt(&node, &mut incident, n, &ladder, consulted, unit_failed).await;
+            unit_asked = None;
             self.shared().in_flight.remove(&node.id);
             match outcome {
                 AttemptOutcome::Cancelled => {
@@ -1023,7 +1090,9 @@ impl Engine {
                         return;
                     }
                 }
-                AttemptOutcome::Validated => return self.recovered(&node, &mut incident).await,
+                AttemptOutcome::Validated => {
+                    return self.recovered(&node, &mut incident, Some("kafka-self-healing")).await;
+                }
                 AttemptOutcome::Failed => last_end = Some(SystemTime::now()),
             }
         }
@@ -1110,6 +1179,18 @@ impl Engine {
         guards::check(&input).err()
     }
 
+    /// What systemd says about `node`'s unit, asked where the restart would run;
+    /// `None` when it cannot be asked (the host does not answer, no such unit).
+    async fn unit_state(&self, node: &Node) -> Option<UnitState> {
+        let step = unit_state::query(&self.config.recovery, node);
+        let r = runner::run(&actions::Plan::Steps(vec![step]), &self.masker, &self.http).await;
+        if !r.success {
+            debug!(message = "Recovery: cannot ask systemd about the unit.", node = %node.id, result = %r.summary);
+            return None;
+        }
+        unit_state::parse(&r.output)
+    }
+
     /// Attempt `n`: re-verify, record, run (or say what would run), validate, record.
     async fn attempt(
         &self,
@@ -1118,6 +1199,7 @@ impl Engine {
         n: u32,
         ladder: &[String],
         guards: serde_json::Value,
+        unit_failed: bool,
     ) -> AttemptOutcome {
         // The node may have come back while we waited: probe it once more now.
         let observations = futures::future::join_all(node.methods.iter().map(|m| self.prober.probe(node, m))).await;
@@ -1152,7 +1234,7 @@ impl Engine {
         let Some(action) = ladder_step(ladder, n).map(str::to_string) else {
             return AttemptOutcome::Failed;
         };
-        let target = Target { node, attempt: n, incident_id: &incident.id, dry_run: self.dry_run };
+        let target = Target { node, attempt: n, incident_id: &incident.id, dry_run: self.dry_run, unit_failed };
         // An external recovery plugin, or a built-in action's plan.
         let external = self.prober.plugins.external(Kind::Action, &action).cloned();
         let plan = match &external {
@@ -1338,10 +1420,18 @@ impl Engine {
         }
     }
 
-    async fn recovered(&self, node: &Node, incident: &mut IncidentRecord) {
+    /// Closes the incident: the node serves again. `by` says who restarted it —
+    /// this daemon, systemd (the unit's own `Restart=`), or nobody (`None`: it came back by itself).
+    async fn recovered(&self, node: &Node, incident: &mut IncidentRecord, by: Option<&str>) {
         let now = SystemTime::now();
         let downtime = now.duration_since(from_millis(incident.opened_at)).unwrap_or_default();
-        let outcome = format!("recovered after {:.1}s, {} attempt(s)", downtime.as_secs_f64(), incident.attempts.len());
+        let who = match by {
+            Some("systemd") => "; restarted by systemd (the unit's Restart=), not by this daemon",
+            None if incident.attempts.is_empty() => "; it came back by itself",
+            _ => "",
+        };
+        let outcome =
+            format!("recovered after {:.1}s, {} attempt(s){who}", downtime.as_secs_f64(), incident.attempts.len());
         let (id, text) = (incident.id.clone(), outcome.clone());
         if let Err(e) = self
             .store
@@ -1360,7 +1450,7 @@ impl Engine {
                 "recovered",
                 Some(&node.id),
                 Some(&incident.id),
-                json!({"downtime_s": downtime.as_secs_f64(), "attempts": incident.attempts.len()}),
+                json!({"downtime_s": downtime.as_secs_f64(), "attempts": incident.attempts.len(), "restarted_by": by}),
             )
             .await;
         let _ = self.events.send(IncidentEvent::Recovered { incident: incident.clone() });

@@ -156,11 +156,9 @@ impl HostCluster {
             let log = format!("/var/log/kafka/{}.log", node.unit);
             let (dir, main, file) = if node.unit == "zookeeper" {
                 host.write("/var/lib/zookeeper/myid", &format!("{}\n", node.id), 0o644)?;
-                let cfg = format!(
-                    "tickTime=500\ninitLimit=20\nsyncLimit=10\ndataDir=/var/lib/zookeeper\nclientPort=2181\n\
-                     maxClientCnxns=0\nadmin.enableServer=false\n4lw.commands.whitelist=*\n"
-                );
-                host.write("/etc/zookeeper/zoo.cfg", &cfg, 0o644)?;
+                let cfg = "tickTime=500\ninitLimit=20\nsyncLimit=10\ndataDir=/var/lib/zookeeper\nclientPort=2181\n\
+                           maxClientCnxns=0\nadmin.enableServer=false\n4lw.commands.whitelist=*\n";
+                host.write("/etc/zookeeper/zoo.cfg", cfg, 0o644)?;
                 ("/etc/zookeeper", "org.apache.zookeeper.server.quorum.QuorumPeerMain", "/etc/zookeeper/zoo.cfg")
             } else {
                 let mut p = format!(

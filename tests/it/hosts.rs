@@ -123,7 +123,7 @@ fn a_crashed_broker_is_restarted_over_ssh_by_the_packaged_healer() {
     let cluster = HostCluster::start(HostSpec::zookeeper(3)).unwrap();
     let config = healer_config(
         &cluster,
-        "  actions: [restart_service]\n  initial_delay_seconds: 2\n  restart_service: {use_sudo: true}\n  ssh: {user: kafka-healing}",
+        "  actions: [restart_service]\n  initial_delay_seconds: 2\n  cooldown_seconds: 5\n  restart_service: {use_sudo: true}\n  ssh: {user: kafka-healing}",
     );
     start_healer(&cluster, "healer", &config);
     let healer = cluster.lab.host("healer");
@@ -148,6 +148,60 @@ fn a_crashed_broker_is_restarted_over_ssh_by_the_packaged_healer() {
     // The sudoers drop-in allows the units' restarts and nothing else.
     let denied = broker.exec("runuser -u kafka-healing -- sudo -n systemctl stop ssh").unwrap();
     assert!(!denied.status.success(), "sudo let the healer's user do more than restart the units");
+
+    // ZooKeeper too: kill -9 on zk-1, `systemctl restart zookeeper` over SSH.
+    cluster.crash("zk-1").unwrap();
+    let started = wait_audit(&cluster, "healer", "attempt_started", Duration::from_secs(60), |r| r["node"] == "zk-1");
+    assert!(started["command"].as_str().unwrap().ends_with("'sudo -n systemctl restart zookeeper'"), "{started:#}");
+    wait_audit(&cluster, "healer", "recovered", Duration::from_secs(120), |r| r["node"] == "zk-1");
+    assert_eq!(cluster.lab.host("zk-1").unit_state("zookeeper"), "active");
+
+    // systemd's own view. broker-3's operator adds Restart=on-failure: systemd
+    // restarts the crashed broker itself, and the healer starts no second restart
+    // on top; it waits, says so, and says who restarted it.
+    let b3 = cluster.lab.host("broker-3");
+    b3.write(
+        "/etc/systemd/system/kafka.service.d/restart.conf",
+        "[Unit]\nStartLimitIntervalSec=120\nStartLimitBurst=2\n[Service]\nRestart=on-failure\nRestartSec=3\n",
+        0o644,
+    )
+    .unwrap();
+    b3.sh("systemctl daemon-reload").unwrap();
+    cluster.crash("broker-3").unwrap();
+    let waiting =
+        wait_audit(&cluster, "healer", "restarting_by_systemd", Duration::from_secs(60), |r| r["node"] == "broker-3");
+    // `activating` (auto-restart), or already `active` with a process systemd started after the crash.
+    let evidence = waiting["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("kafka.service is activating") || evidence.contains("1 automatic restart(s)"),
+        "{waiting:#}"
+    );
+    let recovered = wait_audit(&cluster, "healer", "recovered", Duration::from_secs(120), |r| r["node"] == "broker-3");
+    assert_eq!(recovered["restarted_by"], "systemd", "{recovered:#}");
+    assert_eq!(recovered["attempts"], 0, "{recovered:#}");
+    let ours = audit(&cluster, "healer")
+        .into_iter()
+        .filter(|r| r["event"] == "attempt_started" && r["node"] == "broker-3")
+        .count();
+    assert_eq!(ours, 0, "no restart on top of systemd's");
+    let incidents =
+        healer.sh("kafka-self-healing incidents --node broker-3 --config /etc/kafka-self-healing/config.yaml").unwrap();
+    assert!(incidents.contains("restarted by systemd"), "{incidents}");
+
+    // systemd gives up (the broker cannot start, the start limit is hit): the unit
+    // is `failed`. The healer resets it and starts it once the cause is fixed.
+    b3.sh("systemctl reset-failed kafka; mv /etc/kafka/server.properties /etc/kafka/server.properties.away").unwrap();
+    cluster.crash("broker-3").unwrap();
+    wait("systemd gives up", Duration::from_secs(60), || b3.unit_state("kafka") == "failed");
+    b3.sh("mv /etc/kafka/server.properties.away /etc/kafka/server.properties").unwrap();
+    let reset = wait_audit(&cluster, "healer", "attempt_started", Duration::from_secs(60), |r| r["node"] == "broker-3");
+    assert!(reset["command"].as_str().unwrap().contains("'sudo -n systemctl reset-failed kafka' && "), "{reset:#}");
+    assert!(reset["guards"]["systemd"].as_str().unwrap().contains("is failed"), "{reset:#}");
+    let back = wait_audit(&cluster, "healer", "recovered", Duration::from_secs(120), |r| {
+        r["node"] == "broker-3" && r["incident_id"] != recovered["incident_id"]
+    });
+    assert_eq!(back["restarted_by"], "kafka-self-healing", "{back:#}");
+    assert_eq!(b3.unit_state("kafka"), "active");
 
     // The runbook's commands, verbatim, on the healer's host.
     for (command, expect) in [
