@@ -241,11 +241,15 @@ fn a_healer_next_to_its_only_broker_restarts_it_locally_through_polkit() {
     let _lock = cluster_lock();
     let spec = HostSpec { healer: false, healer_on: Some("kafka-1".into()), ..HostSpec::kraft(1) };
     let cluster = HostCluster::start(spec).unwrap();
-    let config = healer_config(&cluster, "  actions: [restart_service]\n  initial_delay_seconds: 2");
+    let config = healer_config(
+        &cluster,
+        "  actions: [restart_service]\n  initial_delay_seconds: 2\n  cooldown_seconds: 3\n  recovery_validation: {timeout_seconds: 10}",
+    );
     start_healer(&cluster, "kafka-1", &config);
     let old = cluster.crash("kafka-1").unwrap();
     let started = wait_audit(&cluster, "kafka-1", "attempt_started", Duration::from_secs(60), |_| true);
-    assert_eq!(started["command"], "systemctl restart kafka", "{started:#}");
+    // Without Restart= the crashed unit is `failed`: reset, then restarted — both allowed by the polkit rule.
+    assert_eq!(started["command"], "systemctl reset-failed kafka && systemctl restart kafka", "{started:#}");
     wait_audit(&cluster, "kafka-1", "recovered", Duration::from_secs(120), |_| true);
     let host = cluster.lab.host("kafka-1");
     assert_eq!(host.unit_state("kafka"), "active");
@@ -259,6 +263,69 @@ fn a_healer_next_to_its_only_broker_restarts_it_locally_through_polkit() {
     let restarts = audit(&cluster, "kafka-1").iter().filter(|r| r["event"] == "attempt_started").count();
     assert_eq!(restarts, 1, "{}", host.read("/var/log/kafka-self-healing/audit.log"));
     produce_and_consume(&cluster, "kafka-1", "local", "restarted here");
+
+    // The daemon as a service. An incident is open with failed attempts (the broker
+    // cannot start: its configuration is away) when the daemon hangs (SIGSTOP):
+    // systemd's watchdog kills it and starts it again; the incident resumes where
+    // it was — no attempt repeated — and is repaired once the cause is fixed.
+    host.write(
+        "/etc/systemd/system/kafka-self-healing.service.d/watchdog.conf",
+        "[Service]\nWatchdogSec=4s\nRestartSec=1s\n",
+        0o644,
+    )
+    .unwrap();
+    host.sh("systemctl daemon-reload && systemctl restart kafka-self-healing").unwrap();
+    wait("the healer is back", Duration::from_secs(60), || {
+        host.exec("kafka-self-healing status --url http://localhost:8080").is_ok_and(|o| o.status.success())
+    });
+    host.sh("mv /etc/kafka/server.properties /etc/kafka/server.properties.away").unwrap();
+    cluster.crash("kafka-1").unwrap();
+    let attempts = |cluster: &HostCluster| -> Vec<u64> {
+        audit(cluster, "kafka-1")
+            .iter()
+            .filter(|r| r["event"] == "attempt_started" && r["node"] == "kafka-1")
+            .filter_map(|r| r["attempt"].as_u64())
+            .collect()
+    };
+    wait("a failed attempt", Duration::from_secs(60), || {
+        attempts(&cluster).contains(&2) || attempts(&cluster).len() >= 2
+    });
+    let pid = host.main_pid("kafka-self-healing").unwrap();
+    host.sh(&format!("kill -STOP {pid}")).unwrap();
+    wait("the watchdog restarts the daemon", Duration::from_secs(60), || {
+        host.main_pid("kafka-self-healing").is_some_and(|p| p != pid)
+    });
+    let journal = journal(&cluster, "kafka-1");
+    assert!(journal.contains("Watchdog timeout"), "{journal}");
+    let resumed =
+        wait_audit(&cluster, "kafka-1", "incident_resumed", Duration::from_secs(30), |r| r["node"] == "kafka-1");
+    host.sh("mv /etc/kafka/server.properties.away /etc/kafka/server.properties").unwrap();
+    wait_audit(&cluster, "kafka-1", "recovered", Duration::from_secs(120), |r| {
+        r["incident_id"] == resumed["incident_id"]
+    });
+    let numbers: Vec<u64> = audit(&cluster, "kafka-1")
+        .iter()
+        .filter(|r| r["event"] == "attempt_started" && r["incident_id"] == resumed["incident_id"])
+        .filter_map(|r| r["attempt"].as_u64())
+        .collect();
+    let mut unique = numbers.clone();
+    unique.dedup();
+    assert_eq!(numbers, unique, "no attempt number twice: {numbers:?}");
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "attempts go on where they were: {numbers:?}");
+
+    // The host rebooted: the broker and the daemon start at boot, the daemon resumes.
+    let started_before = audit(&cluster, "kafka-1").iter().filter(|r| r["event"] == "daemon_started").count();
+    let mut cluster = cluster;
+    cluster.lab.host_mut("kafka-1").reboot().unwrap();
+    cluster.wait_serving("kafka-1", Duration::from_secs(120)).unwrap();
+    let host = cluster.lab.host("kafka-1");
+    wait("the daemon started at boot", Duration::from_secs(60), || {
+        audit(&cluster, "kafka-1").iter().filter(|r| r["event"] == "daemon_started").count() > started_before
+    });
+    assert_eq!(host.unit_state("kafka-self-healing"), "active");
+    wait("every node healthy after the reboot", Duration::from_secs(60), || {
+        host.exec("kafka-self-healing status --url http://localhost:8080").is_ok_and(|o| o.status.success())
+    });
 }
 
 /// Teardown leaves nothing behind: no namespace, cgroup, overlay or container.
