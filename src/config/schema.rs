@@ -482,6 +482,10 @@ section! {
         command: Option<String> = None,
         /// Time limit of one SSH command.
         timeout: Seconds = 60.0,
+        /// How long ssh waits for the host to answer (`-o ConnectTimeout=`): a
+        /// host that is powered off or cut off is "host unreachable" after this
+        /// long, not at the command's time limit.
+        connect_timeout: Seconds = 10.0,
     }
 }
 

@@ -106,7 +106,16 @@ pub fn is_local(host: &str) -> bool {
 
 /// `ssh [options] [user@]host --` for commands on the node's host.
 fn ssh_prefix(ssh: &SshConfig, host: &str) -> Vec<String> {
-    let mut argv = vec!["ssh".to_string(), "-o".into(), "BatchMode=yes".into(), "-p".into(), ssh.port.to_string()];
+    let connect = ssh.connect_timeout.duration().as_secs().max(1);
+    let mut argv = vec![
+        "ssh".to_string(),
+        "-o".into(),
+        "BatchMode=yes".into(),
+        "-o".into(),
+        format!("ConnectTimeout={connect}"),
+        "-p".into(),
+        ssh.port.to_string(),
+    ];
     if let Some(id) = &ssh.identity_file {
         argv.extend(["-i".into(), id.clone()]);
     }
@@ -356,6 +365,8 @@ mod tests {
                 "ssh",
                 "-o",
                 "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=10",
                 "-p",
                 "2222",
                 "ops@kafka1.example.com",

@@ -51,6 +51,9 @@ pub async fn run(plan: &Plan, masker: &Masker, http: &reqwest::Client) -> RunRes
                 let summary = match (r.timed_out, r.exit_code, &r.error) {
                     (_, _, Some(e)) => format!("{}: {e}", step.label),
                     (true, _, _) => format!("{}: killed after the {:?} time limit", step.label, step.timeout),
+                    (false, Some(255), _) if step.argv.first().is_some_and(|a| a == "ssh") => {
+                        ssh_failure(&step.label, &r.output)
+                    }
                     (false, Some(code), _) => format!("{}: exit {code}", step.label),
                     (false, None, _) => format!("{}: killed by a signal", step.label),
                 };
@@ -101,6 +104,31 @@ pub async fn run(plan: &Plan, masker: &Masker, http: &reqwest::Client) -> RunRes
                 output: masker.mask(&output),
             }
         }
+    }
+}
+
+/// ssh exits 255 when it could not run the command at all: say why in the
+/// words an operator acts on — the host is unreachable, refuses SSH, or
+/// refuses the key — rather than "exit 255".
+fn ssh_failure(label: &str, output: &str) -> String {
+    let said = output.lines().rev().find(|l| l.starts_with("ssh:") || l.contains("Permission denied")).unwrap_or("");
+    let cause = if said.contains("No route to host")
+        || said.contains("Network is unreachable")
+        || said.contains("timed out")
+        || said.contains("Could not resolve hostname")
+    {
+        "host unreachable"
+    } else if said.contains("Connection refused") {
+        "the host refuses SSH (no sshd listening)"
+    } else if said.contains("Permission denied") || said.contains("Host key verification failed") {
+        "SSH authentication failed"
+    } else {
+        "ssh could not run the command"
+    };
+    if said.is_empty() {
+        format!("{label}: {cause} (ssh exit 255)")
+    } else {
+        format!("{label}: {cause}: {}", said.trim())
     }
 }
 
@@ -230,6 +258,18 @@ mod tests {
             env: vec![("SECRET_VALUE".into(), "hunter22".into())],
             timeout,
         }
+    }
+
+    #[test]
+    fn ssh_failures_name_their_cause() {
+        let unreachable = "ssh: connect to host broker-2 port 22: No route to host\n";
+        assert_eq!(
+            ssh_failure("restart", unreachable),
+            "restart: host unreachable: ssh: connect to host broker-2 port 22: No route to host"
+        );
+        assert!(ssh_failure("restart", "ssh: connect to host b port 22: Connection refused").contains("refuses SSH"));
+        assert!(ssh_failure("restart", "kafka-healing@b: Permission denied (publickey).").contains("authentication"));
+        assert_eq!(ssh_failure("restart", ""), "restart: ssh could not run the command (ssh exit 255)");
     }
 
     #[tokio::test]

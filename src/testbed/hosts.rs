@@ -247,6 +247,22 @@ impl Lab {
         ip(&full)
     }
 
+    /// `host` loses power: every process dies at once and its network card goes
+    /// dark (nothing answers its address, not even a refusal).
+    pub fn power_off(&mut self, host: &str) -> anyhow::Result<()> {
+        self.link(host, false)?;
+        self.host_mut(host).power_off();
+        Ok(())
+    }
+
+    /// Power back on: the link comes up and the host boots from its disk.
+    pub fn power_on(&mut self, host: &str) -> anyhow::Result<()> {
+        self.link(host, true)?;
+        let h = self.host_mut(host);
+        h.boot()?;
+        h.wait_running(Duration::from_secs(60))
+    }
+
     /// Cuts `host`'s link to the bridge (`up: false`) or restores it.
     pub fn link(&self, host: &str, up: bool) -> anyhow::Result<()> {
         let i = self.hosts.iter().position(|h| h.name == host).ok_or_else(|| anyhow!("no host `{host}`"))?;

@@ -120,10 +120,10 @@ fn produce_and_consume(cluster: &HostCluster, broker: &str, topic: &str, message
 #[test]
 fn a_crashed_broker_is_restarted_over_ssh_by_the_packaged_healer() {
     let _lock = cluster_lock();
-    let cluster = HostCluster::start(HostSpec::zookeeper(3)).unwrap();
+    let mut cluster = HostCluster::start(HostSpec::zookeeper(3)).unwrap();
     let config = healer_config(
         &cluster,
-        "  actions: [restart_service]\n  initial_delay_seconds: 2\n  cooldown_seconds: 5\n  restart_service: {use_sudo: true}\n  ssh: {user: kafka-healing}",
+        "  actions: [restart_service]\n  max_attempts: 2\n  initial_delay_seconds: 2\n  cooldown_seconds: 5\n  restart_service: {use_sudo: true}\n  ssh: {user: kafka-healing, timeout: 20, connect_timeout: 5}",
     );
     start_healer(&cluster, "healer", &config);
     let healer = cluster.lab.host("healer");
@@ -202,6 +202,24 @@ fn a_crashed_broker_is_restarted_over_ssh_by_the_packaged_healer() {
     });
     assert_eq!(back["restarted_by"], "kafka-self-healing", "{back:#}");
     assert_eq!(b3.unit_state("kafka"), "active");
+
+    // A broker host powered off: the SSH restart fails fast, with the cause an
+    // operator acts on ("host unreachable"), and the incident is escalated with it.
+    cluster.lab.power_off("broker-1").unwrap();
+    let escalated = wait_audit(&cluster, "healer", "escalated", Duration::from_secs(120), |r| r["node"] == "broker-1");
+    let failures: Vec<Value> = audit(&cluster, "healer")
+        .into_iter()
+        .filter(|r| r["event"] == "attempt_finished" && r["node"] == "broker-1")
+        .collect();
+    assert!(!failures.is_empty(), "{escalated:#}");
+    for f in &failures {
+        assert!(f["result"].as_str().unwrap().contains("host unreachable"), "{f:#}");
+        assert!(f["duration_s"].as_f64().unwrap() < 15.0, "fails fast, not at the time limit: {f:#}");
+    }
+    // Powered on again: it boots, the broker starts at boot, the hold is released.
+    cluster.lab.power_on("broker-1").unwrap();
+    wait_audit(&cluster, "healer", "hold_released", Duration::from_secs(120), |r| r["node"] == "broker-1");
+    let healer = cluster.lab.host("healer");
 
     // The runbook's commands, verbatim, on the healer's host.
     for (command, expect) in [

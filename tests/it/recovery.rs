@@ -567,7 +567,10 @@ fn ansible_ssh_and_a_webhook_restart_brokers() {
     cluster.kill("broker-2").unwrap();
     let started = daemon.wait_for("attempt_started", Duration::from_secs(30), |r| r["node"] == "broker-2");
     let command = started["command"].as_str().unwrap();
-    assert!(command.starts_with(&format!("ssh -o BatchMode=yes -p {} -i", sshd.port)), "{command}");
+    assert!(
+        command.starts_with(&format!("ssh -o BatchMode=yes -o ConnectTimeout=10 -p {} -i", sshd.port)),
+        "{command}"
+    );
     assert!(command.contains("root@127.0.0.1 --"), "{command}");
     let finished = daemon.wait_for("attempt_finished", Duration::from_secs(120), |r| r["node"] == "broker-2");
     assert_eq!(finished["success"], true, "{finished:#}");
