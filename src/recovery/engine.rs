@@ -542,6 +542,7 @@ impl Engine {
             max_parallel: r.max_parallel as usize,
             peers: Peers::default(),
             at_min_isr: Some(Vec::new()),
+            cluster_counts_it: None,
         }
     }
 
@@ -1128,6 +1129,17 @@ impl Engine {
             (Role::KafkaBroker, true, None) => None,
             _ => Some(Vec::new()),
         };
+        let cluster_counts_it = match (node.role, snapshot.as_ref().and_then(|s| s.verdict.as_ref()), node.broker_id) {
+            (Role::KafkaBroker, Some(v), Some(id))
+                if matches!(
+                    v.cause,
+                    Some(Cause::Timeout | Cause::ConnectTimeout | Cause::NetworkError | Cause::DnsFailure)
+                ) =>
+            {
+                self.cluster_counts(node, id)
+            }
+            _ => None,
+        };
         let hour_ago = now_ms() - 3_600_000;
         let actions_last_hour =
             self.store.call(move |c| records::attempts_started_since(c, hour_ago)).await.unwrap_or(u32::MAX);
@@ -1154,8 +1166,42 @@ impl Engine {
             actions_last_hour,
             peers,
             at_min_isr,
+            cluster_counts_it,
             ..self.calm_input(node.role)
         }
+    }
+
+    /// Whether the cluster still counts broker `id` although `node` does not
+    /// answer from here: serving peers' latest metadata lists it (unfenced),
+    /// and in ZooKeeper mode its registration is there. The evidence, or
+    /// `None` (it is gone from the cluster's view, or no peer could tell).
+    fn cluster_counts(&self, node: &Node, id: i32) -> Option<String> {
+        let mut listed_by = Vec::new();
+        for peer in self.nodes.iter().filter(|n| n.role == Role::KafkaBroker && n.id != node.id) {
+            let Some(s) = self.board.snapshot(&peer.id) else { continue };
+            if !matches!(s.state, NodeState::Healthy | NodeState::Degraded) {
+                continue;
+            }
+            let lists = s.observations.iter().any(|o| match &o.findings {
+                Some(crate::monitor::Findings::Kafka(v)) => {
+                    v.brokers.iter().any(|b| b.id == id && b.fenced != Some(true))
+                }
+                _ => false,
+            });
+            if lists {
+                listed_by.push(peer.id.clone());
+            }
+        }
+        if listed_by.is_empty() {
+            return None;
+        }
+        let registered = self.board.registered.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let zookeeper = match registered {
+            Some(ids) if !ids.contains(&id) => return None,
+            Some(_) => format!("; broker {id} registered in ZooKeeper (/brokers/ids/{id})"),
+            None => String::new(),
+        };
+        Some(format!("broker {id} listed, unfenced, in the metadata of {}{zookeeper}", listed_by.join(", ")))
     }
 
     /// The guards that can change while an attempt is being prepared —

@@ -58,6 +58,10 @@ pub struct GuardInput {
     /// Partitions of which this broker is one of only `min.insync.replicas`
     /// in-sync replicas (or fewer); `None` when unknown.
     pub at_min_isr: Option<Vec<String>>,
+    /// A broker that does not answer *from here* (a timeout, no route) while
+    /// the cluster still counts it — its peers' metadata lists it unfenced and
+    /// ZooKeeper holds its registration: the evidence, when so.
+    pub cluster_counts_it: Option<String>,
 }
 
 /// Why an attempt does not run now.
@@ -146,6 +150,15 @@ pub fn check(i: &GuardInput) -> Result<(), Refusal> {
             format!(
                 "{} actions in the last hour (recovery.max_actions_per_hour is {})",
                 i.actions_last_hour, i.max_actions_per_hour
+            ),
+        );
+    }
+    if let Some(evidence) = &i.cluster_counts_it {
+        return refuse(
+            "cluster_says_serving",
+            RefusalKind::Wait,
+            format!(
+                "the broker does not answer from here, but the cluster counts it ({evidence}): this host's path to it is suspect, not the broker — no restart"
             ),
         );
     }
@@ -288,6 +301,7 @@ mod tests {
             max_parallel: 1,
             peers: Peers { members: 3, serving_others: 2 },
             at_min_isr: Some(Vec::new()),
+            cluster_counts_it: None,
         }
     }
 
@@ -300,6 +314,19 @@ mod tests {
         for role in [Role::KafkaBroker, Role::KraftController, Role::Zookeeper] {
             assert_eq!(check(&calm(role)), Ok(()));
         }
+    }
+
+    #[test]
+    fn a_broker_the_cluster_still_counts_is_not_restarted_from_a_host_that_cannot_reach_it() {
+        let seen = GuardInput {
+            running: true,
+            cluster_counts_it: Some("listed by broker-1, broker-3; registered in ZooKeeper".into()),
+            ..calm(Role::KafkaBroker)
+        };
+        let r = check(&seen).unwrap_err();
+        assert_eq!((r.guard, r.kind), ("cluster_says_serving", RefusalKind::Wait));
+        assert!(r.reason.contains("this host's path to it is suspect"), "{}", r.reason);
+        assert!(!r.ends_by_itself(), "escalated when it lasts");
     }
 
     #[test]

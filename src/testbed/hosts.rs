@@ -263,6 +263,14 @@ impl Lab {
         h.wait_running(Duration::from_secs(60))
     }
 
+    /// From `from`, no route to `to` (`on`), or the route back: one path cut
+    /// while every other host still reaches `to`.
+    pub fn cut_path(&self, from: &str, to: &str, on: bool) -> anyhow::Result<()> {
+        let netns = self.host(from).netns.clone();
+        let target = format!("{}/32", self.host(to).address);
+        ip(&["-n", &netns, "route", if on { "add" } else { "del" }, "unreachable", &target])
+    }
+
     /// Cuts `host`'s link to the bridge (`up: false`) or restores it.
     pub fn link(&self, host: &str, up: bool) -> anyhow::Result<()> {
         let i = self.hosts.iter().position(|h| h.name == host).ok_or_else(|| anyhow!("no host `{host}`"))?;

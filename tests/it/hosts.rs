@@ -123,7 +123,7 @@ fn a_crashed_broker_is_restarted_over_ssh_by_the_packaged_healer() {
     let mut cluster = HostCluster::start(HostSpec::zookeeper(3)).unwrap();
     let config = healer_config(
         &cluster,
-        "  actions: [restart_service]\n  max_attempts: 2\n  initial_delay_seconds: 2\n  cooldown_seconds: 5\n  restart_service: {use_sudo: true}\n  ssh: {user: kafka-healing, timeout: 20, connect_timeout: 5}",
+        "  actions: [restart_service]\n  max_attempts: 2\n  initial_delay_seconds: 2\n  cooldown_seconds: 5\n  restart_service: {use_sudo: true}\n  ssh: {user: kafka-healing, timeout: 20, connect_timeout: 5}\n  guard_wait_escalate_seconds: 6",
     );
     start_healer(&cluster, "healer", &config);
     let healer = cluster.lab.host("healer");
@@ -203,10 +203,28 @@ fn a_crashed_broker_is_restarted_over_ssh_by_the_packaged_healer() {
     assert_eq!(back["restarted_by"], "kafka-self-healing", "{back:#}");
     assert_eq!(b3.unit_state("kafka"), "active");
 
+    // The healer cut off from broker-1 while its peers still list it and ZooKeeper
+    // holds its registration: the cluster says it serves — no restart from here.
+    cluster.lab.cut_path("healer", "broker-1", true).unwrap();
+    let held = wait_audit(&cluster, "healer", "escalated", Duration::from_secs(90), |r| r["node"] == "broker-1");
+    assert!(held["reason"].as_str().unwrap().contains("`cluster_says_serving` guard"), "{held:#}");
+    assert!(held["reason"].as_str().unwrap().contains("registered in ZooKeeper"), "{held:#}");
+    let restarted = audit(&cluster, "healer")
+        .into_iter()
+        .filter(|r| r["event"] == "attempt_started" && r["node"] == "broker-1")
+        .count();
+    assert_eq!(restarted, 0, "a broker the cluster counts is never restarted from a host that cannot reach it");
+    assert_eq!(cluster.lab.host("broker-1").unit_state("kafka"), "active");
+    cluster.lab.cut_path("healer", "broker-1", false).unwrap();
+    let released =
+        wait_audit(&cluster, "healer", "hold_released", Duration::from_secs(60), |r| r["node"] == "broker-1");
+
     // A broker host powered off: the SSH restart fails fast, with the cause an
     // operator acts on ("host unreachable"), and the incident is escalated with it.
     cluster.lab.power_off("broker-1").unwrap();
-    let escalated = wait_audit(&cluster, "healer", "escalated", Duration::from_secs(120), |r| r["node"] == "broker-1");
+    let escalated = wait_audit(&cluster, "healer", "escalated", Duration::from_secs(120), |r| {
+        r["node"] == "broker-1" && r["incident_id"] != held["incident_id"]
+    });
     let failures: Vec<Value> = audit(&cluster, "healer")
         .into_iter()
         .filter(|r| r["event"] == "attempt_finished" && r["node"] == "broker-1")
@@ -218,7 +236,9 @@ fn a_crashed_broker_is_restarted_over_ssh_by_the_packaged_healer() {
     }
     // Powered on again: it boots, the broker starts at boot, the hold is released.
     cluster.lab.power_on("broker-1").unwrap();
-    wait_audit(&cluster, "healer", "hold_released", Duration::from_secs(120), |r| r["node"] == "broker-1");
+    wait_audit(&cluster, "healer", "hold_released", Duration::from_secs(120), |r| {
+        r["node"] == "broker-1" && r["ts"] != released["ts"]
+    });
     let healer = cluster.lab.host("healer");
 
     // The runbook's commands, verbatim, on the healer's host.
