@@ -31,12 +31,17 @@ pub fn cluster_section(name: &str, clusters: &[(&str, &Cluster)]) -> String {
             }
         }
     }
+    section(name, &brokers, &controllers, &zookeepers)
+}
+
+/// A `cluster:` section from the three lists' entry lines (empty lists left out).
+pub(crate) fn section(name: &str, brokers: &str, controllers: &str, zookeepers: &str) -> String {
     let list = |key: &str, body: &str| if body.is_empty() { String::new() } else { format!("  {key}:\n{body}") };
     format!(
         "cluster:\n  name: {name}\n{}{}{}",
-        list("kafka_brokers", &brokers),
-        list("kraft_controllers", &controllers),
-        list("zookeeper_nodes", &zookeepers)
+        list("kafka_brokers", brokers),
+        list("kraft_controllers", controllers),
+        list("zookeeper_nodes", zookeepers)
     )
 }
 

@@ -357,12 +357,6 @@ impl HostCluster {
                 }
             }
         }
-        let list = |key: &str, body: &str| if body.is_empty() { String::new() } else { format!("  {key}:\n{body}") };
-        format!(
-            "cluster:\n  name: {name}\n{}{}{}",
-            list("kafka_brokers", &brokers),
-            list("kraft_controllers", &controllers),
-            list("zookeeper_nodes", &zookeepers)
-        )
+        super::config::section(name, &brokers, &controllers, &zookeepers)
     }
 }
