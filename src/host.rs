@@ -24,10 +24,18 @@ pub fn is_this_host_named(host: &str, me: &str) -> bool {
     !me.is_empty() && (host == me || host.split('.').next() == Some(me))
 }
 
-/// Whether `host` is this machine (then commands run here, not over SSH, and
-/// its failure says nothing about this machine's network).
+/// Whether `host` is this machine (then commands run here, not over SSH).
 pub fn is_this_host(host: &str) -> bool {
     is_this_host_named(host, &hostname())
+}
+
+/// Whether `host` is this machine *by its name* (`kafka-1`, `kafka-1.example.com`):
+/// such a node's failure says nothing about this machine's network. A loopback
+/// address does not count here: the daemon may run in a network namespace of
+/// its own, where 127.0.0.1 is not the broker's host.
+pub fn is_named_this_host(host: &str) -> bool {
+    let me = hostname();
+    !me.is_empty() && (host == me || host.split('.').next() == Some(me.as_str()))
 }
 
 #[cfg(test)]

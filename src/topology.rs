@@ -77,8 +77,8 @@ pub struct Node {
     pub admin_port: Option<u16>,
     /// Monitoring methods, already resolved (node list, global list or role defaults).
     pub methods: Vec<String>,
-    /// The node runs on the daemon's own host (see [`mark_this_host`]): its
-    /// failure says nothing about the daemon's network.
+    /// The node is configured by the daemon's own host name (see
+    /// [`mark_this_host`]): its failure says nothing about the daemon's network.
     pub on_this_host: bool,
 }
 

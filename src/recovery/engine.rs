@@ -197,7 +197,7 @@ impl Engine {
         telemetry: Arc<Telemetry>,
     ) -> Engine {
         let mut nodes = crate::topology::nodes(&config);
-        crate::topology::mark_this_host(&mut nodes, crate::host::is_this_host);
+        crate::topology::mark_this_host(&mut nodes, crate::host::is_named_this_host);
         Engine {
             config,
             nodes,
@@ -269,6 +269,20 @@ impl Engine {
             node.broker_id = self.board.broker_id(&node.id);
         }
         node
+    }
+
+    /// How many processes `nodes` are: entries of one process (siblings) count once.
+    fn processes<'n>(&self, nodes: impl Iterator<Item = &'n Node>) -> usize {
+        nodes
+            .map(|n| {
+                let n = self.resolved(n);
+                match n.broker_id {
+                    Some(id) => format!("{}#{id}", n.host),
+                    None => format!("{}:{}", n.host, n.port),
+                }
+            })
+            .collect::<HashSet<_>>()
+            .len()
     }
 
     /// The other entries of `node`'s process: a KRaft node that is broker and
@@ -495,11 +509,13 @@ impl Engine {
     async fn cluster_event(&self, states: &[(Node, NodeState)]) {
         let failed = {
             let shared = self.shared();
-            failed_hosts(states.iter().map(|(n, s)| (n, *s)), &shared)
+            self.processes(
+                states.iter().filter(|(n, s)| *s == NodeState::Failed && !shared.expected_down(&n.id)).map(|(n, _)| n),
+            )
         };
         let isolated =
             self.board.cluster.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|c| c.isolated);
-        let input = GuardInput { isolated, failed_hosts: failed, ..self.calm_input(Role::KafkaBroker) };
+        let input = GuardInput { isolated, failed_nodes: failed, ..self.calm_input(Role::KafkaBroker) };
         let now = match guards::check(&input) {
             Err(r) if r.kind == RefusalKind::ClusterEvent => Some(r.reason),
             _ => None,
@@ -528,8 +544,8 @@ impl Engine {
             running: false,
             flapping: false,
             isolated: false,
-            failed_hosts: 0,
-            total_hosts: self.nodes.iter().map(|n| n.host.as_str()).collect::<HashSet<_>>().len(),
+            failed_nodes: 0,
+            total_nodes: self.processes(self.nodes.iter()),
             max_failed_fraction: r.max_failed_fraction,
             paused: None,
             maintenance: None,
@@ -1158,7 +1174,9 @@ impl Engine {
             running,
             flapping: snapshot.as_ref().is_some_and(|s| s.flapping),
             isolated,
-            failed_hosts: failed_hosts(self.nodes.iter().map(|n| (n, states[&n.id])), &shared),
+            failed_nodes: self.processes(
+                self.nodes.iter().filter(|n| states[&n.id] == NodeState::Failed && !shared.expected_down(&n.id)),
+            ),
             paused,
             maintenance,
             blackout: guards::blackout_at(&self.config.monitoring.blackout_periods, &|tz| guards::wall_clock(now, tz)),
@@ -1216,7 +1234,13 @@ impl Engine {
         let (paused, maintenance) = operator_holds(&shared, &node.id);
         let input = GuardInput {
             isolated,
-            failed_hosts: failed_hosts(self.nodes.iter().zip(states.iter().map(|(_, s)| *s)), &shared),
+            failed_nodes: self.processes(
+                self.nodes
+                    .iter()
+                    .zip(&states)
+                    .filter(|(_, (id, s))| *s == NodeState::Failed && !shared.expected_down(id))
+                    .map(|(n, _)| n),
+            ),
             paused,
             maintenance,
             blackout: shared.blackout.clone(),
@@ -1541,15 +1565,6 @@ enum AttemptOutcome {
     NotRecorded,
     Validated,
     Failed,
-}
-
-/// Hosts with a failed node that is not down on purpose (the mass-failure guard counts hosts).
-fn failed_hosts<'n>(states: impl Iterator<Item = (&'n Node, NodeState)>, shared: &Shared) -> usize {
-    states
-        .filter(|(n, s)| *s == NodeState::Failed && !shared.expected_down(&n.id))
-        .map(|(n, _)| n.host.as_str())
-        .collect::<HashSet<_>>()
-        .len()
 }
 
 /// The operator's pause and `node`'s maintenance window, as the guards word them.

@@ -31,11 +31,11 @@ pub struct GuardInput {
     pub flapping: bool,
     /// The monitor cannot reach the cluster.
     pub isolated: bool,
-    /// Hosts with a failed node that is not expected down (one process listed
-    /// twice — a KRaft broker and its controller — is one host, one failure).
-    pub failed_hosts: usize,
-    /// Distinct hosts of the configured nodes.
-    pub total_hosts: usize,
+    /// Failed nodes that are not expected down; one process listed twice (a
+    /// KRaft broker and its controller: same host, same node id) counts once.
+    pub failed_nodes: usize,
+    /// The configured nodes, counted the same way.
+    pub total_nodes: usize,
     pub max_failed_fraction: f64,
     /// Paused by an operator; the text says until when.
     pub paused: Option<String>,
@@ -108,15 +108,15 @@ pub fn check(i: &GuardInput) -> Result<(), Refusal> {
             "the monitor cannot reach the cluster: its own network is suspect, so nothing is restarted".into(),
         );
     }
-    // One failed host is never a mass failure, whatever the fraction says: a
-    // healer next to a single broker must still repair it.
-    if i.failed_hosts >= 2 && i.failed_hosts as f64 > i.max_failed_fraction * i.total_hosts as f64 {
+    // One failed node (process) is never a mass failure, whatever the fraction
+    // says: a healer next to a single broker must still repair it.
+    if i.failed_nodes >= 2 && i.failed_nodes as f64 > i.max_failed_fraction * i.total_nodes as f64 {
         return refuse(
             "mass_failure",
             RefusalKind::ClusterEvent,
             format!(
-                "{} of {} hosts have nodes down at once (more than recovery.max_failed_fraction {}): network or data-centre event suspected",
-                i.failed_hosts, i.total_hosts, i.max_failed_fraction
+                "{} of {} nodes are down at once (more than recovery.max_failed_fraction {}): network or data-centre event suspected",
+                i.failed_nodes, i.total_nodes, i.max_failed_fraction
             ),
         );
     }
@@ -228,8 +228,8 @@ pub fn check(i: &GuardInput) -> Result<(), Refusal> {
 pub fn consulted(i: &GuardInput) -> serde_json::Value {
     let mut v = serde_json::json!({
         "node_running": i.running,
-        "failed_hosts": i.failed_hosts,
-        "total_hosts": i.total_hosts,
+        "failed_nodes": i.failed_nodes,
+        "total_nodes": i.total_nodes,
         "actions_running_elsewhere": i.in_flight.len(),
         "actions_last_hour": i.actions_last_hour,
     });
@@ -287,8 +287,8 @@ mod tests {
             running: false,
             flapping: false,
             isolated: false,
-            failed_hosts: 1,
-            total_hosts: 6,
+            failed_nodes: 1,
+            total_nodes: 6,
             max_failed_fraction: 0.4,
             paused: None,
             maintenance: None,
@@ -333,15 +333,15 @@ mod tests {
     fn cluster_events_stop_everything() {
         let isolated = GuardInput { isolated: true, ..calm(Role::KafkaBroker) };
         assert_eq!(check(&isolated).unwrap_err().kind, RefusalKind::ClusterEvent);
-        let mass = GuardInput { failed_hosts: 3, ..calm(Role::KafkaBroker) };
+        let mass = GuardInput { failed_nodes: 3, ..calm(Role::KafkaBroker) };
         let r = check(&mass).unwrap_err();
         assert_eq!((r.guard, r.kind), ("mass_failure", RefusalKind::ClusterEvent));
-        assert!(r.reason.contains("3 of 6 hosts"), "{}", r.reason);
+        assert!(r.reason.contains("3 of 6 nodes"), "{}", r.reason);
         // 2 of 6 is not more than 40 %.
-        assert_eq!(check(&GuardInput { failed_hosts: 2, ..calm(Role::KafkaBroker) }), Ok(()));
-        // A single host (a one-broker cluster) is never a mass failure.
-        assert_eq!(check(&GuardInput { failed_hosts: 1, total_hosts: 1, ..calm(Role::KafkaBroker) }), Ok(()));
-        let two_of_two = GuardInput { failed_hosts: 2, total_hosts: 2, ..calm(Role::KafkaBroker) };
+        assert_eq!(check(&GuardInput { failed_nodes: 2, ..calm(Role::KafkaBroker) }), Ok(()));
+        // A single node (a one-broker cluster) is never a mass failure.
+        assert_eq!(check(&GuardInput { failed_nodes: 1, total_nodes: 1, ..calm(Role::KafkaBroker) }), Ok(()));
+        let two_of_two = GuardInput { failed_nodes: 2, total_nodes: 2, ..calm(Role::KafkaBroker) };
         assert_eq!(check(&two_of_two).unwrap_err().guard, "mass_failure");
     }
 

@@ -133,7 +133,7 @@ pub fn spawn(
     let limit = Arc::new(Semaphore::new(config.system.max_concurrent_operations.max(1) as usize));
     let changed = Arc::new(Notify::new());
     let mut nodes = topology::nodes(config);
-    topology::mark_this_host(&mut nodes, crate::host::is_this_host);
+    topology::mark_this_host(&mut nodes, crate::host::is_named_this_host);
     {
         let mut ids = board.broker_ids.lock().unwrap_or_else(|p| p.into_inner());
         for node in nodes.iter().filter(|n| n.role == Role::KafkaBroker) {

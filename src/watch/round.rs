@@ -26,7 +26,7 @@ pub async fn check_round(config: &Config, security: &Security, plugins: Arc<crat
     let prober = Arc::new(Prober::from_config(config, security.clone(), plugins));
     let thresholds = Thresholds::from_config(&config.monitoring);
     let mut nodes = topology::nodes(config);
-    topology::mark_this_host(&mut nodes, crate::host::is_this_host);
+    topology::mark_this_host(&mut nodes, crate::host::is_named_this_host);
     let limit = Arc::new(Semaphore::new(config.system.max_concurrent_operations.max(1) as usize));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
