@@ -31,6 +31,11 @@ pub struct EnsembleState {
     pub quorum: Quorum,
 }
 
+/// What a broker that answers the daemon but not its cluster is: no restart
+/// mends a network path, so this is reported, never acted on.
+pub const CUT_OFF: &str =
+    "cut off from the cluster (a network partition between it and its peers, or a lost session); not restarted";
+
 /// What the cluster looks like this round.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusterView {
@@ -97,9 +102,6 @@ pub fn summarize(
                 format!("{} under-replicated partition(s): {}", v.under_replicated.len(), sample(&v.under_replicated)),
             ));
         }
-        for b in v.brokers.iter().filter(|b| b.fenced == Some(true)) {
-            problems.push((Status::Degraded, format!("broker {} is fenced", b.id)));
-        }
     }
 
     // ZooKeeper's word on registration: a broker that serves but has no
@@ -109,14 +111,15 @@ pub fn summarize(
             if let Some(id) = node.broker_id.filter(|id| !ids.contains(id)) {
                 problems.push((
                     Status::Degraded,
-                    format!("broker {} (id {id}) is not registered in ZooKeeper (/brokers/ids)", node.id),
+                    format!("broker {} (id {id}) answers here, but is not registered in ZooKeeper (/brokers/ids): {CUT_OFF}", node.id),
                 ));
             }
         }
     }
 
-    // A broker's own metadata may be stale (a broker that lost its ZooKeeper
-    // session still lists itself); its peers' metadata is the cluster's word.
+    // A broker's own metadata may be stale (a broker cut off from its peers
+    // still lists itself, unfenced); its peers' metadata is the cluster's word.
+    let mut cut_off: BTreeSet<i32> = BTreeSet::new();
     for (node, _) in nodes
         .iter()
         .filter(|(n, s)| n.role == Role::KafkaBroker && matches!(s, NodeState::Healthy | NodeState::Degraded))
@@ -130,11 +133,26 @@ pub fn summarize(
                 _ => None,
             })
             .collect();
-        if !peer_views.is_empty() && peer_views.iter().all(|v| !v.brokers.iter().any(|b| b.id == id)) {
-            problems.push((
-                Status::Degraded,
-                format!("broker {} (id {id}) answers, but its peers' metadata does not list it", node.id),
-            ));
+        let entries = || peer_views.iter().filter_map(|v| v.brokers.iter().find(|b| b.id == id));
+        let why = if peer_views.is_empty() {
+            None
+        } else if entries().next().is_none() {
+            Some("its peers' metadata does not list it")
+        } else if entries().any(|b| b.fenced == Some(true)) {
+            Some("its peers' metadata says it is fenced")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            cut_off.insert(id);
+            problems
+                .push((Status::Degraded, format!("broker {} (id {id}) answers here, but {why}: {CUT_OFF}", node.id)));
+        }
+    }
+    // Fenced brokers the daemon does not reach (or does not know) are said plainly.
+    if let Some(v) = &kafka {
+        for b in v.brokers.iter().filter(|b| b.fenced == Some(true) && !cut_off.contains(&b.id)) {
+            problems.push((Status::Degraded, format!("broker {} is fenced", b.id)));
         }
     }
 
@@ -347,10 +365,27 @@ mod tests {
         let nodes = vec![(broker(1), NodeState::Healthy), (broker(2), NodeState::Healthy)];
         // b2 lists itself; b1, its peer, does not.
         let v = summarize(&nodes, &[view(1, &[1]), view(2, &[1, 2])], None, 1.0);
-        assert_eq!(v.problems, vec!["broker b2 (id 2) answers, but its peers' metadata does not list it".to_string()]);
+        assert_eq!(
+            v.problems,
+            vec![format!("broker b2 (id 2) answers here, but its peers' metadata does not list it: {CUT_OFF}")]
+        );
         assert_eq!(v.status, Status::Degraded);
         let v = summarize(&nodes, &[view(1, &[1, 2]), view(2, &[1, 2])], None, 1.0);
         assert!(v.problems.is_empty(), "{:?}", v.problems);
+        // KRaft: its peers list it, fenced (it lost the controller); it does not know.
+        let mut fenced = view(1, &[1, 2]);
+        if let Some(Findings::Kafka(k)) = &mut fenced.findings {
+            k.brokers[1].fenced = Some(true);
+        }
+        let v = summarize(&nodes, &[fenced.clone(), view(2, &[1, 2])], None, 1.0);
+        assert_eq!(
+            v.problems,
+            vec![format!("broker b2 (id 2) answers here, but its peers' metadata says it is fenced: {CUT_OFF}")]
+        );
+        // Fenced and not answering here: said plainly, once.
+        let down = vec![(broker(1), NodeState::Healthy), (broker(2), NodeState::Failed)];
+        let v = summarize(&down, &[fenced], None, 1.0);
+        assert!(v.problems.contains(&"broker 2 is fenced".to_string()), "{:?}", v.problems);
     }
 
     #[test]
@@ -364,7 +399,7 @@ mod tests {
             v.problems,
             vec![
                 "kafka_broker b3 is down".to_string(),
-                "broker b2 (id 2) is not registered in ZooKeeper (/brokers/ids)".to_string()
+                format!("broker b2 (id 2) answers here, but is not registered in ZooKeeper (/brokers/ids): {CUT_OFF}")
             ]
         );
     }

@@ -31,12 +31,16 @@ pub enum HostFlavor {
     Zookeeper,
     /// Kafka 4.x nodes `kafka-1…n`, each broker and controller at once.
     KraftCombined,
+    /// Kafka 4.x controllers `controller-1…c` and brokers `kafka-1…n` on hosts of their own.
+    KraftSeparate,
 }
 
 #[derive(Debug, Clone)]
 pub struct HostSpec {
     pub flavor: HostFlavor,
     pub brokers: usize,
+    /// Dedicated KRaft controllers (`KraftSeparate` only).
+    pub controllers: usize,
     /// `Restart=on-failure` in the units (systemd restarts a crashed node itself).
     pub restart_on_failure: bool,
     /// A host `healer` with the .deb installed (not started).
@@ -47,16 +51,28 @@ pub struct HostSpec {
 
 impl HostSpec {
     pub fn zookeeper(brokers: usize) -> Self {
-        HostSpec { flavor: HostFlavor::Zookeeper, brokers, restart_on_failure: false, healer: true, healer_on: None }
+        HostSpec {
+            flavor: HostFlavor::Zookeeper,
+            brokers,
+            controllers: 0,
+            restart_on_failure: false,
+            healer: true,
+            healer_on: None,
+        }
     }
     pub fn kraft(brokers: usize) -> Self {
         HostSpec {
             flavor: HostFlavor::KraftCombined,
             brokers,
+            controllers: 0,
             restart_on_failure: false,
             healer: true,
             healer_on: None,
         }
+    }
+    /// Dedicated controllers `controller-1…c` (node ids 101…) and brokers `kafka-1…n`.
+    pub fn kraft_separate(controllers: usize, brokers: usize) -> Self {
+        HostSpec { flavor: HostFlavor::KraftSeparate, controllers, ..HostSpec::kraft(brokers) }
     }
 }
 
@@ -68,7 +84,10 @@ pub struct HostNode {
     pub unit: &'static str,
     /// broker.id / node.id, or the ZooKeeper myid.
     pub id: u32,
+    /// The port it is watched on: the client port, or a dedicated controller's 9093.
     pub port: u16,
+    /// A dedicated KRaft controller (`process.roles=controller`).
+    pub controller: bool,
 }
 
 /// A running cluster on hosts; dropping it tears the lab down.
@@ -84,19 +103,25 @@ impl HostCluster {
     pub fn start(spec: HostSpec) -> anyhow::Result<HostCluster> {
         let line = match spec.flavor {
             HostFlavor::Zookeeper => KafkaLine::V3_9,
-            HostFlavor::KraftCombined => KafkaLine::V4,
+            HostFlavor::KraftCombined | HostFlavor::KraftSeparate => KafkaLine::V4,
         };
         let libs = ensure_distribution(line)?;
         let mut nodes = Vec::new();
         if spec.flavor == HostFlavor::Zookeeper {
-            nodes.push(HostNode { host: "zk-1".into(), unit: "zookeeper", id: 1, port: 2181 });
+            nodes.push(HostNode { host: "zk-1".into(), unit: "zookeeper", id: 1, port: 2181, controller: false });
+        }
+        if spec.flavor == HostFlavor::KraftSeparate {
+            for i in 1..=spec.controllers.max(1) {
+                let host = format!("controller-{i}");
+                nodes.push(HostNode { host, unit: "kafka", id: 100 + i as u32, port: 9093, controller: true });
+            }
         }
         for i in 1..=spec.brokers {
             let host = match spec.flavor {
                 HostFlavor::Zookeeper => format!("broker-{i}"),
-                HostFlavor::KraftCombined => format!("kafka-{i}"),
+                HostFlavor::KraftCombined | HostFlavor::KraftSeparate => format!("kafka-{i}"),
             };
-            nodes.push(HostNode { host, unit: "kafka", id: i as u32, port: 9092 });
+            nodes.push(HostNode { host, unit: "kafka", id: i as u32, port: 9092, controller: false });
         }
         let mut names: Vec<&str> = nodes.iter().map(|n| n.host.as_str()).collect();
         if spec.healer {
@@ -139,8 +164,12 @@ impl HostCluster {
         let public = std::fs::read_to_string(self.key.with_extension("pub"))?;
         let sudoers = std::fs::read_to_string(repo_dir().join("scripts/sudoers-kafka-self-healing"))?;
         let zk_connect = "zk-1:2181";
-        let voters: Vec<String> =
-            self.nodes.iter().filter(|n| n.unit == "kafka").map(|n| format!("{}@{}:9093", n.id, n.host)).collect();
+        let voters: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.unit == "kafka" && (n.controller || self.spec.flavor == HostFlavor::KraftCombined))
+            .map(|n| format!("{}@{}:9093", n.id, n.host))
+            .collect();
         let brokers = self.spec.brokers.max(1);
         let rf = brokers.min(3);
         for node in self.nodes.clone() {
@@ -192,6 +221,29 @@ impl HostCluster {
                             node.host
                         )
                     }
+                    HostFlavor::KraftSeparate if node.controller => {
+                        p += &format!(
+                            "process.roles=controller\nnode.id={}\ncontroller.quorum.voters={}\n\
+                         controller.listener.names=CONTROLLER\nlisteners=CONTROLLER://0.0.0.0:9093\n\
+                         advertised.listeners=CONTROLLER://{}:9093\n\
+                         listener.security.protocol.map=CONTROLLER:PLAINTEXT\n",
+                            node.id,
+                            voters.join(","),
+                            node.host
+                        )
+                    }
+                    HostFlavor::KraftSeparate => {
+                        p += &format!(
+                            "process.roles=broker\nnode.id={}\ncontroller.quorum.voters={}\n\
+                         controller.listener.names=CONTROLLER\nlisteners=PLAINTEXT://0.0.0.0:9092\n\
+                         advertised.listeners=PLAINTEXT://{}:9092\n\
+                         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+                         inter.broker.listener.name=PLAINTEXT\n",
+                            node.id,
+                            voters.join(","),
+                            node.host
+                        )
+                    }
                 }
                 host.write("/etc/kafka/server.properties", &p, 0o644)?;
                 ("/etc/kafka", "kafka.Kafka", "/etc/kafka/server.properties")
@@ -204,7 +256,7 @@ impl HostCluster {
                 heap = if node.unit == "kafka" { 256 } else { 128 },
                 log_arg = log_config_arg(line, Path::new(&log4j)),
             );
-            if self.spec.flavor == HostFlavor::KraftCombined {
+            if self.spec.flavor != HostFlavor::Zookeeper && node.unit == "kafka" {
                 host.sh(&format!(
                     "runuser -u kafka -- {JAVA} -Xmx192m {} -cp '{KAFKA_HOME}/libs/*' kafka.tools.StorageTool \
                      format --ignore-formatted -t {cluster_id} -c {file} >/dev/null",
@@ -227,12 +279,13 @@ impl HostCluster {
         Ok(())
     }
 
-    /// Starts ZooKeeper, then the brokers, and waits until each answers.
+    /// Starts ZooKeeper (or the controllers), then the brokers, and waits until each answers.
     fn start_nodes(&self) -> anyhow::Result<()> {
-        for unit in ["zookeeper", "kafka"] {
-            let nodes: Vec<&HostNode> = self.nodes.iter().filter(|n| n.unit == unit).collect();
+        let first = |n: &&HostNode| n.unit == "zookeeper" || n.controller;
+        for group in [true, false] {
+            let nodes: Vec<&HostNode> = self.nodes.iter().filter(|n| first(n) == group).collect();
             for n in &nodes {
-                self.lab.host(&n.host).sh(&format!("systemctl start --no-block {unit}"))?;
+                self.lab.host(&n.host).sh(&format!("systemctl start --no-block {}", n.unit))?;
             }
             for n in &nodes {
                 self.wait_serving(&n.host, Duration::from_secs(120))?;
@@ -346,6 +399,14 @@ impl HostCluster {
                     zookeepers += &format!("    - {{node_id: {}, host: {}, port: 2181}}\n", n.host, n.host)
                 }
                 (_, HostFlavor::Zookeeper) => {
+                    brokers += &format!("    - {{node_id: {}, host: {}, port: 9092}}\n", n.host, n.host)
+                }
+                (_, HostFlavor::KraftSeparate) if n.controller => {
+                    // A controller's node.id: how the quorum's answers name it.
+                    controllers +=
+                        &format!("    - {{node_id: {}, host: {}, port: 9093, broker_id: {}}}\n", n.host, n.host, n.id)
+                }
+                (_, HostFlavor::KraftSeparate) => {
                     brokers += &format!("    - {{node_id: {}, host: {}, port: 9092}}\n", n.host, n.host)
                 }
                 (_, HostFlavor::KraftCombined) => {

@@ -6,7 +6,7 @@
 //! each in its own network namespace with its own address, on a bridge that
 //! lives in a network namespace of the lab's own. Entering hosts
 //! (`nsenter`), powering them off (`cgroup.kill`), rebooting them, cutting or
-//! delaying their links (`tc netem`), and tearing everything down — also
+//! delaying their links (a relay in user space: [`link`](super::link)), and tearing everything down — also
 //! after a panicking test, and what an earlier, killed run left behind.
 //! Must never: put an address outside 127.0.0.0/8 in the machine's root
 //! network namespace (every such address lives in the lab's namespaces), or
@@ -22,10 +22,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 
 use super::dist::cache_dir;
+use super::link::{Impairment, Relay, open_tap};
 
 /// Debian packages of the hosts' root: systemd as PID 1, an SSH server for
 /// the healer, sudo and polkit for its least-privilege setups, and the tools
-/// the runbook's commands use (`curl`, `journalctl`).
+/// the runbook's commands use (`curl`, `journalctl`, `ping`).
 const PACKAGES: &[&str] = &[
     "systemd",
     "systemd-sysv",
@@ -39,6 +40,7 @@ const PACKAGES: &[&str] = &[
     "adduser",
     "ca-certificates",
     "curl",
+    "iputils-ping",
 ];
 
 /// The first three octets of every lab's subnet. Only ever inside the lab's
@@ -140,6 +142,8 @@ pub struct Lab {
     dir: PathBuf,
     lab_netns: String,
     pub hosts: Vec<Host>,
+    /// Impaired links, by host.
+    relays: std::collections::HashMap<String, Relay>,
 }
 
 impl Lab {
@@ -154,7 +158,7 @@ impl Lab {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir)?;
         let lab_netns = format!("{id}-lab");
-        let mut lab = Lab { id, dir, lab_netns, hosts: Vec::new() };
+        let mut lab = Lab { id, dir, lab_netns, hosts: Vec::new(), relays: Default::default() };
         ip(&["netns", "add", &lab.lab_netns])?;
         lab.ip_in_lab(&["link", "set", "lo", "up"])?;
         lab.ip_in_lab(&["link", "add", "br0", "type", "bridge"])?;
@@ -271,24 +275,49 @@ impl Lab {
         ip(&["-n", &netns, "route", if on { "add" } else { "del" }, "unreachable", &target])
     }
 
+    /// `host` and every other host but `reachable_from` lose their paths to
+    /// each other, both ways (`on`), or get them back: a broker partitioned
+    /// from its peers that the healer still reaches.
+    pub fn partition(&self, host: &str, reachable_from: &[&str], on: bool) -> anyhow::Result<()> {
+        let others: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|h| h.name.clone())
+            .filter(|n| n != host && !reachable_from.contains(&n.as_str()))
+            .collect();
+        for other in &others {
+            self.cut_path(host, other, on)?;
+            self.cut_path(other, host, on)?;
+        }
+        Ok(())
+    }
+
     /// Cuts `host`'s link to the bridge (`up: false`) or restores it.
     pub fn link(&self, host: &str, up: bool) -> anyhow::Result<()> {
         let i = self.hosts.iter().position(|h| h.name == host).ok_or_else(|| anyhow!("no host `{host}`"))?;
         self.ip_in_lab(&["link", "set", &format!("v{i}"), if up { "up" } else { "down" }])
     }
 
-    /// Delay and loss on `host`'s link, both ways (`tc netem` on each end); `None` removes it.
-    pub fn netem(&self, host: &str, spec: Option<&str>) -> anyhow::Result<()> {
+    /// Delay and loss on `host`'s link, in each direction (a relay in user
+    /// space, see [`link`](super::link)); `None` restores the plain link.
+    pub fn impair(&mut self, host: &str, impairment: Option<Impairment>) -> anyhow::Result<()> {
         let i = self.hosts.iter().position(|h| h.name == host).ok_or_else(|| anyhow!("no host `{host}`"))?;
-        let h = &self.hosts[i];
-        for (ns, dev) in [(self.lab_netns.clone(), format!("v{i}")), (h.netns.clone(), "eth0".to_string())] {
-            let _ = Command::new("tc").args(["-n", &ns, "qdisc", "del", "dev", &dev, "root"]).output();
-            if let Some(spec) = spec {
-                let mut args = vec!["-n", ns.as_str(), "qdisc", "add", "dev", dev.as_str(), "root", "netem"];
-                args.extend(spec.split_whitespace());
-                run_ok(Command::new("tc").args(&args))?;
-            }
+        let (veth, own_bridge, near, far) = (format!("v{i}"), format!("l{i}"), format!("a{i}"), format!("b{i}"));
+        if self.relays.remove(host).is_some() {
+            self.ip_in_lab(&["link", "set", &veth, "nomaster"])?;
+            self.ip_in_lab(&["link", "set", &veth, "master", "br0"])?;
+            self.ip_in_lab(&["link", "del", &own_bridge])?;
         }
+        let Some(impairment) = impairment else { return Ok(()) };
+        let names = (near.clone(), far.clone());
+        let (a, b) = self.in_lab(move || -> anyhow::Result<_> { Ok((open_tap(&names.0)?, open_tap(&names.1)?)) })??;
+        self.ip_in_lab(&["link", "add", &own_bridge, "type", "bridge"])?;
+        self.ip_in_lab(&["link", "set", &own_bridge, "up"])?;
+        self.ip_in_lab(&["link", "set", &veth, "nomaster"])?;
+        self.ip_in_lab(&["link", "set", &veth, "master", &own_bridge])?;
+        self.ip_in_lab(&["link", "set", &far, "master", &own_bridge, "up"])?;
+        self.ip_in_lab(&["link", "set", &near, "master", "br0", "up"])?;
+        self.relays.insert(host.to_string(), Relay::start(a, b, impairment)?);
         Ok(())
     }
 
@@ -299,6 +328,7 @@ impl Lab {
 
     /// Shuts every host down and removes every trace of the lab.
     pub fn teardown(&mut self) {
+        self.relays.clear();
         for host in &mut self.hosts {
             host.shutdown();
         }
@@ -452,10 +482,11 @@ impl Host {
         let child = cmd.spawn().context("start systemd-nspawn (testing/setup.sh installs systemd-container)")?;
         let nspawn_pid = child.id();
         self.nspawn = Some(child);
-        // The container's PID 1: nspawn's child.
+        // The container's PID 1 (not nspawn's short-lived outer child, which
+        // exits once the container runs: entering that one fails).
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(pid) = child_of(nspawn_pid) {
+            if let Some(pid) = container_init(nspawn_pid) {
                 self.pid1 = Some(pid);
                 return Ok(());
             }
@@ -550,10 +581,27 @@ fn is_mounted(path: &Path) -> bool {
         .any(|l| l.split_whitespace().nth(4) == Some(target.as_str()))
 }
 
-/// The first child of `pid`.
-fn child_of(pid: u32) -> Option<u32> {
-    let text = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
-    text.split_whitespace().next()?.parse().ok()
+/// The PID (in our namespace) of the process below `nspawn` that is PID 1
+/// of a PID namespace of its own: the container's systemd.
+fn container_init(nspawn: u32) -> Option<u32> {
+    let children = |pid: u32| -> Vec<u32> {
+        fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    };
+    let is_init = |pid: u32| {
+        fs::read_to_string(format!("/proc/{pid}/status")).ok().is_some_and(|status| {
+            status.lines().find_map(|l| l.strip_prefix("NSpid:")).is_some_and(|ids| {
+                let ids: Vec<&str> = ids.split_whitespace().collect();
+                ids.len() >= 2 && ids.last() == Some(&"1")
+            })
+        })
+    };
+    let mut candidates = children(nspawn);
+    candidates.extend(candidates.clone().into_iter().flat_map(children));
+    candidates.into_iter().find(|p| is_init(*p))
 }
 
 /// Kills what is left in a cgroup of ours and removes it, deepest first.

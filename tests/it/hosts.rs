@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use kafka_self_healing::testbed::{HostCluster, HostSpec, hosts};
+use kafka_self_healing::testbed::{HostCluster, HostSpec, Impairment, hosts};
 use serde_json::Value;
 
 use crate::support::cluster_lock;
@@ -383,4 +383,79 @@ fn a_lab_leaves_nothing_behind_even_after_a_panic() {
     });
     assert!(result.is_err());
     assert_eq!(hosts::leftovers(), Vec::<String>::new());
+}
+
+/// KRaft with a dedicated controller host and three broker hosts, the healer
+/// on a host of its own, while one broker's link is bad (300 ms each way and
+/// 1 % loss, the lab's link relay) for five minutes: that broker never becomes failed.
+/// Meanwhile the controller crashes and is restarted over SSH, and another
+/// broker is cut off from its peers while the healer still reaches it: the
+/// healer reports the partition from the cluster's view and never restarts
+/// it (a restart cannot mend a network path).
+#[test]
+fn kraft_controllers_on_their_own_hosts_a_partition_and_a_bad_link() {
+    let _lock = cluster_lock();
+    let mut cluster = HostCluster::start(HostSpec::kraft_separate(1, 3)).unwrap();
+    let config = healer_config(
+        &cluster,
+        "  actions: [restart_service]\n  initial_delay_seconds: 2\n  cooldown_seconds: 5\n  restart_service: {use_sudo: true}\n  ssh: {user: kafka-healing, timeout: 20, connect_timeout: 5}",
+    )
+    .replace("timeout_seconds: 2", "timeout_seconds: 5");
+    start_healer(&cluster, "healer", &config);
+    let bad_link_since = Instant::now();
+    let bad = Impairment { delay: Duration::from_millis(300), loss: 0.01 };
+    cluster.lab.impair("kafka-3", Some(bad)).unwrap();
+    let ping = cluster.lab.host("kafka-1").sh("ping -c 3 -i 0.3 -q kafka-3").unwrap();
+    assert!(ping.contains("rtt min/avg/max/mdev = 6"), "300 ms each way:\n{ping}");
+    let healer = cluster.lab.host("healer");
+
+    // The controller crashes: `systemctl restart kafka` on its host, over SSH.
+    let old = cluster.crash("controller-1").unwrap();
+    let started =
+        wait_audit(&cluster, "healer", "attempt_started", Duration::from_secs(60), |r| r["node"] == "controller-1");
+    assert!(started["command"].as_str().unwrap().contains("kafka-healing@controller-1"), "{started:#}");
+    wait_audit(&cluster, "healer", "recovered", Duration::from_secs(120), |r| r["node"] == "controller-1");
+    let controller = cluster.lab.host("controller-1");
+    assert_eq!(controller.unit_state("kafka"), "active");
+    assert_ne!(controller.main_pid("kafka"), Some(old));
+
+    // kafka-2 cut off from the controller and its peers; the healer still reaches it.
+    cluster.lab.partition("kafka-2", &["healer"], true).unwrap();
+    let api = || healer.sh("curl -s http://localhost:8080/api/v1/status").unwrap_or_default();
+    let reported = Instant::now();
+    while !api().contains("cut off") {
+        assert!(
+            reported.elapsed() < Duration::from_secs(60),
+            "the partition is not reported:\n{}\n{}",
+            api(),
+            healer.read("/var/log/kafka-self-healing/application.log")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    println!("status during the partition: {}", api());
+    std::thread::sleep(Duration::from_secs(30));
+    let log = healer.read("/var/log/kafka-self-healing/application.log");
+    println!(
+        "{}",
+        log.lines().filter(|l| l.contains("kafka-2") || l.contains("Cluster status")).collect::<Vec<_>>().join("\n")
+    );
+    let restarts = audit(&cluster, "healer")
+        .into_iter()
+        .filter(|r| r["event"] == "attempt_started" && r["node"] == "kafka-2")
+        .count();
+    assert_eq!(restarts, 0, "a partitioned broker is never restarted");
+    cluster.lab.partition("kafka-2", &["healer"], false).unwrap();
+    wait("the partition heals", Duration::from_secs(90), || !api().contains("cut off"));
+
+    // Five minutes of the bad link: not one failed transition of kafka-3.
+    let left = Duration::from_secs(300).saturating_sub(bad_link_since.elapsed());
+    std::thread::sleep(left);
+    cluster.lab.impair("kafka-3", None).unwrap();
+    let failed: Vec<Value> =
+        audit(&cluster, "healer").into_iter().filter(|r| r["event"] == "detected" && r["node"] == "kafka-3").collect();
+    assert!(failed.is_empty(), "kafka-3 was called failed under a slow link: {failed:#?}");
+    let log = cluster.lab.host("healer").read("/var/log/kafka-self-healing/application.log");
+    let transitions: Vec<&str> = log.lines().filter(|l| l.contains("Node status") && l.contains("kafka-3")).collect();
+    println!("kafka-3 transitions: {transitions:#?}");
+    assert!(!transitions.iter().any(|l| l.contains("failed")), "{transitions:#?}");
 }
