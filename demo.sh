@@ -5,8 +5,10 @@
 # happens — detected, restarted by the recovery action, recovered — with
 # timings, then proves the cluster serves with a real client and tears down.
 # Installs what is missing first (testing/setup.sh).
+# `./demo.sh --hosts` runs it on hosts that boot systemd instead (testing/demo-hosts.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
+[ "${1:-}" = --hosts ] && exec bash testing/demo-hosts.sh
 command -v cargo >/dev/null || { echo "demo: cargo is not installed (install Rust with rustup)" >&2; exit 1; }
 bash testing/setup.sh
 cargo build --locked --quiet --bin kafka-self-healing --bin kafka-testbed

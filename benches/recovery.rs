@@ -13,11 +13,16 @@
 //!   action     = the restart command's own run time (the JVM's start-up)
 //!   validation = command exited → node confirmed serving (our lag)
 //! Our own overhead is decision + validation.
+//!
+//! `KSH_BENCH_BED=hosts` runs it on the production topology instead: hosts
+//! booting systemd, ZooKeeper and Kafka 3.9 as units, the packaged healer
+//! (`testing/package.sh` first) restarting with `sudo systemctl restart kafka`
+//! over SSH; `action` is then the SSH session and systemd's restart.
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kafka_self_healing::testbed::{Cluster, Daemon, Spec, cluster_section, http_line, repo_dir};
+use kafka_self_healing::testbed::{Cluster, Daemon, HostCluster, HostSpec, Spec, cluster_section, http_line, repo_dir};
 use serde_json::Value;
 
 fn now_ms() -> f64 {
@@ -53,6 +58,15 @@ fn main() {
         return;
     }
     let kills: usize = std::env::var("KSH_BENCH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    if std::env::var("KSH_BENCH_BED").as_deref() == Ok("hosts") {
+        hosts(kills);
+    } else {
+        loopback(kills);
+    }
+}
+
+/// JVMs on 127.0.0.1, the test bed's start command as the restart script.
+fn loopback(kills: usize) {
     let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 3, ..Spec::zookeeper() }).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -82,25 +96,80 @@ fn main() {
     )
     .unwrap();
     std::thread::sleep(Duration::from_secs(5));
+    let log = || std::fs::read_to_string(d.join("application.log")).unwrap_or_default();
+    measure(kills, || cluster.kill("broker-2").unwrap(), || audit(d), || incidents(d), log);
+}
 
+/// The production topology: hosts booting systemd, Kafka as units, the
+/// packaged healer on a host of its own restarting over SSH with `systemctl`
+/// (`testing/package.sh` builds the .deb first).
+fn hosts(kills: usize) {
+    let cluster = HostCluster::start(HostSpec::zookeeper(3)).unwrap();
+    let config = format!(
+        "{}monitoring:\n  flapping: {{max_changes: 1000}}\nrecovery:\n  actions: [restart_service]\n  initial_delay_seconds: 2\n  cooldown_seconds: 1\n\
+         restart_service: {{use_sudo: true}}\n  ssh: {{user: kafka-healing, timeout: 60, connect_timeout: 5}}\nsystem:\n  metrics: {{port: 8080}}\n",
+        cluster.cluster_section("bench")
+    );
+    let healer = cluster.lab.host("healer");
+    healer.write("/etc/kafka-self-healing/config.yaml", &config, 0o640).unwrap();
+    healer
+        .sh("chgrp kafka-healing /etc/kafka-self-healing/config.yaml && systemctl enable --now kafka-self-healing")
+        .unwrap();
+    while !healer.exec("kafka-self-healing status --url http://localhost:8080").is_ok_and(|o| o.status.success()) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let read_audit = || {
+        healer
+            .read("/var/log/kafka-self-healing/audit.log")
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect::<Vec<Value>>()
+    };
+    let read_incidents = || {
+        let out = healer
+            .sh("kafka-self-healing incidents --output json --config /etc/kafka-self-healing/config.yaml")
+            .unwrap();
+        serde_json::from_str::<Vec<Value>>(&out).unwrap()
+    };
+    let log = || healer.read("/var/log/kafka-self-healing/application.log");
+    measure(
+        kills,
+        || {
+            cluster.crash("broker-2").unwrap();
+        },
+        read_audit,
+        read_incidents,
+        log,
+    );
+}
+
+/// Kills `broker-2` `kills` times (`kill`) and prints each part's figures from
+/// the incident's own records.
+fn measure(
+    kills: usize,
+    mut kill: impl FnMut(),
+    audit: impl Fn() -> Vec<Value>,
+    incidents: impl Fn() -> Vec<Value>,
+    log: impl Fn() -> String,
+) {
     let (mut detection, mut decision, mut action, mut validation, mut overhead, mut total) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     for i in 0..kills {
-        let recovered_before = audit(d).iter().filter(|r| r["event"] == "recovered").count();
+        let recovered_before = audit().iter().filter(|r| r["event"] == "recovered").count();
         let killed = now_ms();
-        cluster.kill("broker-2").unwrap();
+        kill();
         let t = Instant::now();
-        while audit(d).iter().filter(|r| r["event"] == "recovered").count() <= recovered_before {
+        while audit().iter().filter(|r| r["event"] == "recovered").count() <= recovered_before {
             if t.elapsed() > Duration::from_secs(180) {
-                let log = std::fs::read_to_string(d.join("application.log")).unwrap_or_default();
+                let log = log();
                 let tail: Vec<&str> = log.lines().rev().take(30).collect();
-                panic!("broker-2 did not recover; audit: {:#?}\nlog (newest first): {tail:#?}", audit(d));
+                panic!("broker-2 did not recover; audit: {:#?}\nlog (newest first): {tail:#?}", audit());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let incident = incidents(d).into_iter().next().unwrap();
+        let incident = incidents().into_iter().next().unwrap();
         let attempt = &incident["attempts"][0];
-        let finished = audit(d).into_iter().rev().find(|r| r["event"] == "attempt_finished").unwrap();
+        let finished = audit().into_iter().rev().find(|r| r["event"] == "attempt_finished").unwrap();
         let opened = incident["opened_at"].as_f64().unwrap();
         let started = attempt["started_at"].as_f64().unwrap();
         let act = finished["action_s"].as_f64().unwrap() * 1000.0;

@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 
 use super::cluster::{log_config, log_config_arg, random_cluster_id};
 use super::dist::{KafkaLine, ensure_distribution, repo_dir};
-use super::hosts::Lab;
+use super::hosts::{Lab, LabState};
 
 /// Where the bed mounts the Kafka distribution (read-only) on every host.
 const KAFKA_HOME: &str = "/opt/kafka";
@@ -88,6 +88,105 @@ pub struct HostNode {
     pub port: u16,
     /// A dedicated KRaft controller (`process.roles=controller`).
     pub controller: bool,
+}
+
+/// Whether a `unit` (`kafka` or `zookeeper`) at `addr` answers its own
+/// protocol; called from inside the lab's network namespace.
+fn answers(unit: &str, addr: std::net::SocketAddr) -> bool {
+    if unit == "kafka" {
+        super::readiness::api_versions(addr, Duration::from_secs(2)).is_ok()
+    } else {
+        super::readiness::zookeeper_four_letter_word(addr, "srvr", Duration::from_secs(2))
+            .is_ok_and(|a| a.contains("Mode: "))
+    }
+}
+
+/// A running hosts cluster as another process sees it (`DIR/hosts.json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct HostsState {
+    pub flavor: String,
+    /// The process that keeps the lab running; SIGTERM to it tears the lab down.
+    pub owner: u32,
+    pub lab: LabState,
+    pub nodes: Vec<NodeState>,
+    pub bootstrap: String,
+    pub cluster_section: String,
+    /// The healer's private key (its public half is on every node host).
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NodeState {
+    pub host: String,
+    pub unit: String,
+    pub id: u32,
+    pub port: u16,
+    pub address: String,
+}
+
+impl HostsState {
+    pub const FILE: &str = "hosts.json";
+
+    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::write(dir.join(Self::FILE), serde_json::to_string_pretty(self)?)?;
+        Ok(())
+    }
+
+    pub fn load(dir: &Path) -> anyhow::Result<HostsState> {
+        let path = dir.join(Self::FILE);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))
+    }
+
+    pub fn node(&self, host: &str) -> anyhow::Result<&NodeState> {
+        self.nodes.iter().find(|n| n.host == host).ok_or_else(|| {
+            let names: Vec<&str> = self.nodes.iter().map(|n| n.host.as_str()).collect();
+            anyhow::anyhow!("no node on `{host}` (nodes: {})", names.join(", "))
+        })
+    }
+
+    /// `systemctl is-active` of the node's unit.
+    pub fn unit_state(&self, host: &str) -> String {
+        let Ok(node) = self.node(host) else { return "unknown".into() };
+        self.lab
+            .enter(host)
+            .and_then(|mut c| Ok(c.args(["systemctl", "is-active", &node.unit]).output()?))
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|e| format!("unknown ({e})"))
+    }
+
+    /// `kill -s SIGNAL` of the unit's main process (`KILL`: a crash; `STOP`: a hang).
+    pub fn signal(&self, host: &str, signal: &str) -> anyhow::Result<()> {
+        let unit = &self.node(host)?.unit;
+        let pid = self.lab.sh(host, &format!("systemctl show -p MainPID --value {unit}"))?;
+        let pid = pid.trim();
+        if pid.is_empty() || pid == "0" {
+            bail!("`{unit}` on `{host}` has no main process");
+        }
+        self.lab.sh(host, &format!("kill -s {signal} {pid}"))?;
+        Ok(())
+    }
+
+    /// `systemctl stop` (a controlled shutdown) or `start` of the node's unit;
+    /// a start waits until the node answers.
+    pub fn systemctl(&self, host: &str, verb: &str) -> anyhow::Result<()> {
+        let node = self.node(host)?.clone();
+        self.lab.sh(host, &format!("systemctl {verb} {}", node.unit))?;
+        if verb == "start" {
+            let addr = format!("{}:{}", node.address, node.port).parse()?;
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !self.lab.in_lab({
+                let unit = node.unit.clone();
+                move || answers(&unit, addr)
+            })? {
+                if Instant::now() > deadline {
+                    bail!("`{}` on `{host}` does not answer within 120 s", node.unit);
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A running cluster on hosts; dropping it tears the lab down.
@@ -325,16 +424,33 @@ impl HostCluster {
     pub fn serving(&self, host: &str) -> bool {
         let node = self.node(host).clone();
         let Ok(addr) = format!("{}:{}", self.lab.host(host).address, node.port).parse() else { return false };
-        self.lab
-            .in_lab(move || {
-                if node.unit == "kafka" {
-                    super::readiness::api_versions(addr, Duration::from_secs(2)).is_ok()
-                } else {
-                    super::readiness::zookeeper_four_letter_word(addr, "srvr", Duration::from_secs(2))
-                        .is_ok_and(|a| a.contains("Mode: "))
-                }
+        self.lab.in_lab(move || answers(node.unit, addr)).unwrap_or(false)
+    }
+
+    /// What the `kafka-testbed` launcher's other commands need (`owner`: the
+    /// process that keeps the lab running).
+    pub fn state(&self, owner: u32) -> HostsState {
+        let lab = self.lab.state();
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| NodeState {
+                host: n.host.clone(),
+                unit: n.unit.to_string(),
+                id: n.id,
+                port: n.port,
+                address: self.lab.host(&n.host).address.clone(),
             })
-            .unwrap_or(false)
+            .collect();
+        HostsState {
+            flavor: format!("{:?}", self.spec.flavor),
+            owner,
+            lab,
+            nodes,
+            bootstrap: self.bootstrap(),
+            cluster_section: self.cluster_section("hosts"),
+            key: self.key.clone(),
+        }
     }
 
     /// `kill -9` of the unit's main process on `host`, as a crash would.

@@ -230,18 +230,7 @@ impl Lab {
 
     /// Runs `f` on a thread inside the lab's network namespace: its sockets reach the hosts.
     pub fn in_lab<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
-        let path = format!("/run/netns/{}", self.lab_netns);
-        std::thread::spawn(move || -> anyhow::Result<T> {
-            let ns = fs::File::open(&path).with_context(|| format!("open {path}"))?;
-            // SAFETY: setns on this thread only, with a namespace file we hold open.
-            let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
-            if rc != 0 {
-                bail!("setns {path}: {}", std::io::Error::last_os_error());
-            }
-            Ok(f())
-        })
-        .join()
-        .map_err(|_| anyhow!("the lab thread panicked"))?
+        in_netns(&self.lab_netns, f)
     }
 
     /// `ip ARGS` in the lab's namespace (the bridge side of every link).
@@ -321,6 +310,18 @@ impl Lab {
         Ok(())
     }
 
+    /// How another process reaches this lab while it runs.
+    pub fn state(&self) -> LabState {
+        LabState {
+            netns: self.lab_netns.clone(),
+            hosts: self
+                .hosts
+                .iter()
+                .map(|h| HostState { name: h.name.clone(), address: h.address.clone(), pid1: h.pid1 })
+                .collect(),
+        }
+    }
+
     /// Where the lab keeps its files (overlays, keys).
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -375,10 +376,8 @@ impl Host {
     /// Runs `script` with `sh -c` inside the host, as root, with a clean environment.
     pub fn exec(&self, script: &str) -> anyhow::Result<Output> {
         let pid1 = self.pid1.ok_or_else(|| anyhow!("host `{}` is not running", self.name))?;
-        Command::new("nsenter")
-            .args(["--target", &pid1.to_string(), "--all", "--root", "--wd"])
-            .args(["env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"])
-            .args(["LANG=C.UTF-8", "sh", "-c"])
+        enter(pid1)
+            .args(["sh", "-c"])
             .arg(format!("cd / && {script}"))
             .stdin(Stdio::null())
             .output()
@@ -558,6 +557,79 @@ impl Host {
         let text = fs::read_to_string(self.dir.join("console.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().rev().take(15).collect();
         lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// Runs `f` on a thread inside the network namespace `/run/netns/NAME`.
+fn in_netns<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    let path = format!("/run/netns/{name}");
+    std::thread::spawn(move || -> anyhow::Result<T> {
+        let ns = fs::File::open(&path).with_context(|| format!("open {path}"))?;
+        // SAFETY: setns on this thread only, with a namespace file we hold open.
+        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
+        if rc != 0 {
+            bail!("setns {path}: {}", std::io::Error::last_os_error());
+        }
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| anyhow!("the lab thread panicked"))?
+}
+
+/// A command prefix that runs what follows inside the host whose PID 1 is
+/// `pid1` (every namespace, its root), as root, with a clean environment.
+pub fn enter(pid1: u32) -> Command {
+    let mut cmd = Command::new("nsenter");
+    cmd.args(["--target", &pid1.to_string(), "--all", "--root", "--wd"])
+        .args(["env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"])
+        .arg("LANG=C.UTF-8");
+    cmd
+}
+
+/// What another process needs to reach a running lab: its network namespace
+/// and each host's address and PID 1 (the `kafka-testbed` launcher's `hosts.json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LabState {
+    pub netns: String,
+    pub hosts: Vec<HostState>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct HostState {
+    pub name: String,
+    pub address: String,
+    pub pid1: Option<u32>,
+}
+
+impl LabState {
+    /// `program` run in the lab's network namespace (the hosts resolve by name there).
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.netns, program]);
+        cmd
+    }
+
+    /// Runs `f` on a thread inside the lab's network namespace.
+    pub fn in_lab<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+        in_netns(&self.netns, f)
+    }
+
+    /// A command prefix for `host` (see [`enter`]).
+    pub fn enter(&self, host: &str) -> anyhow::Result<Command> {
+        let h = self.hosts.iter().find(|h| h.name == host).ok_or_else(|| {
+            let names: Vec<&str> = self.hosts.iter().map(|h| h.name.as_str()).collect();
+            anyhow!("no host `{host}` in the lab (hosts: {})", names.join(", "))
+        })?;
+        Ok(enter(h.pid1.ok_or_else(|| anyhow!("host `{host}` is not running"))?))
+    }
+
+    /// Runs `script` with `sh -c` on `host`; its stdout, or an error with both outputs.
+    pub fn sh(&self, host: &str, script: &str) -> anyhow::Result<String> {
+        let out = self.enter(host)?.args(["sh", "-c", script]).stdin(Stdio::null()).output()?;
+        if !out.status.success() {
+            bail!("on `{host}`: `{script}` failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 

@@ -30,7 +30,7 @@ pub use cluster::{Cluster, Flavor, JMX_PASSWORD, JMX_USER, NodeInfo, NodeKind, S
 pub use config::{cluster_section, free_port, http_line};
 pub use daemon::Daemon;
 pub use dist::{KafkaLine, ensure_distribution, repo_dir};
-pub use host_cluster::{HostCluster, HostFlavor, HostNode, HostSpec};
+pub use host_cluster::{HostCluster, HostFlavor, HostNode, HostSpec, HostsState, NodeState};
 pub use link::Impairment;
 pub use process::{jvm_pids_under, pid_alive};
 pub use readiness::{api_versions, zookeeper_four_letter_word};

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use kafka_self_healing::testbed::{Cluster, Spec, cluster_section, pid_alive};
+use kafka_self_healing::testbed::{Cluster, HostSpec, HostsState, Spec, cluster_section, pid_alive};
+
+mod hosts;
 
 #[derive(Parser)]
 #[command(name = "kafka-testbed", about = "Real Apache Kafka and ZooKeeper clusters on 127.0.0.1 for tests and demos.")]
@@ -23,6 +25,31 @@ enum Flavor {
     Kraft,
     /// Kafka 4.x, dedicated controllers and brokers.
     KraftSeparate,
+    /// Hosts booting systemd (`systemd-nspawn`): ZooKeeper on `zk-1`, Kafka 3.9 on `broker-1…n`, as units.
+    HostsZookeeper,
+    /// Hosts booting systemd: Kafka 4.x combined nodes `kafka-1…n`.
+    HostsKraft,
+    /// Hosts booting systemd: Kafka 4.x controllers `controller-1…c` and brokers `kafka-1…n`.
+    HostsKraftSeparate,
+}
+
+/// JVMs on 127.0.0.1, or hosts booting systemd.
+enum Bed {
+    Loopback(Spec),
+    Hosts(HostSpec),
+}
+
+impl Flavor {
+    fn bed(self) -> Bed {
+        match self {
+            Flavor::Zookeeper => Bed::Loopback(Spec::zookeeper()),
+            Flavor::Kraft => Bed::Loopback(Spec::kraft()),
+            Flavor::KraftSeparate => Bed::Loopback(Spec::kraft_separate()),
+            Flavor::HostsZookeeper => Bed::Hosts(HostSpec::zookeeper(3)),
+            Flavor::HostsKraft => Bed::Hosts(HostSpec::kraft(3)),
+            Flavor::HostsKraftSeparate => Bed::Hosts(HostSpec::kraft_separate(1, 3)),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -49,6 +76,24 @@ enum Cmd {
         /// Stay in the foreground; the cluster dies with this process (Ctrl-C, SIGTERM, or SIGKILL).
         #[arg(long)]
         foreground: bool,
+        /// Hosts flavours: a host `healer` with the project's .deb installed (testing/package.sh builds it).
+        #[arg(long)]
+        healer: bool,
+    },
+    /// Hosts flavours: run a command on a host (stdin and stdout pass through), e.g. `exec --dir D healer -- journalctl -u kafka-self-healing`.
+    Exec {
+        #[arg(long)]
+        dir: PathBuf,
+        host: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Hosts flavours: run a command on the lab's bridge, where the hosts resolve by name, e.g. `lab --dir D -- kcat -L -b broker-1:9092`.
+    Lab {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
     },
     /// Kill every node of the cluster in DIR.
     Down {
@@ -115,12 +160,19 @@ fn main() -> ExitCode {
 }
 
 fn run(cmd: Cmd) -> anyhow::Result<()> {
+    if let Some(dir) = hosts_dir(&cmd) {
+        return hosts::run(cmd, &dir);
+    }
     match cmd {
-        Cmd::Up { flavor, dir, brokers, zookeepers, controllers, secure, jmx_agents, foreground } => {
-            let mut spec = match flavor {
-                Flavor::Zookeeper => Spec::zookeeper(),
-                Flavor::Kraft => Spec::kraft(),
-                Flavor::KraftSeparate => Spec::kraft_separate(),
+        Cmd::Up { flavor, dir, brokers, zookeepers, controllers, secure, jmx_agents, foreground, healer } => {
+            let mut spec = match flavor.bed() {
+                Bed::Loopback(spec) => spec,
+                Bed::Hosts(mut spec) => {
+                    spec.brokers = brokers.unwrap_or(spec.brokers);
+                    spec.controllers = controllers.unwrap_or(spec.controllers);
+                    spec.healer = healer;
+                    return hosts::up(spec, &dir, foreground);
+                }
             };
             spec.brokers = brokers.unwrap_or(spec.brokers);
             spec.zookeepers = zookeepers.unwrap_or(spec.zookeepers);
@@ -172,7 +224,29 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Pause { dir, node } => Cluster::attach(&dir)?.pause(&node),
         Cmd::Resume { dir, node } => Cluster::attach(&dir)?.resume(&node),
         Cmd::Start { dir, node } => Cluster::attach(&dir)?.start_node(&node),
+        Cmd::Exec { .. } | Cmd::Lab { .. } => {
+            anyhow::bail!("`exec` and `lab` need a hosts flavour (`up --flavor hosts-…`)")
+        }
     }
+}
+
+/// The directory of a running hosts bed, when the command is about one.
+fn hosts_dir(cmd: &Cmd) -> Option<PathBuf> {
+    let dir = match cmd {
+        Cmd::Up { .. } => return None,
+        Cmd::Down { dir }
+        | Cmd::Bootstrap { dir }
+        | Cmd::Status { dir, .. }
+        | Cmd::Config { dir }
+        | Cmd::Stop { dir, .. }
+        | Cmd::Kill { dir, .. }
+        | Cmd::Pause { dir, .. }
+        | Cmd::Resume { dir, .. }
+        | Cmd::Start { dir, .. }
+        | Cmd::Exec { dir, .. }
+        | Cmd::Lab { dir, .. } => dir,
+    };
+    dir.join(HostsState::FILE).exists().then(|| dir.clone())
 }
 
 fn print_status(cluster: &Cluster) {
