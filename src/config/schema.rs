@@ -286,6 +286,11 @@ section! {
         /// 3 s — a controlled shutdown, not a crash) is in maintenance this long;
         /// still down after it, it is an incident.
         planned_restart_grace_seconds: Seconds = 600.0,
+        /// ZooKeeper mode: a crashed broker's registration (`/brokers/ids/N`)
+        /// outlives it by its ZooKeeper session timeout (18 s by default), and
+        /// Kafka refuses to start while it exists. A restart waits for it to go,
+        /// at most this long, instead of starting into that failure.
+        stale_registration_wait_seconds: Seconds = 40.0,
         /// A broker whose JVM answers and says (BrokerState over `jmx`) it is
         /// starting or replaying its logs after an unclean shutdown is left to
         /// finish: no action while its state keeps changing within this time. The

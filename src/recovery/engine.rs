@@ -81,6 +81,14 @@ const TICK: Duration = Duration::from_millis(250);
 const CLEAN_WINDOW: Duration = Duration::from_secs(3);
 /// How often systemd is asked about a unit while it restarts it itself.
 const UNIT_POLL: Duration = Duration::from_secs(1);
+
+/// Why a restart that ran did not bring the node back.
+enum Unproven {
+    /// It did not pass its probes within the validation time.
+    TimedOut(Duration),
+    /// systemd says the restarted process exited (`failed` or `inactive`).
+    Exited { after: Duration, evidence: String },
+}
 /// The shortest time between two probes the validation asks for.
 const MIN_WAKE: Duration = Duration::from_millis(100);
 
@@ -1261,6 +1269,64 @@ impl Engine {
         unit_state::parse(&r.output)
     }
 
+    /// ZooKeeper mode: while a crashed broker's old session still holds its
+    /// registration, Kafka refuses to start (the new process exits with
+    /// NodeExists). Waits, bounded, until the registrations watch sees it go.
+    async fn await_stale_registration(&self, node: &Node, incident: &IncidentRecord) {
+        let registered = |id: i32| {
+            self.board
+                .registered
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .is_some_and(|ids| ids.contains(&id))
+        };
+        let Some(id) = self.resolved(node).broker_id.filter(|id| node.role == Role::KafkaBroker && registered(*id))
+        else {
+            return;
+        };
+        // Only a process that is gone (nothing listens on its port) left its
+        // session behind; a running one's session ends when the restart stops it.
+        let gone = self
+            .board
+            .snapshot(&node.id)
+            .and_then(|s| s.verdict)
+            .is_some_and(|v| v.cause == Some(crate::monitor::Cause::ConnectionRefused));
+        if self.dry_run || !gone {
+            return;
+        }
+        let limit = self.config.recovery.stale_registration_wait_seconds.duration();
+        let evidence = format!(
+            "/brokers/ids/{id} still exists: the crashed broker's ZooKeeper session has not expired, and Kafka \
+             refuses to start until it has"
+        );
+        info!(message = "Recovery: waiting for the old registration to expire before the restart.", node = %node.id, incident = %incident.id, evidence = %evidence, limit_s = limit.as_secs());
+        self.audit
+            .record(
+                "awaiting_registration_expiry",
+                Some(&node.id),
+                Some(&incident.id),
+                json!({"evidence": evidence, "limit_s": limit.as_secs()}),
+            )
+            .await;
+        let started = Instant::now();
+        while registered(id) && started.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let gone = !registered(id);
+        self.audit
+            .record(
+                "registration_expired",
+                Some(&node.id),
+                Some(&incident.id),
+                json!({"waited_s": started.elapsed().as_secs_f64(), "gone": gone}),
+            )
+            .await;
+        if !gone {
+            warn!(message = "Recovery: the old registration is still there; restarting anyway.", node = %node.id, incident = %incident.id, waited_s = started.elapsed().as_secs());
+        }
+    }
+
     /// Attempt `n`: re-verify, record, run (or say what would run), validate, record.
     async fn attempt(
         &self,
@@ -1271,6 +1337,7 @@ impl Engine {
         guards: serde_json::Value,
         unit_failed: bool,
     ) -> AttemptOutcome {
+        self.await_stale_registration(node, incident).await;
         // The node may have come back while we waited: probe it once more now.
         let observations = futures::future::join_all(node.methods.iter().map(|m| self.prober.probe(node, m))).await;
         let v = verdict(&observations);
@@ -1369,7 +1436,9 @@ impl Engine {
                     (false, r.exit_code, format!("{} (dry run: a rehearsal, nothing changed)", r.summary), r.output)
                 } else {
                     let validating = Instant::now();
-                    let validated = self.validate(node, &incident.id).await;
+                    let watch_unit = external.is_none()
+                        && crate::plugin::builtin(Kind::Action, &action).is_some_and(|b| b.name == "restart_service");
+                    let validated = self.validate(node, &incident.id, watch_unit).await;
                     validation_time = Some(validating.elapsed());
                     match validated {
                         Ok(after) => (
@@ -1378,10 +1447,22 @@ impl Engine {
                             format!("{}; node serves again after {:.1}s", r.summary, after.as_secs_f64()),
                             r.output,
                         ),
-                        Err(limit) => (
+                        Err(Unproven::TimedOut(limit)) => (
                             false,
                             r.exit_code,
                             format!("{}, but the node did not pass its probes within {}s", r.summary, limit.as_secs()),
+                            r.output,
+                        ),
+                        Err(Unproven::Exited { after, evidence }) => (
+                            false,
+                            r.exit_code,
+                            format!(
+                                "{}, but the process exited again {:.1}s later ({evidence}); its own log says why \
+                                 (journalctl -u {} on its host)",
+                                r.summary,
+                                after.as_secs_f64(),
+                                actions::unit(&self.config.recovery, node.role)
+                            ),
                             r.output,
                         ),
                     }
@@ -1429,8 +1510,11 @@ impl Engine {
     }
 
     /// Waits until the watcher sees the node serving again (its `recovery_threshold`
-    /// rounds), waking it to probe at the validation interval.
-    async fn validate(&self, node: &Node, incident: &str) -> Result<Duration, Duration> {
+    /// rounds), waking it to probe at the validation interval. `watch_unit`
+    /// (a `restart_service` restart): systemd is asked every two seconds too,
+    /// and a unit that is `failed` or `inactive` again ends the wait at once —
+    /// the process exited, nothing will serve.
+    async fn validate(&self, node: &Node, incident: &str, watch_unit: bool) -> Result<Duration, Unproven> {
         let v = &self.config.recovery.recovery_validation;
         let (limit, every) = (v.timeout_seconds.duration(), v.interval_seconds.duration().max(MIN_WAKE));
         let stall = self.config.recovery.log_recovery_stall_seconds.duration();
@@ -1444,6 +1528,7 @@ impl Engine {
         let mut last_report: Option<Instant> = None;
         let serving = |id: &str| matches!(self.state_of(id), NodeState::Healthy | NodeState::Degraded);
         let siblings = self.siblings(node);
+        let mut unit_asked = started;
         loop {
             // The restarted process is whole when every entry of it serves (a KRaft
             // node's controller listener opens long before its broker's). Past the
@@ -1480,7 +1565,16 @@ impl Engine {
             let extended = reported.is_some_and(|(_, since)| since.elapsed() < stall)
                 || last_report.is_some_and(|at| at.elapsed() < limit);
             if started.elapsed() >= limit && !extended {
-                return Err(started.elapsed().max(limit));
+                return Err(Unproven::TimedOut(started.elapsed().max(limit)));
+            }
+            if watch_unit && unit_asked.elapsed() >= 2 * UNIT_POLL {
+                unit_asked = Instant::now();
+                if let Some(u) = self.unit_state(node).await
+                    && matches!(u.active.as_str(), "failed" | "inactive")
+                    && !serving(&node.id)
+                {
+                    return Err(Unproven::Exited { after: started.elapsed(), evidence: u.evidence() });
+                }
             }
             if Instant::now() >= next_wake {
                 self.board.wake(&node.id);

@@ -329,3 +329,58 @@ fn without_ca_certificates_the_daemon_starts_and_says_what_cannot_verify_tls() {
     assert!(said[0].contains("install the `ca-certificates` package"), "{}", said[0]);
     assert!(!text.contains("Error loading CA root certificate"), "the library's own lines are not repeated: {text}");
 }
+
+/// What a host can get wrong at start-up — the HTTP port taken, a log, audit
+/// or state path that cannot be a directory — is an error that names the
+/// path or port and exits 1 (systemd shows it), never a panic (exit 101).
+#[test]
+fn start_up_failures_name_the_place_and_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = write_temp(dir.path(), "a-file", "not a directory\n");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let good = |key: &str| match key {
+        "log" => dir.path().join("application.log").display().to_string(),
+        "audit" => dir.path().join("audit.log").display().to_string(),
+        _ => dir.path().join("state").display().to_string(),
+    };
+    let under_file = blocker.join("x").display().to_string();
+    for (case, log, audit, state, http, expect) in [
+        ("port taken", good("log"), good("audit"), good("state"), port, format!("127.0.0.1:{port}")),
+        ("log under a file", under_file.clone(), good("audit"), good("state"), 0, under_file.clone()),
+        ("audit under a file", good("log"), under_file.clone(), good("state"), 0, under_file.clone()),
+        ("state under a file", good("log"), good("audit"), under_file.clone(), 0, under_file.clone()),
+    ] {
+        let http = if http == 0 { kafka_self_healing::testbed::free_port() } else { http };
+        let config = write_temp(
+            dir.path(),
+            "c.yaml",
+            &format!(
+                "cluster:\n  name: start\n  kafka_brokers: [{{node_id: k1, host: 127.0.0.1, port: {}}}]\nrecovery:\n  actions: []\n\
+                 logging:\n  file: {log}\n  audit: {{file: {audit}}}\nsystem:\n  state_dir: {state}\n  metrics: {{port: {http}, bind_address: 127.0.0.1}}\n",
+                kafka_self_healing::testbed::free_port()
+            ),
+        );
+        let mut child = bin()
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(std::time::Instant::now() < deadline, "{case}: the daemon kept running");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let out = child.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(status.code(), Some(1), "{case}: {text}");
+        assert!(!text.contains("panicked"), "{case}: {text}");
+        assert!(text.contains(&expect), "{case}: the error names `{expect}`: {text}");
+    }
+    drop(taken);
+}
