@@ -106,7 +106,7 @@ fn loopback(kills: usize) {
 fn hosts(kills: usize) {
     let cluster = HostCluster::start(HostSpec::zookeeper(3)).unwrap();
     let config = format!(
-        "{}monitoring:\n  flapping: {{max_changes: 1000}}\nrecovery:\n  actions: [restart_service]\n  initial_delay_seconds: 2\n  cooldown_seconds: 1\n\
+        "{}monitoring:\n  flapping: {{max_changes: 1000}}\nrecovery:\n  actions: [restart_service]\n  initial_delay_seconds: 2\n  cooldown_seconds: 1\n  \
          restart_service: {{use_sudo: true}}\n  ssh: {{user: kafka-healing, timeout: 60, connect_timeout: 5}}\nsystem:\n  metrics: {{port: 8080}}\n",
         cluster.cluster_section("bench")
     );

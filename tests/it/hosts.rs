@@ -139,7 +139,15 @@ fn a_crashed_broker_is_restarted_over_ssh_by_the_packaged_healer() {
     let command = started["command"].as_str().unwrap();
     assert!(command.contains("ssh") && command.contains("kafka-healing@broker-2"), "{command}");
     assert!(command.ends_with("'sudo -n systemctl restart kafka'"), "{command}");
-    wait_audit(&cluster, "healer", "recovered", Duration::from_secs(120), |r| r["node"] == "broker-2");
+    let recovered = wait_audit(&cluster, "healer", "recovered", Duration::from_secs(120), |r| r["node"] == "broker-2");
+    // One restart: it waited for the crashed broker's ZooKeeper session to
+    // expire instead of starting into NodeExists and trying again.
+    assert_eq!(
+        recovered["attempts"],
+        1,
+        "{}",
+        cluster.lab.host("healer").read("/var/log/kafka-self-healing/audit.log")
+    );
     let broker = cluster.lab.host("broker-2");
     assert_eq!(broker.unit_state("kafka"), "active");
     assert_ne!(broker.main_pid("kafka"), Some(old), "a new process");
