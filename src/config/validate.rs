@@ -291,6 +291,24 @@ impl<'c> Validator<'c, '_> {
                 "the daemon runs without it; `kafka-self-healing plugins list` shows every plugin",
             );
         }
+        // A monitor never runs longer than its node's probes may take.
+        let node_timeout = self.config.monitoring.timeout_seconds.duration();
+        for e in registry.discovered.plugins.iter().filter(|e| e.kind == Kind::Monitor && e.timeout_asked) {
+            if e.timeout > node_timeout {
+                self.warning(
+                    "monitoring.timeout_seconds",
+                    format!(
+                        "monitoring plugin `{}` asks for {}s (`timeout_seconds` in its manifest), more than \
+                         `monitoring.timeout_seconds` ({}s): it is killed after {}s",
+                        e.name,
+                        e.timeout.as_secs_f64(),
+                        node_timeout.as_secs_f64(),
+                        node_timeout.as_secs_f64()
+                    ),
+                    "raise `monitoring.timeout_seconds`, or lower the manifest's `timeout_seconds`",
+                );
+            }
+        }
         let p = &self.config.plugins;
         for (kind, section, map) in [
             (Kind::Monitor, "monitoring_plugins", &p.monitoring_plugins),

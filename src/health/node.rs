@@ -83,8 +83,17 @@ pub fn verdict(observations: &[Observation]) -> Verdict {
     match decisive {
         Some(o) => {
             let same = observations.iter().filter(|x| x.status == o.status);
-            let detail = same.map(|x| format!("{}: {}", x.method, x.detail)).collect::<Vec<_>>().join("; ");
-            Verdict { status: o.status, cause: o.cause, detail }
+            let mut parts: Vec<String> = same.map(|x| format!("{}: {}", x.method, x.detail)).collect();
+            // A method that could not tell (a check that timed out) is named too, never silently dropped.
+            if o.status != Status::Unknown {
+                parts.extend(
+                    observations
+                        .iter()
+                        .filter(|x| x.status == Status::Unknown)
+                        .map(|x| format!("{}: could not tell ({})", x.method, x.detail)),
+                );
+            }
+            Verdict { status: o.status, cause: o.cause, detail: parts.join("; ") }
         }
         None => Verdict { status: Status::Unknown, cause: None, detail: "no monitoring method".into() },
     }

@@ -20,16 +20,17 @@ fn plugin_error(e: PluginError) -> Outcome {
     Outcome::unknown(Cause::PluginError, e.to_string())
 }
 
-pub(super) async fn probe(plugin: &External, node: &Node, config: &Value) -> Outcome {
+/// `limit`: the plugin's time limit on this node ([`External::monitor_limit`]).
+pub(super) async fn probe(plugin: &External, node: &Node, config: &Value, limit: std::time::Duration) -> Outcome {
     let env: Vec<(String, String)> = node.environment().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     if plugin.style == Style::Nagios {
-        return match external::run(plugin, &[], &env, None).await {
+        return match external::run_within(plugin, limit, &[], &env, None).await {
             Ok(raw) => nagios(raw.exit_code, &raw.stdout),
             Err(e) => plugin_error(e),
         };
     }
     let request = external::request(Kind::Monitor, json!({"node": node}), config);
-    let raw = match external::run(plugin, &[], &env, Some(request.to_string().as_bytes())).await {
+    let raw = match external::run_within(plugin, limit, &[], &env, Some(request.to_string().as_bytes())).await {
         Ok(raw) => raw,
         Err(e) => return plugin_error(e),
     };

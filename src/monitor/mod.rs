@@ -309,7 +309,8 @@ impl Prober {
                 );
             }
             if let Some(e) = external {
-                return external_probe::probe(e, node, &self.plugins.config_of(Kind::Monitor, &e.name)).await;
+                let config = self.plugins.config_of(Kind::Monitor, &e.name);
+                return external_probe::probe(e, node, &config, e.monitor_limit(self.timeout)).await;
             }
             match name {
                 "socket" => socket::probe(self, node).await,
@@ -330,9 +331,9 @@ impl Prober {
         // Every connect and request inside has its own limit (`timeout`); a probe
         // makes at most four of them. This outer limit is only a safety net, so
         // a slow but working network (each answer within the limit) never fails.
-        // A plugin keeps its own time limit (and is killed at it).
+        // A plugin is killed at its own limit: the node's timeout, or less if it asks.
         let budget = match external {
-            Some(e) => e.timeout + Duration::from_secs(1),
+            Some(e) => e.monitor_limit(self.timeout) + Duration::from_secs(1),
             None => self.connect_timeout + self.timeout * 4,
         };
         let outcome = match (tokio::time::timeout(budget, work).await, external) {

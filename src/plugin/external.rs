@@ -53,8 +53,13 @@ pub struct External {
     pub kind: Kind,
     pub path: PathBuf,
     pub style: Style,
+    /// The time limit of one invocation: what the manifest asked
+    /// (`timeout_seconds`), else [`DEFAULT_TIMEOUT`]. A monitor never gets more
+    /// than its node's monitoring timeout ([`External::monitor_limit`]).
     #[serde(serialize_with = "secs")]
     pub timeout: Duration,
+    /// Whether the manifest asked for `timeout` (else it is the default).
+    pub timeout_asked: bool,
     pub description: String,
     /// Where the manifest came from: `NAME.yaml`, `describe`, or `nagios` (none).
     pub manifest: String,
@@ -110,7 +115,10 @@ fn is_executable(path: &Path) -> bool {
 
 /// Reads every directory in `directories`: its `monitoring/`, `recovery/` and
 /// `notification/` subdirectories (the kind is the directory's), or plugins
-/// directly in it (the kind is the manifest's). Missing directories are fine.
+/// directly in it (the kind is the manifest's — unless the directory itself
+/// is named `monitoring`, `recovery` or `notification`: then it is that kind).
+/// Missing directories are fine; a file found twice (a directory listed
+/// both directly and as its parent's subdirectory) counts once.
 pub fn discover(directories: &[String]) -> Discovered {
     let mut found = Discovered::default();
     for dir in directories {
@@ -118,12 +126,19 @@ pub fn discover(directories: &[String]) -> Discovered {
         for kind in [Kind::Monitor, Kind::Action, Kind::Notifier] {
             scan(&dir.join(kind.dir()), Some(kind), &mut found);
         }
-        scan(dir, None, &mut found);
+        let own = dir.file_name().and_then(|n| n.to_str()).and_then(Kind::parse);
+        scan(dir, own, &mut found);
     }
     // The first directory wins; a second plugin of the same kind and name is an error.
     let mut seen: Vec<(Kind, String)> = Vec::new();
+    let mut files: Vec<PathBuf> = Vec::new();
     let mut kept = Vec::new();
     for p in std::mem::take(&mut found.plugins) {
+        let file = p.path.canonicalize().unwrap_or_else(|_| p.path.clone());
+        if files.contains(&file) {
+            continue;
+        }
+        files.push(file);
         if seen.contains(&(p.kind, p.name.clone())) {
             found.errors.push(LoadError {
                 path: p.path.clone(),
@@ -135,6 +150,13 @@ pub fn discover(directories: &[String]) -> Discovered {
         }
     }
     found.plugins = kept;
+    let mut failed: Vec<PathBuf> = Vec::new();
+    found.errors.retain(|e| {
+        let file = e.path.canonicalize().unwrap_or_else(|_| e.path.clone());
+        let first = !failed.contains(&file);
+        failed.push(file);
+        first
+    });
     found
 }
 
@@ -172,6 +194,7 @@ fn load(path: &Path, dir_kind: Option<Kind>) -> Result<External, String> {
                     path: path.to_path_buf(),
                     style: Style::Nagios,
                     timeout: DEFAULT_TIMEOUT,
+                    timeout_asked: false,
                     description: "Nagios-style check (exit 0/1/2/3)".into(),
                     manifest: "nagios".into(),
                     config_schema: None,
@@ -278,6 +301,7 @@ impl Manifest {
             path: path.to_path_buf(),
             style: Style::Protocol,
             timeout: self.timeout_seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs_f64),
+            timeout_asked: self.timeout_seconds.is_some(),
             description: self.description.unwrap_or_default(),
             manifest: source,
             config_schema: self.config_schema,
@@ -364,8 +388,28 @@ pub struct RawRun {
 
 /// Runs `plugin` once with `stdin` (and `args`, `env`): own process group,
 /// killed with it at the time limit, stdout bounded by `MAX_STDOUT`.
+impl External {
+    /// A monitor's time limit on a node whose probes have `node_timeout`: the
+    /// node's own, or less when the manifest asks for less — never more.
+    pub fn monitor_limit(&self, node_timeout: Duration) -> Duration {
+        if self.timeout_asked { self.timeout.min(node_timeout) } else { node_timeout }
+    }
+}
+
+/// Runs the plugin once within its own time limit (`plugin.timeout`).
 pub async fn run(
     plugin: &External,
+    args: &[&str],
+    env: &[(String, String)],
+    stdin: Option<&[u8]>,
+) -> Result<RawRun, PluginError> {
+    run_within(plugin, plugin.timeout, args, env, stdin).await
+}
+
+/// Runs the plugin once; killed (its whole process group) at `limit`.
+pub async fn run_within(
+    plugin: &External,
+    limit: Duration,
     args: &[&str],
     env: &[(String, String)],
     stdin: Option<&[u8]>,
@@ -425,14 +469,14 @@ pub async fn run(
         let status = child.wait().await;
         (status, out, too_much, e)
     };
-    let (status, out, too_much, e) = match tokio::time::timeout(plugin.timeout, work).await {
+    let (status, out, too_much, e) = match tokio::time::timeout(limit, work).await {
         Ok(done) => done,
         Err(_) => {
             if let Some(pid) = pid {
                 // SAFETY: plain syscall with integer arguments; the group is the plugin's own.
                 unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
             }
-            return Err(err(format!("did not answer within {:?} and was killed", plugin.timeout), &[]));
+            return Err(err(format!("did not answer within {limit:?} and was killed"), &[]));
         }
     };
     if too_much {
@@ -493,6 +537,7 @@ mod tests {
             path: "/x".into(),
             style: Style::Protocol,
             timeout: DEFAULT_TIMEOUT,
+            timeout_asked: false,
             description: String::new(),
             manifest: "describe".into(),
             config_schema: None,

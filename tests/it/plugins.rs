@@ -285,3 +285,47 @@ fn the_example_plugins_detect_repair_and_report_a_real_crash() {
     });
     assert!(lines.iter().all(|l| l["protocol_version"] == 1 && l["kind"] == "notification"));
 }
+
+/// A Nagios check that hangs gets its node's probe time, not 30 s: `check`
+/// returns within it and names the check that could not tell. Its directory
+/// is listed directly as `…/plugins/monitoring` and is taken as that kind; a
+/// manifest asking for more than the node's probe time is warned about.
+#[test]
+fn a_hanging_check_gets_the_nodes_probe_time_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let monitoring = d.join("plugins/monitoring");
+    executable(&monitoring.join("check_hang.sh"), "#!/bin/sh\nsleep 30\necho 'OK - never'\n");
+    monitor(&d.join("plugins"), "slow", r#"echo '{"status": "healthy"}'"#, 60.0);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = write_temp(
+        d,
+        "config.yaml",
+        &format!(
+            "cluster:\n  name: limits\n  kafka_brokers:\n    - {{node_id: b1, host: 127.0.0.1, port: {port}, monitoring_methods: [socket, check_hang, slow]}}\n\
+             monitoring:\n  timeout_seconds: 2\nrecovery:\n  actions: []\nplugins:\n  discovery: {{directories: [{}]}}\n\
+             system:\n  state_dir: {}\n",
+            monitoring.display(),
+            d.join("state").display()
+        ),
+    );
+    let out = run(bin().arg("validate").arg(&config));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("no manifest"), "a directory named `monitoring` is that kind: {text}");
+    assert!(
+        text.contains("monitoring plugin `slow` asks for 60s") && text.contains("it is killed after 2s"),
+        "{text}"
+    );
+    let started = std::time::Instant::now();
+    let out = run(bin().args(["check", "--output", "json", "--config"]).arg(&config));
+    let took = started.elapsed();
+    let report = stdout(&out);
+    assert!(took < Duration::from_secs(10), "one round took {took:?}: {report}");
+    assert!(
+        report.contains("check_hang: could not tell (plugin `check_hang`: did not answer within 2s and was killed)"),
+        "{report}"
+    );
+    drop(listener);
+}
