@@ -117,6 +117,20 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Send a test message to each configured notification channel now, and
+    /// print each one's result or its exact error. Every configured channel is
+    /// tested whatever its routing; PagerDuty and Alertmanager get the test's
+    /// resolution right after it, so no alert stays open. Nothing is queued.
+    ///
+    /// Exit status: 0 every channel delivered, 1 one failed (or an error).
+    NotifyTest {
+        /// Test only this channel (smtp, slack, teams, webhook, pagerduty,
+        /// alertmanager, command, or an external notification plugin's name).
+        #[arg(long)]
+        channel: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Availability per node, incidents, MTTR, recovery success rate,
     /// escalations and notification delivery, from the state store.
     Report {
@@ -320,6 +334,7 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Alert { message, severity, config } => alert(&config.config, &message, &severity),
+        Command::NotifyTest { channel, config } => notify_test(&config.config, channel.as_deref()),
         Command::Report { month, since, output, config } => state_command(&config.config, |dir, cfg| {
             let period = match (month, since) {
                 (true, _) => std::time::Duration::from_secs(30 * 86_400),
@@ -504,6 +519,50 @@ fn alert(file: &Path, message: &str, severity: &str) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn notify_test(file: &Path, only: Option<&str>) -> ExitCode {
+    let loaded = match load_or_exit(file) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let config = &loaded.config;
+    let runtime = match runtime(false, 1) {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let by = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "operator".into());
+    let n = crate::notify::rehearsal::compose(config, &by, &crate::host::hostname(), std::time::SystemTime::now());
+    let results = match runtime.block_on(crate::notify::rehearsal::send(config, &loaded.plugins, &n, only)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let width = results.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    let mut all = true;
+    for (channel, result) in &results {
+        match result {
+            Ok(what) => println!("{channel:<width$}  OK      {what}"),
+            Err(why) => {
+                all = false;
+                println!("{channel:<width$}  FAILED  {why}");
+            }
+        }
+    }
+    let audit = crate::operate::AuditFile::of(config);
+    let outcome: serde_json::Map<String, serde_json::Value> = results
+        .iter()
+        .map(|(c, r)| {
+            (c.to_string(), serde_json::json!(r.as_ref().map_or_else(|e| format!("failed: {e}"), Clone::clone)))
+        })
+        .collect();
+    let record = serde_json::json!({"subject": n.subject, "results": outcome});
+    if let Err(e) = crate::operate::record_operator(&config.system.state_dir, &audit, "notify_test", None, record) {
+        eprintln!("warning: the test is not in the audit trail: {e}");
+    }
+    if all { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 /// The async runtime of a command (`multi` for the daemon and `check`); an

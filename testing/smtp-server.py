@@ -2,7 +2,8 @@
 """A real SMTP server for the tests: aiosmtpd (Debian's python3-aiosmtpd).
 
 Writes every message it accepts as one JSON line to --out. With --user and
---password it requires AUTH (PLAIN/LOGIN); with --cert and --key it offers
+--password it requires AUTH (PLAIN/LOGIN; with --auth-require-tls only after
+STARTTLS, as most servers do); with --cert and --key it offers
 and requires STARTTLS (or, with --implicit, speaks TLS from the first byte).
 Prints "ready" once it listens.
 """
@@ -41,6 +42,8 @@ def main():
     p.add_argument("--implicit", action="store_true", help="TLS from the first byte (SMTPS) instead of STARTTLS")
     p.add_argument("--user")
     p.add_argument("--password")
+    p.add_argument("--auth-require-tls", action="store_true",
+                   help="offer AUTH only after STARTTLS, as most servers do (Postfix's smtpd_tls_auth_only)")
     a = p.parse_args()
     kwargs = {}
     if a.cert:
@@ -56,7 +59,7 @@ def main():
             return AuthResult(success=ok)
 
         # With implicit TLS the whole session is encrypted; aiosmtpd only knows STARTTLS as "TLS".
-        kwargs.update(authenticator=authenticate, auth_required=True, auth_require_tls=bool(a.cert) and not a.implicit)
+        kwargs.update(authenticator=authenticate, auth_required=True, auth_require_tls=a.auth_require_tls or (bool(a.cert) and not a.implicit))
     controller = Controller(Save(a.out), hostname="127.0.0.1", port=a.port, **kwargs)
     controller.start()
     print("ready", flush=True)

@@ -816,6 +816,20 @@ impl<'c> Validator<'c, '_> {
                 "port 587 usually means `use_tls: true`, port 465 `use_ssl: true` with `use_tls: false`",
             );
         }
+        if smtp.username.is_some() && smtp.password.is_some() && !smtp.use_tls && !smtp.use_ssl {
+            let at = if self.written("notifications.smtp.username") {
+                "notifications.smtp.username"
+            } else {
+                "notifications.smtp.password"
+            };
+            self.warning(
+                at,
+                "a username and password are set but the connection is not encrypted (`use_tls` and `use_ssl` are \
+                 false): most servers offer no login without TLS, and the password would cross the network in the clear",
+                "set `use_tls: true` (STARTTLS, usually port 587) or `use_ssl: true` (usually port 465), or remove \
+                 `username`/`password` if the server needs no login; `kafka-self-healing notify-test` tries it",
+            );
+        }
         if self.written("notifications.smtp.host") && smtp.host.trim().is_empty() {
             self.error("notifications.smtp.host", "`notifications.smtp.host` must not be empty", "");
         }

@@ -71,16 +71,30 @@ pub async fn send(config: &Config, n: &Notification) -> Result<(), DeliveryError
         .port(s.port)
         .tls(tls)
         .timeout(Some(s.timeout.duration()));
+    let login = s.username.is_some() && s.password.is_some();
     if let (Some(user), Some(password)) = (&s.username, &s.password) {
         transport = transport.credentials(Credentials::new(user.clone(), password.expose().to_string()));
     }
-    transport
-        .build()
-        .send(message)
-        .await
-        .map(|_| ())
-        .map_err(|e| DeliveryError(format!("SMTP {}:{}: {e}", s.host, s.port)))
+    let plain = !s.use_tls && !s.use_ssl;
+    transport.build().send(message).await.map(|_| ()).map_err(|e| {
+        let text = e.to_string();
+        if login && plain && text.contains("No compatible authentication mechanism") {
+            DeliveryError(format!(
+                "SMTP {}:{}: {PLAIN_LOGIN}; set `notifications.smtp.use_tls: true` (STARTTLS, usually port 587) or \
+                 `use_ssl: true` (TLS from the first byte, usually port 465), or remove `username`/`password` if the \
+                 server needs no login (the mail library said: {text})",
+                s.host, s.port
+            ))
+        } else {
+            DeliveryError(format!("SMTP {}:{}: {text}", s.host, s.port))
+        }
+    })
 }
+
+/// Why a login over a connection without TLS fails: servers offer AUTH only
+/// after STARTTLS, so that no password crosses the network in the clear.
+const PLAIN_LOGIN: &str = "a username and password are set but the connection is not encrypted \
+     (`use_tls` and `use_ssl` are false), and the server offers no login without TLS";
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")

@@ -12,6 +12,7 @@ pub mod channels;
 pub mod compose;
 mod email;
 pub mod manual;
+pub mod rehearsal;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -482,3 +482,105 @@ fn nodes_failing_together_are_one_message_but_escalations_are_not_grouped() {
         "escalations are never grouped"
     );
 }
+
+/// `notify-test`: a test message to each channel now, each one's result or
+/// its exact error. A real SMTP server that (like most) offers no login
+/// without TLS gets a password over a plain connection: `validate` warns and
+/// the failure says the fix. A real Alertmanager and the PagerDuty stand-in
+/// get the test and its resolution, so no alert stays open.
+#[test]
+fn notify_test_tries_each_channel_and_says_how_to_fix_what_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let smtp_port = free_port();
+    let mut smtp = Command::new("/usr/bin/python3")
+        .arg(crate::support::repo().join("testing/smtp-server.py"))
+        .args(["--port", &smtp_port.to_string(), "--user", "alerts", "--password", "plain-pw", "--auth-require-tls"])
+        .arg("--out")
+        .arg(d.join("mail.jsonl"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3-aiosmtpd is installed by testing/setup.sh");
+    let mut ready = String::new();
+    BufReader::new(smtp.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready", "the SMTP server did not start");
+    let _smtp = Process(smtp);
+    let am_port = free_port();
+    write_temp(d, "alertmanager.yml", "route: {receiver: devnull, group_wait: 1s}\nreceivers: [{name: devnull}]\n");
+    let _am = Process(
+        Command::new("/usr/bin/prometheus-alertmanager")
+            .arg(format!("--config.file={}", d.join("alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", d.join("am-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager is installed by testing/setup.sh"),
+    );
+    wait_until("alertmanager ready", Duration::from_secs(30), || http_get(am_port, "/-/ready").is_some());
+    let (pagerduty, webhook) = (Receiver::start(), Receiver::start());
+    let config = write_temp(
+        d,
+        "config.yaml",
+        &format!(
+            "cluster:\n  name: tried\n  kafka_brokers: [{{node_id: k1, host: 127.0.0.1}}]\n\
+             notifications:\n\
+             \x20 smtp: {{host: 127.0.0.1, port: {smtp_port}, use_tls: false, username: alerts, password: \"${{SMTP_PASSWORD}}\", from_email: k@example.com, to_emails: [ops@example.com]}}\n\
+             \x20 pagerduty: {{routing_key: \"${{PD_KEY}}\", events_url: \"http://127.0.0.1:{}/v2/enqueue\"}}\n\
+             \x20 alertmanager: {{url: \"http://127.0.0.1:{am_port}\"}}\n\
+             \x20 webhook: {{url: \"http://127.0.0.1:{}/hook\"}}\n\
+             logging:\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n",
+            pagerduty.port,
+            webhook.port,
+            d.join("audit.log").display(),
+            d.join("state").display()
+        ),
+    );
+    let env = [("SMTP_PASSWORD", "plain-pw"), ("PD_KEY", "pd-test-key-secret")];
+    let validate = crate::support::run(bin().arg("validate").arg(&config).envs(env));
+    let said = crate::support::stdout(&validate);
+    assert!(said.contains("a username and password are set but the connection is not encrypted"), "{said}");
+
+    let out = crate::support::run(bin().args(["notify-test", "--config"]).arg(&config).envs(env));
+    let text = crate::support::stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "smtp fails: {text}");
+    let line =
+        |channel: &str| text.lines().find(|l| l.starts_with(channel)).unwrap_or_else(|| panic!("{channel}: {text}"));
+    assert!(line("smtp").contains("FAILED"), "{text}");
+    assert!(line("smtp").contains("set `notifications.smtp.use_tls: true`"), "the fix: {text}");
+    assert!(line("webhook").contains("OK") && line("pagerduty").contains("resolved at once"), "{text}");
+    assert!(line("alertmanager").contains("resolved at once"), "{text}");
+    assert!(!text.contains("pd-test-key-secret") && !text.contains("plain-pw"), "{text}");
+    let events: Vec<Value> = pagerduty.json();
+    let actions: Vec<&str> = events.iter().map(|e| e["event_action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["trigger", "resolve"], "{events:#?}");
+    assert_eq!(events[0]["dedup_key"], events[1]["dedup_key"]);
+    assert!(webhook.json()[0]["subject"].as_str().unwrap().starts_with("[TEST] tried:"), "{:#?}", webhook.json());
+    // Alertmanager holds the test alert as resolved, not firing.
+    let alerts: Vec<Value> =
+        serde_json::from_str(&http_get(am_port, "/api/v2/alerts?active=true&silenced=true&inhibited=true").unwrap())
+            .unwrap();
+    assert!(
+        alerts.iter().all(|a| a["labels"]["cluster"] != "tried" || a["status"]["state"] != "active"),
+        "{alerts:#?}"
+    );
+
+    // One channel only; a channel that is not configured is named with those that are.
+    let out =
+        crate::support::run(bin().args(["notify-test", "--channel", "webhook", "--config"]).arg(&config).envs(env));
+    assert_eq!(out.status.code(), Some(0), "{}", crate::support::stdout(&out));
+    assert_eq!(webhook.json().len(), 2);
+    let out = crate::support::run(bin().args(["notify-test", "--channel", "slack", "--config"]).arg(&config).envs(env));
+    assert_eq!(out.status.code(), Some(1));
+    let err = crate::support::stderr(&out);
+    assert!(
+        err.contains("no channel `slack` is configured; configured: smtp, webhook, pagerduty, alertmanager"),
+        "{err}"
+    );
+    // In the audit trail, without the secrets.
+    let trail = std::fs::read_to_string(d.join("audit.log")).unwrap();
+    assert_eq!(trail.matches("\"event\":\"notify_test\"").count(), 2, "{trail}");
+    assert!(!trail.contains("pd-test-key-secret"), "{trail}");
+}

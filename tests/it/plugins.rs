@@ -314,10 +314,7 @@ fn a_hanging_check_gets_the_nodes_probe_time_and_is_named() {
     let text = format!("{}{}", stdout(&out), stderr(&out));
     assert!(out.status.success(), "{text}");
     assert!(!text.contains("no manifest"), "a directory named `monitoring` is that kind: {text}");
-    assert!(
-        text.contains("monitoring plugin `slow` asks for 60s") && text.contains("it is killed after 2s"),
-        "{text}"
-    );
+    assert!(text.contains("monitoring plugin `slow` asks for 60s") && text.contains("it is killed after 2s"), "{text}");
     let started = std::time::Instant::now();
     let out = run(bin().args(["check", "--output", "json", "--config"]).arg(&config));
     let took = started.elapsed();
