@@ -6,6 +6,7 @@
 pub mod app;
 pub mod audit;
 pub mod cli;
+pub mod cli_docs;
 pub mod config;
 pub mod health;
 pub mod host;

@@ -10,4 +10,8 @@ fi
 # The JMX/RMI bridge ships in the package.
 [ -f target/jmx-bridge.jar ] || bash jmx-bridge/build.sh
 rm -f target/debian/*.deb
+# Man pages and shell completions, from the command line itself.
+rm -rf target/assets
+cargo run --locked --quiet --bin generate-docs -- target/assets >/dev/null
+gzip -9n target/assets/man/*.1
 cargo deb --locked

@@ -94,6 +94,12 @@ fn the_deb_puts_every_file_where_the_runbook_says_and_installs() {
         "./usr/share/kafka-self-healing/dashboards/kafka-self-healing-dashboard.json",
         "./usr/share/doc/kafka-self-healing/operations.md",
         "./usr/share/kafka-self-healing/jmx-bridge.jar",
+        "./usr/share/man/man1/kafka-self-healing.1.gz",
+        "./usr/share/man/man1/kafka-self-healing-notify-test.1.gz",
+        "./usr/share/man/man1/kafka-self-healing-incidents-reset.1.gz",
+        "./usr/share/bash-completion/completions/kafka-self-healing",
+        "./usr/share/zsh/vendor-completions/_kafka-self-healing",
+        "./usr/share/fish/vendor_completions.d/kafka-self-healing.fish",
     ] {
         assert!(listing.contains(path), "{path} is not in the package:\n{listing}");
     }
@@ -132,6 +138,30 @@ fn the_deb_puts_every_file_where_the_runbook_says_and_installs() {
         Path::new("/usr/lib/systemd/system/kafka-self-healing.service").exists()
             || Path::new("/lib/systemd/system/kafka-self-healing.service").exists()
     );
+    // A man page for the command and each subcommand, rendered by man itself.
+    for page in ["kafka-self-healing", "kafka-self-healing-notify-test", "kafka-self-healing-maintenance-start"] {
+        let out =
+            run(Command::new("man").arg("-l").arg(format!("/usr/share/man/man1/{page}.1.gz")).env("MANPAGER", "cat"));
+        let text = stdout(&out);
+        assert!(out.status.success() && text.contains("SYNOPSIS"), "{page}: {text}");
+        if page == "kafka-self-healing-maintenance-start" {
+            assert!(text.contains("kafka-self-healing maintenance start") && text.contains("--for"), "{text}");
+        }
+    }
+    // The bash completion loads and completes subcommands and options.
+    let script = r#"source /usr/share/bash-completion/completions/kafka-self-healing
+complete -p kafka-self-healing
+function=$(complete -p kafka-self-healing | sed -E 's/.*-F ([^ ]+).*/\1/')
+COMP_WORDS=(kafka-self-healing noti); COMP_CWORD=1
+"$function" kafka-self-healing noti kafka-self-healing
+echo "words: ${COMPREPLY[*]}"
+COMP_WORDS=(kafka-self-healing notify-test --ch); COMP_CWORD=2
+"$function" kafka-self-healing --ch notify-test
+echo "options: ${COMPREPLY[*]}""#;
+    let out = run(Command::new("bash").arg("-c").arg(script));
+    let text = stdout(&out);
+    assert!(out.status.success() && text.contains("words: notify-test"), "{text}{}", crate::support::stderr(&out));
+    assert!(text.contains("options: --channel"), "{text}");
     // The packaged example configuration is valid once its secrets are set.
     let out = run(Command::new("/usr/bin/kafka-self-healing")
         .args(["validate", "/etc/kafka-self-healing/config.yaml"])
