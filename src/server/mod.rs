@@ -9,6 +9,7 @@
 //! secret — stored commands and audit records are already masked, and the
 //! token itself is never logged or echoed.
 
+mod history;
 pub mod views;
 
 use std::net::SocketAddr;
@@ -103,6 +104,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/incidents/{id}/reset", post(reset))
         .route("/api/v1/nodes/{id}", get(node))
         .route("/api/v1/timeline", get(timeline))
+        .route("/api/v1/history.svg", get(history))
         .route("/api/v1/pause", post(pause))
         .route("/api/v1/resume", post(resume))
         .route("/api/v1/maintenance/{node}", post(maintenance_start).delete(maintenance_end))
@@ -333,6 +335,39 @@ async fn timeline(State(state): State<Shared>, Query(q): Query<TimelineQuery>) -
         }
         Err(r) => r.into_response(),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct HistoryQuery {
+    hours: Option<u32>,
+}
+
+/// Every node's incidents over the last `hours` (24; at most 168), as a self-contained SVG.
+async fn history(State(state): State<Shared>, Query(q): Query<HistoryQuery>) -> Response {
+    let hours = q.hours.unwrap_or(24).clamp(1, 168);
+    let to = millis(SystemTime::now());
+    let from = to - i64::from(hours) * 3_600_000;
+    let incidents = match store_call(&state, move |c| records::incidents_overlapping(c, from, to)).await {
+        Ok(i) => i,
+        Err(r) => return r.into_response(),
+    };
+    let nodes: Vec<String> = state.config.cluster.nodes().map(|(_, n)| n.node_id.clone()).collect();
+    let spans: Vec<history::Span> = incidents
+        .into_iter()
+        .map(|i| history::Span {
+            escalated: i.state == records::IncidentState::Escalated,
+            node: i.node,
+            id: i.id,
+            opened_at: i.opened_at,
+            closed_at: i.closed_at,
+            cause: i.cause.unwrap_or_else(|| "failed".into()),
+        })
+        .collect();
+    let svg = history::svg(&nodes, &spans, millis(state.started), from, to);
+    let mut r = svg.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 /// The API's writes need `Authorization: Bearer TOKEN` matching `system.api.token_file`.

@@ -185,6 +185,15 @@ pub fn list_incidents(
         .collect()
 }
 
+/// Incidents open at any moment in `[from, to]` (epoch millis), oldest first, without their attempts.
+pub fn incidents_overlapping(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<Vec<IncidentRecord>> {
+    let mut stmt = conn.prepare(
+        "SELECT * FROM incidents WHERE opened_at <= ?2 AND (closed_at IS NULL OR closed_at >= ?1)
+         ORDER BY opened_at, id",
+    )?;
+    stmt.query_map(params![from, to], incident_from)?.collect()
+}
+
 /// The latest escalated incident of `node`, if its escalation still holds the node.
 pub fn last_escalation(conn: &Connection, node: &str) -> rusqlite::Result<Option<IncidentRecord>> {
     conn.query_row(

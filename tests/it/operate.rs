@@ -299,6 +299,21 @@ fn http_api_metrics_and_status_page_tell_the_truth_about_a_real_cluster() {
     // A card is about 230 × 180 pixels: one escalated card, two green ones.
     assert!(magenta > 20_000, "magenta pixels of the escalated card: {magenta} (screenshot {})", shot.display());
     assert!(green > 2 * 20_000, "green pixels of the healthy cards: {green} (screenshot {})", shot.display());
+    // The last 24 hours as a picture: broker-2's escalated incident on its row
+    // (purple); before the daemon started (minutes ago), each row is grey.
+    let (code, svg) = call("GET", &format!("{base}/api/v1/history.svg"), None, None);
+    assert_eq!(code, 200);
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{svg}");
+    let drawn = svg.find("class=\"incident\" data-node=\"broker-2\"").map(|i| &svg[i..(i + 300).min(svg.len())]);
+    assert!(drawn.is_some_and(|r| r.contains("fill=\"#8e24aa\"") && r.contains("escalated at")), "{svg}");
+    assert!(dom.contains("<img id=\"history\""), "{dom}");
+    let (purple, _) = pixels_of(&shot, [0x8e, 0x24, 0xaa]);
+    let (unwatched, _) = pixels_of(&shot, [0xe0, 0xe0, 0xe0]);
+    assert!(purple > 0, "the escalated incident is drawn (screenshot {})", shot.display());
+    assert!(unwatched > 3 * 10_000, "a row per node: {unwatched} (screenshot {})", shot.display());
+    // An hour's window: the watched (green) band is there too.
+    let (_, hour) = call("GET", &format!("{base}/api/v1/history.svg?hours=1"), None, None);
+    assert!(hour.contains("fill=\"#66bb6a\"") && hour.contains("broker-2"), "{hour}");
 
     // Maintenance through the API is shown as such, and ends.
     let m = format!("{base}/api/v1/maintenance/broker-2");
