@@ -208,6 +208,8 @@ enum PluginsCommand {
 enum ReportFormat {
     Markdown,
     Json,
+    /// One self-contained HTML page with charts (redirect it to a file).
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -345,6 +347,7 @@ pub fn main() -> ExitCode {
             match output {
                 ReportFormat::Markdown => print!("{}", crate::report::markdown(&report)),
                 ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+                ReportFormat::Html => print!("{}", crate::report_html::html(&report)),
             }
             Ok(())
         }),

@@ -20,6 +20,7 @@ pub mod plugin;
 pub mod recovery;
 pub mod remote;
 pub mod report;
+pub mod report_html;
 pub mod secrets;
 pub mod server;
 pub mod store;

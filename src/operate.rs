@@ -122,9 +122,14 @@ pub fn report(
         .filter(|i| i.opened_at < to && i.closed_at.is_none_or(|c| c >= from))
         .collect();
     let outbox = records::outbox_counts(&conn, from, to).map_err(|e| e.to_string())?;
+    let by_day = crate::report::days_of(from, to)
+        .into_iter()
+        .map(|day| Ok((day, records::outbox_counts(&conn, day.max(from), (day + 86_400_000).min(to))?)))
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(|e| e.to_string())?;
     let nodes: Vec<(String, String)> =
         crate::topology::nodes(config).into_iter().map(|n| (n.id, n.role.as_str().to_string())).collect();
-    Ok(crate::report::build(&config.cluster.name, &nodes, &incidents, &outbox, from, to))
+    Ok(crate::report::build(&config.cluster.name, &nodes, &incidents, &outbox, &by_day, from, to))
 }
 
 /// Incidents, newest first.

@@ -59,6 +59,8 @@ pub struct Report {
     pub recovery_success_rate_percent: Option<f64>,
     pub notifications: Vec<ChannelFigures>,
     pub incident_list: Vec<IncidentLine>,
+    /// Day by day (UTC): incidents by how they ended, and notifications.
+    pub days: Vec<DayFigures>,
 }
 
 /// One incident in the list.
@@ -80,11 +82,35 @@ fn round1(v: f64) -> f64 {
 /// Computes the report of `[from, to)` (epoch millis). `nodes` are the
 /// configured (node, role); `incidents` those overlapping the period;
 /// `outbox` the per-channel notification counts.
+/// One UTC day of the period.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DayFigures {
+    /// `2026-12-01`.
+    pub day: String,
+    /// Incidents opened that day, by how they ended (or not yet).
+    pub recovered: u32,
+    pub escalated: u32,
+    pub open: u32,
+    /// Notifications queued that day: delivered, and dropped or still waiting.
+    pub notifications_delivered: u32,
+    pub notifications_not_delivered: u32,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The UTC days that `[from, to)` touches, each as its first millisecond.
+pub fn days_of(from: i64, to: i64) -> Vec<i64> {
+    let first = from - from.rem_euclid(DAY_MS);
+    (0..).map(|i| first + i * DAY_MS).take_while(|d| *d < to).collect()
+}
+
+/// `outbox_by_day`: each day of [`days_of`] with its notification counts.
 pub fn build(
     cluster: &str,
     nodes: &[(String, String)],
     incidents: &[IncidentRecord],
     outbox: &[ChannelCounts],
+    outbox_by_day: &[(i64, Vec<ChannelCounts>)],
     from: i64,
     to: i64,
 ) -> Report {
@@ -171,6 +197,22 @@ pub fn build(
         recovery_success_rate_percent: (attempts > 0).then(|| round1(100.0 * successes as f64 / attempts as f64)),
         notifications,
         incident_list: list,
+        days: days_of(from, to)
+            .into_iter()
+            .map(|day| {
+                let opened = || incidents.iter().filter(move |i| i.opened_at >= day && i.opened_at < day + DAY_MS);
+                let count = |s: IncidentState| opened().filter(|i| i.state == s).count() as u32;
+                let sent = outbox_by_day.iter().find(|(d, _)| *d == day).map(|(_, c)| c.as_slice()).unwrap_or(&[]);
+                DayFigures {
+                    day: rfc3339(from_millis(day)).chars().take(10).collect(),
+                    recovered: count(IncidentState::Recovered),
+                    escalated: count(IncidentState::Escalated),
+                    open: count(IncidentState::Open),
+                    notifications_delivered: sent.iter().map(|c| c.delivered).sum(),
+                    notifications_not_delivered: sent.iter().map(|c| c.dropped + c.waiting).sum(),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -297,7 +339,7 @@ mod tests {
         ];
         let outbox =
             vec![ChannelCounts { channel: "slack".into(), delivered: 3, dropped: 1, waiting: 0, held_back: 2 }];
-        let r = build("c", &nodes, &incidents, &outbox, 0, day);
+        let r = build("c", &nodes, &incidents, &outbox, &[], 0, day);
         assert_eq!(r.incidents, 3);
         assert_eq!((r.recovered, r.escalated, r.open), (2, 0, 1));
         assert_eq!(r.mttr_seconds, Some((8640.0 + 60.0) / 2.0));

@@ -558,6 +558,25 @@ fn reload_logs_and_signals_behave_like_a_service() {
         md.starts_with("# kafka-self-healing report: after-reload") && md.contains("| down | kafka_broker | 1 |"),
         "{md}"
     );
+    // The same as one self-contained HTML page with charts, rendered by Chromium.
+    let out = run(bin()
+        .args(["report", "--month", "--output", "html", "--config"])
+        .arg(&config)
+        .env("LIFECYCLE_SMTP_PASSWORD", SMTP_SECRET));
+    assert_eq!(out.status.code(), Some(0));
+    let page = stdout(&out);
+    for part in ["<svg id=\"availability\"", "<svg id=\"incidents\"", "<svg id=\"days\"", "<svg id=\"notifications\""] {
+        assert!(page.contains(part), "{part}: {page}");
+    }
+    assert!(!page.contains("src=") && !page.contains("href=") && !page.contains("<script"), "self-contained: {page}");
+    assert!(page.contains("<title>down: ") && !page.contains(SMTP_SECRET), "{page}");
+    let file = d.join("report.html");
+    std::fs::write(&file, &page).unwrap();
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report.png");
+    let dom = chromium(&format!("file://{}", file.display()), &shot);
+    assert!(dom.contains("kafka-self-healing report: after-reload"), "{dom}");
+    let (green, _) = pixels_of(&shot, [0x2e, 0x7d, 0x32]);
+    assert!(green > 2_000, "the availability bars are drawn: {green} (screenshot {})", shot.display());
     drop(listener);
 }
 
