@@ -57,10 +57,12 @@ pub fn html(r: &Report) -> String {
     out.push_str("<h2>Availability per node</h2>");
     out.push_str(&availability(r));
     out.push_str("<h2>Time to recover, per incident</h2>");
+    // An open incident has no time to recover yet: it is in the table below.
     let incidents: Vec<Bar> = r
         .incident_list
         .iter()
         .rev()
+        .filter(|i| i.duration_seconds.is_some())
         .map(|i| {
             let (colour, what) = match i.state.as_str() {
                 "recovered" => (GREEN, "recovered"),
@@ -140,7 +142,7 @@ pub fn html(r: &Report) -> String {
 
 /// Horizontal bars, one per node: its availability, coloured by how close to 100 % it is.
 fn availability(r: &Report) -> String {
-    let (width, row, label) = (900.0, 22.0, 200.0);
+    let (width, row, label) = (1000.0, 22.0, 200.0);
     let height = row * r.nodes.len().max(1) as f64 + 4.0;
     let mut svg = format!(
         "<svg id=\"availability\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-size=\"12\" font-family=\"sans-serif\">"
@@ -152,12 +154,12 @@ fn availability(r: &Report) -> String {
             a if a >= 99.0 => AMBER,
             _ => RED,
         };
-        let w = (width - label - 90.0) * n.availability_percent.clamp(0.0, 100.0) / 100.0;
+        let w = (width - label - 190.0) * n.availability_percent.clamp(0.0, 100.0) / 100.0;
         let _ = write!(
             svg,
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\
              <rect x=\"{label}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{colour}\"><title>{}: {} % ({} s down, {} incident(s))</title></rect>\
-             <text x=\"{:.1}\" y=\"{:.1}\">{} %</text>",
+             <text x=\"{:.1}\" y=\"{:.1}\">{} %{}</text>",
             label - 8.0,
             y + 14.0,
             esc(&n.node),
@@ -168,7 +170,8 @@ fn availability(r: &Report) -> String {
             n.incidents,
             label + w + 6.0,
             y + 14.0,
-            n.availability_percent
+            n.availability_percent,
+            if n.downtime_seconds > 0.0 { format!(" ({} s down)", n.downtime_seconds) } else { String::new() }
         );
     }
     svg.push_str("</svg>");

@@ -565,7 +565,9 @@ fn reload_logs_and_signals_behave_like_a_service() {
         .env("LIFECYCLE_SMTP_PASSWORD", SMTP_SECRET));
     assert_eq!(out.status.code(), Some(0));
     let page = stdout(&out);
-    for part in ["<svg id=\"availability\"", "<svg id=\"incidents\"", "<svg id=\"days\"", "<svg id=\"notifications\""] {
+    for part in
+        ["<svg id=\"availability\"", "id=\"incidents\"", "<svg id=\"days\"", "<svg id=\"notifications\"", "s down)"]
+    {
         assert!(page.contains(part), "{part}: {page}");
     }
     assert!(!page.contains("src=") && !page.contains("href=") && !page.contains("<script"), "self-contained: {page}");
