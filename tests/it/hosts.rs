@@ -125,6 +125,13 @@ fn a_crashed_broker_is_restarted_over_ssh_by_the_packaged_healer() {
         &cluster,
         "  actions: [restart_service]\n  max_attempts: 2\n  initial_delay_seconds: 2\n  cooldown_seconds: 5\n  restart_service: {use_sudo: true}\n  ssh: {user: kafka-healing, timeout: 20, connect_timeout: 5}\n  guard_wait_escalate_seconds: 6",
     );
+    // broker-2 runs with Kafka's default ZooKeeper session (18 s), as operators run it.
+    cluster
+        .lab
+        .host("broker-2")
+        .sh("sed -i '/^zookeeper.session.timeout.ms=/d' /etc/kafka/server.properties && systemctl restart kafka")
+        .unwrap();
+    cluster.wait_serving("broker-2", Duration::from_secs(120)).unwrap();
     start_healer(&cluster, "healer", &config);
     let healer = cluster.lab.host("healer");
     // READY and STATUS reached systemd.
@@ -140,14 +147,16 @@ fn a_crashed_broker_is_restarted_over_ssh_by_the_packaged_healer() {
     assert!(command.contains("ssh") && command.contains("kafka-healing@broker-2"), "{command}");
     assert!(command.ends_with("'sudo -n systemctl restart kafka'"), "{command}");
     let recovered = wait_audit(&cluster, "healer", "recovered", Duration::from_secs(120), |r| r["node"] == "broker-2");
-    // One restart: it waited for the crashed broker's ZooKeeper session to
-    // expire instead of starting into NodeExists and trying again.
-    assert_eq!(
-        recovered["attempts"],
-        1,
-        "{}",
-        cluster.lab.host("healer").read("/var/log/kafka-self-healing/audit.log")
-    );
+    // One restart: it waited for the crashed broker's ZooKeeper session (18 s)
+    // to expire instead of starting into NodeExists and trying again.
+    let trail = cluster.lab.host("healer").read("/var/log/kafka-self-healing/audit.log");
+    assert_eq!(recovered["attempts"], 1, "{trail}");
+    let waited = audit(&cluster, "healer")
+        .into_iter()
+        .find(|r| r["event"] == "registration_expired" && r["node"] == "broker-2")
+        .unwrap_or_else(|| panic!("no wait for the old registration:\n{trail}"));
+    assert_eq!(waited["gone"], true, "{waited:#}");
+    assert!(waited["waited_s"].as_f64().unwrap() > 5.0, "the rest of an 18 s session: {waited:#}");
     let broker = cluster.lab.host("broker-2");
     assert_eq!(broker.unit_state("kafka"), "active");
     assert_ne!(broker.main_pid("kafka"), Some(old), "a new process");
