@@ -467,18 +467,24 @@ fn status(url: Option<String>, file: &Path, output: CheckFormat) -> ExitCode {
     }
 }
 
+/// The configuration and a single-threaded runtime, for a command that sends notifications.
+fn loaded_with_runtime(file: &Path) -> Result<(config::Loaded, tokio::runtime::Runtime), ExitCode> {
+    Ok((load_or_exit(file)?, runtime(false, 1)?))
+}
+
 fn alert(file: &Path, message: &str, severity: &str) -> ExitCode {
-    let loaded = match load_or_exit(file) {
-        Ok(l) => l,
+    let (loaded, runtime) = match loaded_with_runtime(file) {
+        Ok(both) => both,
         Err(code) => return code,
     };
     let config = &loaded.config;
-    let runtime = match runtime(false, 1) {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    let by = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "operator".into());
-    let n = crate::notify::manual::compose(config, message, severity, &by, std::time::SystemTime::now());
+    let n = crate::notify::manual::compose(
+        config,
+        message,
+        severity,
+        &crate::operate::login(),
+        std::time::SystemTime::now(),
+    );
     let result = runtime.block_on(async {
         // The running daemon delivers from its outbox; ask whether it runs.
         let daemon_up = config.system.metrics.enabled
@@ -525,17 +531,13 @@ fn alert(file: &Path, message: &str, severity: &str) -> ExitCode {
 }
 
 fn notify_test(file: &Path, only: Option<&str>) -> ExitCode {
-    let loaded = match load_or_exit(file) {
-        Ok(l) => l,
+    let (loaded, runtime) = match loaded_with_runtime(file) {
+        Ok(both) => both,
         Err(code) => return code,
     };
     let config = &loaded.config;
-    let runtime = match runtime(false, 1) {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    let by = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "operator".into());
-    let n = crate::notify::rehearsal::compose(config, &by, &crate::host::hostname(), std::time::SystemTime::now());
+    let now = std::time::SystemTime::now();
+    let n = crate::notify::rehearsal::compose(config, &crate::operate::login(), &crate::host::hostname(), now);
     let results = match runtime.block_on(crate::notify::rehearsal::send(config, &loaded.plugins, &n, only)) {
         Ok(r) => r,
         Err(e) => {

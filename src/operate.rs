@@ -82,10 +82,7 @@ impl AuditFile {
         mut record: serde_json::Value,
     ) -> Result<(), String> {
         let now = SystemTime::now();
-        let who = self
-            .by
-            .clone()
-            .unwrap_or_else(|| std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_default());
+        let who = self.by.clone().unwrap_or_else(login);
         record["by"] = serde_json::json!(who);
         record["source"] = serde_json::json!("Operator");
         let line = crate::audit::line(&self.cluster, &self.masker, now, event, node, None, record);
@@ -130,6 +127,11 @@ pub fn report(
     let nodes: Vec<(String, String)> =
         crate::topology::nodes(config).into_iter().map(|n| (n.id, n.role.as_str().to_string())).collect();
     Ok(crate::report::build(&config.cluster.name, &nodes, &incidents, &outbox, &by_day, from, to))
+}
+
+/// Who runs this command: the login behind `sudo`, else the user, else `operator`.
+pub fn login() -> String {
+    std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "operator".into())
 }
 
 /// Incidents, newest first.

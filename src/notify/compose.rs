@@ -37,6 +37,34 @@ pub struct Notification {
     pub incident: Option<IncidentRecord>,
 }
 
+impl Notification {
+    /// A message from an operator's command (`alert`, `notify-test`) about the
+    /// cluster as a whole, with a dedup key of its own (`TRIGGER-MILLIS`): it
+    /// never merges with an incident.
+    pub fn from_operator(
+        cluster: &str,
+        trigger: &str,
+        severity: &str,
+        subject: String,
+        body: String,
+        at: std::time::SystemTime,
+    ) -> Notification {
+        Notification {
+            trigger: trigger.into(),
+            severity: severity.into(),
+            resolved: false,
+            cluster: cluster.into(),
+            node: None,
+            node_type: None,
+            incident_id: Some(format!("{trigger}-{}", crate::store::millis(at))),
+            subject,
+            body,
+            at: crate::audit::rfc3339(at),
+            incident: None,
+        }
+    }
+}
+
 /// The trigger an event is, if any.
 pub fn trigger_of(event: &IncidentEvent) -> &'static str {
     match event {

@@ -20,22 +20,10 @@ pub const SEVERITIES: [&str; 4] = ["info", "warning", "error", "critical"];
 
 /// The notification for `message`, from `by` (the login that ran the command).
 pub fn compose(config: &Config, message: &str, severity: &str, by: &str, at: SystemTime) -> Notification {
-    let cluster = config.cluster.name.clone();
+    let cluster = &config.cluster.name;
     let first_line = message.lines().next().unwrap_or("").chars().take(120).collect::<String>();
-    Notification {
-        trigger: "manual".into(),
-        severity: severity.into(),
-        resolved: false,
-        cluster: cluster.clone(),
-        node: None,
-        node_type: None,
-        // Its own dedup key: a manual alert never merges with an incident.
-        incident_id: Some(format!("manual-{}", millis(at))),
-        subject: format!("[MANUAL] {cluster}: {first_line}"),
-        body: format!("Cluster: {cluster}\nFrom: {by} (kafka-self-healing alert)\nAt: {}\n\n{message}\n", rfc3339(at)),
-        at: rfc3339(at),
-        incident: None,
-    }
+    let body = format!("Cluster: {cluster}\nFrom: {by} (kafka-self-healing alert)\nAt: {}\n\n{message}\n", rfc3339(at));
+    Notification::from_operator(cluster, "manual", severity, format!("[MANUAL] {cluster}: {first_line}"), body, at)
 }
 
 /// What happened to the message on one channel.

@@ -17,30 +17,24 @@ use super::compose::Notification;
 use crate::audit::rfc3339;
 use crate::config::Config;
 use crate::plugin::Registry;
-use crate::store::millis;
 
 /// The test message, from `by` on `host`.
 pub fn compose(config: &Config, by: &str, host: &str, at: SystemTime) -> Notification {
-    let cluster = config.cluster.name.clone();
-    Notification {
-        trigger: "test".into(),
-        severity: "info".into(),
-        resolved: false,
-        cluster: cluster.clone(),
-        node: None,
-        node_type: None,
-        // Its own dedup key: a test never merges with an incident.
-        incident_id: Some(format!("test-{}", millis(at))),
-        subject: format!("[TEST] {cluster}: kafka-self-healing notify-test"),
-        body: format!(
-            "Cluster: {cluster}\nFrom: {by} on {host} (kafka-self-healing notify-test)\nAt: {}\n\n\
-             This is a test message: nothing is wrong and nothing needs doing. If you read it,\n\
-             kafka-self-healing's notifications reach you on this channel.\n",
-            rfc3339(at)
-        ),
-        at: rfc3339(at),
-        incident: None,
-    }
+    let cluster = &config.cluster.name;
+    let body = format!(
+        "Cluster: {cluster}\nFrom: {by} on {host} (kafka-self-healing notify-test)\nAt: {}\n\n\
+         This is a test message: nothing is wrong and nothing needs doing. If you read it,\n\
+         kafka-self-healing's notifications reach you on this channel.\n",
+        rfc3339(at)
+    );
+    Notification::from_operator(
+        cluster,
+        "test",
+        "info",
+        format!("[TEST] {cluster}: kafka-self-healing notify-test"),
+        body,
+        at,
+    )
 }
 
 /// Channels whose alerts stay open until resolved: the test resolves its own.

@@ -995,8 +995,7 @@ impl Engine {
             }
             // systemd restarting the unit itself (Restart=on-failure): a restart on top
             // would kill the one in progress. Wait for it, bounded, with its evidence.
-            let restarts_unit = ladder_step(&ladder, n)
-                .is_some_and(|a| crate::plugin::builtin(Kind::Action, a).is_some_and(|b| b.name == "restart_service"));
+            let restarts_unit = ladder_step(&ladder, n).is_some_and(unit_state::applies);
             if restarts_unit && unit_asked.is_none_or(|at| at.elapsed() >= UNIT_POLL) {
                 unit_asked = Some(Instant::now());
                 unit_state = self.unit_state(&node).await;
@@ -1436,9 +1435,7 @@ impl Engine {
                     (false, r.exit_code, format!("{} (dry run: a rehearsal, nothing changed)", r.summary), r.output)
                 } else {
                     let validating = Instant::now();
-                    let watch_unit = external.is_none()
-                        && crate::plugin::builtin(Kind::Action, &action).is_some_and(|b| b.name == "restart_service");
-                    let validated = self.validate(node, &incident.id, watch_unit).await;
+                    let validated = self.validate(node, &incident.id, unit_state::applies(&action)).await;
                     validation_time = Some(validating.elapsed());
                     match validated {
                         Ok(after) => (

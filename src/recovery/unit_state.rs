@@ -70,6 +70,12 @@ impl UnitState {
     }
 }
 
+/// Whether `action` restarts a systemd unit (the built-in `restart_service`;
+/// no external plugin may take a built-in's name): only then is systemd asked.
+pub fn applies(action: &str) -> bool {
+    crate::plugin::builtin(crate::plugin::Kind::Action, action).is_some_and(|b| b.name == "restart_service")
+}
+
 /// The command that asks systemd about `node`'s unit.
 pub fn query(r: &RecoveryConfig, node: &Node) -> Step {
     let unit = unit(r, node.role).to_string();

@@ -311,40 +311,38 @@ impl HostCluster {
                             node.id, node.host
                         )
                     }
-                    HostFlavor::KraftCombined => {
+                    HostFlavor::KraftCombined | HostFlavor::KraftSeparate => {
+                        let host = &node.host;
+                        let (roles, listeners, advertised, map) = match (self.spec.flavor, node.controller) {
+                            (HostFlavor::KraftCombined, _) => (
+                                "broker,controller",
+                                "PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093",
+                                format!("PLAINTEXT://{host}:9092"),
+                                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                            ),
+                            (_, true) => (
+                                "controller",
+                                "CONTROLLER://0.0.0.0:9093",
+                                format!("CONTROLLER://{host}:9093"),
+                                "CONTROLLER:PLAINTEXT",
+                            ),
+                            (_, false) => (
+                                "broker",
+                                "PLAINTEXT://0.0.0.0:9092",
+                                format!("PLAINTEXT://{host}:9092"),
+                                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                            ),
+                        };
                         p += &format!(
-                            "process.roles=broker,controller\nnode.id={}\ncontroller.quorum.voters={}\n\
-                         controller.listener.names=CONTROLLER\nlisteners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093\n\
-                         advertised.listeners=PLAINTEXT://{}:9092\n\
-                         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-                         inter.broker.listener.name=PLAINTEXT\n",
+                            "process.roles={roles}\nnode.id={}\ncontroller.quorum.voters={}\n\
+                             controller.listener.names=CONTROLLER\nlisteners={listeners}\n\
+                             advertised.listeners={advertised}\nlistener.security.protocol.map={map}\n",
                             node.id,
-                            voters.join(","),
-                            node.host
-                        )
-                    }
-                    HostFlavor::KraftSeparate if node.controller => {
-                        p += &format!(
-                            "process.roles=controller\nnode.id={}\ncontroller.quorum.voters={}\n\
-                         controller.listener.names=CONTROLLER\nlisteners=CONTROLLER://0.0.0.0:9093\n\
-                         advertised.listeners=CONTROLLER://{}:9093\n\
-                         listener.security.protocol.map=CONTROLLER:PLAINTEXT\n",
-                            node.id,
-                            voters.join(","),
-                            node.host
-                        )
-                    }
-                    HostFlavor::KraftSeparate => {
-                        p += &format!(
-                            "process.roles=broker\nnode.id={}\ncontroller.quorum.voters={}\n\
-                         controller.listener.names=CONTROLLER\nlisteners=PLAINTEXT://0.0.0.0:9092\n\
-                         advertised.listeners=PLAINTEXT://{}:9092\n\
-                         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-                         inter.broker.listener.name=PLAINTEXT\n",
-                            node.id,
-                            voters.join(","),
-                            node.host
-                        )
+                            voters.join(",")
+                        );
+                        if roles != "controller" {
+                            p += "inter.broker.listener.name=PLAINTEXT\n";
+                        }
                     }
                 }
                 host.write("/etc/kafka/server.properties", &p, 0o644)?;

@@ -223,9 +223,7 @@ impl Lab {
 
     /// `program` run in the lab's network namespace (on the bridge, at `SUBNET.1`).
     pub fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.lab_netns, program]);
-        cmd
+        netns_command(&self.lab_netns, program)
     }
 
     /// Runs `f` on a thread inside the lab's network namespace: its sockets reach the hosts.
@@ -560,6 +558,14 @@ impl Host {
     }
 }
 
+/// `program` run by `ip netns exec` in the namespace `name` (which shows
+/// `/etc/netns/NAME/hosts` as its `/etc/hosts`).
+fn netns_command(name: &str, program: &str) -> Command {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", name, program]);
+    cmd
+}
+
 /// Runs `f` on a thread inside the network namespace `/run/netns/NAME`.
 fn in_netns<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
     let path = format!("/run/netns/{name}");
@@ -604,9 +610,7 @@ pub struct HostState {
 impl LabState {
     /// `program` run in the lab's network namespace (the hosts resolve by name there).
     pub fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.netns, program]);
-        cmd
+        netns_command(&self.netns, program)
     }
 
     /// Runs `f` on a thread inside the lab's network namespace.

@@ -113,6 +113,45 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
 }
 
+/// A real SMTP server (`testing/smtp-server.py`, aiosmtpd) on a free port,
+/// writing what it accepts to `out`; `args` are its options. Killed on drop.
+fn smtp_server(args: &[&str], out: &Path) -> (Process, u16) {
+    let port = free_port();
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(crate::support::repo().join("testing/smtp-server.py"))
+        .args(["--port", &port.to_string()])
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3-aiosmtpd is installed by testing/setup.sh");
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready", "the SMTP server did not start");
+    (Process(child), port)
+}
+
+/// A real Alertmanager on a free port with its files in `dir`, once it is ready. Killed on drop.
+fn alertmanager(dir: &Path) -> (Process, u16) {
+    let port = free_port();
+    write_temp(dir, "alertmanager.yml", "route: {receiver: devnull, group_wait: 1s}\nreceivers: [{name: devnull}]\n");
+    let am = Process(
+        Command::new("/usr/bin/prometheus-alertmanager")
+            .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", dir.join("am-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager is installed by testing/setup.sh"),
+    );
+    wait_until("alertmanager ready", Duration::from_secs(30), || http_get(port, "/-/ready").is_some());
+    (am, port)
+}
+
 fn start_daemon(config: &Path) -> Process {
     Process(bin().args(["run", "--config"]).arg(config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
 }
@@ -125,34 +164,9 @@ fn an_incident_reaches_every_channel_once_even_through_an_outage_and_a_restart()
     let d = dir.path();
 
     // Real SMTP server with AUTH; real Alertmanager.
-    let smtp_port = free_port();
     let mail = d.join("mail.jsonl");
-    let mut smtp = Command::new("/usr/bin/python3")
-        .arg(crate::support::repo().join("testing/smtp-server.py"))
-        .args(["--port", &smtp_port.to_string(), "--user", "alerts", "--password", "smtp-secret-pw", "--out"])
-        .arg(&mail)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3-aiosmtpd is installed by testing/setup.sh");
-    let mut ready = String::new();
-    BufReader::new(smtp.stdout.take().unwrap()).read_line(&mut ready).unwrap();
-    assert_eq!(ready.trim(), "ready", "the SMTP server did not start");
-    let _smtp = Process(smtp);
-    let am_port = free_port();
-    write_temp(d, "alertmanager.yml", "route: {receiver: devnull, group_wait: 1s}\nreceivers: [{name: devnull}]\n");
-    let _am = Process(
-        Command::new("/usr/bin/prometheus-alertmanager")
-            .arg(format!("--config.file={}", d.join("alertmanager.yml").display()))
-            .arg(format!("--storage.path={}", d.join("am-data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus-alertmanager is installed by testing/setup.sh"),
-    );
-    wait_until("alertmanager ready", Duration::from_secs(30), || http_get(am_port, "/-/ready").is_some());
+    let (_smtp, smtp_port) = smtp_server(&["--user", "alerts", "--password", "smtp-secret-pw"], &mail);
+    let (_am, am_port) = alertmanager(d);
 
     let (slack, teams, pagerduty, webhook) =
         (Receiver::start(), Receiver::start(), Receiver::start(), Receiver::start());
@@ -378,26 +392,13 @@ fn email_goes_over_starttls_and_implicit_tls_with_auth() {
     for (mode, implicit) in [("starttls", false), ("smtps", true)] {
         let run_dir = d.join(mode);
         std::fs::create_dir_all(&run_dir).unwrap();
-        let port = free_port();
         let mail = run_dir.join("mail.jsonl");
-        let mut server = Command::new("/usr/bin/python3");
-        server
-            .arg(crate::support::repo().join("testing/smtp-server.py"))
-            .args(["--port", &port.to_string(), "--user", "alerts", "--password", "tls-smtp-pw", "--cert"])
-            .arg(&cert)
-            .arg("--key")
-            .arg(&key)
-            .arg("--out")
-            .arg(&mail)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+        let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        let mut args = vec!["--user", "alerts", "--password", "tls-smtp-pw", "--cert", cert, "--key", key];
         if implicit {
-            server.arg("--implicit");
+            args.push("--implicit");
         }
-        let mut child = server.spawn().expect("python3-aiosmtpd is installed by testing/setup.sh");
-        let mut ready = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
-        let _server = Process(child);
+        let (_server, port) = smtp_server(&args, &mail);
         let config = write_temp(
             &run_dir,
             "config.yaml",
@@ -492,34 +493,9 @@ fn nodes_failing_together_are_one_message_but_escalations_are_not_grouped() {
 fn notify_test_tries_each_channel_and_says_how_to_fix_what_fails() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let smtp_port = free_port();
-    let mut smtp = Command::new("/usr/bin/python3")
-        .arg(crate::support::repo().join("testing/smtp-server.py"))
-        .args(["--port", &smtp_port.to_string(), "--user", "alerts", "--password", "plain-pw", "--auth-require-tls"])
-        .arg("--out")
-        .arg(d.join("mail.jsonl"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3-aiosmtpd is installed by testing/setup.sh");
-    let mut ready = String::new();
-    BufReader::new(smtp.stdout.take().unwrap()).read_line(&mut ready).unwrap();
-    assert_eq!(ready.trim(), "ready", "the SMTP server did not start");
-    let _smtp = Process(smtp);
-    let am_port = free_port();
-    write_temp(d, "alertmanager.yml", "route: {receiver: devnull, group_wait: 1s}\nreceivers: [{name: devnull}]\n");
-    let _am = Process(
-        Command::new("/usr/bin/prometheus-alertmanager")
-            .arg(format!("--config.file={}", d.join("alertmanager.yml").display()))
-            .arg(format!("--storage.path={}", d.join("am-data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus-alertmanager is installed by testing/setup.sh"),
-    );
-    wait_until("alertmanager ready", Duration::from_secs(30), || http_get(am_port, "/-/ready").is_some());
+    let (_smtp, smtp_port) =
+        smtp_server(&["--user", "alerts", "--password", "plain-pw", "--auth-require-tls"], &d.join("mail.jsonl"));
+    let (_am, am_port) = alertmanager(d);
     let (pagerduty, webhook) = (Receiver::start(), Receiver::start());
     let config = write_temp(
         d,

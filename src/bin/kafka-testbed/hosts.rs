@@ -71,8 +71,9 @@ fn detach(dir: &Path) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    print_status(&HostsState::load(dir)?);
-    println!("bootstrap servers (on the lab's bridge): {}", HostsState::load(dir)?.bootstrap);
+    let state = HostsState::load(dir)?;
+    print_status(&state);
+    println!("bootstrap servers (on the lab's bridge): {}", state.bootstrap);
     Ok(())
 }
 
