@@ -17,9 +17,10 @@ use tracing::{error, info, warn};
 
 use crate::audit::Audit;
 use crate::config::{Config, Loaded};
+use crate::events::Event;
 use crate::monitor::Prober;
 use crate::notify::Notifier;
-use crate::recovery::{Engine, IncidentEvent};
+use crate::recovery::Engine;
 use crate::secrets::Masker;
 use crate::server::ServerState;
 use crate::store::Store;
@@ -48,7 +49,7 @@ struct Running {
     stop: CancellationToken,
     http_stop: CancellationToken,
     tracker: TaskTracker,
-    incidents: broadcast::Sender<IncidentEvent>,
+    incidents: broadcast::Sender<Event>,
     grace: Duration,
 }
 
@@ -110,7 +111,7 @@ pub async fn run(mut loaded: Loaded, options: RunOptions, mut signals: mpsc::Rec
             loaded = next;
             info!(message = "Configuration reloaded.", summary = %summary);
             let reason = format!("reloaded from {} (SIGHUP): {summary}", loaded.path.display());
-            let _ = running.incidents.send(IncidentEvent::ConfigurationChanged { reason });
+            let _ = running.incidents.send(Event::ConfigurationChanged { reason });
         }
         systemd::notify(&format!("READY=1\nSTATUS={summary}"));
     }
@@ -243,7 +244,7 @@ async fn start(
         prober.plugins.discovered.errors.iter().map(|e| format!("{}: {}", e.path.display(), e.error)).collect();
     if !broken.is_empty() {
         let reason = format!("plugin(s) not loaded, the daemon runs without them: {}", broken.join("; "));
-        let _ = incidents.send(IncidentEvent::SystemError { reason });
+        let _ = incidents.send(Event::SystemError { reason });
     }
     tracker.close();
     info!("kafka-self-healing started; monitoring until SIGTERM or SIGINT (SIGHUP reloads the configuration).");

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cli;
 pub mod cli_docs;
 pub mod config;
+pub mod events;
 pub mod health;
 pub mod host;
 pub mod http_client;

@@ -145,7 +145,7 @@ pub fn list(state_dir: &str, node: Option<&str>, since: Option<Duration>) -> Res
 pub fn reset(state_dir: &str, audit: &AuditFile, node: &str) -> Result<(), String> {
     let conn = open(state_dir)?;
     let now = millis(SystemTime::now());
-    controls::set(&conn, &controls::reset_key(node), &now.to_string(), now).map_err(|e| e.to_string())?;
+    controls::request_reset(&conn, node, now).map_err(|e| e.to_string())?;
     audit.record(&conn, "operator_reset_requested", Some(node), serde_json::json!({}))
 }
 
@@ -153,15 +153,15 @@ pub fn reset(state_dir: &str, audit: &AuditFile, node: &str) -> Result<(), Strin
 pub fn pause(state_dir: &str, audit: &AuditFile, duration: Option<Duration>) -> Result<String, String> {
     let conn = open(state_dir)?;
     let now = SystemTime::now();
-    let (until, until_text) = match duration {
-        Some(d) => (millis(now + d), rfc3339(now + d)),
-        None => (i64::MAX, "resumed".to_string()),
+    let (pause, until_text) = match duration {
+        Some(d) => (controls::Pause::Until(millis(now + d)), rfc3339(now + d)),
+        None => (controls::Pause::UntilResumed, "resumed".to_string()),
     };
     let text = match duration {
         Some(_) => format!("until {until_text}"),
         None => "until `kafka-self-healing resume`".to_string(),
     };
-    controls::set(&conn, controls::PAUSED_UNTIL, &until.to_string(), millis(now)).map_err(|e| e.to_string())?;
+    controls::pause(&conn, pause, millis(now)).map_err(|e| e.to_string())?;
     audit.record(&conn, "operator_pause", None, serde_json::json!({"until": until_text}))?;
     Ok(text)
 }
@@ -180,8 +180,8 @@ pub fn maintenance_start(
     let until = now + duration;
     // The reason is shown by the API and the status page: never a secret there either.
     let reason = &audit.masker.mask(reason);
-    let value = serde_json::json!({"until": millis(until), "reason": reason}).to_string();
-    controls::set(&conn, &controls::maintenance_key(node), &value, millis(now)).map_err(|e| e.to_string())?;
+    let window = controls::Maintenance { node: node.to_string(), until: millis(until), reason: reason.clone() };
+    controls::start_maintenance(&conn, &window, millis(now)).map_err(|e| e.to_string())?;
     let text = rfc3339(until);
     audit.record(&conn, "maintenance_started", Some(node), serde_json::json!({"until": text, "reason": reason}))?;
     Ok(text)
@@ -190,7 +190,7 @@ pub fn maintenance_start(
 /// Ends `node`'s maintenance window; true when there was one.
 pub fn maintenance_end(state_dir: &str, audit: &AuditFile, node: &str) -> Result<bool, String> {
     let conn = open(state_dir)?;
-    let was = controls::delete(&conn, &controls::maintenance_key(node)).map_err(|e| e.to_string())?;
+    let was = controls::end_maintenance(&conn, node).map_err(|e| e.to_string())?;
     audit.record(
         &conn,
         "maintenance_ended",
@@ -203,7 +203,7 @@ pub fn maintenance_end(state_dir: &str, audit: &AuditFile, node: &str) -> Result
 /// Lifts a pause; true when there was one.
 pub fn resume(state_dir: &str, audit: &AuditFile) -> Result<bool, String> {
     let conn = open(state_dir)?;
-    let was = controls::delete(&conn, controls::PAUSED_UNTIL).map_err(|e| e.to_string())?;
+    let was = controls::resume(&conn).map_err(|e| e.to_string())?;
     audit.record(&conn, "operator_resume", None, serde_json::json!({"was_paused": was}))?;
     Ok(was)
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::rfc3339;
 use crate::config::Config;
-use crate::recovery::IncidentEvent;
+use crate::events::Event;
 use crate::store::{IncidentRecord, from_millis};
 
 /// One notification, channel-independent; stored in the outbox as JSON.
@@ -66,17 +66,17 @@ impl Notification {
 }
 
 /// The trigger an event is, if any.
-pub fn trigger_of(event: &IncidentEvent) -> &'static str {
+pub fn trigger_of(event: &Event) -> &'static str {
     match event {
-        IncidentEvent::Opened { .. } => "on_failure_detected",
-        IncidentEvent::AttemptFinished { attempt, .. } if attempt.success == Some(true) => "",
-        IncidentEvent::AttemptFinished { .. } => "on_recovery_failure",
-        IncidentEvent::Recovered { .. } => "on_recovery_success",
-        IncidentEvent::Escalated { .. } => "on_max_retries_exceeded",
-        IncidentEvent::ClusterEvent { .. } => "on_isolation",
-        IncidentEvent::SystemError { .. } => "on_system_error",
-        IncidentEvent::ConfigurationChanged { .. } => "on_configuration_change",
-        IncidentEvent::PerformanceDegraded { .. } => "on_performance_degradation",
+        Event::Opened { .. } => "on_failure_detected",
+        Event::AttemptFinished { attempt, .. } if attempt.success == Some(true) => "",
+        Event::AttemptFinished { .. } => "on_recovery_failure",
+        Event::Recovered { .. } => "on_recovery_success",
+        Event::Escalated { .. } => "on_max_retries_exceeded",
+        Event::ClusterEvent { .. } => "on_isolation",
+        Event::SystemError { .. } => "on_system_error",
+        Event::ConfigurationChanged { .. } => "on_configuration_change",
+        Event::PerformanceDegraded { .. } => "on_performance_degradation",
     }
 }
 
@@ -134,7 +134,7 @@ fn attempts_text(i: &IncidentRecord) -> String {
 
 /// The notification for `event` (`None` for events that notify nobody).
 /// `cluster_state` is the cluster view's one-line summary, if known.
-pub fn compose(config: &Config, event: &IncidentEvent, cluster_state: Option<&str>) -> Option<Notification> {
+pub fn compose(config: &Config, event: &Event, cluster_state: Option<&str>) -> Option<Notification> {
     let trigger = trigger_of(event);
     if trigger.is_empty() {
         return None;
@@ -143,28 +143,28 @@ pub fn compose(config: &Config, event: &IncidentEvent, cluster_state: Option<&st
     let templates = config.notifications.smtp.as_ref().map(|s| s.templates.clone()).unwrap_or_default();
     let state = cluster_state.unwrap_or("unknown");
     let (incident, severity, resolved, subject, next) = match event {
-        IncidentEvent::Opened { incident } => (
+        Event::Opened { incident } => (
             Some(incident),
             "error",
             false,
             fill("[FAILED] {node_id} ({node_type}) is down in {cluster}", cluster, Some(incident)),
             "The recovery engine is acting on it; you will hear again if it recovers or is escalated.",
         ),
-        IncidentEvent::AttemptFinished { incident, .. } => (
+        Event::AttemptFinished { incident, .. } => (
             Some(incident),
             "error",
             false,
             fill(&templates.failure_subject, cluster, Some(incident)),
             "The engine retries per the policy; no action is needed yet.",
         ),
-        IncidentEvent::Recovered { incident } => (
+        Event::Recovered { incident } => (
             Some(incident),
             "info",
             true,
             fill(&templates.recovery_subject, cluster, Some(incident)),
             "Nothing to do. Check why it failed when convenient (the node's logs around the failure time).",
         ),
-        IncidentEvent::Escalated { incident, .. } => (
+        Event::Escalated { incident, .. } => (
             Some(incident),
             "critical",
             false,
@@ -172,28 +172,28 @@ pub fn compose(config: &Config, event: &IncidentEvent, cluster_state: Option<&st
             "The daemon has stopped acting on this node. Read the attempts below, fix the cause, then start the node \
              (it is re-armed once healthy) or run `kafka-self-healing incidents reset NODE`.",
         ),
-        IncidentEvent::ClusterEvent { .. } => (
+        Event::ClusterEvent { .. } => (
             None,
             "critical",
             false,
             fill("[ESCALATION] {cluster}: no automatic action — cluster-wide event", cluster, None),
             "Check the network between this host and the cluster first; actions resume by themselves when it clears.",
         ),
-        IncidentEvent::SystemError { .. } => (
+        Event::SystemError { .. } => (
             None,
             "critical",
             false,
             fill("[SYSTEM ERROR] kafka-self-healing for {cluster} needs attention", cluster, None),
             "Look at the daemon's application log and its state directory (disk full? permissions?); until fixed it may not act.",
         ),
-        IncidentEvent::ConfigurationChanged { .. } => (
+        Event::ConfigurationChanged { .. } => (
             None,
             "info",
             false,
             fill("[CONFIG] kafka-self-healing for {cluster} reloaded its configuration", cluster, None),
             "Nothing to do if the change was intended; `kafka-self-healing config show` prints what is in effect.",
         ),
-        IncidentEvent::PerformanceDegraded { .. } => (
+        Event::PerformanceDegraded { .. } => (
             None,
             "warning",
             false,
@@ -219,7 +219,7 @@ pub fn compose(config: &Config, event: &IncidentEvent, cluster_state: Option<&st
         if let Some(outcome) = &i.outcome {
             body.push_str(&format!("Outcome: {outcome}\n"));
         }
-        if let IncidentEvent::Escalated { reason, refusals, .. } = event {
+        if let Event::Escalated { reason, refusals, .. } = event {
             body.push_str(&format!("Escalated because: {reason}\n"));
             if !refusals.is_empty() {
                 body.push_str(&format!("Guards that held attempts back:\n  {}\n", refusals.join("\n  ")));
@@ -227,10 +227,10 @@ pub fn compose(config: &Config, event: &IncidentEvent, cluster_state: Option<&st
         }
         body.push_str(&attempts_text(i));
     }
-    if let IncidentEvent::ClusterEvent { reason }
-    | IncidentEvent::SystemError { reason }
-    | IncidentEvent::ConfigurationChanged { reason }
-    | IncidentEvent::PerformanceDegraded { reason } = event
+    if let Event::ClusterEvent { reason }
+    | Event::SystemError { reason }
+    | Event::ConfigurationChanged { reason }
+    | Event::PerformanceDegraded { reason } = event
     {
         body.push_str(&format!("Reason: {reason}\n"));
     }
@@ -291,7 +291,7 @@ pub fn sample_context() -> minijinja::Value {
 fn apply_template(
     config: &Config,
     trigger: &str,
-    event: &IncidentEvent,
+    event: &Event,
     incident: Option<&IncidentRecord>,
     state: &str,
     next: &str,
@@ -315,11 +315,11 @@ fn apply_template(
         })
         .unwrap_or_default();
     let reason = match event {
-        IncidentEvent::Escalated { reason, .. }
-        | IncidentEvent::ClusterEvent { reason }
-        | IncidentEvent::SystemError { reason }
-        | IncidentEvent::ConfigurationChanged { reason }
-        | IncidentEvent::PerformanceDegraded { reason } => reason.clone(),
+        Event::Escalated { reason, .. }
+        | Event::ClusterEvent { reason }
+        | Event::SystemError { reason }
+        | Event::ConfigurationChanged { reason }
+        | Event::PerformanceDegraded { reason } => reason.clone(),
         _ => String::new(),
     };
     let context = minijinja::context! {
@@ -384,7 +384,7 @@ mod tests {
     fn an_escalation_says_everything_needed() {
         let yaml = "cluster:\n  name: prod\n  kafka_brokers:\n    - {node_id: k1, host: kafka1, broker_id: 1}\n";
         let config = crate::config::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
-        let event = IncidentEvent::Escalated {
+        let event = Event::Escalated {
             incident: incident(),
             reason: "3 attempts failed".into(),
             refusals: vec!["max_parallel: 1 action(s) already running".into()],
@@ -409,9 +409,9 @@ mod tests {
         ] {
             assert!(n.body.contains(needle), "missing `{needle}` in:\n{}", n.body);
         }
-        let recovered = compose(&config, &IncidentEvent::Recovered { incident: incident() }, None).unwrap();
+        let recovered = compose(&config, &Event::Recovered { incident: incident() }, None).unwrap();
         assert!(recovered.resolved && recovered.subject == "[RESOLVED] k1 Recovered");
-        let broken = IncidentEvent::SystemError { reason: "the state store refuses writes: disk full".into() };
+        let broken = Event::SystemError { reason: "the state store refuses writes: disk full".into() };
         let n = compose(&config, &broken, None).unwrap();
         assert_eq!((n.trigger.as_str(), n.severity.as_str()), ("on_system_error", "critical"));
         assert!(
@@ -426,8 +426,7 @@ mod tests {
                     notifications:\n  templates:\n    on_max_retries_exceeded:\n      subject: \"PAGE {node_id}: {{ cause }}\"\n\
                     \x20     body: \"{% for a in attempts %}{{ a.n }}:{{ a.action }}={{ a.exit_code }} {% endfor %}in {{ cluster }}\"\n";
         let config = crate::config::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
-        let event =
-            IncidentEvent::Escalated { incident: incident(), reason: "3 attempts failed".into(), refusals: vec![] };
+        let event = Event::Escalated { incident: incident(), reason: "3 attempts failed".into(), refusals: vec![] };
         let n = compose(&config, &event, None).unwrap();
         assert_eq!(n.subject, "PAGE k1: connection_refused");
         assert_eq!(n.body, "1:restart_service=1 in prod");

@@ -27,8 +27,8 @@ pub use compose::Notification;
 
 use crate::audit::Audit;
 use crate::config::Config;
+use crate::events::Event;
 use crate::plugin::Registry;
-use crate::recovery::IncidentEvent;
 use crate::store::{Store, millis, records};
 use crate::telemetry::Telemetry;
 use crate::watch::Board;
@@ -70,7 +70,7 @@ impl Notifier {
     /// Runs until `shutdown`; what is not delivered stays in the outbox for the next start.
     pub async fn run(
         self: Arc<Self>,
-        mut events: broadcast::Receiver<IncidentEvent>,
+        mut events: broadcast::Receiver<Event>,
         tracker: TaskTracker,
         shutdown: CancellationToken,
     ) {
@@ -94,13 +94,10 @@ impl Notifier {
     }
 
     /// Composes the event's notification and writes one outbox row per channel it is routed to.
-    async fn enqueue(&self, event: &IncidentEvent) {
+    async fn enqueue(&self, event: &Event) {
         let state = self
             .board
-            .cluster
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
+            .cluster()
             .map(|c| if c.problems.is_empty() { "healthy".to_string() } else { c.problems.join("; ") });
         let Some(n) = compose::compose(&self.config, event, state.as_deref()) else { return };
         if !compose::enabled(&self.config, &n.trigger) {

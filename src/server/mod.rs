@@ -164,21 +164,14 @@ fn healthy(state: &ServerState) -> (bool, Vec<crate::telemetry::Stale>) {
 
 /// Ready once every node has been probed at least once.
 fn waiting_for(state: &ServerState) -> Vec<String> {
-    let nodes = state.board.nodes.lock().unwrap_or_else(|p| p.into_inner());
-    let mut waiting: Vec<String> =
-        nodes.values().filter(|s| s.probed_at.is_none()).map(|s| s.node.id.clone()).collect();
-    waiting.sort();
-    waiting
+    state.board.snapshots().into_iter().filter(|s| s.probed_at.is_none()).map(|s| s.node.id).collect()
 }
 
 fn gauges(state: &ServerState, outbox_depth: Option<u32>) -> Gauges {
     let engine = state.engine.status();
-    let mut nodes: Vec<(String, &'static str, &'static str)> = {
-        let board = state.board.nodes.lock().unwrap_or_else(|p| p.into_inner());
-        board.values().map(|s| (s.node.id.clone(), s.node.role.as_str(), s.state.as_str())).collect()
-    };
-    nodes.sort();
-    let cluster = state.board.cluster.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let nodes: Vec<(String, &'static str, &'static str)> =
+        state.board.snapshots().into_iter().map(|s| (s.node.id, s.node.role.as_str(), s.state.as_str())).collect();
+    let cluster = state.board.cluster();
     Gauges {
         nodes,
         cluster_healthy: cluster.as_ref().map(|v| v.problems.is_empty() && !v.isolated),
@@ -228,15 +221,20 @@ async fn ready(State(state): State<Shared>) -> Response {
 fn node_views(state: &ServerState) -> Vec<views::NodeView> {
     let engine = state.engine.status();
     let now = Instant::now();
-    let board = state.board.nodes.lock().unwrap_or_else(|p| p.into_inner());
     // In configuration order: the order the operator wrote.
-    state.engine.nodes.iter().filter_map(|n| board.get(&n.id)).map(|s| views::node_view(s, &engine, now)).collect()
+    state
+        .engine
+        .nodes
+        .iter()
+        .filter_map(|n| state.board.snapshot(&n.id))
+        .map(|s| views::node_view(&s, &engine, now))
+        .collect()
 }
 
 async fn status(State(state): State<Shared>) -> Response {
     let open = store_call(&state, |c| records::list_incidents(c, None, None, true)).await;
     let (started_at, uptime_seconds) = views::uptime(state.started);
-    let cluster = state.board.cluster.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let cluster = state.board.cluster();
     let body = json!({
         "cluster": views::cluster_summary(&state.config.cluster.name, cluster.as_ref()),
         "daemon": views::DaemonView {

@@ -177,44 +177,4 @@ impl Store {
     }
 }
 
-/// Operator controls kept in the store (written by the CLI, read by the daemon).
-pub mod controls {
-    use rusqlite::{Connection, OptionalExtension, params};
-
-    /// `paused_until`: epoch millis until which no action runs (`i64::MAX` = until resumed).
-    pub const PAUSED_UNTIL: &str = "paused_until";
-
-    /// The key of `node`'s maintenance window; its value is `{"until": ms, "reason": ...}`.
-    pub fn maintenance_key(node: &str) -> String {
-        format!("maintenance:{node}")
-    }
-
-    /// The key re-arming `node` after an escalation; its value is when.
-    pub fn reset_key(node: &str) -> String {
-        format!("reset:{node}")
-    }
-
-    pub fn set(conn: &Connection, key: &str, value: &str, at: i64) -> rusqlite::Result<()> {
-        conn.execute(
-            "INSERT INTO controls(key, value, at) VALUES (?1, ?2, ?3)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value, at = excluded.at",
-            params![key, value, at],
-        )?;
-        Ok(())
-    }
-
-    pub fn get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-        conn.query_row("SELECT value FROM controls WHERE key = ?1", params![key], |r| r.get(0)).optional()
-    }
-
-    pub fn delete(conn: &Connection, key: &str) -> rusqlite::Result<bool> {
-        Ok(conn.execute("DELETE FROM controls WHERE key = ?1", params![key])? > 0)
-    }
-
-    /// Every control whose key starts with `prefix`.
-    pub fn with_prefix(conn: &Connection, prefix: &str) -> rusqlite::Result<Vec<(String, String)>> {
-        let mut stmt = conn.prepare("SELECT key, value FROM controls WHERE key LIKE ?1 || '%'")?;
-        let rows = stmt.query_map(params![prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect()
-    }
-}
+pub mod controls;

@@ -18,8 +18,8 @@ use tracing::{info, warn};
 use super::Telemetry;
 use super::process::{self, Sample};
 use crate::config::Config;
+use crate::events::Event;
 use crate::logging::PERFORMANCE;
-use crate::recovery::IncidentEvent;
 
 /// What a sample says against the configuration.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -83,7 +83,7 @@ pub fn watched_paths(config: &Config) -> Vec<String> {
 pub async fn watch(
     config: Arc<Config>,
     telemetry: Arc<Telemetry>,
-    events: broadcast::Sender<IncidentEvent>,
+    events: broadcast::Sender<Event>,
     shutdown: CancellationToken,
 ) {
     let m = &config.system.self_monitoring;
@@ -128,7 +128,7 @@ pub async fn watch(
             } else {
                 let reason = now_assessed.problems.join("; ");
                 warn!(message = "Self-monitoring: the daemon is short of resources.", detail = %reason);
-                let _ = events.send(IncidentEvent::PerformanceDegraded { reason });
+                let _ = events.send(Event::PerformanceDegraded { reason });
             }
         }
         previous = now_assessed;

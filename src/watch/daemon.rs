@@ -1,8 +1,7 @@
 //! Continuous monitoring: a loop per node, a fast path on lost connections,
 //! and a cluster view recomputed on every change.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::join_all;
@@ -12,9 +11,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use super::board::{Board, NodeSnapshot};
 use super::round::{CONFIRMATION_SPACING, confirm};
 use crate::config::Config;
-use crate::health::{ClusterView, NodeHealth, NodeState, Thresholds, Transition, Verdict, summarize, verdict};
+use crate::health::{NodeHealth, NodeState, Thresholds, Transition, Verdict, summarize, verdict};
 use crate::kafka::{Connection, KafkaError, Security, Timeouts};
 use crate::logging::PERFORMANCE;
 use crate::monitor::{Cause, Observation, Prober, Status};
@@ -28,92 +28,6 @@ pub struct NodeEvent {
     pub transition: Transition,
     pub at: SystemTime,
     pub observations: Vec<Observation>,
-}
-
-/// The latest known state of one node.
-#[derive(Debug, Clone, Serialize)]
-pub struct NodeSnapshot {
-    pub node: Node,
-    pub state: NodeState,
-    pub verdict: Option<Verdict>,
-    pub observations: Vec<Observation>,
-    /// More state changes than `monitoring.flapping` allows, lately.
-    pub flapping: bool,
-    #[serde(skip)]
-    pub since: Instant,
-    /// When the last probe round ended (`None` before the first).
-    #[serde(skip)]
-    pub probed_at: Option<SystemTime>,
-}
-
-/// What the watcher knows now; shared with readers (status API, recovery).
-#[derive(Debug, Default)]
-pub struct Board {
-    pub nodes: Mutex<HashMap<String, NodeSnapshot>>,
-    pub cluster: Mutex<Option<ClusterView>>,
-    /// Broker ids registered in ZooKeeper (`/brokers/ids`), in ZooKeeper mode.
-    pub registered: Mutex<Option<BTreeSet<i32>>>,
-    /// ZooKeeper mode: when each broker id's registration disappeared (cleared when it is back).
-    pub deregistered: Mutex<HashMap<i32, Instant>>,
-    /// Per node: asks its watcher to probe now (the recovery engine, after an action).
-    pub wakers: Mutex<HashMap<String, mpsc::Sender<Option<Observation>>>>,
-    /// Kafka's broker id of each broker: configured, or learned from the
-    /// cluster's metadata (the broker that advertises the node's address).
-    broker_ids: Mutex<HashMap<String, BrokerId>>,
-}
-
-/// A broker's id and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BrokerId {
-    pub id: i32,
-    /// `configuration`, `metadata from NODE`, or `state store` (learned before a restart).
-    pub source: String,
-}
-
-impl Board {
-    /// Kafka's broker id of `node`, configured or learned; `None` while unknown.
-    pub fn broker_id(&self, node: &str) -> Option<i32> {
-        self.broker_ids.lock().unwrap_or_else(|p| p.into_inner()).get(node).map(|b| b.id)
-    }
-
-    /// Every known broker id, by node.
-    pub fn broker_ids(&self) -> HashMap<String, BrokerId> {
-        self.broker_ids.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// The node whose broker id is `id`.
-    pub fn node_of_broker(&self, id: i32) -> Option<String> {
-        let ids = self.broker_ids.lock().unwrap_or_else(|p| p.into_inner());
-        ids.iter().find(|(_, b)| b.id == id).map(|(n, _)| n.clone())
-    }
-
-    /// Records `node`'s broker id. The cluster's own word (`metadata …`)
-    /// replaces anything learned before; a configured id is never replaced,
-    /// and a remembered one (`state store`) only fills a gap. True when it changed.
-    pub fn learn_broker_id(&self, node: &str, id: i32, source: &str) -> bool {
-        let mut ids = self.broker_ids.lock().unwrap_or_else(|p| p.into_inner());
-        match ids.get(node) {
-            Some(b) if b.source == "configuration" || b.id == id => return false,
-            Some(_) if source == "state store" => return false,
-            Some(b) => {
-                warn!(message = "Broker id changed: the cluster's metadata gives another id than before.", node = %node, before = b.id, now = id, source = %source)
-            }
-            None => info!(message = "Broker id learned.", node = %node, broker_id = id, source = %source),
-        }
-        ids.insert(node.to_string(), BrokerId { id, source: source.to_string() });
-        true
-    }
-
-    /// The latest snapshot of `node`.
-    pub fn snapshot(&self, node: &str) -> Option<NodeSnapshot> {
-        self.nodes.lock().unwrap_or_else(|p| p.into_inner()).get(node).cloned()
-    }
-
-    /// Asks the watcher of `node` to probe it now; false if it is busy or gone.
-    pub fn wake(&self, node: &str) -> bool {
-        let wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
-        wakers.get(node).is_some_and(|w| w.try_send(None).is_ok())
-    }
 }
 
 /// Starts watching every node of `config` until `shutdown`; tasks are tracked by `tracker`.
@@ -134,30 +48,13 @@ pub fn spawn(
     let changed = Arc::new(Notify::new());
     let mut nodes = topology::nodes(config);
     topology::mark_this_host(&mut nodes, crate::host::is_named_this_host);
-    {
-        let mut ids = board.broker_ids.lock().unwrap_or_else(|p| p.into_inner());
-        for node in nodes.iter().filter(|n| n.role == Role::KafkaBroker) {
-            if let Some(id) = node.broker_id {
-                ids.insert(node.id.clone(), BrokerId { id, source: "configuration".into() });
-            }
+    for node in nodes.iter().filter(|n| n.role == Role::KafkaBroker) {
+        if let Some(id) = node.broker_id {
+            board.learn_broker_id(&node.id, id, super::board::CONFIGURED);
         }
     }
-    {
-        let mut snapshots = board.nodes.lock().unwrap_or_else(|p| p.into_inner());
-        for node in &nodes {
-            snapshots.insert(
-                node.id.clone(),
-                NodeSnapshot {
-                    node: node.clone(),
-                    state: NodeState::Unknown,
-                    verdict: None,
-                    observations: vec![],
-                    flapping: false,
-                    since: Instant::now(),
-                    probed_at: None,
-                },
-            );
-        }
+    for node in &nodes {
+        board.publish(NodeSnapshot::unknown(node));
     }
     let zookeeper_connect: Vec<String> =
         nodes.iter().filter(|n| n.role == Role::Zookeeper).map(|n| n.address()).collect();
@@ -171,7 +68,7 @@ pub fn spawn(
     let mut broker_wakes = std::collections::HashSet::new();
     for node in nodes {
         let (signal, wake) = mpsc::channel(4);
-        board.wakers.lock().unwrap_or_else(|p| p.into_inner()).insert(node.id.clone(), signal.clone());
+        board.add_waker(&node.id, signal.clone());
         if node.role == Role::KafkaBroker && !uses_kafka_protocol(&node) {
             broker_wakes.insert(node.id.clone());
         }
@@ -313,21 +210,15 @@ impl NodeTask {
         transition: Option<Transition>,
         latency: Duration,
     ) {
-        {
-            let mut nodes = self.board.nodes.lock().unwrap_or_else(|p| p.into_inner());
-            nodes.insert(
-                self.node.id.clone(),
-                NodeSnapshot {
-                    node: self.node.clone(),
-                    state: health.state(),
-                    verdict: Some(v.clone()),
-                    observations: observations.to_vec(),
-                    flapping: health.is_flapping(Instant::now(), &self.thresholds),
-                    since: health.since(),
-                    probed_at: Some(SystemTime::now()),
-                },
-            );
-        }
+        self.board.publish(NodeSnapshot {
+            node: self.node.clone(),
+            state: health.state(),
+            verdict: Some(v.clone()),
+            observations: observations.to_vec(),
+            flapping: health.is_flapping(Instant::now(), &self.thresholds),
+            since: health.since(),
+            probed_at: Some(SystemTime::now()),
+        });
         let Some(t) = transition else { return };
         let cause = t.cause.map_or("none", |c| c.as_str());
         let line = format!("Node status: {} {} -> {}", self.node.id, t.from.as_str(), t.to.as_str());
@@ -516,19 +407,13 @@ async fn watch_cluster(
             _ = changed.notified() => {}
             _ = tokio::time::sleep(interval) => {}
         }
-        let (states, observations): (Vec<(Node, NodeState)>, Vec<Observation>) = {
-            let nodes = board.nodes.lock().unwrap_or_else(|p| p.into_inner());
-            let mut sorted: Vec<&NodeSnapshot> = nodes.values().collect();
-            sorted.sort_by(|a, b| a.node.id.cmp(&b.node.id));
-            (
-                sorted.iter().map(|s| (s.node.clone(), s.state)).collect(),
-                sorted.iter().flat_map(|s| s.observations.clone()).collect(),
-            )
-        };
+        let snapshots = board.snapshots();
+        let states: Vec<(Node, NodeState)> = snapshots.iter().map(|s| (s.node.clone(), s.state)).collect();
+        let observations: Vec<Observation> = snapshots.iter().flat_map(|s| s.observations.clone()).collect();
         if states.iter().any(|(_, s)| *s == NodeState::Unknown) {
             continue;
         }
-        let registered = board.registered.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let registered = board.registered();
         let view = summarize(&states, &observations, registered.as_ref(), isolation_fraction);
         let key = (view.problems.clone(), view.isolated);
         if last.as_ref() != Some(&key) {
@@ -545,6 +430,6 @@ async fn watch_cluster(
             }
             last = Some(key);
         }
-        *board.cluster.lock().unwrap_or_else(|p| p.into_inner()) = Some(view);
+        board.set_cluster(view);
     }
 }

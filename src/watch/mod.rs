@@ -6,11 +6,13 @@
 //! Must never: decide a node's state itself (that is `health`), or probe
 //! anything that is not in the configuration.
 
+mod board;
 mod daemon;
 mod registrations;
 mod report;
 mod round;
 
-pub use daemon::{Board, BrokerId, NodeEvent, NodeSnapshot, spawn};
+pub use board::{Board, BrokerId, CONFIGURED, NodeSnapshot, REMEMBERED};
+pub use daemon::{NodeEvent, spawn};
 pub use report::{CheckReport, NodeReport};
 pub use round::{CONFIRMATION_SPACING, check_round};

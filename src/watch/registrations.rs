@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use zookeeper_client as zk;
 
-use super::daemon::Board;
+use super::board::Board;
 
 const IDS: &str = "/brokers/ids";
 
@@ -34,7 +34,7 @@ pub async fn registered_now(connect: &str, limit: Duration) -> Option<BTreeSet<i
     tokio::time::timeout(limit, ask).await.ok().flatten()
 }
 
-/// Keeps `board.registered` up to date (the cluster view is recomputed on
+/// Keeps the board's registrations up to date (the cluster view is recomputed on
 /// every change) and wakes the task of each broker (node id) in `wakes` whose
 /// registration changes — its broker id configured or learned. Reconnects
 /// (with a new session) on loss.
@@ -89,20 +89,18 @@ pub async fn watch_registrations(
             if let Some(before) = &known {
                 for gone in before.difference(&ids) {
                     warn!(message = %format!("Broker {gone} deregistered from ZooKeeper ({IDS}/{gone} deleted)."), broker_id = gone);
-                    board.deregistered.lock().unwrap_or_else(|p| p.into_inner()).insert(*gone, Instant::now());
                     if let Some(node) = board.node_of_broker(*gone).filter(|n| wakes.contains(n)) {
                         board.wake(&node);
                     }
                 }
                 for back in ids.difference(before) {
                     info!(message = %format!("Broker {back} registered in ZooKeeper."), broker_id = back);
-                    board.deregistered.lock().unwrap_or_else(|p| p.into_inner()).remove(back);
                     if let Some(node) = board.node_of_broker(*back).filter(|n| wakes.contains(n)) {
                         board.wake(&node);
                     }
                 }
             }
-            *board.registered.lock().unwrap_or_else(|p| p.into_inner()) = Some(ids.clone());
+            board.set_registered(ids.clone(), Instant::now());
             known = Some(ids);
             changed.notify_one();
             let event = tokio::select! {

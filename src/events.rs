@@ -1,0 +1,50 @@
+//! The events notifications ride on.
+//!
+//! Owns: the vocabulary of what happened — an incident's steps (opened, an
+//! attempt finished, recovered, escalated) and the daemon's own events (a
+//! cluster-wide event, a system error, a reload, degraded performance).
+//! Must never: depend on who sends or who receives them (recovery, telemetry
+//! and the application send; notify and the API receive).
+
+use serde::Serialize;
+
+use crate::store::{AttemptRecord, IncidentRecord};
+
+/// Something people may need to hear about: what the recovery engine did
+/// to an incident, or what happened to the daemon itself.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Opened {
+        incident: IncidentRecord,
+    },
+    AttemptFinished {
+        incident: IncidentRecord,
+        attempt: AttemptRecord,
+    },
+    Recovered {
+        incident: IncidentRecord,
+    },
+    Escalated {
+        incident: IncidentRecord,
+        reason: String,
+        /// The guards that held attempts back during the incident (`guard: reason`).
+        refusals: Vec<String>,
+    },
+    /// Isolation or mass failure: nothing is done anywhere until it clears.
+    ClusterEvent {
+        reason: String,
+    },
+    /// The daemon itself cannot do its job (the state store refuses writes, …).
+    SystemError {
+        reason: String,
+    },
+    /// The daemon reloaded its configuration (SIGHUP).
+    ConfigurationChanged {
+        reason: String,
+    },
+    /// The daemon itself is short of memory, CPU or disk (self-monitoring).
+    PerformanceDegraded {
+        reason: String,
+    },
+}
