@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Sets up what is missing, then runs every check and test: formatting, clippy,
-# the Debian package, unit tests, CLI tests and the tests against real Kafka
-# and ZooKeeper clusters.
+# the module layering, the Debian package, unit tests, CLI tests and the tests
+# against real Kafka and ZooKeeper clusters.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 bash testing/setup.sh
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
+# The layering ARCHITECTURE.md promises: no import cycle between top-level modules.
+python3 testing/module-cycles.py
 # The .deb the packaging tests install (a release build).
 bash testing/package.sh
 log=$(mktemp)

@@ -16,13 +16,14 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::audit::Audit;
-use crate::config::{Config, Loaded};
+use crate::config::Config;
 use crate::events::Event;
 use crate::monitor::Prober;
 use crate::notify::Notifier;
 use crate::recovery::Engine;
 use crate::secrets::Masker;
 use crate::server::ServerState;
+use crate::setup::Loaded;
 use crate::store::Store;
 use crate::systemd;
 use crate::telemetry::{Telemetry, selfmon};
@@ -75,7 +76,7 @@ pub async fn run(mut loaded: Loaded, options: RunOptions, mut signals: mpsc::Rec
         // Off the runtime's threads (plugin discovery runs executables), and a
         // panic in there is a refused reload, never a dead daemon.
         let path = loaded.path.clone();
-        let checked = tokio::task::spawn_blocking(move || crate::config::load(&path)).await.unwrap_or_else(|e| {
+        let checked = tokio::task::spawn_blocking(move || crate::setup::load(&path)).await.unwrap_or_else(|e| {
             let d = crate::config::Diagnostic {
                 severity: crate::config::Severity::Error,
                 mark: None,

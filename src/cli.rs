@@ -302,7 +302,7 @@ pub fn main() -> ExitCode {
             let registry = &loaded.plugins;
             let listing = registry.listing();
             match output {
-                CheckFormat::Table => print!("{}", crate::plugin::inspect::table(&listing)),
+                CheckFormat::Table => print!("{}", crate::plugin_inspect::table(&listing)),
                 CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&listing).unwrap_or_default()),
             }
             if listing.iter().any(|l| l.error.is_some()) { ExitCode::from(1) } else { ExitCode::SUCCESS }
@@ -318,7 +318,7 @@ pub fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let security = loaded.security.clone();
-            match runtime.block_on(crate::plugin::inspect::test(
+            match runtime.block_on(crate::plugin_inspect::test(
                 &loaded.config,
                 security,
                 &registry,
@@ -468,7 +468,7 @@ fn status(url: Option<String>, file: &Path, output: CheckFormat) -> ExitCode {
 }
 
 /// The configuration and a single-threaded runtime, for a command that sends notifications.
-fn loaded_with_runtime(file: &Path) -> Result<(config::Loaded, tokio::runtime::Runtime), ExitCode> {
+fn loaded_with_runtime(file: &Path) -> Result<(crate::setup::Loaded, tokio::runtime::Runtime), ExitCode> {
     Ok((load_or_exit(file)?, runtime(false, 1)?))
 }
 
@@ -587,8 +587,8 @@ fn print_report(report: &Report) {
 }
 
 /// Loads `file`, or prints every problem and gives the exit status to return.
-fn load_or_exit(file: &Path) -> Result<config::Loaded, ExitCode> {
-    config::load(file).map_err(|report| {
+fn load_or_exit(file: &Path) -> Result<crate::setup::Loaded, ExitCode> {
+    crate::setup::load(file).map_err(|report| {
         print_report(&report);
         ExitCode::from(1)
     })

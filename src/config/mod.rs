@@ -1,25 +1,30 @@
-//! Configuration: YAML text → a validated [`Config`] with every problem located.
+//! Configuration: YAML text → a typed [`Config`] with every problem located.
 //!
-//! Owns: reading the file and running the stages in order — YAML tree
-//! (`yaml`), typed decoding with `${VAR}` expansion (`decode`, `env`), semantic
-//! rules (`validate`) — and the one-line summary the daemon logs.
+//! Owns: the schema (`schema`, `role`), reading the file, the YAML tree
+//! (`yaml`), typed decoding with `${VAR}` expansion (`decode`, `env`), the
+//! rules between keys (`validate`, with the [`validate::Checker`] every
+//! component's own checks report through), and the one-line summary the
+//! daemon logs. The ground floor: it imports no other module of the daemon;
+//! `crate::setup` runs it and each component's checks.
 //! Must never: act on the configuration, or hand out a secret's value except
 //! through [`decode::Secret::expose`].
 //!
-//! Keeping YAML behind this one `load` means the rest of the daemon sees only
+//! Keeping YAML behind this module means the rest of the daemon sees only
 //! plain structs.
 
 pub mod decode;
 pub mod diagnostic;
 pub mod env;
+mod role;
 pub mod schema;
 pub mod validate;
 pub mod yaml;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use decode::{Seconds, Secret};
 pub use diagnostic::{Diagnostic, Report, Severity};
+pub use role::Role;
 pub use schema::*;
 
 /// Any YAML text as plain JSON data, or the first parse error with its place.
@@ -32,8 +37,8 @@ pub fn yaml_to_json(text: &str) -> Result<serde_json::Value, String> {
     }
 }
 
-use crate::topology::Role;
-use decode::{Ctx, Decode};
+pub use decode::Ctx;
+use decode::Decode;
 use yaml::{Mark, Value};
 
 /// Where `run`, `check` and `config show` look without `--config`.
@@ -46,29 +51,11 @@ pub const CONFIG_PATH_ENV: &str = "KAFKA_SELF_HEALING_CONFIG";
 pub const OVERLAY_SECTIONS: &[&str] =
     &["environment", "development", "docker", "kubernetes", "testing", "multi_datacenter"];
 
-/// A configuration that passed validation, with the warnings it produced.
-#[derive(Debug)]
-pub struct Loaded {
-    pub path: PathBuf,
-    pub config: Config,
-    pub warnings: Report,
-    /// TLS and SASL settings for Kafka connections, checked and ready.
-    pub security: crate::kafka::Security,
-    /// Built-ins and the external plugins discovery found while validating —
-    /// read once, so no plugin's `describe` runs twice.
-    pub plugins: std::sync::Arc<crate::plugin::Registry>,
-}
-
-/// Reads and validates `path` against the process environment.
-pub fn load(path: &Path) -> Result<Loaded, Report> {
-    load_with_env(path, &|name| std::env::var(name).ok())
-}
-
 /// The largest configuration file read (a fleet of 2,000 brokers is about 300 KB).
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Reads and validates `path`; `env` answers `${VAR}` and `*_env` look-ups.
-pub fn load_with_env(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Report> {
+/// The text of the configuration file `path`, or why it cannot be read.
+pub fn read(path: &Path) -> Result<String, Report> {
     if let Ok(meta) = std::fs::metadata(path)
         && meta.is_file()
         && meta.len() > MAX_FILE_BYTES
@@ -104,11 +91,21 @@ pub fn load_with_env(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Resul
         }
         Report::new(path, vec![d])
     })?;
-    parse_str(&text, path, env)
+    Ok(text)
 }
 
-/// Validates configuration text; `path` is only used in messages.
-pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Report> {
+/// Decoded configuration text: the configuration with its defaults, and the
+/// context that holds every diagnostic so far and where each key was written.
+pub struct Decoded<'a> {
+    pub config: Config,
+    pub cx: Ctx<'a>,
+    /// The file is a mapping of sections: the rules between keys apply.
+    pub sections: bool,
+}
+
+/// YAML text → a typed configuration with its defaults (`${VAR}` expanded by
+/// `env`); `Err` only when the text is not YAML. `path` is only used in messages.
+pub fn decode<'a>(text: &str, path: &Path, env: &'a dyn Fn(&str) -> Option<String>) -> Result<Decoded<'a>, Report> {
     let mut root = match yaml::parse(text) {
         Ok(root) => root,
         Err(errors) => {
@@ -148,20 +145,12 @@ pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) 
     let mut config = Config::decode(&root, &mut cx).unwrap_or_default();
     fill_defaults(&mut config, env);
     // Rules between keys mean something only for a mapping of sections.
-    let (security, plugins) = match root.value {
-        Value::Map(_) => validate::validate(&config, &mut cx),
-        _ => (crate::kafka::Security::plaintext(), crate::plugin::Registry::default()),
-    };
-    let report = Report::new(path, cx.diagnostics);
-    if report.has_errors() {
-        return Err(report);
-    }
-    Ok(Loaded { path: path.to_path_buf(), config, warnings: report, security, plugins: std::sync::Arc::new(plugins) })
+    let sections = matches!(root.value, Value::Map(_));
+    Ok(Decoded { config, cx, sections })
 }
 
 /// Defaults that depend on other values or on the environment.
 fn fill_defaults(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
-    let methods = config.monitoring.methods.clone();
     let actions = config.recovery.actions.clone();
     let r = &config.recovery;
     let policy = RetryPolicyOverride {
@@ -175,7 +164,6 @@ fn fill_defaults(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
         // The node's own keys, then its type's, then `recovery`'s.
         let t = types.of(role);
         node.port.get_or_insert(role.default_port());
-        node.monitoring_methods.get_or_insert_with(|| effective_methods(role, &methods));
         node.recovery_actions.get_or_insert_with(|| t.actions.clone().unwrap_or_else(|| actions.clone()));
         let own = node.retry_policy.take().unwrap_or_default();
         node.retry_policy = Some(RetryPolicyOverride {
@@ -201,16 +189,6 @@ fn fill_defaults(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
     jmx.password = jmx.password.take().filter(|p| !p.is_empty()).or_else(|| from_env("JMX_PASSWORD").map(Secret::new));
 }
 
-/// `monitoring.methods` as it applies to a node of `role`: built-ins that cannot
-/// check this role are left out (the runbook's `[socket, jmx]` also covers
-/// ZooKeeper nodes, where `jmx` means nothing); nothing left means the role's defaults.
-fn effective_methods(role: Role, methods: &[String]) -> Vec<String> {
-    use crate::plugin::{Kind, builtin};
-    let applicable: Vec<String> =
-        methods.iter().filter(|m| builtin(Kind::Monitor, m).is_none_or(|b| b.roles.contains(&role))).cloned().collect();
-    if applicable.is_empty() { role.default_methods().iter().map(|m| m.to_string()).collect() } else { applicable }
-}
-
 impl schema::NodeTypesRecovery {
     /// The settings of node type `role`.
     pub fn of(&self, role: Role) -> &schema::NodeTypeRecovery {
@@ -231,7 +209,8 @@ impl ClusterConfig {
         brokers.chain(controllers).chain(zookeeper)
     }
 
-    fn nodes_mut(&mut self) -> impl Iterator<Item = (Role, &mut NodeConfig)> {
+    /// Every node with its role, to fill in what depends on other modules (`crate::setup`).
+    pub fn nodes_mut(&mut self) -> impl Iterator<Item = (Role, &mut NodeConfig)> {
         let brokers = self.kafka_brokers.iter_mut().map(|n| (Role::KafkaBroker, n));
         let controllers = self.kraft_controllers.iter_mut().map(|n| (Role::KraftController, n));
         let zookeeper = self.zookeeper_nodes.iter_mut().map(|n| (Role::Zookeeper, n));

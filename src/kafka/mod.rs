@@ -12,6 +12,7 @@ mod connection;
 mod error;
 mod scram;
 mod security;
+pub mod setup;
 
 pub use connection::{Connection, Timeouts};
 pub use error::{KafkaError, error_name};

@@ -8,6 +8,7 @@
 //! path and the reason.
 
 pub mod rotate;
+pub mod setup;
 
 use std::path::Path;
 use std::sync::Mutex;

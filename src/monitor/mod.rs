@@ -17,6 +17,7 @@ mod kafka_api;
 mod kafka_log_dirs;
 mod kafka_metadata;
 mod kraft_quorum;
+pub mod setup;
 mod socket;
 mod zookeeper;
 

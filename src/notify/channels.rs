@@ -280,7 +280,7 @@ mod tests {
                     pagerduty: {routing_key: abc}\n  \
                     alertmanager: {url: \"http://127.0.0.1:9093\"}\n  \
                     command: {command: /bin/true}\n";
-        let config = crate::config::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
+        let config = crate::setup::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
         let ours: Vec<&str> = builtin_channels(&config).into_iter().map(|(n, _)| n).collect();
         assert_eq!(config.notifications.channels(), ours);
         assert_eq!(ours, ["slack", "teams", "webhook", "pagerduty", "alertmanager", "command"]);

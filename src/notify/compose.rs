@@ -383,7 +383,7 @@ mod tests {
     #[test]
     fn an_escalation_says_everything_needed() {
         let yaml = "cluster:\n  name: prod\n  kafka_brokers:\n    - {node_id: k1, host: kafka1, broker_id: 1}\n";
-        let config = crate::config::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
+        let config = crate::setup::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
         let event = Event::Escalated {
             incident: incident(),
             reason: "3 attempts failed".into(),
@@ -425,7 +425,7 @@ mod tests {
         let yaml = "cluster:\n  name: prod\n  kafka_brokers:\n    - {node_id: k1, host: kafka1}\n\
                     notifications:\n  templates:\n    on_max_retries_exceeded:\n      subject: \"PAGE {node_id}: {{ cause }}\"\n\
                     \x20     body: \"{% for a in attempts %}{{ a.n }}:{{ a.action }}={{ a.exit_code }} {% endfor %}in {{ cluster }}\"\n";
-        let config = crate::config::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
+        let config = crate::setup::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
         let event = Event::Escalated { incident: incident(), reason: "3 attempts failed".into(), refusals: vec![] };
         let n = compose(&config, &event, None).unwrap();
         assert_eq!(n.subject, "PAGE k1: connection_refused");

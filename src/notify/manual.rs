@@ -112,7 +112,7 @@ mod tests {
 
     #[test]
     fn a_manual_alert_names_its_author_and_has_its_own_key() {
-        let config = crate::config::parse_str(
+        let config = crate::setup::parse_str(
             "cluster:\n  name: prod\n  kafka_brokers: [{node_id: b, host: h}]\n",
             std::path::Path::new("t.yaml"),
             &|_| None,

@@ -13,6 +13,7 @@ pub mod compose;
 mod email;
 pub mod manual;
 pub mod rehearsal;
+pub mod setup;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -7,11 +7,11 @@
 //! `external`.
 
 pub mod external;
-pub mod inspect;
+pub mod setup;
 
 use serde::Serialize;
 
-use crate::topology::Role;
+use crate::config::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {

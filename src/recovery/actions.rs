@@ -325,7 +325,7 @@ mod tests {
         let yaml = format!(
             "cluster:\n  kafka_brokers:\n    - {{node_id: b1, host: kafka1.example.com, broker_id: 1}}\n{extra}"
         );
-        crate::config::parse_str(&yaml, Path::new("t.yaml"), &|_| None).unwrap().config
+        crate::setup::parse_str(&yaml, Path::new("t.yaml"), &|_| None).unwrap().config
     }
 
     fn node(host: &str, role: Role) -> Node {

@@ -27,6 +27,7 @@ pub mod policy;
 mod resume;
 pub mod runner;
 mod serving;
+pub mod setup;
 mod state;
 pub mod unit_state;
 

@@ -85,7 +85,7 @@ mod tests {
         let yaml = "cluster:\n  kafka_brokers:\n    - {node_id: a, host: h, retry_policy: {max_attempts: 2}}\n  zookeeper_nodes:\n    - {node_id: z, host: h}\n\
                     recovery:\n  initial_delay_seconds: 3\n  node_types:\n    kafka_broker: {max_attempts: 9, initial_delay_seconds: 5}\n\
                     \x20   zookeeper: {actions: [script], max_attempts: 7}\n";
-        let loaded = crate::config::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap();
+        let loaded = crate::setup::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap();
         let c = &loaded.config;
         let broker = RetryPolicy::for_node(c, Some(&c.cluster.kafka_brokers[0]));
         assert_eq!((broker.max_attempts, broker.initial_delay), (2, Duration::from_secs(5)), "node, then type");
@@ -99,7 +99,7 @@ mod tests {
     fn node_overrides_apply_key_by_key() {
         let yaml = "cluster:\n  kafka_brokers:\n    - {node_id: a, host: h, retry_policy: {max_attempts: 2}}\n\
                     recovery: {initial_delay_seconds: 3, max_delay_seconds: 7}\n";
-        let loaded = crate::config::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap();
+        let loaded = crate::setup::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap();
         let node = &loaded.config.cluster.kafka_brokers[0];
         let p = RetryPolicy::for_node(&loaded.config, Some(node));
         assert_eq!(p.max_attempts, 2);

@@ -159,7 +159,7 @@ mod tests {
     fn the_question_runs_where_the_restart_would() {
         let yaml =
             "cluster:\n  kafka_brokers: [{node_id: b1, host: kafka1.example.com}]\nrecovery:\n  ssh: {user: ops}\n";
-        let c = crate::config::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
+        let c = crate::setup::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
         let node = crate::topology::nodes(&c).remove(0);
         let step = query(&c.recovery, &node);
         assert_eq!(step.argv[0], "ssh");

@@ -144,7 +144,7 @@ mod tests {
     use super::*;
 
     fn config(yaml: &str) -> Config {
-        crate::config::parse_str(
+        crate::setup::parse_str(
             &format!("cluster:\n  kafka_brokers: [{{node_id: b, host: h}}]\n{yaml}"),
             std::path::Path::new("t.yaml"),
             &|_| None,

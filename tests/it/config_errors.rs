@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use kafka_self_healing::config::{self, Severity};
+use kafka_self_healing::config::Severity;
+use kafka_self_healing::setup;
 
 const BROKERS: &str = "cluster:\n  kafka_brokers:\n    - {node_id: k1, host: kafka1}\n";
 
@@ -24,7 +25,7 @@ fn case(name: &'static str, yaml: &str, errors: &'static [&'static str], hints: 
 /// Runs one case and returns what went wrong, if anything.
 fn check(c: &Case) -> Result<(), String> {
     let env = |name: &str| c.env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
-    let report = match config::parse_str(&c.yaml, Path::new("bad.yaml"), &env) {
+    let report = match setup::parse_str(&c.yaml, Path::new("bad.yaml"), &env) {
         Ok(_) => return Err("the configuration was accepted".into()),
         Err(report) => report,
     };
@@ -336,7 +337,7 @@ fn broken_configurations_are_reported_where_they_are_wrong() {
 #[test]
 fn every_error_of_a_file_is_reported_at_once() {
     let yaml = "cluster:\n  kafka_brokers:\n    - {node_id: k1, host: a, port: 0}\n    - {node_id: k1, host: b}\nmonitoring:\n  failure_threshold: x\n  bogus: 1\nrecovery:\n  max_attempts: 0\n";
-    let report = config::parse_str(yaml, Path::new("c.yaml"), &|_| None).unwrap_err();
+    let report = setup::parse_str(yaml, Path::new("c.yaml"), &|_| None).unwrap_err();
     assert_eq!(report.errors().count(), 5, "{report}");
     assert!(report.to_string().ends_with("c.yaml: 5 error(s), 1 warning(s)"), "{report}");
 }
@@ -346,7 +347,7 @@ fn overlays_and_python_formats_are_warnings_not_errors() {
     let yaml = format!(
         "{BROKERS}logging:\n  format: \"%(asctime)s - %(message)s\"\ndevelopment:\n  debug: true\nmulti_datacenter: {{}}\n"
     );
-    let loaded = config::parse_str(&yaml, Path::new("w.yaml"), &|_| None).unwrap();
+    let loaded = setup::parse_str(&yaml, Path::new("w.yaml"), &|_| None).unwrap();
     let warnings: Vec<String> = loaded.warnings.warnings().map(|d| d.message.clone()).collect();
     assert_eq!(
         warnings,
@@ -361,7 +362,7 @@ fn overlays_and_python_formats_are_warnings_not_errors() {
 
 #[test]
 fn a_missing_file_is_an_error_naming_the_file() {
-    let err = config::load(Path::new("/nonexistent/config.yaml")).unwrap_err();
+    let err = setup::load(Path::new("/nonexistent/config.yaml")).unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with(
@@ -382,7 +383,7 @@ fn environment_references_fill_values_and_secrets_stay_hidden() {
         "SMTP_PASSWORD" => Some("s3cr3t-value".to_string()),
         _ => None,
     };
-    let loaded = config::parse_str(&yaml, Path::new("e.yaml"), &env).unwrap();
+    let loaded = setup::parse_str(&yaml, Path::new("e.yaml"), &env).unwrap();
     let smtp = loaded.config.notifications.smtp.as_ref().unwrap();
     assert_eq!(smtp.host, "mail.example.com");
     assert_eq!(smtp.port, 2525);
@@ -400,7 +401,7 @@ fn runbook_environment_variables_fill_missing_credentials() {
         "SMTP_PASSWORD" => Some("from-env".to_string()),
         _ => None,
     };
-    let loaded = config::parse_str(&yaml, Path::new("e.yaml"), &env).unwrap();
+    let loaded = setup::parse_str(&yaml, Path::new("e.yaml"), &env).unwrap();
     let smtp = loaded.config.notifications.smtp.unwrap();
     assert_eq!(smtp.username.as_deref(), Some("alerts"));
     assert_eq!(smtp.password.map(|p| p.expose().to_string()).as_deref(), Some("from-env"));
@@ -410,7 +411,7 @@ fn runbook_environment_variables_fill_missing_credentials() {
 fn effective_node_settings_inherit_from_their_sections() {
     let yaml = "cluster:\n  kafka_brokers:\n    - {node_id: k1, host: a, jmx_port: 8778, retry_policy: {max_attempts: 2}}\n  zookeeper_nodes:\n    - {node_id: z1, host: z}\n\
                 monitoring:\n  methods: [socket, jmx]\n  jmx: {transport: jolokia}\nrecovery:\n  actions: [script]\n  initial_delay_seconds: 5\n";
-    let loaded = config::parse_str(yaml, Path::new("e.yaml"), &|_| None).unwrap();
+    let loaded = setup::parse_str(yaml, Path::new("e.yaml"), &|_| None).unwrap();
     let c = &loaded.config.cluster;
     let broker = &c.kafka_brokers[0];
     assert_eq!(broker.port, Some(9092));

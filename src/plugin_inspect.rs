@@ -8,9 +8,9 @@
 
 use serde_json::{Value, json};
 
-use super::external::{self, External, Style};
-use super::{Kind, Listed, Registry};
 use crate::config::Config;
+use crate::plugin::external::{self, External, Style};
+use crate::plugin::{Kind, Listed, Registry};
 use crate::topology::{self, Node};
 
 /// The listing as a table.
@@ -83,7 +83,7 @@ pub async fn test(
     let nodes = topology::nodes(config);
     let found: Vec<&External> = registry.discovered.plugins.iter().filter(|p| p.name == name).collect();
     let Some(plugin) = found.first().copied() else {
-        if let Some(b) = super::builtin(Kind::Monitor, name) {
+        if let Some(b) = crate::plugin::builtin(Kind::Monitor, name) {
             let node = pick_node(&nodes, name, node)?;
             let prober = crate::monitor::Prober::from_config(config, security, registry.clone());
             let o = prober.probe(node, b.name).await;
