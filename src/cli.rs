@@ -513,7 +513,7 @@ fn alert(file: &Path, message: &str, severity: &str) -> ExitCode {
             let delivered: Vec<&str> = outcomes
                 .iter()
                 .filter(|(_, o)| *o == crate::notify::manual::Outcome::Delivered)
-                .map(|(c, _)| *c)
+                .map(|(c, _)| c.as_str())
                 .collect();
             let record = serde_json::json!({"subject": n.subject, "severity": severity, "delivered": delivered, "via_daemon": daemon_up});
             if let Err(e) =

@@ -306,7 +306,7 @@ mod tests {
     fn zk_obs(id: &str, mode: &str) -> Observation {
         Observation {
             node: id.into(),
-            method: "zookeeper",
+            method: "zookeeper".into(),
             status: Status::Healthy,
             cause: None,
             detail: String::new(),
@@ -351,7 +351,7 @@ mod tests {
         use crate::monitor::{BrokerEntry, KafkaView};
         let view = |from: i32, ids: &[i32]| Observation {
             node: format!("b{from}"),
-            method: "kafka_metadata",
+            method: "kafka_metadata".into(),
             status: Status::Healthy,
             cause: None,
             detail: String::new(),

@@ -273,7 +273,7 @@ mod tests {
     fn verdict_prefers_the_decisive_method() {
         let obs = |method: &'static str, status: Status| Observation {
             node: "n".into(),
-            method,
+            method: method.into(),
             status,
             cause: None,
             detail: format!("{method} said so"),
@@ -292,7 +292,7 @@ mod tests {
     fn a_broker_that_says_it_is_recovering_explains_the_closed_port() {
         let failed = |method: &'static str, cause: Cause| Observation {
             node: "n".into(),
-            method,
+            method: method.into(),
             status: Status::Failed,
             cause: Some(cause),
             detail: String::new(),

@@ -145,7 +145,7 @@ impl Cause {
 #[derive(Debug, Clone, Serialize)]
 pub struct Observation {
     pub node: String,
-    pub method: &'static str,
+    pub method: String,
     pub status: Status,
     pub cause: Option<Cause>,
     /// One line for people: what was seen.
@@ -292,11 +292,11 @@ impl Prober {
             None => self.plugins.external(Kind::Monitor, method),
             Some(_) => None,
         };
-        let name = builtin.map(|b| b.name).or(external.map(|e| e.label)).unwrap_or("unknown");
+        let name = builtin.map(|b| b.name).or(external.map(|e| e.name.as_str())).unwrap_or("unknown");
         let known = builtin.is_some() || self.plugins.discovered.find(Kind::Monitor, method).is_some();
         let disabled = known && !self.plugins.enabled(Kind::Monitor, method);
         let name = if disabled && external.is_none() && builtin.is_none() {
-            self.plugins.discovered.find(Kind::Monitor, method).map_or(name, |e| e.label)
+            self.plugins.discovered.find(Kind::Monitor, method).map_or(name, |e| e.name.as_str())
         } else {
             name
         };
@@ -347,7 +347,7 @@ impl Prober {
         };
         Observation {
             node: node.id.clone(),
-            method: name,
+            method: name.to_string(),
             status: outcome.status,
             cause: outcome.cause,
             detail: outcome.detail,

@@ -42,12 +42,13 @@ static ALL_ROUTES: std::sync::LazyLock<Routing> = std::sync::LazyLock::new(Routi
 /// The channels to use by name, with their routing: the configured built-ins
 /// not disabled under `plugins.notification_plugins`, then the external
 /// notification plugins (every message the triggers let through).
-pub fn configured<'c>(config: &'c Config, plugins: &Registry) -> Vec<(&'static str, &'c Routing)> {
-    let mut out = builtin_channels(config);
+pub fn configured<'c>(config: &'c Config, plugins: &Registry) -> Vec<(String, &'c Routing)> {
+    let mut out: Vec<(String, &'c Routing)> =
+        builtin_channels(config).into_iter().map(|(name, r)| (name.to_string(), r)).collect();
     out.retain(|(name, _)| plugins.enabled(Kind::Notifier, name));
     for p in &plugins.discovered.plugins {
         if p.kind == Kind::Notifier && plugins.enabled(Kind::Notifier, &p.name) {
-            out.push((p.label, &ALL_ROUTES));
+            out.push((p.name.clone(), &ALL_ROUTES));
         }
     }
     out.sort_by_key(|(name, _)| plugins.priority(Kind::Notifier, name));

@@ -42,8 +42,8 @@ pub async fn send(
     plugins: &crate::plugin::Registry,
     n: &Notification,
     daemon_up: bool,
-) -> Result<Vec<(&'static str, Outcome)>, String> {
-    let channels: Vec<&'static str> = channels::configured(config, plugins).into_iter().map(|(c, _)| c).collect();
+) -> Result<Vec<(String, Outcome)>, String> {
+    let channels: Vec<String> = channels::configured(config, plugins).into_iter().map(|(c, _)| c).collect();
     if channels.is_empty() {
         return Err("no notification channel is configured (notifications.smtp, slack, webhook, …)".into());
     }
@@ -54,14 +54,14 @@ pub async fn send(
     let mut queued = Vec::new();
     for channel in &channels {
         let row = records::OutboxRow {
-            channel,
+            channel: channel.as_str(),
             trigger: "manual",
             incident: n.incident_id.as_deref(),
             node: None,
             payload: &payload,
         };
         let id = records::enqueue(&conn, &row, now, now).map_err(|e| format!("cannot queue the message: {e}"))?;
-        queued.push((*channel, id));
+        queued.push((channel.clone(), id));
     }
     let mut outcomes = Vec::new();
     if daemon_up {
@@ -91,7 +91,7 @@ pub async fn send(
     let http = crate::http_client::build(|b| b.redirect(reqwest::redirect::Policy::none())).0;
     for (channel, id) in queued {
         let at = millis(SystemTime::now());
-        match channels::deliver(config, plugins, channel, n, &http).await {
+        match channels::deliver(config, plugins, &channel, n, &http).await {
             Ok(()) => {
                 records::delivered(&conn, id, at).map_err(|e| e.to_string())?;
                 outcomes.push((channel, Outcome::Delivered));

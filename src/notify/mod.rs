@@ -75,7 +75,7 @@ impl Notifier {
         tracker: TaskTracker,
         shutdown: CancellationToken,
     ) {
-        let channels: Vec<&'static str> =
+        let channels: Vec<String> =
             channels::configured(&self.config, &self.plugins).into_iter().map(|(c, _)| c).collect();
         for channel in channels {
             tracker.spawn(self.clone().deliver_loop(channel, shutdown.clone()));
@@ -120,9 +120,11 @@ impl Notifier {
             }
             let (payload, trigger, incident, node) =
                 (payload.clone(), n.trigger.clone(), n.incident_id.clone(), n.node.clone());
+            let owned = channel.clone();
             let stored = self
                 .store
                 .call(move |c| {
+                    let channel = owned.as_str();
                     let now = millis(SystemTime::now());
                     let held = if limited {
                         let (hour, _) = records::sent_since(c, channel, now - 3_600_000, node.as_deref(), &trigger)?;
@@ -160,7 +162,7 @@ impl Notifier {
                     error!(message = "Notification: cannot write to the outbox; it is lost.", channel, error = %e)
                 }
                 Ok(Some(limit)) => {
-                    self.telemetry.metrics.notification(channel, &n.trigger, "suppressed", 1);
+                    self.telemetry.metrics.notification(&channel, &n.trigger, "suppressed", 1);
                     info!(message = "Notification held back by a rate limit; it will be summarised.", channel, trigger = %n.trigger, limit);
                     self.audit
                         .record(
@@ -194,12 +196,14 @@ impl Notifier {
 
     /// Once the oldest held-back notification is a cooldown old, queues one
     /// summary of everything held back.
-    async fn summarise(&self, channel: &'static str) {
+    async fn summarise(&self, channel: &str) {
         let cooldown_ms = (self.config.notifications.rate_limiting.cooldown_period_minutes * 60_000.0) as i64;
         let cluster = self.config.cluster.name.clone();
+        let owned = channel.to_string();
         let queued = self
             .store
             .call(move |c| {
+                let channel = owned.as_str();
                 let held = records::unsummarised(c, channel)?;
                 let now = millis(SystemTime::now());
                 if held.is_empty() {
@@ -247,7 +251,8 @@ impl Notifier {
         }
     }
 
-    async fn deliver_loop(self: Arc<Self>, channel: &'static str, shutdown: CancellationToken) {
+    async fn deliver_loop(self: Arc<Self>, owned: String, shutdown: CancellationToken) {
+        let channel = owned.as_str();
         let d = &self.config.notifications.delivery;
         let (initial, max) = (d.initial_backoff_seconds.duration(), d.max_backoff_seconds.duration());
         let give_up = Duration::from_secs_f64(d.give_up_after_hours * 3600.0);
@@ -256,7 +261,8 @@ impl Notifier {
         loop {
             let now = millis(SystemTime::now());
             let due = if std::time::Instant::now() >= resume_at {
-                self.store.call(move |c| records::due(c, channel, now, 20)).await.unwrap_or_default()
+                let ch = owned.clone();
+                self.store.call(move |c| records::due(c, &ch, now, 20)).await.unwrap_or_default()
             } else {
                 Vec::new()
             };

@@ -50,15 +50,15 @@ pub async fn send(
     plugins: &Registry,
     n: &Notification,
     only: Option<&str>,
-) -> Result<Vec<(&'static str, Result<String, String>)>, String> {
-    let configured: Vec<&'static str> = channels::configured(config, plugins).into_iter().map(|(c, _)| c).collect();
+) -> Result<Vec<(String, Result<String, String>)>, String> {
+    let configured: Vec<String> = channels::configured(config, plugins).into_iter().map(|(c, _)| c).collect();
     if configured.is_empty() {
         return Err("no notification channel is configured (notifications.smtp, slack, webhook, …)".into());
     }
-    let chosen: Vec<&'static str> = match only {
+    let chosen: Vec<String> = match only {
         None => configured.clone(),
-        Some(name) => match configured.iter().find(|c| **c == name) {
-            Some(c) => vec![*c],
+        Some(name) => match configured.iter().find(|c| c.as_str() == name) {
+            Some(c) => vec![c.clone()],
             None => {
                 return Err(format!("no channel `{name}` is configured; configured: {}", configured.join(", ")));
             }
@@ -67,11 +67,11 @@ pub async fn send(
     let http = crate::http_client::build(|b| b.redirect(reqwest::redirect::Policy::none())).0;
     let mut results = Vec::new();
     for channel in chosen {
-        let result = match channels::deliver(config, plugins, channel, n, &http).await {
+        let result = match channels::deliver(config, plugins, &channel, n, &http).await {
             Err(e) => Err(e.0),
-            Ok(()) if opens_an_alert(channel) => {
+            Ok(()) if opens_an_alert(&channel) => {
                 let resolution = Notification { resolved: true, ..n.clone() };
-                match channels::deliver(config, plugins, channel, &resolution, &http).await {
+                match channels::deliver(config, plugins, &channel, &resolution, &http).await {
                     Ok(()) => Ok("delivered, and resolved at once (no open alert is left)".to_string()),
                     Err(e) => {
                         Err(format!("delivered, but its resolution failed — resolve the test alert by hand: {}", e.0))

@@ -45,10 +45,6 @@ pub enum Style {
 #[derive(Debug, Clone, Serialize)]
 pub struct External {
     pub name: String,
-    /// The name for places that keep `&'static str` (observations, metric
-    /// labels): leaked once per discovery, a few bytes per plugin.
-    #[serde(skip)]
-    pub label: &'static str,
     #[serde(serialize_with = "kind_name")]
     pub kind: Kind,
     pub path: PathBuf,
@@ -98,10 +94,6 @@ impl Discovered {
     pub fn error_of(&self, name: &str) -> Option<&LoadError> {
         self.errors.iter().find(|e| stem(&e.path) == name)
     }
-}
-
-fn leak(name: &str) -> &'static str {
-    Box::leak(name.to_string().into_boxed_str())
 }
 
 fn stem(path: &Path) -> String {
@@ -188,7 +180,6 @@ fn load(path: &Path, dir_kind: Option<Kind>) -> Result<External, String> {
             Err(e) if dir_kind == Some(Kind::Monitor) => {
                 let _ = e; // Not a protocol plugin: a Nagios check, named by its file.
                 return Ok(External {
-                    label: leak(&stem(path)),
                     name: stem(path),
                     kind: Kind::Monitor,
                     path: path.to_path_buf(),
@@ -295,7 +286,6 @@ impl Manifest {
             return Err(format!("`{name}` is a built-in {}; give the plugin another name", kind.noun()));
         }
         Ok(External {
-            label: leak(&name),
             name,
             kind,
             path: path.to_path_buf(),
@@ -531,7 +521,6 @@ mod tests {
 
     fn plugin() -> External {
         External {
-            label: "p",
             name: "p".into(),
             kind: Kind::Monitor,
             path: "/x".into(),

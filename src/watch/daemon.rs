@@ -179,7 +179,7 @@ impl NodeTask {
     fn feed(&self, health: &mut NodeHealth, observations: &[Observation]) {
         for o in observations {
             let problem = (o.status != Status::Healthy).then(|| o.cause.map_or(o.status.as_str(), |c| c.as_str()));
-            self.telemetry.metrics.probe(&self.node.id, o.method, o.latency, problem);
+            self.telemetry.metrics.probe(&self.node.id, &o.method, o.latency, problem);
         }
         let v = verdict(observations);
         let latency = observations.iter().map(|o| o.latency).max().unwrap_or_default();
@@ -188,7 +188,7 @@ impl NodeTask {
             info!(target: PERFORMANCE, message = "Probe round.", node = %self.node.id, status = v.status.as_str(), response_time_ms = latency.as_millis() as u64);
         }
         if let Some(slow) = self.slow.filter(|s| latency > *s) {
-            let slowest = observations.iter().max_by_key(|o| o.latency).map_or("-", |o| o.method);
+            let slowest = observations.iter().max_by_key(|o| o.latency).map_or("-", |o| o.method.as_str());
             let line = format!(
                 "Probe slow: {} {slowest} took {} ms (threshold {} ms)",
                 self.node.id,
@@ -301,7 +301,7 @@ async fn watch_connection(
                                 Err(e @ KafkaError::Timeout { .. }) => {
                                     let observation = Observation {
                                         node: node.id.clone(),
-                                        method: "kafka_api",
+                                        method: "kafka_api".to_string(),
                                         status: Status::Failed,
                                         cause: Some(Cause::Timeout),
                                         detail: format!("heartbeat on the held connection: {e}"),
