@@ -1,6 +1,8 @@
 //! Recovery actions as plans: the exact processes (or HTTP call) an attempt
-//! runs. Pure: building a plan runs nothing, so every action's command line is
-//! tested even where its tool (docker, kubectl, salt) cannot run here.
+//! runs. Pure: building a plan runs nothing and reads nothing — whether the
+//! node's host is this one, and which per-role file a step runs, are given in
+//! the [`Target`] — so every action's command line is tested even where its
+//! tool (docker, kubectl, salt) cannot run here.
 //!
 //! Owns: the command line of every built-in action, placeholders, the
 //! environment given to scripts, and where a command runs (locally, or on the
@@ -8,7 +10,8 @@
 //! Must never: build a shell string from unquoted values (values go in argv,
 //! or are single-quoted by `Node::fill` inside operator-written templates).
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
@@ -60,10 +63,18 @@ pub fn shell_words(argv: &[String]) -> String {
         .join(" ")
 }
 
+/// Finds the file of a per-role step: (directory, the configured names by
+/// node type, the node's role, the extension) → its path, or why there is none.
+pub type FindFile<'a> = &'a (dyn Fn(&str, &BTreeMap<String, String>, Role, &str) -> Result<PathBuf, String> + Sync);
+
 /// The facts an action is built from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Target<'a> {
     pub node: &'a Node,
+    /// The node's host is this machine: its commands run here, not over SSH.
+    pub local: bool,
+    /// Where the node type's script or playbook is (`files::per_role_file`).
+    pub find_file: FindFile<'a>,
     pub attempt: u32,
     pub incident_id: &'a str,
     pub dry_run: bool,
@@ -97,11 +108,6 @@ impl Target<'_> {
             "broker_id": n.broker_id, "attempt": self.attempt, "incident_id": self.incident_id,
         })
     }
-}
-
-/// Whether `host` is this machine (then commands run here, not over SSH).
-pub fn is_local(host: &str) -> bool {
-    crate::host::is_this_host(host)
 }
 
 /// `ssh [options] [user@]host --` for commands on the node's host.
@@ -140,29 +146,10 @@ pub(crate) fn unit(r: &RecoveryConfig, role: Role) -> &str {
     }
 }
 
-/// The file for the node's role in `map`, else `<node_type>.<ext>`, else `default.<ext>`.
-pub(crate) fn per_role_file(
-    dir: &str,
-    map: &std::collections::BTreeMap<String, String>,
-    role: Role,
-    ext: &str,
-) -> Result<PathBuf, String> {
-    let dir = Path::new(dir);
-    if let Some(name) = map.get(role.as_str()).or_else(|| map.get("default")) {
-        let path = dir.join(name);
-        return if path.is_file() { Ok(path) } else { Err(format!("{} does not exist", path.display())) };
-    }
-    let candidates = [dir.join(format!("{}.{ext}", role.as_str())), dir.join(format!("default.{ext}"))];
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| format!("neither {} nor {} exists", candidates[0].display(), candidates[1].display()))
-}
-
 /// `argv` as run on `node`'s host: here, or over SSH (`recovery.ssh`).
-pub(crate) fn on_node_host(r: &RecoveryConfig, node: &Node, argv: Vec<String>) -> Vec<String> {
-    if is_local(&node.host) {
+/// `local`: the node's host is this machine.
+pub(crate) fn on_node_host(r: &RecoveryConfig, node: &Node, local: bool, argv: Vec<String>) -> Vec<String> {
+    if local {
         argv
     } else {
         let mut full = ssh_prefix(&r.ssh, &node.host);
@@ -182,7 +169,7 @@ pub fn plan(action: &str, r: &RecoveryConfig, t: &Target<'_>) -> Result<Plan, St
         timeout,
     };
     // A command string from the config, run by `sh -c` here or on the node's host.
-    let on_host = |argv: Vec<String>| on_node_host(r, node, argv);
+    let on_host = |argv: Vec<String>| on_node_host(r, node, t.local, argv);
     let shell = |command: &str| on_host(vec!["sh".into(), "-c".into(), t.fill(command, true)]);
     let plan = match crate::plugin::builtin(crate::plugin::Kind::Action, action).map(|b| b.name) {
         Some("restart_service") => {
@@ -219,14 +206,14 @@ pub fn plan(action: &str, r: &RecoveryConfig, t: &Target<'_>) -> Result<Plan, St
         }
         Some("script") => {
             let s = &r.script;
-            let path = per_role_file(&s.script_directory, &s.scripts, node.role, "sh")?;
+            let path = (t.find_file)(&s.script_directory, &s.scripts, node.role, "sh")?;
             let mut st = step("script", vec![path.display().to_string()], secs(s.timeout));
             st.env.extend(s.environment_variables.iter().map(|(k, v)| (k.clone(), v.clone())));
             Plan::Steps(vec![st])
         }
         Some("ansible") => {
             let a = &r.ansible;
-            let playbook = per_role_file(&a.playbook_directory, &a.playbooks, node.role, "yml")?;
+            let playbook = (t.find_file)(&a.playbook_directory, &a.playbooks, node.role, "yml")?;
             let mut vars = t.facts();
             if let serde_json::Value::Object(map) = &mut vars {
                 for (k, v) in &a.extra_vars {
@@ -325,7 +312,7 @@ mod tests {
         let yaml = format!(
             "cluster:\n  kafka_brokers:\n    - {{node_id: b1, host: kafka1.example.com, broker_id: 1}}\n{extra}"
         );
-        crate::setup::parse_str(&yaml, Path::new("t.yaml"), &|_| None).unwrap().config
+        crate::setup::parse_str(&yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config
     }
 
     fn node(host: &str, role: Role) -> Node {
@@ -342,8 +329,22 @@ mod tests {
         }
     }
 
+    /// A target on `n`'s host: local for a loopback address, as the engine says.
+    fn target<'a>(n: &'a Node, attempt: u32, incident_id: &'a str, dry_run: bool) -> Target<'a> {
+        let local = n.host.starts_with("127.");
+        Target {
+            node: n,
+            local,
+            find_file: &crate::recovery::files::per_role_file,
+            attempt,
+            incident_id,
+            dry_run,
+            unit_failed: false,
+        }
+    }
+
     fn argv(action: &str, c: &crate::config::Config, n: &Node) -> Vec<Vec<String>> {
-        let t = Target { node: n, attempt: 2, incident_id: "inc-1", dry_run: false, unit_failed: false };
+        let t = target(n, 2, "inc-1", false);
         match plan(action, &c.recovery, &t).unwrap() {
             Plan::Steps(steps) => steps.into_iter().map(|s| s.argv).collect(),
             Plan::Http { .. } => panic!("not a process"),
@@ -376,7 +377,7 @@ mod tests {
         );
         // systemd gave up on the unit: reset it first, then restart.
         let n = node("kafka1.example.com", Role::KafkaBroker);
-        let t = Target { node: &n, attempt: 1, incident_id: "inc-1", dry_run: false, unit_failed: true };
+        let t = Target { unit_failed: true, ..target(&n, 1, "inc-1", false) };
         let Plan::Steps(steps) = plan("restart_service", &c.recovery, &t).unwrap() else { panic!() };
         let labels: Vec<&str> = steps.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(labels, ["reset-failed", "pre-restart command 1", "restart"]);
@@ -421,7 +422,7 @@ mod tests {
             "recovery:\n  script: {{script_directory: {d}, environment_variables: {{FOO: bar}}}}\n  ansible: {{playbook_directory: {d}, inventory_file: /etc/ansible/hosts, extra_vars: {{serial: 1}}}}\n"
         ));
         let n = node("kafka1.example.com", Role::KafkaBroker);
-        let t = Target { node: &n, attempt: 1, incident_id: "inc-9", dry_run: true, unit_failed: false };
+        let t = target(&n, 1, "inc-9", true);
         let Plan::Steps(script) = plan("script", &c.recovery, &t).unwrap() else { panic!() };
         assert_eq!(script[0].argv, [format!("{d}/default.sh")]);
         let env = &script[0].env;

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 
 use super::actions::{self, Plan, Target};
 use super::engine::{Engine, now_ms};
+use super::files;
 use super::journal::{Timing, tail};
 use super::lifecycle::{Admitted, Attempted};
 use super::runner;
@@ -67,6 +68,8 @@ impl Engine {
         let action = admitted.action.clone();
         let target = Target {
             node,
+            local: crate::host::is_this_host(&node.host),
+            find_file: &files::per_role_file,
             attempt: n,
             incident_id: &incident.id,
             dry_run: self.dry_run,

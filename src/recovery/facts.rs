@@ -302,7 +302,7 @@ impl Engine {
     /// What systemd says about `node`'s unit, asked where the restart would run;
     /// `None` when it cannot be asked (the host does not answer, no such unit).
     pub(super) async fn unit_state(&self, node: &Node) -> Option<UnitState> {
-        let step = unit_state::query(&self.config.recovery, node);
+        let step = unit_state::query(&self.config.recovery, node, crate::host::is_this_host(&node.host));
         let r = runner::run(&actions::Plan::Steps(vec![step]), &self.masker, &self.http).await;
         if !r.success {
             debug!(message = "Recovery: cannot ask systemd about the unit.", node = %node.id, result = %r.summary);

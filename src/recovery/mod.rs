@@ -18,6 +18,7 @@ mod attempt;
 mod controls;
 pub mod engine;
 mod facts;
+pub mod files;
 pub mod guards;
 mod journal;
 pub mod lifecycle;

@@ -139,7 +139,7 @@ pub fn check(c: &mut Checker, plugins: &Registry) {
             let dir_key = if key == "script" { "script_directory" } else { "playbook_directory" };
             let at = format!("recovery.{key}.{dir_key}");
             let at = if c.written(&at) { at } else { "recovery.actions".to_string() };
-            match crate::recovery::actions::per_role_file(dir, map, role, ext) {
+            match super::files::per_role_file(dir, map, role, ext) {
                 Err(missing) => c.warning(
                     &at,
                     format!(

@@ -76,8 +76,8 @@ pub fn applies(action: &str) -> bool {
     crate::plugin::builtin(crate::plugin::Kind::Action, action).is_some_and(|b| b.name == "restart_service")
 }
 
-/// The command that asks systemd about `node`'s unit.
-pub fn query(r: &RecoveryConfig, node: &Node) -> Step {
+/// The command that asks systemd about `node`'s unit (`local`: on this machine).
+pub fn query(r: &RecoveryConfig, node: &Node, local: bool) -> Step {
     let unit = unit(r, node.role).to_string();
     let argv = vec![
         "systemctl".to_string(),
@@ -89,7 +89,7 @@ pub fn query(r: &RecoveryConfig, node: &Node) -> Step {
     ];
     Step {
         label: "systemd unit state".into(),
-        argv: on_node_host(r, node, argv),
+        argv: on_node_host(r, node, local, argv),
         env: Vec::new(),
         timeout: Duration::from_secs(10).min(r.ssh.timeout.duration()),
     }
@@ -161,7 +161,8 @@ mod tests {
             "cluster:\n  kafka_brokers: [{node_id: b1, host: kafka1.example.com}]\nrecovery:\n  ssh: {user: ops}\n";
         let c = crate::setup::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
         let node = crate::topology::nodes(&c).remove(0);
-        let step = query(&c.recovery, &node);
+        let step = query(&c.recovery, &node, false);
+        assert_eq!(query(&c.recovery, &node, true).argv[0], "systemctl");
         assert_eq!(step.argv[0], "ssh");
         assert!(step.argv.contains(&"ops@kafka1.example.com".to_string()), "{:?}", step.argv);
         assert_eq!(
