@@ -271,7 +271,7 @@ fn api_key<R: Request>() -> Result<ApiKey, KafkaError> {
         .map_err(|_| KafkaError::Protocol { api: "request", detail: format!("unknown API key {}", R::KEY) })
 }
 
-fn decode<T: Decodable>(mut body: Bytes, version: i16) -> Result<T, String> {
+pub(super) fn decode<T: Decodable>(mut body: Bytes, version: i16) -> Result<T, String> {
     let value = T::decode(&mut body, version).map_err(|e| format!("cannot decode the response: {e}"))?;
     if body.has_remaining() {
         return Err(format!("{} unread bytes after the response", body.remaining()));

@@ -17,3 +17,6 @@ pub mod setup;
 pub use connection::{Connection, Timeouts};
 pub use error::{KafkaError, error_name};
 pub use security::{Mechanism, Security, SecurityError};
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -30,11 +30,16 @@ pub(super) async fn probe(plugin: &External, node: &Node, config: &Value, limit:
         };
     }
     let request = external::request(Kind::Monitor, json!({"node": node}), config);
-    let raw = match external::run_within(plugin, limit, &[], &env, Some(request.to_string().as_bytes())).await {
-        Ok(raw) => raw,
-        Err(e) => return plugin_error(e),
-    };
-    let answer = match external::answer(plugin, &raw) {
+    match external::run_within(plugin, limit, &[], &env, Some(request.to_string().as_bytes())).await {
+        Ok(raw) => read(plugin, &raw),
+        Err(e) => plugin_error(e),
+    }
+}
+
+/// A protocol monitor's answer: `{"status": …, "message": …, "metrics": {…}}` and exit 0.
+/// Any bytes are an answer: nothing here may panic.
+pub(super) fn read(plugin: &External, raw: &external::RawRun) -> Outcome {
+    let answer = match external::answer(plugin, raw) {
         Ok(a) => a,
         Err(e) => return plugin_error(e),
     };

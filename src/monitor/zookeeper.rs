@@ -6,7 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::http::{error_chain, io_source};
-use super::{Cause, Findings, Outcome, Prober, ZookeeperView, io_cause};
+use super::{Cause, Findings, Outcome, Prober, Status, ZookeeperView, io_cause};
 use crate::topology::Node;
 
 /// Answers longer than this are cut: `mntr` is a few KiB.
@@ -20,40 +20,10 @@ pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
             Ok(a) => a,
             Err(outcome) => return outcome,
         };
-        if answer.contains("is not in the whitelist") || answer.contains("is not executed") {
-            // ZooKeeper ≥ 3.5 answers only whitelisted words; others are not an outage.
-            continue;
-        }
-        match word.as_str() {
-            "ruok" if answer.trim() != "imok" => {
-                return Outcome::failed(Cause::NotServing, format!("`ruok` answered `{}`, not `imok`", answer.trim()));
-            }
-            "ruok" => served = true,
-            "srvr" | "stat" => {
-                if answer.contains("not currently serving requests") {
-                    return Outcome::failed(Cause::NotServing, "running but not serving requests (no quorum)");
-                }
-                let field =
-                    |name: &str| answer.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string());
-                match field("Mode:") {
-                    Some(mode) => view.mode = mode,
-                    None => return Outcome::failed(Cause::NotServing, format!("`{word}` answer has no Mode")),
-                }
-                view.zxid = field("Zxid:");
-                view.node_count = field("Node count:").and_then(|v| v.parse().ok());
-                served = true;
-            }
-            "mntr" => {
-                let field = |name: &str| {
-                    answer.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix('\t'))).map(str::trim)
-                };
-                if let Some(state) = field("zk_server_state") {
-                    view.mode = state.to_string();
-                }
-                view.synced_followers = field("zk_synced_followers").and_then(|v| v.parse().ok());
-                served = true;
-            }
-            _ => {}
+        match read_word(word, &answer, &mut view) {
+            Word::Served => served = true,
+            Word::Failed(outcome) => return outcome,
+            Word::Skipped => {}
         }
     }
     if !served {
@@ -67,6 +37,78 @@ pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
     }
     let detail = if view.mode.is_empty() { "imok".to_string() } else { format!("mode {}", view.mode) };
     Outcome::healthy(detail).with(Findings::Zookeeper(view))
+}
+
+/// What one four-letter word's answer says.
+pub(super) enum Word {
+    /// The server answers: it serves (what it said is in the view).
+    Served,
+    /// It is up but not serving, or the answer is not what the word asks for.
+    Failed(Outcome),
+    /// Not whitelisted, or a word that tells nothing here.
+    Skipped,
+}
+
+/// Reads the answer to `word` into `view`. Any text is an answer: nothing here may panic.
+pub(super) fn read_word(word: &str, answer: &str, view: &mut ZookeeperView) -> Word {
+    if answer.contains("is not in the whitelist") || answer.contains("is not executed") {
+        // ZooKeeper ≥ 3.5 answers only whitelisted words; others are not an outage.
+        return Word::Skipped;
+    }
+    match word {
+        "ruok" if answer.trim() != "imok" => {
+            Word::Failed(Outcome::failed(Cause::NotServing, format!("`ruok` answered `{}`, not `imok`", answer.trim())))
+        }
+        "ruok" => Word::Served,
+        "srvr" | "stat" => {
+            if answer.contains("not currently serving requests") {
+                return Word::Failed(Outcome::failed(
+                    Cause::NotServing,
+                    "running but not serving requests (no quorum)",
+                ));
+            }
+            let field = |name: &str| answer.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string());
+            match field("Mode:") {
+                Some(mode) => view.mode = mode,
+                None => {
+                    return Word::Failed(Outcome::failed(Cause::NotServing, format!("`{word}` answer has no Mode")));
+                }
+            }
+            view.zxid = field("Zxid:");
+            view.node_count = field("Node count:").and_then(|v| v.parse().ok());
+            Word::Served
+        }
+        "mntr" => {
+            let field = |name: &str| {
+                answer.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix('\t'))).map(str::trim)
+            };
+            if let Some(state) = field("zk_server_state") {
+                view.mode = state.to_string();
+            }
+            view.synced_followers = field("zk_synced_followers").and_then(|v| v.parse().ok());
+            Word::Served
+        }
+        _ => Word::Skipped,
+    }
+}
+
+/// Reads the AdminServer's `srvr` answer (and `monitor`'s, when it gave one).
+pub(super) fn read_admin(srvr: &serde_json::Value, monitor: Option<&serde_json::Value>) -> Outcome {
+    if let Some(error) = srvr["error"].as_str() {
+        let cause = if error.contains("not currently serving") { Cause::NotServing } else { Cause::ProtocolError };
+        return Outcome::failed(cause, format!("AdminServer srvr: {error}"));
+    }
+    let mode = srvr["server_stats"]["server_state"].as_str().unwrap_or_default().to_string();
+    if mode.is_empty() {
+        return Outcome::failed(Cause::NotServing, "AdminServer srvr: no server_state");
+    }
+    let view = ZookeeperView {
+        mode,
+        zxid: None,
+        node_count: srvr["node_count"].as_u64().or_else(|| srvr["server_stats"]["node_count"].as_u64()),
+        synced_followers: monitor.and_then(|m| m["synced_followers"].as_u64()),
+    };
+    Outcome::healthy(format!("mode {} (AdminServer)", view.mode)).with(Findings::Zookeeper(view))
 }
 
 async fn ask(p: &Prober, node: &Node, word: &str) -> Result<String, Outcome> {
@@ -121,22 +163,10 @@ async fn admin_server(p: &Prober, node: &Node, port: u16) -> Outcome {
         Ok(v) => v,
         Err(outcome) => return outcome,
     };
-    if let Some(error) = srvr["error"].as_str() {
-        let cause = if error.contains("not currently serving") { Cause::NotServing } else { Cause::ProtocolError };
-        return Outcome::failed(cause, format!("AdminServer srvr: {error}"));
+    let without_monitor = read_admin(&srvr, None);
+    if without_monitor.status != Status::Healthy {
+        return without_monitor;
     }
-    let mode = srvr["server_stats"]["server_state"].as_str().unwrap_or_default().to_string();
-    if mode.is_empty() {
-        return Outcome::failed(Cause::NotServing, "AdminServer srvr: no server_state");
-    }
-    let mut view = ZookeeperView {
-        mode,
-        zxid: None,
-        node_count: srvr["node_count"].as_u64().or_else(|| srvr["server_stats"]["node_count"].as_u64()),
-        synced_followers: None,
-    };
-    if let Ok(monitor) = get("monitor").await {
-        view.synced_followers = monitor["synced_followers"].as_u64();
-    }
-    Outcome::healthy(format!("mode {} (AdminServer)", view.mode)).with(Findings::Zookeeper(view))
+    let monitor = get("monitor").await.ok();
+    read_admin(&srvr, monitor.as_ref())
 }
