@@ -13,7 +13,10 @@ use std::time::{Duration, SystemTime};
 use crate::audit::rfc3339;
 use crate::store::{self, IncidentRecord, controls, from_millis, millis, records};
 
-/// Parses `90s`, `30m`, `2h`, `7d`, `1h30m`.
+/// The longest duration `parse_duration` accepts: ten years.
+pub const MAX_DURATION_SECS: u64 = 3650 * 86_400;
+
+/// Parses `90s`, `30m`, `2h`, `7d`, `1h30m` (at most [`MAX_DURATION_SECS`]).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("`{text}` is not a duration; write e.g. 30m, 2h, 7d or 1h30m");
     let mut total = 0u64;
@@ -23,9 +26,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             number.push(c);
             continue;
         }
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        number.clear();
-        total += n * match c {
+        let unit = match c {
             's' => 1,
             'm' => 60,
             'h' => 3600,
@@ -33,9 +34,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             'w' => 7 * 86_400,
             _ => return Err(bad()),
         };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        total = n.checked_mul(unit).and_then(|s| total.checked_add(s)).unwrap_or(u64::MAX);
     }
     if !number.is_empty() || total == 0 {
         return Err(bad());
+    }
+    if total > MAX_DURATION_SECS {
+        return Err(format!(
+            "`{text}` is longer than {} days, the longest pause or maintenance window; without `--for`, a pause lasts until `resume`",
+            MAX_DURATION_SECS / 86_400
+        ));
     }
     Ok(Duration::from_secs(total))
 }

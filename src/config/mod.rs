@@ -278,3 +278,6 @@ pub fn all_key_paths() -> Vec<String> {
     walk("", Config::FIELDS, &mut Vec::new(), &mut out);
     out
 }
+
+#[cfg(test)]
+mod fuzz_tests;

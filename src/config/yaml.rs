@@ -87,11 +87,11 @@ pub const MAX_DEPTH: usize = 64;
 /// Alias expansion is bounded by [`MAX_NODES`] and nesting by [`MAX_DEPTH`]:
 /// no input can make the daemon (or a reload) run out of memory or stack.
 pub fn parse(text: &str) -> Result<Node, Vec<YamlError>> {
-    let mut builder = Builder::default();
+    let mut builder = Builder { last: within(text, Mark { line: usize::MAX, col: 1 }), ..Builder::default() };
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
         return Err(vec![YamlError {
-            mark: Mark::from_marker(*e.marker()),
+            mark: within(text, Mark::from_marker(*e.marker())),
             message: format!("YAML syntax error: {}", e.info()),
             hint: Some("check the indentation and quoting on this line and the one before it".into()),
         }]);
@@ -110,6 +110,19 @@ pub fn parse(text: &str) -> Result<Node, Vec<YamlError>> {
         return Err(builder.errors);
     }
     Ok(builder.root.unwrap_or(Node { value: Value::Null, mark: Mark { line: 1, col: 1 } }))
+}
+
+/// `mark` moved onto the text: the parser puts "the end of the input" of a
+/// file without a final line break on a line after the last one, which no
+/// editor shows. That is the end of the last line.
+fn within(text: &str, mark: Mark) -> Mark {
+    let text = text.replace("\r\n", "\n");
+    let lines: Vec<&str> = text.split(['\n', '\r']).collect();
+    if mark.line <= lines.len() {
+        return mark;
+    }
+    let last = lines.last().copied().unwrap_or_default();
+    Mark { line: lines.len().max(1), col: last.chars().count() + 1 }
 }
 
 enum Frame {
@@ -132,6 +145,8 @@ struct Builder {
     errors: Vec<YamlError>,
     documents: usize,
     second_document: Option<Mark>,
+    /// The end of the text's last line: no mark goes past it.
+    last: Mark,
 }
 
 impl Builder {
@@ -251,6 +266,7 @@ fn size_of(node: &Node) -> usize {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, marker: Marker) {
         let mark = Mark::from_marker(marker);
+        let mark = if mark.line > self.last.line { self.last } else { mark };
         if self.too_big.is_some() {
             return;
         }
@@ -352,6 +368,18 @@ pub fn to_json(node: &Node) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `config::fuzz_tests`: the end of a file without a final line
+    /// break was reported on a line the file does not have.
+    #[test]
+    fn a_syntax_error_at_the_end_of_the_input_is_on_the_last_line() {
+        let e = parse("&anchor[0").unwrap_err();
+        assert_eq!(e[0].mark, Mark { line: 1, col: 10 }, "{}", e[0].message);
+        let e = parse("a: [1,\nb: 2").unwrap_err();
+        assert_eq!(e[0].mark.line, 2, "{}", e[0].message);
+        // A node at the very end (a lone tag) is on the last line too.
+        assert_eq!(parse("!").unwrap().mark, Mark { line: 1, col: 2 });
+    }
 
     #[test]
     fn nodes_remember_their_position() {

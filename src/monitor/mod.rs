@@ -21,6 +21,9 @@ pub mod setup;
 mod socket;
 mod zookeeper;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::time::{Duration, Instant};
 
 use serde::Serialize;

@@ -553,6 +553,9 @@ async fn maintenance_end(State(state): State<Shared>, headers: HeaderMap, Path(n
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+
+#[cfg(test)]
 mod tests {
     #[test]
     fn tokens_compare_whole() {
