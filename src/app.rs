@@ -83,7 +83,7 @@ pub async fn run(mut loaded: Loaded, options: RunOptions, mut signals: mpsc::Rec
                 message: format!("reading the file failed inside the daemon ({e}); please report this as a bug"),
                 hint: None,
             };
-            Err(crate::config::Report::new(&loaded.path, vec![d]))
+            Err(crate::config::Diagnostics::new(&loaded.path, vec![d]))
         });
         let next = match checked {
             Ok(next) => next,

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::app::{self, RunOptions};
-use crate::config::{self, CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, Report};
+use crate::config::{self, CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, Diagnostics};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -444,7 +444,7 @@ fn status(url: Option<String>, file: &Path, output: CheckFormat) -> ExitCode {
     let url = match url {
         Some(u) => u,
         None => match load_or_exit(file) {
-            Ok(loaded) => crate::remote::url_of(&loaded.config),
+            Ok(loaded) => crate::status_client::url_of(&loaded.config),
             Err(_) => return ExitCode::from(3),
         },
     };
@@ -452,13 +452,13 @@ fn status(url: Option<String>, file: &Path, output: CheckFormat) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    match runtime.block_on(crate::remote::fetch_status(&url)) {
+    match runtime.block_on(crate::status_client::fetch_status(&url)) {
         Ok(value) => {
             match output {
-                CheckFormat::Table => print!("{}", crate::remote::table(&value)),
+                CheckFormat::Table => print!("{}", crate::status_client::table(&value)),
                 CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default()),
             }
-            ExitCode::from(crate::remote::exit_code(&value))
+            ExitCode::from(crate::status_client::exit_code(&value))
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -490,7 +490,7 @@ fn alert(file: &Path, message: &str, severity: &str) -> ExitCode {
         let daemon_up = config.system.metrics.enabled
             && crate::http_client::build(|b| b)
                 .0
-                .get(format!("{}/health", crate::remote::url_of(config)))
+                .get(format!("{}/health", crate::status_client::url_of(config)))
                 .timeout(std::time::Duration::from_secs(2))
                 .send()
                 .await
@@ -581,7 +581,7 @@ fn runtime(multi: bool, code: u8) -> Result<tokio::runtime::Runtime, ExitCode> {
     })
 }
 
-fn print_report(report: &Report) {
+fn print_report(report: &Diagnostics) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{report}");
 }

@@ -118,7 +118,7 @@ pub fn report(
     state_dir: &str,
     config: &crate::config::Config,
     period: Duration,
-) -> Result<crate::report::Report, String> {
+) -> Result<crate::report::ServiceReport, String> {
     let conn = open(state_dir)?;
     let now = SystemTime::now();
     let (from, to) = (millis(now - period), millis(now));

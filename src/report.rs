@@ -42,7 +42,7 @@ pub struct ChannelFigures {
 
 /// The report.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Report {
+pub struct ServiceReport {
     pub cluster: String,
     pub from: String,
     pub to: String,
@@ -113,7 +113,7 @@ pub fn build(
     outbox_by_day: &[(i64, Vec<ChannelCounts>)],
     from: i64,
     to: i64,
-) -> Report {
+) -> ServiceReport {
     let period = (to - from).max(1) as f64 / 1000.0;
     let mut per_node: BTreeMap<&str, (u32, f64)> = BTreeMap::new();
     let (mut recovered, mut escalated, mut open) = (0, 0, 0);
@@ -180,7 +180,7 @@ pub fn build(
             }
         })
         .collect();
-    Report {
+    ServiceReport {
         cluster: cluster.to_string(),
         from: rfc3339(from_millis(from)),
         to: rfc3339(from_millis(to)),
@@ -221,7 +221,7 @@ fn opt(v: Option<f64>, unit: &str) -> String {
 }
 
 /// The report as Markdown.
-pub fn markdown(r: &Report) -> String {
+pub fn markdown(r: &ServiceReport) -> String {
     let mut out = format!("# kafka-self-healing report: {}\n\nPeriod: {} to {}\n\n", r.cluster, r.from, r.to);
     out.push_str("## Summary\n\n| | |\n|---|---|\n");
     out.push_str(&format!(

@@ -9,7 +9,7 @@
 
 use std::fmt::Write;
 
-use crate::report::Report;
+use crate::report::ServiceReport;
 
 const GREEN: &str = "#2e7d32";
 const AMBER: &str = "#f9a825";
@@ -23,7 +23,7 @@ struct Bar {
     parts: Vec<(f64, &'static str, String)>,
 }
 
-pub fn html(r: &Report) -> String {
+pub fn html(r: &ServiceReport) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -141,7 +141,7 @@ pub fn html(r: &Report) -> String {
 }
 
 /// Horizontal bars, one per node: its availability, coloured by how close to 100 % it is.
-fn availability(r: &Report) -> String {
+fn availability(r: &ServiceReport) -> String {
     let (width, row, label) = (1000.0, 22.0, 200.0);
     let height = row * r.nodes.len().max(1) as f64 + 4.0;
     let mut svg = format!(
@@ -230,7 +230,7 @@ mod tests {
 
     #[test]
     fn the_page_draws_every_chart_and_escapes_every_name() {
-        let r = Report {
+        let r = ServiceReport {
             cluster: "c<1>".into(),
             from: "2026-11-01T00:00:00Z".into(),
             to: "2026-12-01T00:00:00Z".into(),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::validate::{self, Checker};
-use crate::config::{self, Config, Ctx, Report, Role};
+use crate::config::{self, Config, Ctx, Diagnostics, Role};
 use crate::kafka::Security;
 use crate::plugin::{self, Kind, Registry};
 
@@ -23,7 +23,7 @@ use crate::plugin::{self, Kind, Registry};
 pub struct Loaded {
     pub path: PathBuf,
     pub config: Config,
-    pub warnings: Report,
+    pub warnings: Diagnostics,
     /// TLS and SASL settings for Kafka connections, checked and ready.
     pub security: Security,
     /// Built-ins and the external plugins discovery found while validating —
@@ -32,22 +32,22 @@ pub struct Loaded {
 }
 
 /// Reads and validates `path` against the process environment.
-pub fn load(path: &Path) -> Result<Loaded, Report> {
+pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     load_with_env(path, &|name| std::env::var(name).ok())
 }
 
 /// Reads and validates `path`; `env` answers `${VAR}` and `*_env` look-ups.
-pub fn load_with_env(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Report> {
+pub fn load_with_env(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Diagnostics> {
     parse_str(&config::read(path)?, path, env)
 }
 
 /// Validates configuration text; `path` is only used in messages.
-pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Report> {
+pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Diagnostics> {
     let config::Decoded { mut config, mut cx, sections } = config::decode(text, path, env)?;
     resolve_methods(&mut config);
     let (security, plugins) =
         if sections { check(&config, &mut cx) } else { (Security::plaintext(), Registry::default()) };
-    let report = Report::new(path, cx.diagnostics);
+    let report = Diagnostics::new(path, cx.diagnostics);
     if report.has_errors() {
         return Err(report);
     }

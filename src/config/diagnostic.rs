@@ -76,16 +76,16 @@ impl fmt::Display for DisplayDiagnostic<'_> {
 
 /// Every problem found in one file, errors first, each group in file order.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub struct Diagnostics {
     pub file: PathBuf,
     pub diagnostics: Vec<Diagnostic>,
 }
 
-impl Report {
+impl Diagnostics {
     pub fn new(file: &Path, mut diagnostics: Vec<Diagnostic>) -> Self {
         diagnostics.sort_by_key(|d| (d.severity, d.mark));
         diagnostics.dedup();
-        Report { file: file.to_path_buf(), diagnostics }
+        Diagnostics { file: file.to_path_buf(), diagnostics }
     }
 
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
@@ -101,7 +101,7 @@ impl Report {
     }
 }
 
-impl fmt::Display for Report {
+impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for d in &self.diagnostics {
             writeln!(f, "{}", d.display(&self.file))?;
@@ -115,4 +115,4 @@ impl fmt::Display for Report {
     }
 }
 
-impl std::error::Error for Report {}
+impl std::error::Error for Diagnostics {}

@@ -23,7 +23,7 @@ pub mod yaml;
 use std::path::Path;
 
 pub use decode::{Seconds, Secret};
-pub use diagnostic::{Diagnostic, Report, Severity};
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use role::Role;
 pub use schema::*;
 
@@ -55,7 +55,7 @@ pub const OVERLAY_SECTIONS: &[&str] =
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The text of the configuration file `path`, or why it cannot be read.
-pub fn read(path: &Path) -> Result<String, Report> {
+pub fn read(path: &Path) -> Result<String, Diagnostics> {
     if let Ok(meta) = std::fs::metadata(path)
         && meta.is_file()
         && meta.len() > MAX_FILE_BYTES
@@ -70,7 +70,7 @@ pub fn read(path: &Path) -> Result<String, Report> {
             hint: None,
         }
         .with_hint("is this the right file? A configuration is a few kilobytes");
-        return Err(Report::new(path, vec![d]));
+        return Err(Diagnostics::new(path, vec![d]));
     }
     let text = std::fs::read_to_string(path).map_err(|e| {
         let hint = match e.kind() {
@@ -89,7 +89,7 @@ pub fn read(path: &Path) -> Result<String, Report> {
         if !hint.is_empty() {
             d = d.with_hint(hint);
         }
-        Report::new(path, vec![d])
+        Diagnostics::new(path, vec![d])
     })?;
     Ok(text)
 }
@@ -105,7 +105,11 @@ pub struct Decoded<'a> {
 
 /// YAML text → a typed configuration with its defaults (`${VAR}` expanded by
 /// `env`); `Err` only when the text is not YAML. `path` is only used in messages.
-pub fn decode<'a>(text: &str, path: &Path, env: &'a dyn Fn(&str) -> Option<String>) -> Result<Decoded<'a>, Report> {
+pub fn decode<'a>(
+    text: &str,
+    path: &Path,
+    env: &'a dyn Fn(&str) -> Option<String>,
+) -> Result<Decoded<'a>, Diagnostics> {
     let mut root = match yaml::parse(text) {
         Ok(root) => root,
         Err(errors) => {
@@ -119,7 +123,7 @@ pub fn decode<'a>(text: &str, path: &Path, env: &'a dyn Fn(&str) -> Option<Strin
                     }
                 })
                 .collect();
-            return Err(Report::new(path, diagnostics));
+            return Err(Diagnostics::new(path, diagnostics));
         }
     };
     let mut cx = Ctx::new(env);

@@ -7,12 +7,12 @@
 //! anything that is not in the configuration.
 
 mod board;
-mod daemon;
 mod registrations;
 mod report;
 mod round;
+mod watcher;
 
 pub use board::{Board, BrokerId, CONFIGURED, NodeSnapshot, REMEMBERED};
-pub use daemon::{NodeEvent, spawn};
 pub use report::{CheckReport, NodeReport};
 pub use round::{CONFIRMATION_SPACING, check_round};
+pub use watcher::{NodeEvent, spawn};
