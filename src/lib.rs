@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod child;
 pub mod cli;
 pub mod cli_docs;
 pub mod config;

@@ -2,15 +2,11 @@
 //! 1 WARNING, 2 CRITICAL, 3 UNKNOWN; the first output line is the message.
 //! The world of existing `check_*` scripts plugs in here.
 
-use std::process::Stdio;
-
-use tokio::io::AsyncReadExt;
-
 use super::{Cause, Outcome, Prober};
 use crate::topology::Node;
 
 /// At most this much output is read; a check that prints more is cut.
-const MAX_OUTPUT: u64 = 64 * 1024;
+const MAX_OUTPUT: usize = 64 * 1024;
 
 pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
     let Some(template) = &p.command.command else {
@@ -18,47 +14,29 @@ pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
     };
     let command = node.fill(template, true);
     let limit = p.command.timeout.map_or(p.timeout, |t| t.duration());
-    let mut child = match tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(&command)
-        .envs(node.environment())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-    {
-        Ok(c) => c,
+    let spec = crate::child::Spec {
+        program: "sh".as_ref(),
+        args: vec!["-c".into(), command.clone().into()],
+        env: node.environment().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        stdin: None,
+        stdout: crate::child::Keep::Head(MAX_OUTPUT),
+        stderr: crate::child::Keep::Nothing,
+        limit,
+        // The check and everything it started.
+        at_limit: crate::child::AtLimit::Kill,
+        death_signal: libc::SIGKILL,
+    };
+    let exit = match crate::child::run(spec).await {
+        Ok(exit) => exit,
         Err(e) => return Outcome::unknown(Cause::ProbeError, format!("cannot start `{command}`: {e}")),
     };
-    let pid = child.id();
-    let mut stdout = child.stdout.take();
-    let run = async {
-        let mut out = Vec::new();
-        if let Some(s) = stdout.as_mut() {
-            let _ = s.take(MAX_OUTPUT).read_to_end(&mut out).await;
-            // Drain the rest so a chatty check is not blocked on a full pipe.
-            let _ = tokio::io::copy(s, &mut tokio::io::sink()).await;
-        }
-        let status = child.wait().await;
-        (status, out)
-    };
-    let (status, out) = match tokio::time::timeout(limit, run).await {
-        Ok(done) => done,
-        Err(_) => {
-            if let Some(pid) = pid {
-                // The check and everything it started.
-                // SAFETY: plain syscall with integer arguments.
-                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
-            }
-            return Outcome::unknown(
-                Cause::ProbeError,
-                format!("`{command}` did not finish within {limit:?} and was killed"),
-            );
-        }
-    };
-    nagios(status.ok().and_then(|s| s.code()), &out)
+    if exit.timed_out {
+        return Outcome::unknown(
+            Cause::ProbeError,
+            format!("`{command}` did not finish within {limit:?} and was killed"),
+        );
+    }
+    nagios(exit.code, &exit.stdout.head)
 }
 
 /// The Nagios convention: exit 0 OK, 1 WARNING, 2 CRITICAL, else UNKNOWN; the

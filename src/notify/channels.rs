@@ -244,27 +244,25 @@ async fn post_bytes(
 }
 
 async fn run_command(program: &str, args: &[String], n: &Notification, timeout: Duration) -> Result<(), DeliveryError> {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| DeliveryError(format!("cannot run `{program}`: {e}")))?;
     let input = serde_json::to_vec(n).map_err(|e| DeliveryError(e.to_string()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(&input).await;
-    }
-    match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Err(_) => Err(DeliveryError(format!("`{program}` did not finish within {timeout:?}"))),
-        Ok(Err(e)) => Err(DeliveryError(format!("`{program}`: {e}"))),
-        Ok(Ok(out)) if out.status.success() => Ok(()),
-        Ok(Ok(out)) => {
-            let err: String = String::from_utf8_lossy(&out.stderr).chars().take(200).collect();
-            Err(DeliveryError(format!("`{program}` exited with {}: {}", out.status, err.trim())))
-        }
+    let spec = crate::child::Spec {
+        program: program.as_ref(),
+        args: args.iter().map(Into::into).collect(),
+        env: Vec::new(),
+        stdin: Some(&input),
+        stdout: crate::child::Keep::Nothing,
+        stderr: crate::child::Keep::Head(200),
+        limit: timeout,
+        at_limit: crate::child::AtLimit::Kill,
+        death_signal: libc::SIGKILL,
+    };
+    let exit = crate::child::run(spec).await.map_err(|e| DeliveryError(format!("cannot run `{program}`: {e}")))?;
+    let said = exit.stderr.text();
+    match exit.code {
+        _ if exit.timed_out => Err(DeliveryError(format!("`{program}` did not finish within {timeout:?}"))),
+        Some(0) => Ok(()),
+        Some(code) => Err(DeliveryError(format!("`{program}` exited with exit status: {code}: {}", said.trim()))),
+        None => Err(DeliveryError(format!("`{program}` was killed by a signal: {}", said.trim()))),
     }
 }
 

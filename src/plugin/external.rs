@@ -11,12 +11,10 @@
 //! in its own `config`.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Kind;
 
@@ -305,34 +303,36 @@ fn parse_sidecar(text: &str) -> Result<Manifest, String> {
     Manifest::from_json(&root)
 }
 
-/// Asks `path describe` for its manifest (JSON on stdout).
+/// Asks `path describe` for its manifest (JSON on stdout). Discovery runs
+/// while the configuration loads, outside any runtime: the one child spawner
+/// runs on a small runtime of its own, on a thread of its own.
 fn describe(path: &Path) -> Result<Manifest, String> {
-    let mut child = std::process::Command::new(path)
-        .arg("describe")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run it: {e}"))?;
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() > DESCRIBE_TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("no answer within {DESCRIBE_TIMEOUT:?}"));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(e.to_string()),
-        }
+    let spec = crate::child::Spec {
+        program: path.as_os_str(),
+        args: vec!["describe".into()],
+        env: Vec::new(),
+        stdin: None,
+        stdout: crate::child::Keep::Head(MAX_STDOUT),
+        stderr: crate::child::Keep::Nothing,
+        limit: DESCRIBE_TIMEOUT,
+        at_limit: crate::child::AtLimit::Kill,
+        death_signal: libc::SIGKILL,
+    };
+    let exit = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                runtime.block_on(crate::child::run(spec))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the describe thread failed")))
+    })
+    .map_err(|e| format!("cannot run it: {e}"))?;
+    if exit.timed_out {
+        return Err(format!("no answer within {DESCRIBE_TIMEOUT:?}"));
     }
-    let mut out = Vec::new();
-    if let Some(mut s) = child.stdout.take() {
-        use std::io::Read;
-        let _ = (&mut s).take(MAX_STDOUT as u64).read_to_end(&mut out);
-    }
-    let v: Value = serde_json::from_slice(&out).map_err(|_| format!("not a JSON manifest: {}", excerpt(&out)))?;
+    let out = &exit.stdout.head;
+    let v: Value = serde_json::from_slice(out).map_err(|_| format!("not a JSON manifest: {}", excerpt(out)))?;
     Manifest::from_json(&v)
 }
 
@@ -405,75 +405,30 @@ pub async fn run_within(
     stdin: Option<&[u8]>,
 ) -> Result<RawRun, PluginError> {
     let err = |what: String, out: &[u8]| PluginError { plugin: plugin.name.clone(), what, excerpt: excerpt(out) };
-    let started = Instant::now();
-    let mut cmd = tokio::process::Command::new(&plugin.path);
-    cmd.args(args)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    // The plugin dies with the daemon, even a SIGKILLed one.
-    // SAFETY: prctl is async-signal-safe and touches only the child.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().map_err(|e| err(format!("cannot start {}: {e}", plugin.path.display()), &[]))?;
-    let pid = child.id();
-    let (mut input, mut stdout, mut stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
-    let body = stdin.map(<[u8]>::to_vec);
-    let work = async {
-        let feed = async {
-            if let (Some(mut i), Some(b)) = (input.take(), body) {
-                // A plugin that does not read its input is not an error by itself.
-                let _ = i.write_all(&b).await;
-                let _ = i.shutdown().await;
-            }
-        };
-        let read_out = async {
-            let mut out = Vec::new();
-            let mut too_much = false;
-            if let Some(s) = stdout.as_mut() {
-                let _ = s.take(MAX_STDOUT as u64 + 1).read_to_end(&mut out).await;
-                if out.len() > MAX_STDOUT {
-                    too_much = true;
-                    out.truncate(MAX_STDOUT);
-                    let _ = tokio::io::copy(s, &mut tokio::io::sink()).await;
-                }
-            }
-            (out, too_much)
-        };
-        let read_err = async {
-            let mut e = Vec::new();
-            if let Some(s) = stderr.as_mut() {
-                let _ = s.take(MAX_STDERR as u64).read_to_end(&mut e).await;
-                let _ = tokio::io::copy(s, &mut tokio::io::sink()).await;
-            }
-            e
-        };
-        let (_, (out, too_much), e) = tokio::join!(feed, read_out, read_err);
-        let status = child.wait().await;
-        (status, out, too_much, e)
+    let spec = crate::child::Spec {
+        program: plugin.path.as_os_str(),
+        args: args.iter().map(Into::into).collect(),
+        env: env.to_vec(),
+        stdin,
+        stdout: crate::child::Keep::Head(MAX_STDOUT),
+        stderr: crate::child::Keep::Head(MAX_STDERR),
+        limit,
+        at_limit: crate::child::AtLimit::Kill,
+        // The plugin dies with the daemon, even a SIGKILLed one.
+        death_signal: libc::SIGKILL,
     };
-    let (status, out, too_much, e) = match tokio::time::timeout(limit, work).await {
-        Ok(done) => done,
-        Err(_) => {
-            if let Some(pid) = pid {
-                // SAFETY: plain syscall with integer arguments; the group is the plugin's own.
-                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
-            }
-            return Err(err(format!("did not answer within {limit:?} and was killed"), &[]));
-        }
-    };
-    if too_much {
-        return Err(err(format!("printed more than {} KiB on stdout", MAX_STDOUT / 1024), &out));
+    let exit =
+        crate::child::run(spec).await.map_err(|e| err(format!("cannot start {}: {e}", plugin.path.display()), &[]))?;
+    if exit.timed_out {
+        return Err(err(format!("did not answer within {limit:?} and was killed"), &[]));
     }
-    let exit_code = status.ok().and_then(|s| s.code());
-    Ok(RawRun { exit_code, stdout: out, stderr: e, duration: started.elapsed() })
+    if exit.stdout.left_out > 0 {
+        return Err(err(format!("printed more than {} KiB on stdout", MAX_STDOUT / 1024), &exit.stdout.head));
+    }
+    if exit.stdout.held_open {
+        return Err(err("exited, but a process it started keeps its stdout open".into(), &[]));
+    }
+    Ok(RawRun { exit_code: exit.code, stdout: exit.stdout.head, stderr: exit.stderr.head, duration: exit.duration })
 }
 
 /// Reads a protocol answer: one JSON object on stdout.

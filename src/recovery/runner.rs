@@ -1,26 +1,22 @@
 //! Running a plan: processes in their own process group with a time limit,
 //! bounded capture of their output, or one HTTP call.
 //!
-//! Owns: spawning, killing the whole group on timeout (SIGTERM, then SIGKILL
-//! after a grace period), and the result of each step.
+//! Owns: each step's run through `crate::child` (its own group, SIGTERM and
+//! SIGKILL after a grace period at the time limit, head and tail of its
+//! output kept), the steps in order, the HTTP call, and the result of each.
 //! Must never: wait forever on a pipe a daemonised grandchild keeps open, keep
 //! more than `MAX_CAPTURE` bytes of output, or return unmasked output.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
-
 use super::actions::{Plan, Step};
+use crate::child::{self, AtLimit, Keep};
 use crate::secrets::Masker;
 
 /// Output kept per stream: the first and the last half of this.
 const MAX_CAPTURE: usize = 16 * 1024;
 /// Time between SIGTERM and SIGKILL on timeout.
 const KILL_GRACE: Duration = Duration::from_secs(5);
-/// After the process exits, time to drain its pipes (a grandchild may hold them).
-const DRAIN: Duration = Duration::from_secs(1);
 
 /// What running a plan gave.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,25 +144,21 @@ async fn run_step(step: &Step) -> StepResult {
             output: String::new(),
         };
     };
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .envs(step.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    // If the daemon dies mid-attempt, the action dies with it: the attempt is
-    // then recorded as interrupted and never half-runs next to its successor.
-    // SAFETY: prctl is async-signal-safe and touches only the child.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
+    let spec = child::Spec {
+        program: program.as_ref(),
+        args: args.iter().map(Into::into).collect(),
+        env: step.env.clone(),
+        stdin: None,
+        stdout: Keep::HeadAndTail(MAX_CAPTURE),
+        stderr: Keep::HeadAndTail(MAX_CAPTURE),
+        limit: step.timeout,
+        at_limit: AtLimit::TermThenKill(KILL_GRACE),
+        // If the daemon dies mid-attempt, the action dies with it: the attempt is
+        // then recorded as interrupted and never half-runs next to its successor.
+        death_signal: libc::SIGTERM,
+    };
+    let exit = match child::run(spec).await {
+        Ok(exit) => exit,
         Err(e) => {
             return StepResult {
                 exit_code: None,
@@ -176,75 +168,18 @@ async fn run_step(step: &Step) -> StepResult {
             };
         }
     };
-    let pgid = child.id().map(|p| p as i32);
-    let out = tokio::spawn(capture(child.stdout.take()));
-    let err = tokio::spawn(capture(child.stderr.take()));
-    let (status, timed_out) = match tokio::time::timeout(step.timeout, child.wait()).await {
-        Ok(status) => (status.ok(), false),
-        Err(_) => {
-            if let Some(pg) = pgid {
-                // SAFETY: plain syscalls with integer arguments, on the group we created.
-                unsafe { libc::kill(-pg, libc::SIGTERM) };
-            }
-            let status = match tokio::time::timeout(KILL_GRACE, child.wait()).await {
-                Ok(s) => s.ok(),
-                Err(_) => {
-                    if let Some(pg) = pgid {
-                        // SAFETY: as above.
-                        unsafe { libc::kill(-pg, libc::SIGKILL) };
-                    }
-                    child.wait().await.ok()
-                }
-            };
-            (status, true)
-        }
+    let text = |c: &child::Captured| {
+        if c.held_open { "(output not closed: a background process keeps it open)".to_string() } else { c.text() }
     };
-    let drained = |h: tokio::task::JoinHandle<String>| async move {
-        match tokio::time::timeout(DRAIN, h).await {
-            Ok(Ok(s)) => s,
-            _ => "(output not closed: a background process keeps it open)".to_string(),
-        }
-    };
-    let (stdout, stderr) = (drained(out).await, drained(err).await);
-    let mut output = stdout;
+    let mut output = text(&exit.stdout);
+    let stderr = text(&exit.stderr);
     if !stderr.trim().is_empty() {
         if !output.is_empty() && !output.ends_with('\n') {
             output.push('\n');
         }
         output.push_str(&stderr);
     }
-    StepResult { exit_code: status.and_then(|s| s.code()), timed_out, error: None, output }
-}
-
-/// Reads a stream to its end, keeping its head and tail.
-async fn capture(stream: Option<impl AsyncRead + Unpin>) -> String {
-    let Some(mut stream) = stream else { return String::new() };
-    let (mut head, mut tail) = (Vec::new(), std::collections::VecDeque::new());
-    let mut skipped = 0usize;
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        for &b in &buf[..n] {
-            if head.len() < MAX_CAPTURE / 2 {
-                head.push(b);
-            } else {
-                tail.push_back(b);
-                if tail.len() > MAX_CAPTURE / 2 {
-                    tail.pop_front();
-                    skipped += 1;
-                }
-            }
-        }
-    }
-    let mut text = String::from_utf8_lossy(&head).into_owned();
-    if skipped > 0 {
-        text.push_str(&format!("\n… {skipped} bytes left out …\n"));
-    }
-    text.push_str(&String::from_utf8_lossy(&tail.into_iter().collect::<Vec<_>>()));
-    text
+    StepResult { exit_code: exit.code, timed_out: exit.timed_out, error: None, output }
 }
 
 #[cfg(test)]
