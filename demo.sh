@@ -11,11 +11,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 [ "${1:-}" = --hosts ] && exec bash testing/demo-hosts.sh
 command -v cargo >/dev/null || { echo "demo: cargo is not installed (install Rust with rustup)" >&2; exit 1; }
 bash testing/setup.sh
-cargo build --locked --quiet --bin kafka-self-healing --bin kafka-testbed
+cargo build --locked --quiet --bin kafka-self-healing --example kafka-testbed
 
 export DEMO_DIR
 DEMO_DIR=$(mktemp -d /tmp/kafka-self-healing-demo.XXXXXX)
-export DEMO_BED=$DEMO_DIR/bed DEMO_SCRIPTS=$PWD/testing/demo DEMO_TESTBED=$PWD/target/debug/kafka-testbed
+export DEMO_BED=$DEMO_DIR/bed DEMO_SCRIPTS=$PWD/testing/demo DEMO_TESTBED=$PWD/target/debug/examples/kafka-testbed
 # The daemon's HTTP server (status page, API, /metrics) on a free port of 127.0.0.1.
 DEMO_HTTP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export DEMO_HTTP_PORT
@@ -23,7 +23,7 @@ ksh=target/debug/kafka-self-healing
 daemon=""
 cleanup() {
   [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null || true
-  target/debug/kafka-testbed down --dir "$DEMO_BED" >/dev/null 2>&1 || true
+  target/debug/examples/kafka-testbed down --dir "$DEMO_BED" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -40,7 +40,7 @@ wait_audit() {
 }
 
 step "Starting a real Kafka 3.9 cluster (1 ZooKeeper + 3 brokers) in $DEMO_BED"
-target/debug/kafka-testbed up --flavor zookeeper --zookeepers 1 --brokers 3 --dir "$DEMO_BED"
+target/debug/examples/kafka-testbed up --flavor zookeeper --zookeepers 1 --brokers 3 --dir "$DEMO_BED"
 testing/demo-config.sh "$DEMO_BED" > "$DEMO_DIR/config.yaml"
 $ksh validate "$DEMO_DIR/config.yaml"
 
@@ -53,7 +53,7 @@ sleep 2
 
 step "$(at) kill -9 broker-2"
 killed=$(date +%s.%N)
-target/debug/kafka-testbed kill broker-2 --dir "$DEMO_BED"
+target/debug/examples/kafka-testbed kill broker-2 --dir "$DEMO_BED"
 wait_audit detected broker-2 30
 echo "$(at) detected: broker-2 failed"
 wait_audit attempt_started broker-2 30
@@ -68,7 +68,7 @@ step "What the running daemon says (kafka-self-healing status; status page at ht
 $ksh status --config "$DEMO_DIR/config.yaml" || true
 
 step "The cluster serves: produce and consume a message with kcat"
-boot=$(target/debug/kafka-testbed bootstrap --dir "$DEMO_BED")
+boot=$(target/debug/examples/kafka-testbed bootstrap --dir "$DEMO_BED")
 echo "hello after recovery $(date -u +%H:%M:%S)" | kcat -P -b "$boot" -t demo -X acks=all -X message.timeout.ms=30000
 kcat -C -b "$boot" -t demo -o beginning -e -q
 

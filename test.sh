@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 bash testing/setup.sh
 cargo fmt --all -- --check
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 # What ARCHITECTURE.md promises: no import cycle between top-level modules, no I/O in the pure ones.
 python3 testing/invariants.py
 # The .deb the packaging tests install (a release build).
@@ -14,7 +14,7 @@ bash testing/package.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --locked 2>&1 | tee "$log" || status=$?
+cargo test --locked --workspace 2>&1 | tee "$log" || status=$?
 # One closing line for every test binary together.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kafka_self_healing::testbed::{Cluster, Daemon, Spec, cluster_section, free_port};
+use kafka_testbed::{Cluster, Daemon, Spec, cluster_section, free_port};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

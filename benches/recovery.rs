@@ -22,7 +22,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kafka_self_healing::testbed::{Cluster, Daemon, HostCluster, HostSpec, Spec, cluster_section, http_line, repo_dir};
+use kafka_testbed::{Cluster, Daemon, HostCluster, HostSpec, Spec, cluster_section, http_line, repo_dir};
 use serde_json::Value;
 
 fn now_ms() -> f64 {
@@ -65,13 +65,26 @@ fn main() {
     }
 }
 
+/// The test bed's launcher (an example of this package, which `cargo bench`
+/// does not build by itself), built now for this profile.
+fn launcher() -> std::path::PathBuf {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--release", "--locked", "--example", "kafka-testbed", "--manifest-path", manifest])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cannot build the kafka-testbed launcher");
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("../release/examples/kafka-testbed")
+}
+
 /// JVMs on 127.0.0.1, the test bed's start command as the restart script.
 fn loopback(kills: usize) {
     let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 3, ..Spec::zookeeper() }).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     eprintln!("recovery: files in {}", d.display());
-    let testbed = Path::new(env!("CARGO_BIN_EXE_kafka-testbed"));
+    let testbed = launcher();
+    let testbed = testbed.as_path();
     // SAFETY: set before any thread of ours reads the environment; the daemon inherits it.
     unsafe {
         std::env::set_var("DEMO_TESTBED", testbed);

@@ -30,6 +30,5 @@ pub mod status_client;
 pub mod store;
 pub mod systemd;
 pub mod telemetry;
-pub mod testbed;
 pub mod topology;
 pub mod watch;

@@ -5,6 +5,6 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bed=$1
-"$repo/target/debug/kafka-testbed" config --dir "$bed"
+"$repo/target/debug/examples/kafka-testbed" config --dir "$bed"
 # Everything after the example's cluster section (from its first other top-level key).
 awk 'started || (/^[a-z_]+:/ && !/^cluster:/) { started = 1; print }' "$repo/examples/config_demo.yaml"

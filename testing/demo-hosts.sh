@@ -10,10 +10,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ "$(id -u)" = 0 ] || { echo "demo --hosts: run as root (it boots containers and network namespaces)" >&2; exit 1; }
 bash testing/setup.sh
-cargo build --locked --quiet --bin kafka-testbed
+cargo build --locked --quiet --example kafka-testbed
 bash testing/package.sh >/dev/null
 bed=$(mktemp -d /tmp/kafka-self-healing-hosts.XXXXXX)
-tb() { target/debug/kafka-testbed "$@"; }
+tb() { target/debug/examples/kafka-testbed "$@"; }
 on() { local host=$1; shift; tb exec --dir "$bed" "$host" -- "$@"; }
 cleanup() { tb down --dir "$bed" >/dev/null 2>&1 || true; rm -rf "$bed"; }
 trap cleanup EXIT

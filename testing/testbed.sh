@@ -9,5 +9,5 @@
 # Builds the kafka-testbed binary on first use and fetches Kafka when missing.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cargo build --quiet --manifest-path "$repo/Cargo.toml" --bin kafka-testbed
-exec "$repo/target/debug/kafka-testbed" "$@"
+cargo build --quiet --manifest-path "$repo/Cargo.toml" --example kafka-testbed
+exec "$repo/target/debug/examples/kafka-testbed" "$@"

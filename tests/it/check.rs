@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kafka_self_healing::testbed::{Cluster, Spec};
+use kafka_testbed::{Cluster, Spec};
 use serde_json::Value;
 
 use crate::support::{bin, cluster_lock, config_for, run, write_temp};

@@ -177,7 +177,7 @@ fn hostile_input_is_refused_and_never_takes_the_daemon_down() {
     let good = format!(
         "cluster:\n  name: hostile\n  kafka_brokers: [{{node_id: k1, host: 127.0.0.1, port: {}}}]\nrecovery:\n  actions: []\n\
          logging:\n  file: {}\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n{}",
-        kafka_self_healing::testbed::free_port(),
+        kafka_testbed::free_port(),
         log.display(),
         dir.path().join("audit.log").display(),
         dir.path().join("state").display(),
@@ -289,7 +289,7 @@ fn without_ca_certificates_the_daemon_starts_and_says_what_cannot_verify_tls() {
             "cluster:\n  name: no-ca\n  kafka_brokers: [{{node_id: k1, host: 127.0.0.1, port: {}}}]\nrecovery:\n  actions: []\n\
              notifications:\n  slack: {{webhook_url: \"https://127.0.0.1:9/hook\"}}\n  webhook: {{url: \"http://127.0.0.1:{}/hook\"}}\n\
              logging:\n  file: {}\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n{}",
-            kafka_self_healing::testbed::free_port(),
+            kafka_testbed::free_port(),
             receiver.port,
             log.display(),
             dir.path().join("audit.log").display(),
@@ -351,14 +351,14 @@ fn start_up_failures_name_the_place_and_never_panic() {
         ("audit under a file", good("log"), under_file.clone(), good("state"), 0, under_file.clone()),
         ("state under a file", good("log"), good("audit"), under_file.clone(), 0, under_file.clone()),
     ] {
-        let http = if http == 0 { kafka_self_healing::testbed::free_port() } else { http };
+        let http = if http == 0 { kafka_testbed::free_port() } else { http };
         let config = write_temp(
             dir.path(),
             "c.yaml",
             &format!(
                 "cluster:\n  name: start\n  kafka_brokers: [{{node_id: k1, host: 127.0.0.1, port: {}}}]\nrecovery:\n  actions: []\n\
                  logging:\n  file: {log}\n  audit: {{file: {audit}}}\nsystem:\n  state_dir: {state}\n  metrics: {{port: {http}, bind_address: 127.0.0.1}}\n",
-                kafka_self_healing::testbed::free_port()
+                kafka_testbed::free_port()
             ),
         );
         let mut child = bin()

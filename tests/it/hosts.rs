@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use kafka_self_healing::testbed::{HostCluster, HostSpec, Impairment, hosts};
+use kafka_testbed::{HostCluster, HostSpec, Impairment, hosts};
 use serde_json::Value;
 
 use crate::support::cluster_lock;

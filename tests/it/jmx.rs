@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use kafka_self_healing::testbed::{Cluster, JMX_PASSWORD, JMX_USER, Spec, repo_dir};
+use kafka_testbed::{Cluster, JMX_PASSWORD, JMX_USER, Spec, repo_dir};
 use serde_json::Value;
 
 use crate::support::{bin, cluster_lock, run, stderr, write_temp};

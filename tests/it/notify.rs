@@ -14,12 +14,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kafka_self_healing::testbed::{Cluster, Spec, cluster_section};
+use kafka_testbed::{Cluster, Spec, cluster_section};
 use serde_json::Value;
 
 use crate::support::{audit_log as audit, bin, cluster_lock, write_temp};
 
-const TESTBED: &str = env!("CARGO_BIN_EXE_kafka-testbed");
+use crate::support::TESTBED;
 
 /// One HTTP request as a receiver saw it.
 #[derive(Debug, Clone)]
@@ -385,7 +385,7 @@ fn rate_limits_hold_back_repeats_summarise_them_and_never_hold_an_escalation() {
 fn email_goes_over_starttls_and_implicit_tls_with_auth() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let tls = kafka_self_healing::testbed::generate_tls(&d.join("tls")).unwrap();
+    let tls = kafka_testbed::generate_tls(&d.join("tls")).unwrap();
     let (cert, key) = (d.join("tls/broker.pem"), d.join("tls/broker.key"));
     let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let up2 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use kafka_self_healing::testbed::{Cluster, Daemon, Spec, cluster_section, free_port};
+use kafka_testbed::{Cluster, Daemon, Spec, cluster_section, free_port};
 use serde_json::Value;
 
 use crate::support::{bin, cluster_lock, run, stdout, write_temp};
 
-const TESTBED: &str = env!("CARGO_BIN_EXE_kafka-testbed");
+use crate::support::TESTBED;
 const TOKEN: &str = "api-token-4f1c9e7b2d";
 
 /// A child process killed when the test ends, however it ends.

@@ -6,12 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kafka_self_healing::testbed::{Cluster, Spec, cluster_section, http_line};
+use kafka_testbed::{Cluster, Spec, cluster_section, http_line};
 use serde_json::Value;
 
 use crate::support::{audit_log, bin, cluster_lock, repo, run, stderr, stdout, write_temp};
 
-const TESTBED: &str = env!("CARGO_BIN_EXE_kafka-testbed");
+use crate::support::TESTBED;
 
 fn executable(path: &Path, body: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -132,7 +132,7 @@ fn http_checks_status_and_body() {
 
 #[test]
 fn zookeeper_without_whitelisted_words_is_asked_through_its_admin_server() {
-    use kafka_self_healing::testbed::{Cluster, Spec};
+    use kafka_testbed::{Cluster, Spec};
     let _serial = crate::support::cluster_lock();
     // Only `srvr` (the testbed's own readiness word) is whitelisted; the probe asks for others.
     let spec = Spec { zookeepers: 1, brokers: 0, zookeeper_whitelist: "isro".into(), ..Spec::zookeeper() };

@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kafka_self_healing::testbed::{Cluster, Spec, cluster_section};
+use kafka_testbed::{Cluster, Spec, cluster_section};
 use serde_json::Value;
 
 use crate::support::{bin, cluster_lock, fully_in_sync, produce_and_consume, run, stderr, write_temp};
 
-const TESTBED: &str = env!("CARGO_BIN_EXE_kafka-testbed");
+use crate::support::TESTBED;
 
 /// One daemon run: its files, its process, its audit trail.
 struct Run {

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use kafka_self_healing::testbed::{Cluster, SASL_PASSWORD, SASL_USER, STORE_PASSWORD, Spec, TlsFiles};
+use kafka_testbed::{Cluster, SASL_PASSWORD, SASL_USER, STORE_PASSWORD, Spec, TlsFiles};
 use serde_json::Value;
 
 use crate::support::{bin, cluster_lock, run, stderr, write_temp};
@@ -152,7 +152,7 @@ fn unusable_stores_are_configuration_errors() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Real stores, made like the test bed's, without starting a cluster.
-    let tls = kafka_self_healing::testbed::generate_tls(&d.join("tls")).unwrap();
+    let tls = kafka_testbed::generate_tls(&d.join("tls")).unwrap();
     let text = format!(
         "cluster:\n  kafka_brokers:\n    - {{node_id: b1, host: 127.0.0.1, port: 9093}}\n\
          security:\n  ssl:\n    enabled: true\n    truststore_path: {}\n    keystore_path: {}\n",

@@ -9,9 +9,18 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kafka-self-healing"))
 }
 
-/// The `kafka-testbed` binary built for this test run.
+/// The test bed's launcher, `kafka-testbed`: an example of this package, so
+/// `cargo test` builds it with the tests, into the profile's `examples/`.
+pub const TESTBED: &str = if cfg!(debug_assertions) {
+    concat!(env!("CARGO_TARGET_TMPDIR"), "/../debug/examples/kafka-testbed")
+} else {
+    concat!(env!("CARGO_TARGET_TMPDIR"), "/../release/examples/kafka-testbed")
+};
+
+/// The `kafka-testbed` launcher built for this test run.
 pub fn testbed_bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kafka-testbed"))
+    assert!(Path::new(TESTBED).is_file(), "{TESTBED} is missing: build it with `cargo build --example kafka-testbed`");
+    Command::new(TESTBED)
 }
 
 pub fn repo() -> PathBuf {
@@ -64,13 +73,13 @@ pub fn cluster_lock() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub use kafka_self_healing::testbed::{free_port, http_line};
+pub use kafka_testbed::{free_port, http_line};
 
 /// A configuration that watches every node of `cluster` on 127.0.0.1, with
 /// `monitoring` (indented lines) as its monitoring section; the state store
 /// and the audit log go in `dir`.
-pub fn config_for(cluster: &kafka_self_healing::testbed::Cluster, monitoring: &str, dir: &Path) -> String {
-    let nodes = kafka_self_healing::testbed::cluster_section("test-bed", &[("", cluster)]);
+pub fn config_for(cluster: &kafka_testbed::Cluster, monitoring: &str, dir: &Path) -> String {
+    let nodes = kafka_testbed::cluster_section("test-bed", &[("", cluster)]);
     format!(
         "{nodes}monitoring:\n{monitoring}\nlogging:\n  file: \"\"\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n{}",
         dir.join("audit.log").display(),
@@ -156,7 +165,7 @@ pub fn kcat(args: &[&str], input: Option<&str>) -> (bool, String) {
 }
 
 /// Number of brokers in the cluster's metadata, as a real client sees it.
-pub fn registered_brokers(cluster: &kafka_self_healing::testbed::Cluster) -> Option<usize> {
+pub fn registered_brokers(cluster: &kafka_testbed::Cluster) -> Option<usize> {
     let (ok, text) = kcat(&["-L", "-b", &cluster.bootstrap_servers(), "-m", "5"], None);
     if !ok {
         return None;
@@ -165,7 +174,7 @@ pub fn registered_brokers(cluster: &kafka_self_healing::testbed::Cluster) -> Opt
 }
 
 /// True when every partition of `topic` has `n` in-sync replicas.
-pub fn fully_in_sync(cluster: &kafka_self_healing::testbed::Cluster, topic: &str, n: usize) -> bool {
+pub fn fully_in_sync(cluster: &kafka_testbed::Cluster, topic: &str, n: usize) -> bool {
     let (ok, text) = kcat(&["-L", "-b", &cluster.bootstrap_servers(), "-t", topic, "-m", "5"], None);
     let isrs: Vec<usize> = text
         .lines()
@@ -175,7 +184,7 @@ pub fn fully_in_sync(cluster: &kafka_self_healing::testbed::Cluster, topic: &str
     ok && !isrs.is_empty() && isrs.iter().all(|c| *c == n)
 }
 
-pub fn produce_and_consume(cluster: &kafka_self_healing::testbed::Cluster, topic: &str, message: &str) {
+pub fn produce_and_consume(cluster: &kafka_testbed::Cluster, topic: &str, message: &str) {
     let boot = cluster.bootstrap_servers();
     let (ok, text) = kcat(
         &["-P", "-b", &boot, "-t", topic, "-X", "acks=all", "-X", "message.timeout.ms=30000"],

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kafka_self_healing::testbed::{Cluster, Flavor, Spec, api_versions, jvm_pids_under, zookeeper_four_letter_word};
+use kafka_testbed::{Cluster, Flavor, Spec, api_versions, jvm_pids_under, zookeeper_four_letter_word};
 
 use crate::support::{
     cluster_lock, fully_in_sync, produce_and_consume, registered_brokers, repo, run, stdout, testbed_bin,

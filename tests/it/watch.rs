@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kafka_self_healing::testbed::{Cluster, Daemon, Spec};
+use kafka_testbed::{Cluster, Daemon, Spec};
 use serde_json::Value;
 
 use crate::support::{cluster_lock, config_for, write_temp};

@@ -1,12 +1,12 @@
 //! `kafka-testbed`: start and drive the real Kafka/ZooKeeper test bed from a shell.
 //!
-//! Thin front end over `kafka_self_healing::testbed`; `testing/testbed.sh` wraps it.
+//! Thin front end over `kafka_testbed`; `testing/testbed.sh` wraps it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use kafka_self_healing::testbed::{Cluster, HostSpec, HostsState, Spec, cluster_section, pid_alive};
+use kafka_testbed::{Cluster, HostSpec, HostsState, Spec, cluster_section, pid_alive};
 
 mod hosts;
 

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use kafka_self_healing::testbed::{HostCluster, HostSpec, HostsState};
+use kafka_testbed::{HostCluster, HostSpec, HostsState};
 
 use super::{Cmd, wait_for_signal};
 
@@ -134,7 +134,7 @@ fn down(state: &HostsState, dir: &Path) -> anyhow::Result<()> {
         bail!("the lab's keeper (pid {pid}) is gone; its leftovers are swept by the next lab");
     }
     let deadline = Instant::now() + Duration::from_secs(120);
-    while kafka_self_healing::testbed::pid_alive(state.owner) {
+    while kafka_testbed::pid_alive(state.owner) {
         if Instant::now() > deadline {
             bail!("the lab's keeper (pid {pid}) did not stop within 120 s");
         }

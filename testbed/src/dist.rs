@@ -31,7 +31,9 @@ impl KafkaLine {
 
 /// The repository checkout holding `testing/` (for the fetch script).
 pub fn repo_dir() -> PathBuf {
-    std::env::var_os("KSH_REPO_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+    std::env::var_os("KSH_REPO_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 pub(crate) fn cache_dir() -> PathBuf {
