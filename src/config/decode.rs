@@ -491,6 +491,66 @@ impl IntoDefault<Seconds> for f64 {
 /// Declares a configuration section: the struct, its defaults, its decoder
 /// (which reports unknown keys with a suggestion) and its documentation table.
 /// A field without `= default` is required.
+/// A closed set of words, parsed once at load: an enum whose variants are
+/// written as the configuration writes them. A word outside the set is an
+/// error at its place, naming the set (and the nearest word, when one is).
+macro_rules! closed_set {
+    (
+        $(#[doc = $doc:expr])*
+        pub enum $name:ident ($what:expr) {
+            $( $(#[doc = $vdoc:expr])* $variant:ident = $text:literal $(| $alias:literal)* ),+ $(,)?
+        }
+    ) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+        pub enum $name {
+            $( $(#[doc = $vdoc])* #[serde(rename = $text)] $variant, )+
+        }
+
+        impl $name {
+            /// Every word of the set, in the order the documentation lists them.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The word, as the configuration writes it.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)+ }
+            }
+
+            /// The variant `text` names, in any case (`INFO`, `info`), or an alias.
+            pub fn parse(text: &str) -> Option<Self> {
+                $( if text.eq_ignore_ascii_case($text) $(|| text.eq_ignore_ascii_case($alias))* {
+                    return Some($name::$variant);
+                } )+
+                None
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl $crate::config::decode::Decode for $name {
+            fn decode(node: &$crate::config::yaml::Node, cx: &mut $crate::config::decode::Ctx) -> Option<Self> {
+                let text = <String as $crate::config::decode::Decode>::decode(node, cx)?;
+                if let Some(v) = Self::parse(&text) {
+                    return Some(v);
+                }
+                let words: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                let listed = words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ");
+                let hint = match $crate::config::decode::suggest(&text, &words) {
+                    Some(s) => format!("did you mean `{s}`? (one of {listed})"),
+                    None => format!("write one of {listed}"),
+                };
+                cx.error(node.mark, format!("{} `{text}`", $what), hint);
+                None
+            }
+        }
+    };
+}
+pub(crate) use closed_set;
+
 macro_rules! section {
     (
         $(#[doc = $sdoc:expr])*

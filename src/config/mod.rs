@@ -12,6 +12,7 @@
 //! Keeping YAML behind this module means the rest of the daemon sees only
 //! plain structs.
 
+pub mod calendar;
 pub mod decode;
 pub mod diagnostic;
 pub mod env;
@@ -22,6 +23,7 @@ pub mod yaml;
 
 use std::path::Path;
 
+pub use calendar::{TimeOfDay, Weekday};
 pub use decode::{Seconds, Secret};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use role::Role;

@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use super::decode::{Seconds, Secret, section};
+use super::calendar::{TimeOfDay, Weekday};
+use super::decode::{Seconds, Secret, closed_set, section};
 
 section! {
     /// The whole file.
@@ -167,13 +168,13 @@ section! {
     /// A weekly window in which recovery actions are held back.
     pub struct BlackoutPeriod {
         /// Start, `HH:MM`, 24-hour clock.
-        start_time: String,
+        start_time: TimeOfDay,
         /// End, `HH:MM`; earlier than `start_time` means the window crosses midnight.
-        end_time: String,
+        end_time: TimeOfDay,
         /// Days the window starts on (`mon` … `sun`); empty means every day.
-        days: Vec<String> = Vec::new(),
+        days: Vec<Weekday> = Vec::new(),
         /// `utc` or `local` (the daemon host's time zone).
-        timezone: String = "utc",
+        timezone: Timezone = Timezone::Utc,
     }
 }
 
@@ -207,7 +208,7 @@ section! {
         metrics_to_check: Vec<String> = Vec::new(),
         /// How to reach the MBeans: `rmi` (JMX/RMI on the node's `jmx_port`, through
         /// the bundled Java bridge), `jolokia` or `prometheus` (HTTP, at `url`).
-        transport: String = "rmi",
+        transport: JmxTransport = JmxTransport::Rmi,
         /// URL of the Jolokia agent or Prometheus exporter; `{host}`, `{jmx_port}`,
         /// `{node_id}`, `{broker_id}` are filled in. Default
         /// `http://{host}:{jmx_port}/jolokia/` or `http://{host}:{jmx_port}/metrics`.
@@ -346,7 +347,7 @@ section! {
         /// Minion target; placeholders such as `{host}` and `{node_id}` are filled in.
         target: String = "{host}",
         /// `service.restart` (the unit from `restart_service`) or `state.apply`.
-        function: String = "service.restart",
+        function: SaltFunction = SaltFunction::ServiceRestart,
         /// State to apply with `state.apply`.
         state: Option<String> = None,
         /// Time limit of one run.
@@ -358,7 +359,7 @@ section! {
     /// Restarting a container.
     pub struct ContainerConfig {
         /// `docker` or `podman`.
-        runtime: String = "docker",
+        runtime: ContainerRuntime = ContainerRuntime::Docker,
         /// Container name; placeholders such as `{node_id}` are filled in.
         container: String = "{node_id}",
         /// Time limit of one restart.
@@ -417,7 +418,7 @@ section! {
     /// Restarting the node's service with its service manager.
     pub struct RestartServiceConfig {
         /// `systemctl` or `service`.
-        service_manager: String = "systemctl",
+        service_manager: ServiceManager = ServiceManager::Systemctl,
         /// Unit of Kafka brokers.
         kafka_service_name: String = "kafka",
         /// Unit of KRaft controllers.
@@ -592,7 +593,7 @@ section! {
     /// Which notifications a channel receives.
     pub struct Routing {
         /// Triggers this channel receives (`on_max_retries_exceeded`, …); empty means every enabled trigger.
-        triggers: Vec<String> = Vec::new(),
+        triggers: Vec<Trigger> = Vec::new(),
         /// Node types this channel hears about (`kafka_broker`, `kraft_controller`, `zookeeper`); empty means all.
         node_types: Vec<String> = Vec::new(),
     }
@@ -734,7 +735,7 @@ section! {
     /// The daemon's logs.
     pub struct LoggingConfig {
         /// `TRACE`, `DEBUG`, `INFO`, `WARNING`, `ERROR` (Python's `WARN` and `CRITICAL` are accepted).
-        level: String = "INFO",
+        level: LogLevel = LogLevel::Info,
         /// Application log; empty for console only.
         file: Option<String> = "/var/log/kafka-self-healing/application.log",
         /// Size at which the file is rotated.
@@ -742,7 +743,7 @@ section! {
         /// Rotated files kept.
         backup_count: u32 = 10,
         /// `text` or `json`; a Python `%(...)s` format is accepted and read as `text`.
-        format: String = "text",
+        format: LogFormat = LogFormat::Text,
         /// The audit trail of every decision (JSON lines).
         audit: AuditLogConfig = AuditLogConfig::default(),
         /// Slow operations and timings.
@@ -796,7 +797,7 @@ section! {
     /// Where secrets come from.
     pub struct CredentialsConfig {
         /// `environment`: secrets come from environment variables (the only method).
-        storage_method: String = "environment",
+        storage_method: StorageMethod = StorageMethod::Environment,
         /// Accepted for the runbook's templates; not used.
         encryption_key_file: Option<String> = None,
     }
@@ -834,7 +835,7 @@ section! {
         /// Use SASL.
         enabled: bool = false,
         /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
-        mechanism: String = "SCRAM-SHA-256",
+        mechanism: SaslMechanism = SaslMechanism::ScramSha256,
         /// Environment variable holding the user name.
         username_env: String = "KAFKA_USERNAME",
         /// Environment variable holding the password.
@@ -939,6 +940,136 @@ section! {
         /// Path of the Prometheus metrics.
         endpoint: String = "/metrics",
         /// `prometheus` (text exposition format).
-        format: String = "prometheus",
+        format: MetricsFormat = MetricsFormat::Prometheus,
+    }
+}
+
+closed_set! {
+    /// How `restart_service` restarts a unit.
+    pub enum ServiceManager ("unknown service manager") {
+        Systemctl = "systemctl",
+        Service = "service",
+    }
+}
+
+closed_set! {
+    /// What the `salt` action runs on the minion.
+    pub enum SaltFunction ("unknown salt function") {
+        ServiceRestart = "service.restart",
+        StateApply = "state.apply",
+    }
+}
+
+closed_set! {
+    /// The container runtime of `restart_container`.
+    pub enum ContainerRuntime ("unknown container runtime") {
+        Docker = "docker",
+        Podman = "podman",
+    }
+}
+
+closed_set! {
+    /// How the `jmx` method reaches the MBeans.
+    pub enum JmxTransport ("unknown JMX transport") {
+        Rmi = "rmi",
+        Jolokia = "jolokia",
+        Prometheus = "prometheus",
+    }
+}
+
+closed_set! {
+    /// Where secrets come from.
+    pub enum StorageMethod ("unknown credentials storage method") {
+        Environment = "environment",
+    }
+}
+
+closed_set! {
+    /// The SASL mechanisms the Kafka client speaks.
+    pub enum SaslMechanism ("unsupported SASL mechanism") {
+        Plain = "PLAIN",
+        ScramSha256 = "SCRAM-SHA-256",
+        ScramSha512 = "SCRAM-SHA-512",
+    }
+}
+
+closed_set! {
+    /// The least severe lines logged (the runbook's Python names are accepted).
+    pub enum LogLevel ("unknown log level") {
+        Trace = "TRACE",
+        Debug = "DEBUG",
+        Info = "INFO",
+        Warning = "WARNING" | "WARN",
+        Error = "ERROR" | "CRITICAL" | "FATAL",
+        Off = "OFF",
+    }
+}
+
+closed_set! {
+    /// The exposition format of `/metrics`.
+    pub enum MetricsFormat ("unknown metrics format") {
+        Prometheus = "prometheus",
+    }
+}
+
+closed_set! {
+    /// The clock a blackout period is written in.
+    pub enum Timezone ("unknown timezone") {
+        Utc = "utc",
+        /// The daemon host's time zone.
+        Local = "local",
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl super::decode::Decode for LogFormat {
+    fn decode(node: &super::yaml::Node, cx: &mut super::decode::Ctx) -> Option<Self> {
+        let text = <String as super::decode::Decode>::decode(node, cx)?;
+        match text.to_ascii_lowercase().as_str() {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            // The runbook's Python logging format: accepted, with a word.
+            _ if text.contains("%(") => {
+                cx.warning(
+                    node.mark,
+                    "a Python logging format string is not used by this implementation; lines are written in the `text` format",
+                    "write `format: text` or `format: json` to silence this warning",
+                );
+                Some(LogFormat::Text)
+            }
+            _ => {
+                cx.error(node.mark, format!("unknown log format `{text}`"), "write `text` or `json`");
+                None
+            }
+        }
+    }
+}
+
+closed_set! {
+    /// What a notification is about (`notifications.triggers`, a channel's `routing.triggers`).
+    pub enum Trigger ("unknown trigger") {
+        /// A node was confirmed failed.
+        FailureDetected = "on_failure_detected",
+        /// A recovery attempt failed.
+        RecoveryFailure = "on_recovery_failure",
+        /// A node recovered.
+        RecoverySuccess = "on_recovery_success",
+        /// Attempts are exhausted, or a guard held too long: escalated.
+        MaxRetriesExceeded = "on_max_retries_exceeded",
+        /// Isolation or mass failure.
+        Isolation = "on_isolation",
+        /// The daemon itself cannot do its job.
+        SystemError = "on_system_error",
+        /// Latency or resource thresholds are exceeded.
+        PerformanceDegradation = "on_performance_degradation",
+        /// The configuration was reloaded.
+        ConfigurationChange = "on_configuration_change",
     }
 }

@@ -87,7 +87,7 @@ impl Connection {
 
     /// SaslHandshake, then the mechanism's SaslAuthenticate round trips.
     async fn authenticate(&mut self, sasl: &Sasl) -> Result<(), KafkaError> {
-        let mechanism = sasl.mechanism.name();
+        let mechanism = sasl.mechanism.as_str();
         let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
         let response = self.send(&handshake, "SaslHandshake").await?;
         if response.error_code != 0 {

@@ -26,36 +26,13 @@ impl std::fmt::Debug for Security {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Security")
             .field("tls", &self.tls.is_some())
-            .field("sasl", &self.sasl.as_ref().map(|s| s.mechanism.name()))
+            .field("sasl", &self.sasl.as_ref().map(|s| s.mechanism.as_str()))
             .finish()
     }
 }
 
-/// SASL mechanisms the daemon speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mechanism {
-    Plain,
-    ScramSha256,
-    ScramSha512,
-}
-
-impl Mechanism {
-    pub fn parse(name: &str) -> Option<Mechanism> {
-        match name {
-            "PLAIN" => Some(Mechanism::Plain),
-            "SCRAM-SHA-256" => Some(Mechanism::ScramSha256),
-            "SCRAM-SHA-512" => Some(Mechanism::ScramSha512),
-            _ => None,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Mechanism::Plain => "PLAIN",
-            Mechanism::ScramSha256 => "SCRAM-SHA-256",
-            Mechanism::ScramSha512 => "SCRAM-SHA-512",
-        }
-    }
-}
+/// The SASL mechanisms spoken, as the configuration names them.
+pub use crate::config::SaslMechanism as Mechanism;
 
 /// SASL credentials; the password only ever leaves as bytes on the wire.
 #[derive(Debug, Clone)]
@@ -129,13 +106,6 @@ impl Security {
                     ));
                 }
             }
-            if Mechanism::parse(&sasl.mechanism).is_none() {
-                problems.push(SecurityError::new(
-                    "security.sasl.mechanism",
-                    format!("unsupported SASL mechanism `{}`", sasl.mechanism),
-                    "write PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
-                ));
-            }
         }
         problems
     }
@@ -154,16 +124,16 @@ impl Security {
         match (&self.tls, &self.sasl) {
             (None, None) => "plaintext".into(),
             (Some(_), None) => "TLS".into(),
-            (None, Some(s)) => format!("SASL {} (no TLS)", s.mechanism.name()),
-            (Some(_), Some(s)) => format!("TLS + SASL {}", s.mechanism.name()),
+            (None, Some(s)) => format!("SASL {} (no TLS)", s.mechanism.as_str()),
+            (Some(_), Some(s)) => format!("TLS + SASL {}", s.mechanism.as_str()),
         }
     }
 }
 
 fn sasl(config: &SaslConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Sasl, SecurityError> {
-    // `problems` has checked the mechanism and the variables.
+    // `problems` has checked the variables; the mechanism was parsed at load.
     let unusable = || SecurityError::new("security.sasl", "unusable SASL settings", "see `validate`");
-    let mechanism = Mechanism::parse(&config.mechanism).ok_or_else(unusable)?;
+    let mechanism = config.mechanism;
     let username = env(&config.username_env).ok_or_else(unusable)?;
     let password = Secret::new(env(&config.password_env).ok_or_else(unusable)?);
     Ok(Sasl { mechanism, username, password })

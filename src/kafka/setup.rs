@@ -12,13 +12,6 @@ use crate::config::validate::Checker;
 pub fn check(c: &mut Checker) -> Security {
     let config = c.config;
     let s = &config.security;
-    if s.credentials.storage_method != "environment" {
-        c.error(
-            "security.credentials.storage_method",
-            format!("unknown credentials storage method `{}`", s.credentials.storage_method),
-            "only `environment` is supported: put secrets in environment variables (e.g. systemd EnvironmentFile=)",
-        );
-    }
     if s.credentials.encryption_key_file.is_some() {
         c.warning(
             "security.credentials.encryption_key_file",

@@ -20,19 +20,18 @@ use tracing_subscriber::{Layer, Registry, fmt};
 
 pub use rotate::RotatingFile;
 
-use crate::config::LoggingConfig;
+use crate::config::{LogLevel, LoggingConfig};
 
 /// Maps the runbook's level names (Python's included) to a filter.
-pub fn level_filter(level: &str) -> Option<LevelFilter> {
-    Some(match level.to_ascii_uppercase().as_str() {
-        "TRACE" => LevelFilter::TRACE,
-        "DEBUG" => LevelFilter::DEBUG,
-        "INFO" => LevelFilter::INFO,
-        "WARN" | "WARNING" => LevelFilter::WARN,
-        "ERROR" | "CRITICAL" | "FATAL" => LevelFilter::ERROR,
-        "OFF" => LevelFilter::OFF,
-        _ => return None,
-    })
+pub fn level_filter(level: LogLevel) -> LevelFilter {
+    match level {
+        LogLevel::Trace => LevelFilter::TRACE,
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Warning => LevelFilter::WARN,
+        LogLevel::Error => LevelFilter::ERROR,
+        LogLevel::Off => LevelFilter::OFF,
+    }
 }
 
 /// The `tracing` target of lines meant for `performance.log` only.
@@ -44,8 +43,8 @@ type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 /// the daemon), `logging.file` rotated by size, and `logging.performance.file`
 /// for the `performance` target.
 pub fn init(config: &LoggingConfig) -> anyhow::Result<()> {
-    let level = level_filter(&config.level).unwrap_or(LevelFilter::INFO);
-    let json = config.format == "json";
+    let level = level_filter(config.level);
+    let json = config.format == crate::config::LogFormat::Json;
     // Libraries speak at WARN and above: their INFO lines are not the operator's business.
     // Missing CA certificates are said once by the daemon itself (`http_client`).
     let app_filter = || {

@@ -1,13 +1,14 @@
 //! The `monitoring` section, checked by the component that runs it.
 //!
 //! Owns: the monitoring rules — known method names, thresholds, the
-//! isolation fraction, blackout periods, read-only ZooKeeper words, the
+//! isolation fraction, read-only ZooKeeper words, the
 //! settings each used method needs (HTTP URL, command, JMX transport, checks,
 //! ports and the bridge jar).
 //! Must never: probe anything, or stop at the first problem.
 
+use crate::config::JmxTransport;
 use crate::config::decode::suggest;
-use crate::config::validate::{Checker, parse_hh_mm, weekday};
+use crate::config::validate::Checker;
 use crate::plugin::setup::names;
 use crate::plugin::{Kind, Registry};
 
@@ -65,35 +66,6 @@ pub fn check(c: &mut Checker, plugins: &Registry) {
             ),
             "keep the timeout below the interval",
         );
-    }
-    for (i, period) in m.blackout_periods.iter().enumerate() {
-        let base = format!("monitoring.blackout_periods[{i}]");
-        for (key, value) in [("start_time", &period.start_time), ("end_time", &period.end_time)] {
-            let path = format!("{base}.{key}");
-            if c.written(&path) && parse_hh_mm(value).is_none() {
-                c.error(
-                    &path,
-                    format!("`{path}` must be a time as HH:MM (24-hour), found `{value}`"),
-                    "e.g. \"02:00\" (quote it: YAML reads 02:00 as a number in some parsers)",
-                );
-            }
-        }
-        for (j, day) in period.days.iter().enumerate() {
-            if weekday(day).is_none() {
-                c.error(
-                    &format!("{base}.days[{j}]"),
-                    format!("`{day}` is not a day of the week"),
-                    "write mon, tue, wed, thu, fri, sat or sun",
-                );
-            }
-        }
-        if !matches!(period.timezone.to_ascii_lowercase().as_str(), "utc" | "local") {
-            c.error(
-                &format!("{base}.timezone"),
-                format!("unknown timezone `{}`", period.timezone),
-                "write `utc` or `local`",
-            );
-        }
     }
     // Read-only words only: monitors never change anything (`crst` and `srst`
     // reset statistics, `stmk` sets the trace mask, `kill` stopped old servers).
@@ -157,13 +129,6 @@ pub fn check(c: &mut Checker, plugins: &Registry) {
         c.error("monitoring.http.url", format!("`{url}` is not an http:// or https:// URL"), "");
     }
     let jmx = &m.jmx;
-    if !crate::monitor::jmx::TRANSPORTS.contains(&jmx.transport.as_str()) {
-        c.error(
-            "monitoring.jmx.transport",
-            format!("unknown JMX transport `{}`", jmx.transport),
-            "write `rmi` (JMX/RMI on `jmx_port`), `jolokia` or `prometheus`",
-        );
-    }
     for (i, entry) in jmx.metrics_to_check.iter().enumerate() {
         if let Err(e) = crate::monitor::jmx::parse_check(entry) {
             c.error(
@@ -179,9 +144,9 @@ pub fn check(c: &mut Checker, plugins: &Registry) {
         c.error("monitoring.jmx.url", format!("`{url}` is not an http:// or https:// URL"), "");
     }
     let jmx_used = used("jmx").or_else(|| used("jmx_monitoring"));
-    let needs_port = match jmx.transport.as_str() {
-        "rmi" => true,
-        _ => jmx.url.as_deref().is_none_or(|u| u.contains("{jmx_port}")),
+    let needs_port = match jmx.transport {
+        JmxTransport::Rmi => true,
+        JmxTransport::Jolokia | JmxTransport::Prometheus => jmx.url.as_deref().is_none_or(|u| u.contains("{jmx_port}")),
     };
     if jmx_used.is_some() && needs_port {
         for (role, n, node) in c.nodes() {
@@ -199,7 +164,7 @@ pub fn check(c: &mut Checker, plugins: &Registry) {
             }
         }
     }
-    if let Some(at) = jmx_used.filter(|_| jmx.transport == "rmi") {
+    if let Some(at) = jmx_used.filter(|_| jmx.transport == JmxTransport::Rmi) {
         match crate::monitor::jmx::find_jar(jmx.bridge_jar.as_deref()) {
             Some(jar) if jmx.bridge_jar.is_some() => {
                 c.readable_file("monitoring.jmx.bridge_jar", &jar.display().to_string());

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::audit::rfc3339;
-use crate::config::Config;
+use crate::config::{Config, Trigger};
 use crate::events::Event;
 use crate::store::{IncidentRecord, from_millis};
 
@@ -65,34 +65,33 @@ impl Notification {
     }
 }
 
-/// The trigger an event is, if any.
-pub fn trigger_of(event: &Event) -> &'static str {
-    match event {
-        Event::Opened { .. } => "on_failure_detected",
-        Event::AttemptFinished { attempt, .. } if attempt.success == Some(true) => "",
-        Event::AttemptFinished { .. } => "on_recovery_failure",
-        Event::Recovered { .. } => "on_recovery_success",
-        Event::Escalated { .. } => "on_max_retries_exceeded",
-        Event::ClusterEvent { .. } => "on_isolation",
-        Event::SystemError { .. } => "on_system_error",
-        Event::ConfigurationChanged { .. } => "on_configuration_change",
-        Event::PerformanceDegraded { .. } => "on_performance_degradation",
-    }
+/// The trigger an event is, if any (a successful attempt is told by the recovery).
+pub fn trigger_of(event: &Event) -> Option<Trigger> {
+    Some(match event {
+        Event::Opened { .. } => Trigger::FailureDetected,
+        Event::AttemptFinished { attempt, .. } if attempt.success == Some(true) => return None,
+        Event::AttemptFinished { .. } => Trigger::RecoveryFailure,
+        Event::Recovered { .. } => Trigger::RecoverySuccess,
+        Event::Escalated { .. } => Trigger::MaxRetriesExceeded,
+        Event::ClusterEvent { .. } => Trigger::Isolation,
+        Event::SystemError { .. } => Trigger::SystemError,
+        Event::ConfigurationChanged { .. } => Trigger::ConfigurationChange,
+        Event::PerformanceDegraded { .. } => Trigger::PerformanceDegradation,
+    })
 }
 
 /// Whether `trigger` is switched on in `notifications.triggers`.
-pub fn enabled(config: &Config, trigger: &str) -> bool {
+pub fn enabled(config: &Config, trigger: Trigger) -> bool {
     let t = &config.notifications.triggers;
     match trigger {
-        "on_failure_detected" => t.on_failure_detected,
-        "on_recovery_failure" => t.on_recovery_failure,
-        "on_recovery_success" => t.on_recovery_success,
-        "on_max_retries_exceeded" => t.on_max_retries_exceeded,
-        "on_isolation" => t.on_isolation,
-        "on_system_error" => t.on_system_error,
-        "on_configuration_change" => t.on_configuration_change,
-        "on_performance_degradation" => t.on_performance_degradation,
-        _ => false,
+        Trigger::FailureDetected => t.on_failure_detected,
+        Trigger::RecoveryFailure => t.on_recovery_failure,
+        Trigger::RecoverySuccess => t.on_recovery_success,
+        Trigger::MaxRetriesExceeded => t.on_max_retries_exceeded,
+        Trigger::Isolation => t.on_isolation,
+        Trigger::SystemError => t.on_system_error,
+        Trigger::ConfigurationChange => t.on_configuration_change,
+        Trigger::PerformanceDegradation => t.on_performance_degradation,
     }
 }
 
@@ -135,10 +134,7 @@ fn attempts_text(i: &IncidentRecord) -> String {
 /// The notification for `event` (`None` for events that notify nobody).
 /// `cluster_state` is the cluster view's one-line summary, if known.
 pub fn compose(config: &Config, event: &Event, cluster_state: Option<&str>) -> Option<Notification> {
-    let trigger = trigger_of(event);
-    if trigger.is_empty() {
-        return None;
-    }
+    let trigger = trigger_of(event)?;
     let cluster = &config.cluster.name;
     let templates = config.notifications.smtp.as_ref().map(|s| s.templates.clone()).unwrap_or_default();
     let state = cluster_state.unwrap_or("unknown");
@@ -252,16 +248,16 @@ pub fn compose(config: &Config, event: &Event, cluster_state: Option<&str>) -> O
     })
 }
 
-/// The configured template of `trigger`, if any.
-pub fn template_of<'c>(config: &'c Config, trigger: &str) -> Option<&'c crate::config::MessageTemplate> {
+/// The configurable template of `trigger` (the daemon's own events have none).
+pub fn template_of(config: &Config, trigger: Trigger) -> Option<&crate::config::MessageTemplate> {
     let t = &config.notifications.templates;
     match trigger {
-        "on_failure_detected" => Some(&t.on_failure_detected),
-        "on_recovery_failure" => Some(&t.on_recovery_failure),
-        "on_recovery_success" => Some(&t.on_recovery_success),
-        "on_max_retries_exceeded" => Some(&t.on_max_retries_exceeded),
-        "on_isolation" => Some(&t.on_isolation),
-        _ => None,
+        Trigger::FailureDetected => Some(&t.on_failure_detected),
+        Trigger::RecoveryFailure => Some(&t.on_recovery_failure),
+        Trigger::RecoverySuccess => Some(&t.on_recovery_success),
+        Trigger::MaxRetriesExceeded => Some(&t.on_max_retries_exceeded),
+        Trigger::Isolation => Some(&t.on_isolation),
+        Trigger::SystemError | Trigger::ConfigurationChange | Trigger::PerformanceDegradation => None,
     }
 }
 
@@ -290,7 +286,7 @@ pub fn sample_context() -> minijinja::Value {
 #[allow(clippy::too_many_arguments)]
 fn apply_template(
     config: &Config,
-    trigger: &str,
+    trigger: Trigger,
     event: &Event,
     incident: Option<&IncidentRecord>,
     state: &str,
@@ -323,7 +319,7 @@ fn apply_template(
         _ => String::new(),
     };
     let context = minijinja::context! {
-        cluster => config.cluster.name, trigger => trigger,
+        cluster => config.cluster.name, trigger => trigger.as_str(),
         node => incident.map(|i| i.node.clone()), node_type => incident.map(|i| i.role.clone()),
         incident_id => incident.map(|i| i.id.clone()), cause => incident.and_then(|i| i.cause.clone()),
         evidence => incident.map(|i| i.evidence.clone()),
@@ -339,7 +335,7 @@ fn apply_template(
             Ok(text) => text,
             Err(e) => {
                 // Never lose a notification over a template: send the built-in wording.
-                tracing::error!(message = "Notification template failed; the built-in wording is sent.", trigger, part = what, error = %e);
+                tracing::error!(message = "Notification template failed; the built-in wording is sent.", trigger = trigger.as_str(), part = what, error = %e);
                 default.to_string()
             }
         }

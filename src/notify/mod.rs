@@ -101,7 +101,7 @@ impl Notifier {
             .cluster()
             .map(|c| if c.problems.is_empty() { "healthy".to_string() } else { c.problems.join("; ") });
         let Some(n) = compose::compose(&self.config, event, state.as_deref()) else { return };
-        if !compose::enabled(&self.config, &n.trigger) {
+        if !compose::trigger_of(event).is_some_and(|t| compose::enabled(&self.config, t)) {
             return;
         }
         let payload = match serde_json::to_string(&n) {

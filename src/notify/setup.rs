@@ -5,7 +5,7 @@
 //! used on the connection they would go over.
 //! Must never: send anything, or stop at the first problem.
 
-use crate::config::decode::suggest;
+use crate::config::Trigger;
 use crate::config::validate::{Checker, is_email};
 use crate::plugin::Registry;
 
@@ -20,27 +20,7 @@ pub fn check(c: &mut Checker, plugins: &Registry) {
             "configure `notifications.smtp` (or another channel) so people hear about failures",
         );
     }
-    const TRIGGERS: &[&str] = &[
-        "on_failure_detected",
-        "on_recovery_failure",
-        "on_recovery_success",
-        "on_max_retries_exceeded",
-        "on_isolation",
-        "on_system_error",
-    ];
     for (channel, routing) in &channels {
-        for (i, t) in routing.triggers.iter().enumerate() {
-            if !TRIGGERS.contains(&t.as_str()) {
-                c.error(
-                    &format!("notifications.{channel}.routing.triggers[{i}]"),
-                    format!(
-                        "`{t}` is not a trigger{}",
-                        suggest(t, TRIGGERS).map_or(String::new(), |s| format!("; did you mean `{s}`?"))
-                    ),
-                    format!("one of: {}", TRIGGERS.join(", ")),
-                );
-            }
-        }
         for (i, t) in routing.node_types.iter().enumerate() {
             if !matches!(t.as_str(), "kafka_broker" | "kraft_controller" | "zookeeper") {
                 c.error(
@@ -69,9 +49,7 @@ pub fn check(c: &mut Checker, plugins: &Registry) {
             );
         }
     }
-    for trigger in
-        ["on_failure_detected", "on_recovery_failure", "on_recovery_success", "on_max_retries_exceeded", "on_isolation"]
-    {
+    for &trigger in Trigger::ALL {
         let Some(t) = crate::notify::compose::template_of(config, trigger) else { continue };
         for (part, template) in [("subject", &t.subject), ("body", &t.body)] {
             if let Some(template) = template

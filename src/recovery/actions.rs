@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::config::{RecoveryConfig, SshConfig};
+use crate::config::{RecoveryConfig, SaltFunction, ServiceManager, SshConfig};
 use crate::topology::{Node, Role};
 
 /// One process to run.
@@ -176,16 +176,16 @@ pub fn plan(action: &str, r: &RecoveryConfig, t: &Target<'_>) -> Result<Plan, St
             let s = &r.restart_service;
             let unit = unit(r, node.role).to_string();
             let mut reset = vec!["systemctl".to_string(), "reset-failed".into(), unit.clone()];
-            let mut restart = match s.service_manager.as_str() {
-                "service" => vec!["service".to_string(), unit, "restart".into()],
-                _ => vec!["systemctl".to_string(), "restart".into(), unit],
+            let mut restart = match s.service_manager {
+                ServiceManager::Service => vec!["service".to_string(), unit, "restart".into()],
+                ServiceManager::Systemctl => vec!["systemctl".to_string(), "restart".into(), unit],
             };
             if s.use_sudo {
                 restart.splice(0..0, ["sudo".to_string(), "-n".into()]);
                 reset.splice(0..0, ["sudo".to_string(), "-n".into()]);
             }
             let mut steps = Vec::new();
-            if t.unit_failed && s.service_manager != "service" {
+            if t.unit_failed && s.service_manager == ServiceManager::Systemctl {
                 // A unit past its start limit refuses `restart` until it is reset.
                 steps.push(step("reset-failed", on_host(reset), secs(s.timeout)));
             }
@@ -237,18 +237,20 @@ pub fn plan(action: &str, r: &RecoveryConfig, t: &Target<'_>) -> Result<Plan, St
         Some("salt") => {
             let s = &r.salt;
             let mut argv = vec![s.command.clone(), t.fill(&s.target, false)];
-            match s.function.as_str() {
-                "state.apply" => {
+            match s.function {
+                SaltFunction::StateApply => {
                     argv.push("state.apply".into());
                     argv.push(s.state.clone().ok_or("`recovery.salt.state` is needed for state.apply")?);
                 }
-                _ => argv.extend(["service.restart".to_string(), unit(r, node.role).to_string()]),
+                SaltFunction::ServiceRestart => {
+                    argv.extend(["service.restart".to_string(), unit(r, node.role).to_string()])
+                }
             }
             Plan::Steps(vec![step("salt", argv, secs(s.timeout))])
         }
         Some("restart_container") => {
             let c = &r.restart_container;
-            let argv = vec![c.runtime.clone(), "restart".into(), t.fill(&c.container, false)];
+            let argv = vec![c.runtime.to_string(), "restart".into(), t.fill(&c.container, false)];
             Plan::Steps(vec![step("restart container", argv, secs(c.timeout))])
         }
         Some("docker_compose") => {

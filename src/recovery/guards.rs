@@ -8,8 +8,7 @@
 
 use std::time::Duration;
 
-use crate::config::BlackoutPeriod;
-use crate::config::validate::{parse_hh_mm, weekday};
+use crate::config::{BlackoutPeriod, Timezone};
 use crate::topology::Role;
 
 /// The health of a node's quorum peers (ZooKeeper ensemble or KRaft voters).
@@ -245,12 +244,11 @@ pub fn consulted(i: &GuardInput) -> serde_json::Value {
 /// The blackout period `now` falls in, if any. `weekday` is 0 for Monday;
 /// `minute` is the minute of the day, both in the period's own time zone
 /// (`clock(tz)` gives them).
-pub fn blackout_at(periods: &[BlackoutPeriod], clock: &dyn Fn(&str) -> (usize, u32)) -> Option<String> {
+pub fn blackout_at(periods: &[BlackoutPeriod], clock: &dyn Fn(Timezone) -> (usize, u32)) -> Option<String> {
     periods.iter().find_map(|p| {
-        let (start, end) = (parse_hh_mm(&p.start_time)?, parse_hh_mm(&p.end_time)?);
-        let (start, end) = (start.0 * 60 + start.1, end.0 * 60 + end.1);
-        let (day, minute) = clock(&p.timezone);
-        let on = |d: usize| p.days.is_empty() || p.days.iter().any(|x| weekday(x) == Some(d));
+        let (start, end) = (p.start_time.minute, p.end_time.minute);
+        let (day, minute) = clock(p.timezone);
+        let on = |d: usize| p.days.is_empty() || p.days.iter().any(|x| x.index() == d);
         let yesterday = (day + 6) % 7;
         let active = if start <= end {
             on(day) && minute >= start && minute < end
@@ -261,10 +259,10 @@ pub fn blackout_at(periods: &[BlackoutPeriod], clock: &dyn Fn(&str) -> (usize, u
     })
 }
 
-/// Weekday (0 = Monday) and minute of the day of `now` in `tz` (`utc` or `local`).
-pub fn wall_clock(now: std::time::SystemTime, tz: &str) -> (usize, u32) {
+/// Weekday (0 = Monday) and minute of the day of `now` in `tz`.
+pub fn wall_clock(now: std::time::SystemTime, tz: Timezone) -> (usize, u32) {
     let secs = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    if tz == "local" {
+    if tz == Timezone::Local {
         let t = secs as libc::time_t;
         // SAFETY: localtime_r writes only into `tm`, which we own.
         let mut tm: libc::tm = unsafe { std::mem::zeroed() };
@@ -392,12 +390,12 @@ mod tests {
     #[test]
     fn blackout_windows_cross_midnight_and_respect_days() {
         let period = |s: &str, e: &str, days: &[&str]| BlackoutPeriod {
-            start_time: s.into(),
-            end_time: e.into(),
-            days: days.iter().map(|d| d.to_string()).collect(),
-            timezone: "utc".into(),
+            start_time: crate::config::TimeOfDay::parse(s).unwrap(),
+            end_time: crate::config::TimeOfDay::parse(e).unwrap(),
+            days: days.iter().map(|d| crate::config::Weekday::parse(d).unwrap()).collect(),
+            timezone: Timezone::Utc,
         };
-        let at = |day: usize, h: u32, m: u32| move |_: &str| (day, h * 60 + m);
+        let at = |day: usize, h: u32, m: u32| move |_: Timezone| (day, h * 60 + m);
         let night = [period("23:00", "01:00", &["sun"])];
         assert!(blackout_at(&night, &at(6, 23, 30)).is_some(), "Sunday 23:30");
         assert!(blackout_at(&night, &at(0, 0, 30)).is_some(), "Monday 00:30, window started Sunday");
@@ -407,6 +405,6 @@ mod tests {
         assert!(blackout_at(&daily, &at(2, 3, 0)).is_none(), "the end is exclusive");
         // 2026-11-24 16:29 UTC was a Tuesday.
         let t = std::time::UNIX_EPOCH + Duration::from_secs(1_795_537_773);
-        assert_eq!(wall_clock(t, "utc"), (1, 16 * 60 + 29));
+        assert_eq!(wall_clock(t, Timezone::Utc), (1, 16 * 60 + 29));
     }
 }

@@ -6,8 +6,8 @@
 //! that step), retry bounds of the node types, the guards' limits.
 //! Must never: run an action, or stop at the first problem.
 
-use crate::config::Role;
 use crate::config::validate::{Checker, Policy, is_executable};
+use crate::config::{Role, SaltFunction};
 use crate::plugin::setup::names;
 use crate::plugin::{Kind, Registry, builtin};
 
@@ -20,14 +20,6 @@ pub fn check(c: &mut Checker, plugins: &Registry) {
             "recovery.actions",
             "`recovery.actions` is empty: failures are escalated without any repair attempt",
             "",
-        );
-    }
-    let manager = r.restart_service.service_manager.as_str();
-    if !matches!(manager, "systemctl" | "service") {
-        c.error(
-            "recovery.restart_service.service_manager",
-            format!("unknown service manager `{manager}`"),
-            "write `systemctl` or `service`",
         );
     }
     let types = &r.node_types;
@@ -99,7 +91,7 @@ pub fn check(c: &mut Checker, plugins: &Registry) {
             Some("scale_statefulset") if r.kubernetes.statefulset.is_none() => {
                 Some(("recovery.kubernetes.statefulset", "the StatefulSet's name"))
             }
-            Some("salt") if r.salt.function == "state.apply" && r.salt.state.is_none() => {
+            Some("salt") if r.salt.function == SaltFunction::StateApply && r.salt.state.is_none() => {
                 Some(("recovery.salt.state", "the state to apply"))
             }
             _ => None,
@@ -107,20 +99,6 @@ pub fn check(c: &mut Checker, plugins: &Registry) {
         if let Some((key, hint)) = missing {
             c.error(&at, format!("the `{action}` action is used but `{key}` is not set"), hint);
         }
-    }
-    if !matches!(r.salt.function.as_str(), "service.restart" | "state.apply") {
-        c.error(
-            "recovery.salt.function",
-            format!("unknown salt function `{}`", r.salt.function),
-            "write `service.restart` or `state.apply`",
-        );
-    }
-    if !matches!(r.restart_container.runtime.as_str(), "docker" | "podman") {
-        c.error(
-            "recovery.restart_container.runtime",
-            format!("unknown container runtime `{}`", r.restart_container.runtime),
-            "write `docker` or `podman`",
-        );
     }
     // A `script` or `ansible` step needs its file for each node type that uses it:
     // said now, not when an incident first reaches that step.

@@ -19,16 +19,13 @@ pub use bridge::{Bridge, find_jar};
 pub use checks::{Check, parse_check};
 
 use super::{Outcome, Prober};
-use crate::config::JmxConfig;
+use crate::config::{JmxConfig, JmxTransport};
 use crate::topology::Node;
-
-/// Transports `monitoring.jmx.transport` accepts.
-pub const TRANSPORTS: &[&str] = &["rmi", "jolokia", "prometheus"];
 
 /// The `jmx` settings a `Prober` keeps: parsed once.
 #[derive(Debug, Clone)]
 pub struct JmxSettings {
-    pub transport: String,
+    pub transport: JmxTransport,
     pub url: Option<String>,
     pub credentials: Option<(String, crate::config::Secret)>,
     pub checks: Vec<Check>,
@@ -46,7 +43,7 @@ impl JmxSettings {
             _ => None,
         };
         JmxSettings {
-            transport: jmx.transport.clone(),
+            transport: jmx.transport,
             url: jmx.url.clone(),
             credentials,
             // `validate` rejected unreadable entries; none is left out silently here.
@@ -64,8 +61,8 @@ pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
     metrics.extend(j.checks.iter().map(|c| c.metric.clone()));
     let credentials = j.credentials.as_ref().map(|(u, pw)| (u.as_str(), pw.expose()));
     let limit = j.connect_timeout + j.read_timeout;
-    let readings = match j.transport.as_str() {
-        "rmi" => {
+    let readings = match j.transport {
+        JmxTransport::Rmi => {
             let Some(port) = node.jmx_port else {
                 return Outcome::unknown(super::Cause::ProbeError, "JMX/RMI needs the node's `jmx_port`");
             };
@@ -73,8 +70,8 @@ pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
                 if e.about_node { Outcome::failed(e.cause, e.detail) } else { Outcome::unknown(e.cause, e.detail) }
             })
         }
-        transport @ ("jolokia" | "prometheus") => {
-            let default = if transport == "jolokia" {
+        transport @ (JmxTransport::Jolokia | JmxTransport::Prometheus) => {
+            let default = if transport == JmxTransport::Jolokia {
                 "http://{host}:{jmx_port}/jolokia/"
             } else {
                 "http://{host}:{jmx_port}/metrics"
@@ -84,7 +81,7 @@ pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
                 return Outcome::unknown(super::Cause::ProbeError, format!("`{template}` needs the node's `jmx_port`"));
             }
             let url = node.fill(template, false);
-            let result = if transport == "jolokia" {
+            let result = if transport == JmxTransport::Jolokia {
                 http::jolokia(&p.http_client, &url, credentials, &metrics, limit).await
             } else {
                 http::prometheus(&p.http_client, &url, credentials, &metrics, limit).await
@@ -93,7 +90,6 @@ pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
                 if e.failed { Outcome::failed(e.cause, e.detail) } else { Outcome::unknown(e.cause, e.detail) }
             })
         }
-        other => Err(Outcome::unknown(super::Cause::ProbeError, format!("unknown JMX transport `{other}`"))),
     };
     match readings {
         Ok(readings) => checks::evaluate(node.role, &readings, &j.checks),
