@@ -59,3 +59,25 @@ impl fmt::Display for Role {
         f.write_str(self.as_str())
     }
 }
+
+impl Role {
+    /// The role `text` names (`kafka_broker`, `kraft_controller`, `zookeeper`).
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(text))
+    }
+}
+
+impl super::decode::Decode for Role {
+    fn decode(node: &super::yaml::Node, cx: &mut super::decode::Ctx) -> Option<Self> {
+        let text = <String as super::decode::Decode>::decode(node, cx)?;
+        let role = Role::parse(&text);
+        if role.is_none() {
+            cx.error(
+                node.mark,
+                format!("`{text}` is not a node type"),
+                "write kafka_broker, kraft_controller or zookeeper",
+            );
+        }
+        role
+    }
+}

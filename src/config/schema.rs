@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use super::calendar::{TimeOfDay, Weekday};
 use super::decode::{Seconds, Secret, closed_set, section};
+use super::role::Role;
 
 section! {
     /// The whole file.
@@ -595,7 +596,7 @@ section! {
         /// Triggers this channel receives (`on_max_retries_exceeded`, …); empty means every enabled trigger.
         triggers: Vec<Trigger> = Vec::new(),
         /// Node types this channel hears about (`kafka_broker`, `kraft_controller`, `zookeeper`); empty means all.
-        node_types: Vec<String> = Vec::new(),
+        node_types: Vec<Role> = Vec::new(),
     }
 }
 

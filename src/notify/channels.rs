@@ -93,8 +93,8 @@ pub fn groups(channel: &str, trigger: &str) -> bool {
 /// Whether `routing` lets `n` through.
 pub fn routes(routing: &Routing, n: &Notification) -> bool {
     let trigger_ok = routing.triggers.is_empty() || routing.triggers.iter().any(|t| t.as_str() == n.trigger);
-    let type_ok =
-        routing.node_types.is_empty() || n.node_type.as_ref().is_none_or(|t| routing.node_types.iter().any(|x| x == t));
+    let type_ok = routing.node_types.is_empty()
+        || n.node_type.as_ref().is_none_or(|t| routing.node_types.iter().any(|x| x.as_str() == t));
     trigger_ok && type_ok
 }
 

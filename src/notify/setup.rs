@@ -20,17 +20,6 @@ pub fn check(c: &mut Checker, plugins: &Registry) {
             "configure `notifications.smtp` (or another channel) so people hear about failures",
         );
     }
-    for (channel, routing) in &channels {
-        for (i, t) in routing.node_types.iter().enumerate() {
-            if !matches!(t.as_str(), "kafka_broker" | "kraft_controller" | "zookeeper") {
-                c.error(
-                    &format!("notifications.{channel}.routing.node_types[{i}]"),
-                    format!("`{t}` is not a node type"),
-                    "write kafka_broker, kraft_controller or zookeeper",
-                );
-            }
-        }
-    }
     for (key, url) in [
         ("webhook.url", n.webhook.as_ref().map(|w| w.url.as_str())),
         ("pagerduty.events_url", n.pagerduty.as_ref().map(|p| p.events_url.as_str())),
