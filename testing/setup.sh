@@ -4,7 +4,7 @@
 # (to fetch Kafka), kcat (a real Kafka client for the tests), openssl (test
 # certificates), ansible-core, openssh-server and iproute2 (recovery tests),
 # prometheus, chromium, logrotate and systemd (operations tests),
-# man-db (the package's man pages),
+# man-db, zsh and fish (the package's man pages and completions),
 # systemd-container and mmdebstrap (the hosts test bed),
 # rustfmt and clippy; then fetches Apache Kafka 3.9 and 4.x and
 # the JMX agents from Maven Central into ~/.cache/kafka-self-healing (once), and
@@ -35,8 +35,10 @@ command -v logrotate >/dev/null || missing+=(logrotate)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v adduser >/dev/null || missing+=(adduser)
 command -v curl >/dev/null || missing+=(curl)
-# The package's man pages (man -l).
+# The package's man pages (man -l) and its zsh and fish completions.
 command -v man >/dev/null || missing+=(man-db)
+command -v zsh >/dev/null || missing+=(zsh)
+command -v fish >/dev/null || missing+=(fish)
 # The hosts test bed: hosts that boot a real systemd (systemd-nspawn) from a
 # Debian root bootstrapped once with mmdebstrap. (Links are delayed by a relay
 # of the bed's own: this kernel has no sch_netem for tc.)

@@ -162,6 +162,31 @@ echo "options: ${COMPREPLY[*]}""#;
     let text = stdout(&out);
     assert!(out.status.success() && text.contains("words: notify-test"), "{text}{}", crate::support::stderr(&out));
     assert!(text.contains("options: --channel"), "{text}");
+    // The fish completion: fish itself completes a subcommand and an option.
+    let out = run(Command::new("fish").arg("-c").arg(
+        "source /usr/share/fish/vendor_completions.d/kafka-self-healing.fish; \
+         complete -C 'kafka-self-healing noti'; complete -C 'kafka-self-healing notify-test --ch'",
+    ));
+    let text = stdout(&out);
+    assert!(out.status.success() && text.contains("notify-test\t") && text.contains("--channel\t"), "{text}");
+    // The zsh completion, from the vendor directory zsh reads: an interactive
+    // zsh (in a pseudo-terminal) completes `noti` + TAB on the command line.
+    let zsh = r#"zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PS1='> '; fpath=(/usr/share/zsh/vendor-completions \$fpath); autoload -Uz compinit; compinit -u; setopt nobeep"
+zpty -w z "kafka-self-healing() { :; }"
+zpty -wn z $'kafka-self-healing noti\t'
+sleep 1
+zpty -wn z $'\C-a\C-k echo COMPLETED\n'
+sleep 0.5
+out=''
+while zpty -rt z line; do out+=$line; done
+print -r -- "$out"
+zpty -d z"#;
+    let out = run(Command::new("zsh").arg("-f").arg("-c").arg(zsh));
+    let text = stdout(&out);
+    assert!(text.contains("COMPLETED"), "zsh did not run the driver: {text}");
+    assert!(text.contains("kafka-self-healing notify-test"), "zsh did not complete `noti`: {text}");
     // The packaged example configuration is valid once its secrets are set.
     let out = run(Command::new("/usr/bin/kafka-self-healing")
         .args(["validate", "/etc/kafka-self-healing/config.yaml"])
