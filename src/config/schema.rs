@@ -942,6 +942,19 @@ section! {
         endpoint: String = "/metrics",
         /// `prometheus` (text exposition format).
         format: MetricsFormat = MetricsFormat::Prometheus,
+        /// The probe-latency histogram's labels: `node` (a histogram per node
+        /// and method, 15 series each) or `role` (one per role and method, however
+        /// many nodes; each node keeps its last latency as a gauge). `role`
+        /// bounds a large fleet's scrape: see docs/operations.md.
+        latency_labels: LatencyLabels = LatencyLabels::Node,
+    }
+}
+
+closed_set! {
+    /// The labels of the probe-latency histogram.
+    pub enum LatencyLabels ("unknown latency labels") {
+        Node = "node",
+        Role = "role",
     }
 }
 

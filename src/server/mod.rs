@@ -189,7 +189,8 @@ fn gauges(state: &ServerState, outbox_depth: Option<u32>) -> Gauges {
 
 async fn metrics(State(state): State<Shared>) -> Response {
     let depth = store_call(&state, |c| records::outbox_depth(c)).await.ok();
-    let text = state.telemetry.metrics.render(&state.config.cluster.name, &gauges(&state, depth));
+    let latency = state.config.system.metrics.latency_labels;
+    let text = state.telemetry.metrics.render(&state.config.cluster.name, &gauges(&state, depth), latency);
     let mut r = text.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     r

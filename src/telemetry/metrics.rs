@@ -11,6 +11,8 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::config::LatencyLabels;
+
 /// Upper bounds (seconds) of the probe-latency histogram's buckets.
 pub const LATENCY_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
@@ -22,7 +24,12 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
     (
         "kafka_self_healing_monitoring_latency_seconds",
         "histogram",
-        "Time one probe of a node took, by node and method.",
+        "Time one probe of a node took, by node and method (or by role and method: system.metrics.latency_labels).",
+    ),
+    (
+        "kafka_self_healing_monitoring_last_latency_seconds",
+        "gauge",
+        "Time the last probe of a node took, by node and method.",
     ),
     (
         "kafka_self_healing_probe_errors_total",
@@ -72,11 +79,23 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
 
 type Labels = Vec<(&'static str, String)>;
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Histogram {
     buckets: [u64; LATENCY_BUCKETS.len()],
     sum: f64,
     count: u64,
+    /// The latest observation, for the per-node gauge.
+    last: f64,
+}
+
+impl Histogram {
+    fn add(&mut self, other: &Histogram) {
+        for (b, o) in self.buckets.iter_mut().zip(other.buckets) {
+            *b += o;
+        }
+        self.sum += other.sum;
+        self.count += other.count;
+    }
 }
 
 #[derive(Default)]
@@ -132,6 +151,7 @@ impl Metrics {
             }
             h.sum += seconds;
             h.count += 1;
+            h.last = seconds;
         }
         if let Some(cause) = problem {
             self.add(
@@ -188,9 +208,27 @@ impl Metrics {
             .unwrap_or(0.0)
     }
 
-    /// The whole exposition, `cluster` as a label on every sample.
-    pub fn render(&self, cluster: &str, gauges: &Gauges) -> String {
+    /// The whole exposition, `cluster` as a label on every sample; the
+    /// latency histogram per node, or summed per role (`latency`).
+    pub fn render(&self, cluster: &str, gauges: &Gauges, latency: LatencyLabels) -> String {
         let inner = self.lock();
+        // Kept per node, shown per node or summed per role and method.
+        let histograms: BTreeMap<Labels, Histogram> = match latency {
+            LatencyLabels::Node => inner.latency.clone(),
+            LatencyLabels::Role => {
+                let role_of = |node: &str| {
+                    gauges.nodes.iter().find(|(n, _, _)| n == node).map_or("unknown", |(_, role, _)| *role)
+                };
+                let mut by_role: BTreeMap<Labels, Histogram> = BTreeMap::new();
+                for (labels, h) in &inner.latency {
+                    let node = labels.iter().find(|(k, _)| *k == "node").map_or("", |(_, v)| v.as_str());
+                    let method = labels.iter().find(|(k, _)| *k == "method").map_or("", |(_, v)| v.as_str());
+                    let key = vec![("role", role_of(node).to_string()), ("method", method.to_string())];
+                    by_role.entry(key).or_default().add(h);
+                }
+                by_role
+            }
+        };
         let mut out = String::with_capacity(8192);
         let c = ("cluster", cluster.to_string());
         for (name, kind, help) in FAMILIES {
@@ -201,8 +239,15 @@ impl Metrics {
                     samples.push(plain(vec![c.clone(), ("version", env!("CARGO_PKG_VERSION").into())], 1.0))
                 }
                 "kafka_self_healing_up" => samples.push(plain(vec![c.clone()], bool_f(gauges.up))),
-                "kafka_self_healing_monitoring_latency_seconds" => {
+                "kafka_self_healing_monitoring_last_latency_seconds" => {
                     for (labels, h) in &inner.latency {
+                        let mut l = vec![c.clone()];
+                        l.extend(labels.iter().cloned());
+                        samples.push(plain(l, h.last));
+                    }
+                }
+                "kafka_self_healing_monitoring_latency_seconds" => {
+                    for (labels, h) in &histograms {
                         let mut base = vec![c.clone()];
                         base.extend(labels.iter().cloned());
                         for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
@@ -330,7 +375,7 @@ mod tests {
         m.probe("broker-1", "socket", Duration::from_millis(3), None);
         m.probe("broker-1", "socket", Duration::from_millis(300), Some("timeout"));
         m.notification("slack", "on_failure", "delivered", 1);
-        let text = m.render("a\"b", &Gauges::default());
+        let text = m.render("a\"b", &Gauges::default(), LatencyLabels::Node);
         assert!(text.contains(
             "kafka_self_healing_monitoring_latency_seconds_bucket{cluster=\"a\\\"b\",node=\"broker-1\",method=\"socket\",le=\"0.005\"} 1"
         ));
@@ -351,9 +396,67 @@ mod tests {
     fn recovery_success_is_exported_from_the_first_attempt() {
         let m = Metrics::default();
         m.attempt("broker-2", "restart_service", false);
-        let text = m.render("c", &Gauges::default());
+        let text = m.render("c", &Gauges::default(), LatencyLabels::Node);
         assert!(text.contains(
             "kafka_self_healing_recovery_success_total{cluster=\"c\",node=\"broker-2\",action=\"restart_service\"} 0"
         ));
+    }
+
+    /// `promtool check metrics` (Prometheus's own linter) on `text`.
+    fn promtool(text: &str) {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("promtool runs (Debian's `prometheus` package; testing/setup.sh installs it)");
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && said.trim().is_empty(), "promtool: {said}");
+    }
+
+    #[test]
+    fn role_labels_bound_a_fleets_scrape_and_both_forms_pass_promtool() {
+        let m = Metrics::default();
+        let nodes: Vec<(String, &'static str, &'static str)> =
+            (0..2000).map(|i| (format!("kafka-{i}"), "kafka_broker", "healthy")).collect();
+        for (n, _, _) in &nodes {
+            for method in ["kafka_api", "kafka_metadata"] {
+                m.probe(n, method, Duration::from_millis(4), None);
+            }
+        }
+        let gauges = Gauges { nodes, ..Gauges::default() };
+        let per_node = m.render("c", &gauges, LatencyLabels::Node);
+        let per_role = m.render("c", &gauges, LatencyLabels::Role);
+        let series = |text: &str, family: &str| text.lines().filter(|l| l.starts_with(&format!("{family}_"))).count();
+        let histogram = "kafka_self_healing_monitoring_latency_seconds";
+        // 12 buckets, +Inf, sum and count: 15 series per histogram.
+        assert_eq!(series(&per_node, histogram), 2000 * 2 * 15);
+        assert_eq!(series(&per_role, histogram), 2 * 15, "one histogram per role and method");
+        assert!(
+            per_role.contains(&format!(
+                "{histogram}_count{{cluster=\"c\",role=\"kafka_broker\",method=\"kafka_api\"}} 2000"
+            ))
+        );
+        // What a node costs with `role`: its state (5), up (1), last latency per method (2).
+        let per_node_series = |text: &str| text.lines().filter(|l| l.contains("node=\"kafka-7\"")).count();
+        assert_eq!(per_node_series(&per_node), 5 + 1 + 2 + 2 * 15);
+        assert_eq!(per_node_series(&per_role), 5 + 1 + 2);
+        eprintln!("2,000 brokers, 2 methods: {} bytes per node, {} bytes per role", per_node.len(), per_role.len());
+        assert!(per_role.len() * 4 < per_node.len(), "{} vs {}", per_role.len(), per_node.len());
+        // Both forms are what Prometheus expects, on a few nodes.
+        let small = Metrics::default();
+        small.probe("kafka-1", "kafka_api", Duration::from_millis(3), Some("timeout"));
+        small.probe("zk-1", "zookeeper", Duration::from_millis(2), None);
+        small.attempt("kafka-1", "restart_service", true);
+        let few = Gauges {
+            nodes: vec![("kafka-1".into(), "kafka_broker", "failed"), ("zk-1".into(), "zookeeper", "healthy")],
+            ..Gauges::default()
+        };
+        promtool(&small.render("c", &few, LatencyLabels::Node));
+        promtool(&small.render("c", &few, LatencyLabels::Role));
     }
 }
