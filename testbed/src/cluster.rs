@@ -164,19 +164,39 @@ pub struct Cluster {
     _tempdir: Option<tempfile::TempDir>,
 }
 
+/// A node's start failed because its port was bound by someone else meanwhile.
+fn port_taken(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}");
+    text.contains("Address already in use") || text.contains("BindException")
+}
+
 const ZK_READY: Duration = Duration::from_secs(90);
 const KAFKA_READY: Duration = Duration::from_secs(180);
 const GRACEFUL_STOP: Duration = Duration::from_secs(60);
 
 impl Cluster {
     /// Starts `spec` in a fresh temporary directory; JVMs die with this process.
+    ///
+    /// Ports are chosen free, but another process (any outgoing connection
+    /// takes an ephemeral port) may bind one before the JVM does: a node that
+    /// fails on `Address already in use` makes the whole cluster start again
+    /// on new ports, up to three times.
     pub fn start(spec: Spec) -> anyhow::Result<Cluster> {
-        let tempdir = tempfile::Builder::new().prefix("ksh-testbed-").tempdir()?;
-        let dir = tempdir.path().to_path_buf();
-        let mut cluster = Cluster::create(spec, &dir, true)?;
-        cluster._tempdir = Some(tempdir);
-        cluster.start_all()?;
-        Ok(cluster)
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let tempdir = tempfile::Builder::new().prefix("ksh-testbed-").tempdir()?;
+            let dir = tempdir.path().to_path_buf();
+            let mut cluster = Cluster::create(spec.clone(), &dir, true)?;
+            cluster._tempdir = Some(tempdir);
+            match cluster.start_all() {
+                Ok(()) => return Ok(cluster),
+                Err(e) if tries < 3 && port_taken(&e) => {
+                    eprintln!("testbed: a port was taken before its JVM bound it; starting again on new ports ({e:#})");
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Starts `spec` in `dir` (created, must be empty). With `tied` false the
