@@ -5,7 +5,8 @@
 # certificates), ansible-core, openssh-server and iproute2 (recovery tests),
 # prometheus, chromium, logrotate and systemd (operations tests),
 # man-db, zsh and fish (the package's man pages and completions),
-# systemd-container and mmdebstrap (the hosts test bed),
+# systemd-container and mmdebstrap (the hosts test bed), buildah and podman
+# (the container image),
 # rustfmt and clippy; then fetches Apache Kafka 3.9 and 4.x and
 # the JMX agents from Maven Central into ~/.cache/kafka-self-healing (once), and
 # builds the JMX/RMI bridge into target/jmx-bridge.jar.
@@ -44,6 +45,10 @@ command -v fish >/dev/null || missing+=(fish)
 # of the bed's own: this kernel has no sch_netem for tc.)
 command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+# The container image: built with buildah (chroot isolation), its local base
+# imported with podman (no registry is reachable).
+command -v buildah >/dev/null || missing+=(buildah)
+command -v podman >/dev/null || missing+=(podman)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -8,6 +8,7 @@ mod cli;
 mod config_errors;
 mod docs;
 mod hosts;
+mod image;
 mod jmx;
 mod notify;
 mod operate;

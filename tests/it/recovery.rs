@@ -611,17 +611,17 @@ fn ansible_ssh_and_a_webhook_restart_brokers() {
     assert!(!audit.contains("hook-token-secret"), "a secret header reached the audit trail");
 }
 
-type Calls = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>;
+pub(crate) type Calls = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>;
 
 /// A local HTTP receiver that records each POST (path, Authorization, JSON
 /// body) and starts the node it names in the test bed, then answers 200.
-struct Webhook {
-    port: u16,
-    calls: Calls,
+pub(crate) struct Webhook {
+    pub(crate) port: u16,
+    pub(crate) calls: Calls,
 }
 
 impl Webhook {
-    fn start(bed: &Path) -> Webhook {
+    pub(crate) fn start(bed: &Path) -> Webhook {
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
