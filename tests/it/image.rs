@@ -1,5 +1,6 @@
 //! The container image, built and run. No image registry is reachable and
-//! `podman run` cannot run here (hybrid cgroups, see ../shared/HOSTS.md), so:
+//! `podman run` cannot run on this machine (crun refuses its v1/v2 hybrid
+//! cgroups, and root lacks CAP_SYS_RESOURCE for podman's default rlimits), so:
 //! the base is a Debian root bootstrapped with `mmdebstrap` and imported with
 //! `podman import`; the Dockerfile is built by Debian's `buildah` (chroot
 //! isolation, its `prebuilt` target: the host's release binary and jar); the
