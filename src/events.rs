@@ -1,7 +1,7 @@
 //! The events notifications ride on.
 //!
 //! Owns: the vocabulary of what happened — an incident's steps (opened, an
-//! attempt finished, recovered, escalated) and the daemon's own events (a
+//! attempt finished, its catch-up timed out, recovered, escalated) and the daemon's own events (a
 //! cluster-wide event, a system error, a reload, degraded performance).
 //! Must never: depend on who sends or who receives them (recovery, telemetry
 //! and the application send; notify and the API receive).
@@ -24,6 +24,13 @@ pub enum Event {
     },
     Recovered {
         incident: IncidentRecord,
+    },
+    /// It serves again, but has not caught up on its partitions within
+    /// `recovery.isr_catch_up_timeout_seconds`: the incident stays open, degraded.
+    CatchUpTimedOut {
+        incident: IncidentRecord,
+        /// The partitions it is still behind on.
+        behind: Vec<String>,
     },
     Escalated {
         incident: IncidentRecord,

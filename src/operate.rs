@@ -232,11 +232,18 @@ pub fn table(incidents: &[IncidentRecord]) -> String {
             when,
             i.node,
             i.role,
-            i.state.as_str().to_uppercase(),
+            i.phase().as_str().to_uppercase(),
             i.cause.as_deref().unwrap_or("-")
         ));
         if let Some(outcome) = &i.outcome {
             out.push_str(&format!("    outcome: {outcome}\n"));
+        } else if let Some(times) = i.times_text() {
+            out.push_str(&format!("    so far: {times}\n"));
+        }
+        if !i.behind.is_empty() {
+            let shown: Vec<&str> = i.behind.iter().take(10).map(String::as_str).collect();
+            let more = if i.behind.len() > shown.len() { ", …" } else { "" };
+            out.push_str(&format!("    behind on {} partition(s): {}{more}\n", i.behind.len(), shown.join(", ")));
         }
         for a in &i.attempts {
             out.push_str(&format!(

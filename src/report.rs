@@ -324,6 +324,7 @@ mod tests {
                     output: None,
                 })
                 .collect(),
+            ..IncidentRecord::default()
         }
     }
 

@@ -133,12 +133,24 @@ pub fn table(status: &Value) -> String {
             out.push_str("Open incidents:\n");
             for i in list {
                 out.push_str(&format!(
-                    "  {}  {}  cause: {}  attempts: {}\n",
+                    "  {}  {}  {}  cause: {}  attempts: {}\n",
                     text(&i["id"]),
                     text(&i["node"]),
+                    text(&i["phase"]),
                     text(&i["cause"]),
                     i["attempts"].as_array().map_or(0, Vec::len)
                 ));
+                let mut times = Vec::new();
+                if let Some(s) = i["serve_s"].as_f64() {
+                    times.push(format!("serving after {s:.1}s"));
+                }
+                if let Some(behind) = i["behind"].as_array().filter(|b| !b.is_empty()) {
+                    let shown: Vec<String> = behind.iter().take(10).map(text).collect();
+                    times.push(format!("behind on {} partition(s): {}", behind.len(), shown.join(", ")));
+                }
+                if !times.is_empty() {
+                    out.push_str(&format!("    {}\n", times.join("; ")));
+                }
             }
         }
         Some(_) => out.push_str("Open incidents: none\n"),

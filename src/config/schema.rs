@@ -298,6 +298,32 @@ section! {
         /// finish: no action while its state keeps changing within this time. The
         /// same state for longer is a stall, and the ladder goes on.
         log_recovery_stall_seconds: Seconds = 1800.0,
+        /// A broker that serves again is not recovered until it is back in the
+        /// ISR of every partition it hosts (read from a peer's metadata). Still
+        /// behind after this long, a notification names the partitions and the
+        /// incident stays open as degraded until it catches up. 0: the incident
+        /// closes as soon as the broker serves.
+        isr_catch_up_timeout_seconds: Seconds = 600.0,
+        /// Once a recovered broker is back in sync, a preferred-leader election
+        /// (ElectLeaders, PREFERRED) moves back the partitions it should lead,
+        /// instead of waiting for Kafka's own rebalance
+        /// (`leader.imbalance.check.interval.seconds`, 300 s by default).
+        restore_leadership: bool = true,
+        /// No restart of a broker that is still running while partitions are
+        /// short of another replica: `cluster` (any such partition in the
+        /// cluster, a broker still catching up included), `shared` (only those
+        /// it is in sync for), `off`. Partitions short only of the broker
+        /// itself never hold it back; a dead broker is never held back.
+        running_broker_gate: RunningBrokerGate = RunningBrokerGate::Cluster,
+    }
+}
+
+closed_set! {
+    /// Which under-replicated partitions hold back the restart of a running broker.
+    pub enum RunningBrokerGate ("unknown running broker gate") {
+        Cluster = "cluster",
+        Shared = "shared",
+        Off = "off",
     }
 }
 
@@ -707,6 +733,9 @@ section! {
         on_recovery_failure: bool = false,
         /// A node recovered.
         on_recovery_success: bool = true,
+        /// A broker serves again but is still behind on some partitions after
+        /// `recovery.isr_catch_up_timeout_seconds`.
+        on_catch_up_timeout: bool = true,
         /// Attempts are exhausted; the incident is escalated.
         on_max_retries_exceeded: bool = true,
         /// The daemon cannot reach the cluster (its own network is suspected).
@@ -1075,6 +1104,8 @@ closed_set! {
         RecoveryFailure = "on_recovery_failure",
         /// A node recovered.
         RecoverySuccess = "on_recovery_success",
+        /// A broker serves again but did not catch up on its partitions in time.
+        CatchUpTimeout = "on_catch_up_timeout",
         /// Attempts are exhausted, or a guard held too long: escalated.
         MaxRetriesExceeded = "on_max_retries_exceeded",
         /// Isolation or mass failure.

@@ -151,6 +151,14 @@ impl NodeHealth {
         self.changes.iter().filter(|c| now.duration_since(**c) <= t.flap_window).count() > t.flap_limit
     }
 
+    /// Feeds a failure confirmed by other means than our own rounds (the
+    /// cluster fenced the node or dropped its session while our probes
+    /// wait): failed at once, however few rounds were counted.
+    pub fn observe_confirmed(&mut self, v: &Verdict, now: Instant, t: &Thresholds) -> Option<Transition> {
+        self.bad = self.bad.max(t.failure.saturating_sub(1));
+        self.observe(v, now, t)
+    }
+
     /// Feeds one round's verdict; returns the transition it caused, if any.
     pub fn observe(&mut self, v: &Verdict, now: Instant, t: &Thresholds) -> Option<Transition> {
         let next = match v.status {

@@ -3,18 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::messages::{
-    ApiKey, DescribeClusterRequest, DescribeConfigsRequest, MetadataRequest,
-    describe_configs_request::DescribeConfigsResource,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, DescribeClusterRequest, MetadataRequest};
 
 use super::{BrokerEntry, Cause, Findings, KafkaView, Outcome, Prober};
 use crate::kafka::Connection;
 use crate::topology::Node;
-
-/// DescribeConfigs resource type of a topic.
-const TOPIC_RESOURCE: i8 = 2;
 
 pub(super) async fn probe(p: &Prober, node: &Node) -> Outcome {
     let mut conn = match Connection::connect(&node.host, node.port, &p.security, p.kafka_timeouts()).await {
@@ -113,71 +106,11 @@ async fn cluster_view(conn: &mut Connection) -> Result<KafkaView, Outcome> {
         }
     }
     if !shrunk.is_empty() {
-        let min_isr = min_insync_replicas(conn, shrunk.keys()).await;
+        let min_isr = super::standing::min_insync_replicas(conn, shrunk.keys()).await;
         for (topic, parts) in &shrunk {
             let min = min_isr.get(topic).copied().unwrap_or(1);
             view.under_min_isr.extend(parts.iter().filter(|(_, isr)| *isr < min).map(|(label, _)| label.clone()));
         }
     }
     Ok(view)
-}
-
-/// `min.insync.replicas` per topic; topics the broker would not describe are left out.
-async fn min_insync_replicas(conn: &mut Connection, topics: impl Iterator<Item = &String>) -> BTreeMap<String, usize> {
-    let resources = topics
-        .map(|t| {
-            DescribeConfigsResource::default()
-                .with_resource_type(TOPIC_RESOURCE)
-                .with_resource_name(StrBytes::from_string(t.clone()))
-                .with_configuration_keys(Some(vec![StrBytes::from_static_str("min.insync.replicas")]))
-        })
-        .collect();
-    let request = DescribeConfigsRequest::default().with_resources(resources);
-    let Ok(response) = conn.send(&request, "DescribeConfigs").await else {
-        return BTreeMap::new();
-    };
-    response
-        .results
-        .iter()
-        .filter(|r| r.error_code == 0)
-        .filter_map(|r| {
-            let value = r.configs.iter().find(|c| c.name.as_str() == "min.insync.replicas")?.value.as_ref()?;
-            Some((r.resource_name.to_string(), value.as_str().parse().ok()?))
-        })
-        .collect()
-}
-
-/// Partitions of which `broker_id` is one of at most `min.insync.replicas`
-/// in-sync replicas: restarting that broker would stop writes to them. Asked
-/// of the first of `peers` that answers; `None` when none does. A topic whose
-/// `min.insync.replicas` cannot be read counts as at its minimum.
-pub async fn partitions_at_min_isr(p: &Prober, peers: &[Node], broker_id: i32) -> Option<Vec<String>> {
-    for peer in peers {
-        let Ok(mut conn) = Connection::connect(&peer.host, peer.port, &p.security, p.kafka_timeouts()).await else {
-            continue;
-        };
-        let request = MetadataRequest::default().with_topics(None).with_allow_auto_topic_creation(false);
-        let Ok(metadata) = conn.send(&request, "Metadata").await else { continue };
-        let mut exposed: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
-        for topic in &metadata.topics {
-            let name = topic.name.as_ref().map_or_else(|| "?".to_string(), |n| n.0.to_string());
-            for part in &topic.partitions {
-                if part.isr_nodes.iter().any(|b| b.0 == broker_id) {
-                    let label = format!("{name}-{}", part.partition_index);
-                    exposed.entry(name.clone()).or_default().push((label, part.isr_nodes.len()));
-                }
-            }
-        }
-        let min_isr = min_insync_replicas(&mut conn, exposed.keys()).await;
-        let mut at_min = Vec::new();
-        for (topic, parts) in &exposed {
-            for (label, isr) in parts {
-                if min_isr.get(topic).is_none_or(|min| isr <= min) {
-                    at_min.push(label.clone());
-                }
-            }
-        }
-        return Some(at_min);
-    }
-    None
 }

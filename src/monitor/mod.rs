@@ -2,7 +2,8 @@
 //!
 //! Owns: the built-in monitoring methods (`socket`, `kafka_api`,
 //! `kafka_metadata`, `kafka_log_dirs`, `kraft_quorum`, `zookeeper`, `http`,
-//! `command`, `jmx`), their time limits, and the
+//! `command`, `jmx`), their time limits, the cluster's standing of one broker
+//! as its peers' metadata has it (`standing`), and the
 //! `Observation` each one produces — including the cluster-level findings a
 //! probe learns on the way (controller, partitions, ZooKeeper mode, KRaft leader).
 //! Must never: change the cluster (only read-only requests), decide that a node
@@ -19,6 +20,7 @@ mod kafka_metadata;
 mod kraft_quorum;
 pub mod setup;
 mod socket;
+pub mod standing;
 mod zookeeper;
 
 #[cfg(test)]
@@ -277,10 +279,10 @@ impl Prober {
         }
     }
 
-    /// Partitions where broker `broker_id` is needed for `min.insync.replicas`
-    /// (see `kafka_metadata::partitions_at_min_isr`).
-    pub async fn partitions_at_min_isr(&self, peers: &[Node], broker_id: i32) -> Option<Vec<String>> {
-        kafka_metadata::partitions_at_min_isr(self, peers, broker_id).await
+    /// The cluster's metadata now, from the first of `peers` that answers
+    /// (see `standing::fetch`).
+    pub async fn cluster_metadata(&self, peers: &[Node], focus: Option<i32>) -> Option<standing::ClusterMetadata> {
+        standing::fetch(self, peers, focus).await
     }
 
     fn kafka_timeouts(&self) -> Timeouts {

@@ -72,6 +72,7 @@ pub fn trigger_of(event: &Event) -> Option<Trigger> {
         Event::AttemptFinished { attempt, .. } if attempt.success == Some(true) => return None,
         Event::AttemptFinished { .. } => Trigger::RecoveryFailure,
         Event::Recovered { .. } => Trigger::RecoverySuccess,
+        Event::CatchUpTimedOut { .. } => Trigger::CatchUpTimeout,
         Event::Escalated { .. } => Trigger::MaxRetriesExceeded,
         Event::ClusterEvent { .. } => Trigger::Isolation,
         Event::SystemError { .. } => Trigger::SystemError,
@@ -87,6 +88,7 @@ pub fn enabled(config: &Config, trigger: Trigger) -> bool {
         Trigger::FailureDetected => t.on_failure_detected,
         Trigger::RecoveryFailure => t.on_recovery_failure,
         Trigger::RecoverySuccess => t.on_recovery_success,
+        Trigger::CatchUpTimeout => t.on_catch_up_timeout,
         Trigger::MaxRetriesExceeded => t.on_max_retries_exceeded,
         Trigger::Isolation => t.on_isolation,
         Trigger::SystemError => t.on_system_error,
@@ -160,6 +162,19 @@ pub fn compose(config: &Config, event: &Event, cluster_state: Option<&str>) -> O
             fill(&templates.recovery_subject, cluster, Some(incident)),
             "Nothing to do. Check why it failed when convenient (the node's logs around the failure time).",
         ),
+        Event::CatchUpTimedOut { incident, behind } => (
+            Some(incident),
+            "warning",
+            false,
+            fill("[DEGRADED] {node_id} serves again but is still behind in {cluster}", cluster, Some(incident)),
+            if behind.is_empty() {
+                "No broker's metadata could be read to tell whether it caught up; the incident stays open until one can."
+            } else {
+                "The broker serves, but these partitions are still short of it: one more failure may take them offline. \
+                 Check its replica fetchers (kafka.server:type=ReplicaFetcherManager,name=MaxLag), disk and network; \
+                 the incident closes by itself once it is back in every ISR."
+            },
+        ),
         Event::Escalated { incident, .. } => (
             Some(incident),
             "critical",
@@ -215,6 +230,15 @@ pub fn compose(config: &Config, event: &Event, cluster_state: Option<&str>) -> O
         if let Some(outcome) = &i.outcome {
             body.push_str(&format!("Outcome: {outcome}\n"));
         }
+        if let Some(times) = i.times_text() {
+            body.push_str(&format!("Times: {times}\n"));
+        }
+        if let Event::CatchUpTimedOut { behind, .. } = event {
+            let shown: Vec<&str> = behind.iter().take(20).map(String::as_str).collect();
+            let more = behind.len().saturating_sub(shown.len());
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            body.push_str(&format!("Still behind on {} partition(s): {}{more}\n", behind.len(), shown.join(", ")));
+        }
         if let Event::Escalated { reason, refusals, .. } = event {
             body.push_str(&format!("Escalated because: {reason}\n"));
             if !refusals.is_empty() {
@@ -257,7 +281,10 @@ pub fn template_of(config: &Config, trigger: Trigger) -> Option<&crate::config::
         Trigger::RecoverySuccess => Some(&t.on_recovery_success),
         Trigger::MaxRetriesExceeded => Some(&t.on_max_retries_exceeded),
         Trigger::Isolation => Some(&t.on_isolation),
-        Trigger::SystemError | Trigger::ConfigurationChange | Trigger::PerformanceDegradation => None,
+        Trigger::CatchUpTimeout
+        | Trigger::SystemError
+        | Trigger::ConfigurationChange
+        | Trigger::PerformanceDegradation => None,
     }
 }
 
@@ -373,6 +400,7 @@ mod tests {
                 result: Some("restart: exit 1".into()),
                 output: Some("Job for kafka.service failed".into()),
             }],
+            ..IncidentRecord::default()
         }
     }
 

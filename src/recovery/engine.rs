@@ -25,6 +25,7 @@ use super::lifecycle::{Lifecycle, Next, Observed, Settings, TICK};
 use super::opening::{self, Opening, Stop};
 use super::policy::RetryPolicy;
 use super::state::{EngineStatus, State};
+use super::whole::Whole;
 use crate::audit::{Audit, rfc3339};
 use crate::config::Config;
 use crate::events::Event;
@@ -230,6 +231,7 @@ impl Engine {
             closed_at: None,
             outcome: None,
             attempts: Vec::new(),
+            ..IncidentRecord::default()
         };
         if self.journal.detected(&incident).await.is_err() {
             self.state().active.remove(&node.id);
@@ -303,10 +305,14 @@ impl Engine {
                 other => other,
             };
             match next {
-                Next::Recovered(by) => {
-                    self.state().recovered_at.insert(node.id.clone(), Instant::now());
-                    return self.journal.recovered(&node, &mut incident, by).await;
-                }
+                Next::Recovered(by) => match self.await_whole(&node, &mut incident, &shutdown).await {
+                    Whole::Done => {
+                        self.state().recovered_at.insert(node.id.clone(), Instant::now());
+                        return self.journal.recovered(&node, &mut incident, by).await;
+                    }
+                    Whole::FailedAgain => life.failed_again(SystemTime::now()),
+                    Whole::Stopping => return,
+                },
                 Next::Escalate(reason) => {
                     self.state().held.insert(node.id.clone());
                     return self.journal.escalated(&node, &mut incident, reason, life.refusals()).await;

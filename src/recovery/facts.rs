@@ -171,6 +171,8 @@ impl Engine {
             max_parallel: r.max_parallel as usize,
             peers: Peers::default(),
             at_min_isr: Some(Vec::new()),
+            short_elsewhere: Some(Vec::new()),
+            gate: r.running_broker_gate,
             cluster_counts_it: None,
         }
     }
@@ -203,7 +205,8 @@ impl Engine {
             members: members.len(),
             serving_others: members.iter().filter(|n| n.id != node.id && serving(&n.id)).count(),
         };
-        let at_min_isr = match (node.role, running, node.broker_id) {
+        let gate = self.config.recovery.running_broker_gate;
+        let (at_min_isr, short_elsewhere) = match (node.role, running, node.broker_id) {
             (Role::KafkaBroker, true, Some(id)) => {
                 let healthy: Vec<Node> = self
                     .nodes
@@ -211,10 +214,13 @@ impl Engine {
                     .filter(|n| n.role == Role::KafkaBroker && n.id != node.id && serving(&n.id))
                     .cloned()
                     .collect();
-                self.prober.partitions_at_min_isr(&healthy, id).await
+                match self.prober.cluster_metadata(&healthy, Some(id)).await {
+                    Some(m) => (Some(m.at_min_isr(id)), Some(m.short_elsewhere(id, gate))),
+                    None => (None, None),
+                }
             }
-            (Role::KafkaBroker, true, None) => None,
-            _ => Some(Vec::new()),
+            (Role::KafkaBroker, true, None) => (None, None),
+            _ => (Some(Vec::new()), Some(Vec::new())),
         };
         let cluster_counts_it = match (node.role, verdict, node.broker_id) {
             (Role::KafkaBroker, Some(v), Some(id))
@@ -251,6 +257,7 @@ impl Engine {
             actions_last_hour,
             peers,
             at_min_isr,
+            short_elsewhere,
             cluster_counts_it,
             ..self.calm_input(node.role)
         }

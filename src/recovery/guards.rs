@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::config::{BlackoutPeriod, Timezone};
+use crate::config::{BlackoutPeriod, RunningBrokerGate, Timezone};
 use crate::topology::Role;
 
 /// The health of a node's quorum peers (ZooKeeper ensemble or KRaft voters).
@@ -57,6 +57,13 @@ pub struct GuardInput {
     /// Partitions of which this broker is one of only `min.insync.replicas`
     /// in-sync replicas (or fewer); `None` when unknown.
     pub at_min_isr: Option<Vec<String>>,
+    /// Partitions short of a replica other than this broker that restarting it
+    /// could make worse (`recovery.running_broker_gate` says which count; a
+    /// broker still catching up after its own recovery makes its partitions
+    /// short); `None` when unknown.
+    pub short_elsewhere: Option<Vec<String>>,
+    /// `recovery.running_broker_gate`, for the refusal's words.
+    pub gate: RunningBrokerGate,
     /// A broker that does not answer *from here* (a timeout, no route) while
     /// the cluster still counts it — its peers' metadata lists it unfenced and
     /// ZooKeeper holds its registration: the evidence, when so.
@@ -219,6 +226,20 @@ pub fn check(i: &GuardInput) -> Result<(), Refusal> {
             }
             Some(_) => {}
         }
+        if let Some(partitions) = i.short_elsewhere.as_ref().filter(|p| !p.is_empty()) {
+            let shown: Vec<&str> = partitions.iter().take(5).map(String::as_str).collect();
+            return refuse(
+                "under_replicated",
+                RefusalKind::Wait,
+                format!(
+                    "the broker is still running and {} partition(s) are short of another replica ({}{}): restarting it now could take one more replica of them away; waiting until they are whole (recovery.running_broker_gate: {})",
+                    partitions.len(),
+                    shown.join(", "),
+                    if partitions.len() > shown.len() { ", …" } else { "" },
+                    i.gate
+                ),
+            );
+        }
     }
     Ok(())
 }
@@ -237,6 +258,7 @@ pub fn consulted(i: &GuardInput) -> serde_json::Value {
     }
     if i.role == Role::KafkaBroker && i.running {
         v["partitions_at_min_isr"] = serde_json::json!(i.at_min_isr);
+        v["partitions_short_elsewhere"] = serde_json::json!(i.short_elsewhere);
     }
     v
 }
@@ -299,6 +321,8 @@ mod tests {
             max_parallel: 1,
             peers: Peers { members: 3, serving_others: 2 },
             at_min_isr: Some(Vec::new()),
+            short_elsewhere: Some(Vec::new()),
+            gate: RunningBrokerGate::Cluster,
             cluster_counts_it: None,
         }
     }
@@ -385,6 +409,12 @@ mod tests {
         assert_eq!(guard(&GuardInput { at_min_isr: None, ..b() }), Some("min_isr"), "unknown refuses");
         // A broker that is down cannot lose the ISR anything.
         assert_eq!(check(&GuardInput { running: false, at_min_isr: None, ..b() }), Ok(()));
+        // Partitions short of another replica hold back a running broker, never a dead one.
+        let short = GuardInput { short_elsewhere: Some(vec!["orders-1".into()]), ..b() };
+        let r = check(&short).unwrap_err();
+        assert_eq!(r.guard, "under_replicated");
+        assert!(r.reason.contains("orders-1") && r.reason.contains("running_broker_gate: cluster"), "{}", r.reason);
+        assert_eq!(check(&GuardInput { running: false, ..short }), Ok(()));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The journal: each step of an incident written once, everywhere it must go.
 //!
 //! Owns: for every lifecycle step (detected, a lifecycle note, attempt started
-//! and finished, cancelled, recovered, escalated, the cluster-wide event) one
+//! and finished, cancelled, serving, catching up, in sync, recovered,
+//! escalated, the cluster-wide event) one
 //! call that writes the state store, the audit trail, the log line, the metric
 //! and the event for notifications — in that order, so nothing is announced
 //! that was not recorded.
@@ -208,6 +209,85 @@ impl Journal {
         let _ = self.events.send(Event::AttemptFinished { incident: incident.clone(), attempt: record });
     }
 
+    /// The node serves again (once per incident, until it fails again).
+    pub async fn serving(&self, node: &Node, incident: &mut IncidentRecord) {
+        if incident.served_at.is_some() {
+            return;
+        }
+        let at = millis(SystemTime::now());
+        let id = incident.id.clone();
+        if let Err(e) = self.store.call(move |c| records::mark_served(c, &id, at)).await {
+            error!(message = "Recovery: cannot record that the node serves again.", node = %node.id, error = %e);
+        }
+        incident.served_at = Some(at);
+        let serve_s = incident.times().0.unwrap_or_default();
+        info!(message = "Recovery: the node serves again.", node = %node.id, incident = %incident.id, serve_s);
+        self.record("serving", Some(&node.id), Some(&incident.id), json!({"serve_s": serve_s})).await;
+    }
+
+    /// The partitions the broker is still behind on changed.
+    pub async fn behind(&self, node: &Node, incident: &mut IncidentRecord, behind: &[String]) {
+        let (id, list) = (incident.id.clone(), behind.to_vec());
+        if let Err(e) = self.store.call(move |c| records::mark_behind(c, &id, &list, None)).await {
+            error!(message = "Recovery: cannot record the catch-up.", node = %node.id, error = %e);
+        }
+        if incident.behind.is_empty() {
+            info!(message = "Recovery: the broker serves and is catching up on its partitions.", node = %node.id, incident = %incident.id, behind = behind.len());
+            self.record("catching_up", Some(&node.id), Some(&incident.id), json!({"behind": behind})).await;
+        }
+        incident.behind = behind.to_vec();
+    }
+
+    /// The catch-up ran out of time: people are told once; the incident stays open.
+    pub async fn catch_up_timed_out(
+        &self,
+        node: &Node,
+        incident: &mut IncidentRecord,
+        behind: &[String],
+        unknown: Option<&str>,
+        limit: Duration,
+    ) {
+        let at = millis(SystemTime::now());
+        let (id, list) = (incident.id.clone(), behind.to_vec());
+        if let Err(e) = self.store.call(move |c| records::mark_behind(c, &id, &list, Some(at))).await {
+            error!(message = "Recovery: cannot record the catch-up's time-out.", node = %node.id, error = %e);
+        }
+        incident.degraded_at = Some(at);
+        incident.behind = behind.to_vec();
+        warn!(message = "Recovery: the broker serves but has not caught up in time; the incident stays open, degraded.", node = %node.id, incident = %incident.id, behind = behind.len(), limit_s = limit.as_secs(), unknown = unknown.unwrap_or(""));
+        let details = json!({"behind": behind, "limit_s": limit.as_secs(), "unknown": unknown});
+        self.record("catch_up_timed_out", Some(&node.id), Some(&incident.id), details).await;
+        self.telemetry.metrics.catch_up_timed_out(&node.id);
+        let _ = self.events.send(Event::CatchUpTimedOut { incident: incident.clone(), behind: behind.to_vec() });
+    }
+
+    /// Back in the ISR of every partition it hosts.
+    pub async fn in_sync(&self, node: &Node, incident: &mut IncidentRecord) {
+        let at = millis(SystemTime::now());
+        let id = incident.id.clone();
+        if let Err(e) = self.store.call(move |c| records::mark_in_sync(c, &id, at)).await {
+            error!(message = "Recovery: cannot record that the broker is in sync.", node = %node.id, error = %e);
+        }
+        incident.in_sync_at = Some(at);
+        incident.behind.clear();
+        let in_sync_s = incident.times().1.unwrap_or_default();
+        info!(message = "Recovery: the broker is back in the ISR of every partition it hosts.", node = %node.id, incident = %incident.id, in_sync_s);
+        self.record("in_sync", Some(&node.id), Some(&incident.id), json!({"in_sync_s": in_sync_s})).await;
+    }
+
+    /// It failed again before it caught up.
+    pub async fn down_again(&self, node: &Node, incident: &mut IncidentRecord) {
+        let id = incident.id.clone();
+        if let Err(e) = self.store.call(move |c| records::mark_down_again(c, &id)).await {
+            error!(message = "Recovery: cannot record that the node is down again.", node = %node.id, error = %e);
+        }
+        warn!(message = "Recovery: the node failed again before it caught up.", node = %node.id, incident = %incident.id);
+        self.record("down_again", Some(&node.id), Some(&incident.id), json!({"behind": incident.behind})).await;
+        incident.served_at = None;
+        incident.degraded_at = None;
+        incident.behind.clear();
+    }
+
     /// The node serves again: the incident is closed as recovered.
     pub async fn recovered(&self, node: &Node, incident: &mut IncidentRecord, by: RestartedBy) {
         let now = SystemTime::now();
@@ -217,15 +297,20 @@ impl Journal {
             RestartedBy::Nobody if incident.attempts.is_empty() => "; it came back by itself",
             _ => "",
         };
-        let outcome =
-            format!("recovered after {:.1}s, {} attempt(s){who}", downtime.as_secs_f64(), incident.attempts.len());
+        let times = incident.times_text().map_or(String::new(), |t| format!(" ({t})"));
+        let outcome = format!(
+            "recovered after {:.1}s{times}, {} attempt(s){who}",
+            downtime.as_secs_f64(),
+            incident.attempts.len()
+        );
         self.close(incident, IncidentState::Recovered, now, outcome).await;
         info!(message = "Recovery: node recovered.", node = %node.id, incident = %incident.id, downtime_s = downtime.as_secs_f64(), attempts = incident.attempts.len());
         self.record(
             "recovered",
             Some(&node.id),
             Some(&incident.id),
-            json!({"downtime_s": downtime.as_secs_f64(), "attempts": incident.attempts.len(), "restarted_by": by.name()}),
+            json!({"downtime_s": downtime.as_secs_f64(), "attempts": incident.attempts.len(), "restarted_by": by.name(),
+                   "serve_s": incident.times().0, "in_sync_s": incident.times().1}),
         )
         .await;
         let _ = self.events.send(Event::Recovered { incident: incident.clone() });

@@ -379,6 +379,16 @@ impl Lifecycle {
         }
     }
 
+    /// It served again but failed before it was whole: the next attempt waits
+    /// out the backoff from now, and systemd gets no credit for the last restart.
+    pub fn failed_again(&mut self, now: SystemTime) {
+        self.last_end = Some(now);
+        self.systemd_restarted = false;
+        self.systemd_since = None;
+        self.recovering = None;
+        self.stalled = false;
+    }
+
     /// Attempt ended at `now` as `how`.
     pub fn finished(&mut self, how: Attempted, now: SystemTime) -> Next {
         self.unit_asked = None;

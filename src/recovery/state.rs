@@ -3,8 +3,8 @@
 //!
 //! Owns: the nodes being worked on, the actions in flight (the parallelism
 //! slots), escalated nodes held until healthy or reset, the operator's
-//! controls as of the last tick, planned stops, guards' holds, and
-//! `EngineStatus`.
+//! controls as of the last tick, planned stops, guards' holds, brokers
+//! catching up, and `EngineStatus`.
 //! Must never: do I/O, or decide whether to act (that is `opening`,
 //! `lifecycle`, `guards`).
 
@@ -51,6 +51,9 @@ pub struct State {
     pub holds: HashMap<String, Hold>,
     /// Learned broker ids already written to the state store.
     pub stored_ids: HashMap<String, i32>,
+    /// Brokers that serve again and are catching up: how many partitions
+    /// they are still behind on (`None`: unknown), and whether that took too long.
+    pub catching_up: HashMap<String, (Option<usize>, bool)>,
 }
 
 /// What changed when a node serves again.
@@ -120,7 +123,11 @@ impl State {
             })
             .collect();
         holds.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut catching_up: Vec<(String, Option<usize>, bool)> =
+            self.catching_up.iter().map(|(n, (behind, late))| (n.clone(), *behind, *late)).collect();
+        catching_up.sort_by(|a, b| a.0.cmp(&b.0));
         EngineStatus {
+            catching_up,
             paused_until: self.pause.filter(|p| p.holds_at(now_ms)).map(|p| match p {
                 Pause::UntilResumed => "until resumed".to_string(),
                 Pause::Until(until) => rfc3339(from_millis(until)),
@@ -157,6 +164,9 @@ pub struct EngineStatus {
     pub planned_grace_s: f64,
     /// Incidents a guard holds back: (node, guard, reason, seconds held).
     pub holds: Vec<(String, String, String, f64)>,
+    /// Brokers that serve again and catch up: (node, partitions still behind
+    /// — unknown when no metadata could be read —, past `isr_catch_up_timeout_seconds`).
+    pub catching_up: Vec<(String, Option<usize>, bool)>,
     /// Isolation or mass failure: nothing acts until it clears.
     pub cluster_event: Option<String>,
     pub dry_run: bool,

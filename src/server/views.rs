@@ -2,7 +2,7 @@
 //! engine's status combined into one view per node and one for the cluster.
 //!
 //! Owns: the words people read — a node's *shown* state (`maintenance`,
-//! `recovering`, `recovering-by-itself`, `escalated` on top of the watcher's
+//! `recovering`, `recovering-by-itself`, `catching-up`, `escalated` on top of the watcher's
 //! `healthy` … `failed`) and the JSON shapes of `/api/v1/...`.
 //! Must never: do I/O or decide anything; it only describes.
 
@@ -96,6 +96,13 @@ pub fn node_view(s: &NodeSnapshot, engine: &EngineStatus, now: Instant) -> NodeV
         ("failed", format!("incident open; held back by the `{guard}` guard for {held:.0} s: {why}"))
     } else if down && engine.active.contains(id) {
         ("failed", "incident open; waiting for the next attempt".to_string())
+    } else if let (false, Some((_, behind, late))) = (down, engine.catching_up.iter().find(|(n, ..)| n == id)) {
+        let behind = behind.map_or("an unknown number of".to_string(), |b| b.to_string());
+        let reason = format!(
+            "serves again; not yet back in the ISR of {behind} partition(s) it hosts{}",
+            if *late { " — longer than recovery.isr_catch_up_timeout_seconds" } else { "" }
+        );
+        (if *late { "degraded" } else { "catching-up" }, reason)
     } else {
         let detail = s.verdict.as_ref().map(|v| v.detail.clone()).unwrap_or_else(|| "not probed yet".into());
         (s.state.as_str(), detail)

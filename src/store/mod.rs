@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-pub use records::{AttemptRecord, IncidentRecord, IncidentState};
+pub use records::{AttemptRecord, IncidentRecord, IncidentState, Phase};
 
 /// The file name inside `system.state_dir`.
 pub const FILE_NAME: &str = "state.db";
@@ -115,6 +115,32 @@ CREATE TABLE IF NOT EXISTS broker_ids (
 );
 ";
 
+/// Columns added since the first release, with their type: added to a
+/// store written by an older version, so it opens unchanged otherwise.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    // When the node served again, when it was back in the ISR of every
+    // partition it hosts, and when its catch-up ran out of time (degraded).
+    ("incidents", "served_at", "INTEGER"),
+    ("incidents", "in_sync_at", "INTEGER"),
+    ("incidents", "degraded_at", "INTEGER"),
+    // JSON list of the partitions it was still behind on.
+    ("incidents", "behind", "TEXT"),
+];
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+            [column],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -137,6 +163,7 @@ pub fn connect(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
     conn.execute_batch(SCHEMA).map_err(err)?;
+    migrate(&conn).map_err(err)?;
     Ok(conn)
 }
 

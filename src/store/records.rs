@@ -4,10 +4,11 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 /// Where an incident stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentState {
-    /// The node is down and the engine is working on it.
+    /// The node is down (or not yet whole again) and the engine is working on it.
+    #[default]
     Open,
     /// The node serves again.
     Recovered,
@@ -57,8 +58,9 @@ impl AttemptRecord {
     }
 }
 
-/// One incident with its attempts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One incident with its attempts. Serialised with its `phase`, `serve_s`
+/// and `in_sync_s` too (derived, ignored when read back).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct IncidentRecord {
     pub id: String,
     pub node: String,
@@ -71,6 +73,130 @@ pub struct IncidentRecord {
     /// Why it closed: downtime on recovery, the reason of an escalation.
     pub outcome: Option<String>,
     pub attempts: Vec<AttemptRecord>,
+    /// When the node served again (its process answers its probes).
+    #[serde(default)]
+    pub served_at: Option<i64>,
+    /// When it was back in the ISR of every partition it hosts.
+    #[serde(default)]
+    pub in_sync_at: Option<i64>,
+    /// When its catch-up ran past `recovery.isr_catch_up_timeout_seconds`.
+    #[serde(default)]
+    pub degraded_at: Option<i64>,
+    /// The partitions it was last seen behind on (`topic-partition`).
+    #[serde(default)]
+    pub behind: Vec<String>,
+}
+
+impl Serialize for IncidentRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (serve_s, in_sync_s) = self.times();
+        let mut st = s.serialize_struct("IncidentRecord", 17)?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("node", &self.node)?;
+        st.serialize_field("role", &self.role)?;
+        st.serialize_field("cause", &self.cause)?;
+        st.serialize_field("evidence", &self.evidence)?;
+        st.serialize_field("opened_at", &self.opened_at)?;
+        st.serialize_field("state", &self.state)?;
+        st.serialize_field("phase", &self.phase())?;
+        st.serialize_field("closed_at", &self.closed_at)?;
+        st.serialize_field("outcome", &self.outcome)?;
+        st.serialize_field("served_at", &self.served_at)?;
+        st.serialize_field("in_sync_at", &self.in_sync_at)?;
+        st.serialize_field("degraded_at", &self.degraded_at)?;
+        st.serialize_field("serve_s", &serve_s)?;
+        st.serialize_field("in_sync_s", &in_sync_s)?;
+        st.serialize_field("behind", &self.behind)?;
+        st.serialize_field("attempts", &self.attempts)?;
+        st.end()
+    }
+}
+
+/// Where an incident is in its life, for people: down, serving but not yet
+/// in sync, in sync too late, or closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Open: the node does not serve.
+    Down,
+    /// Open: it serves, and is catching up on its partitions.
+    CatchingUp,
+    /// Open: it serves, but did not catch up within the time allowed.
+    Degraded,
+    Recovered,
+    Escalated,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Down => "down",
+            Phase::CatchingUp => "catching_up",
+            Phase::Degraded => "degraded",
+            Phase::Recovered => "recovered",
+            Phase::Escalated => "escalated",
+        }
+    }
+}
+
+impl IncidentRecord {
+    pub fn phase(&self) -> Phase {
+        match (self.state, self.served_at, self.degraded_at) {
+            (IncidentState::Recovered, ..) => Phase::Recovered,
+            (IncidentState::Escalated, ..) => Phase::Escalated,
+            (IncidentState::Open, None, _) => Phase::Down,
+            (IncidentState::Open, Some(_), None) => Phase::CatchingUp,
+            (IncidentState::Open, Some(_), Some(_)) => Phase::Degraded,
+        }
+    }
+
+    /// Seconds from detection to serving, and to back in sync, when known.
+    pub fn times(&self) -> (Option<f64>, Option<f64>) {
+        let since = |at: Option<i64>| at.map(|t| (t - self.opened_at).max(0) as f64 / 1000.0);
+        (since(self.served_at), since(self.in_sync_at))
+    }
+
+    /// `serving after 12.3s, in sync after 20.1s` — what is known of it.
+    pub fn times_text(&self) -> Option<String> {
+        let (serve, sync) = self.times();
+        let mut parts = Vec::new();
+        if let Some(s) = serve {
+            parts.push(format!("serving after {s:.1}s"));
+        }
+        if let Some(s) = sync {
+            parts.push(format!("in sync (ISR) after {s:.1}s"));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
+/// The node serves again: the catch-up begins.
+pub fn mark_served(conn: &Connection, id: &str, at: i64) -> rusqlite::Result<()> {
+    conn.execute("UPDATE incidents SET served_at = ?2 WHERE id = ?1 AND served_at IS NULL", params![id, at])?;
+    Ok(())
+}
+
+/// The node failed again before it caught up: it is down again.
+pub fn mark_down_again(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+    conn.execute("UPDATE incidents SET served_at = NULL, degraded_at = NULL, behind = NULL WHERE id = ?1", params![id])?;
+    Ok(())
+}
+
+/// The catch-up: the partitions still behind, and when it ran out of time (degraded).
+pub fn mark_behind(conn: &Connection, id: &str, behind: &[String], degraded_at: Option<i64>) -> rusqlite::Result<()> {
+    let behind = serde_json::to_string(behind).unwrap_or_else(|_| "[]".into());
+    conn.execute(
+        "UPDATE incidents SET behind = ?2, degraded_at = coalesce(degraded_at, ?3) WHERE id = ?1",
+        params![id, behind, degraded_at],
+    )?;
+    Ok(())
+}
+
+/// Back in the ISR of every partition it hosts.
+pub fn mark_in_sync(conn: &Connection, id: &str, at: i64) -> rusqlite::Result<()> {
+    conn.execute("UPDATE incidents SET in_sync_at = ?2, behind = '[]' WHERE id = ?1", params![id, at])?;
+    Ok(())
 }
 
 pub fn insert_incident(conn: &Connection, i: &IncidentRecord) -> rusqlite::Result<()> {
@@ -137,6 +263,13 @@ fn incident_from(row: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
         closed_at: row.get("closed_at")?,
         outcome: row.get("outcome")?,
         attempts: Vec::new(),
+        served_at: row.get("served_at")?,
+        in_sync_at: row.get("in_sync_at")?,
+        degraded_at: row.get("degraded_at")?,
+        behind: row
+            .get::<_, Option<String>>("behind")?
+            .and_then(|b| serde_json::from_str(&b).ok())
+            .unwrap_or_default(),
     })
 }
 

@@ -56,6 +56,11 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
     ),
     ("kafka_self_healing_incidents_opened_total", "counter", "Incidents opened, by node."),
     ("kafka_self_healing_escalations_total", "counter", "Incidents escalated to people, by node."),
+    (
+        "kafka_self_healing_catch_up_timeouts_total",
+        "counter",
+        "Brokers that served again but were not back in every ISR within recovery.isr_catch_up_timeout_seconds, by node.",
+    ),
     ("kafka_self_healing_guard_refusals_total", "counter", "Attempts a safety guard held back, by guard."),
     (
         "kafka_self_healing_notifications_sent_total",
@@ -176,6 +181,10 @@ impl Metrics {
 
     pub fn escalated(&self, node: &str) {
         self.add("kafka_self_healing_escalations_total", vec![("node", node.into())], 1.0);
+    }
+
+    pub fn catch_up_timed_out(&self, node: &str) {
+        self.add("kafka_self_healing_catch_up_timeouts_total", vec![("node", node.into())], 1.0);
     }
 
     pub fn guard_refused(&self, guard: &str) {

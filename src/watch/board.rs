@@ -18,6 +18,18 @@ use tracing::{info, warn};
 
 use crate::health::{ClusterView, NodeState, Verdict};
 use crate::monitor::Observation;
+
+/// What a node's watcher is woken with.
+#[derive(Debug, Clone)]
+pub enum Wake {
+    /// Probe now (the held connection closed or came back; validation wants a look).
+    Probe,
+    /// The held connection's heartbeat is late: start confirming at once,
+    /// without waiting for it to time out.
+    Suspect,
+    /// The heartbeat timed out: that counts as a failed round.
+    Evidence(Box<Observation>),
+}
 use crate::topology::Node;
 
 /// The latest known state of one node.
@@ -74,7 +86,7 @@ pub struct Board {
     /// ZooKeeper mode: when each broker id's registration disappeared (cleared when it is back).
     deregistered: Mutex<HashMap<i32, Instant>>,
     /// Per node: asks its watcher to probe now (the recovery engine, after an action).
-    wakers: Mutex<HashMap<String, mpsc::Sender<Option<Observation>>>>,
+    wakers: Mutex<HashMap<String, mpsc::Sender<Wake>>>,
     /// Kafka's broker id of each broker: configured, or learned from the
     /// cluster's metadata (the broker that advertises the node's address).
     broker_ids: Mutex<HashMap<String, BrokerId>>,
@@ -112,13 +124,13 @@ impl Board {
     }
 
     /// Registers the channel that asks `node`'s watcher to probe now.
-    pub fn add_waker(&self, node: &str, waker: mpsc::Sender<Option<Observation>>) {
+    pub fn add_waker(&self, node: &str, waker: mpsc::Sender<Wake>) {
         lock(&self.wakers).insert(node.to_string(), waker);
     }
 
     /// Asks the watcher of `node` to probe it now; false if it is busy or gone.
     pub fn wake(&self, node: &str) -> bool {
-        lock(&self.wakers).get(node).is_some_and(|w| w.try_send(None).is_ok())
+        lock(&self.wakers).get(node).is_some_and(|w| w.try_send(Wake::Probe).is_ok())
     }
 
     // --- the cluster ---

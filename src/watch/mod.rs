@@ -12,7 +12,7 @@ mod report;
 mod round;
 mod watcher;
 
-pub use board::{Board, BrokerId, CONFIGURED, NodeSnapshot, REMEMBERED};
+pub use board::{Board, BrokerId, CONFIGURED, NodeSnapshot, REMEMBERED, Wake};
 pub use report::{CheckReport, NodeReport};
 pub use round::{CONFIRMATION_SPACING, check_round};
 pub use watcher::{NodeEvent, spawn};

@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 
 use super::report::{CheckReport, NodeReport};
 use crate::config::Config;
-use crate::health::{NodeHealth, Thresholds, summarize, verdict};
+use crate::health::{NodeHealth, Thresholds, Verdict, summarize, verdict};
 use crate::kafka::Security;
 use crate::monitor::{Observation, Prober};
 use crate::topology::{self, Node, Role};
@@ -84,13 +84,14 @@ async fn confirm_node(prober: &Prober, limit: &Semaphore, node: Node, thresholds
     let mut v = verdict(&last);
     health.observe(&v, Instant::now(), &thresholds);
     if health.needs_confirmation() {
-        confirm(&mut health, &thresholds, &round, |health, observations| {
+        let feed = |health: &mut NodeHealth, observations: Vec<Observation>| {
             rounds += 1;
             v = verdict(&observations);
             health.observe(&v, Instant::now(), &thresholds);
             last = observations;
-        })
-        .await;
+        };
+        // One look, not a watch: the cluster's own verdict is not waited for.
+        confirm(&mut health, &thresholds, &round, feed, std::future::pending(), |_, _| {}).await;
     }
     NodeReport { state: health.state(), verdict: v, observations: last, probes: rounds, node: node.clone() }
 }
@@ -99,15 +100,20 @@ async fn confirm_node(prober: &Prober, limit: &Semaphore, node: Node, thresholds
 /// apart without waiting for each other, so a hung node (every round ends in
 /// a timeout) is confirmed in about one timeout, not one per round. Results
 /// are fed to `feed` in order; the first one that clears the suspicion ends it
-/// (the rounds still running are dropped).
-pub(super) async fn confirm<R, F>(
+/// (the rounds still running are dropped). `cluster` is the cluster's own
+/// verdict on the node, when it gives one first: fed to `confirmed`, it ends
+/// the confirmation too.
+pub(super) async fn confirm<R, F, C>(
     health: &mut NodeHealth,
     thresholds: &Thresholds,
     round: &R,
     mut feed: impl FnMut(&mut NodeHealth, Vec<Observation>),
+    cluster: C,
+    mut confirmed: impl FnMut(&mut NodeHealth, Verdict),
 ) where
     R: Fn() -> F,
     F: std::future::Future<Output = Vec<Observation>>,
+    C: std::future::Future<Output = Verdict>,
 {
     let remaining = thresholds.failure.saturating_sub(health.failed_rounds());
     let mut pending = FuturesOrdered::new();
@@ -117,10 +123,19 @@ pub(super) async fn confirm<R, F>(
             round().await
         });
     }
-    while let Some(observations) = pending.next().await {
-        feed(health, observations);
-        if !health.needs_confirmation() {
-            return;
+    tokio::pin!(cluster);
+    loop {
+        tokio::select! {
+            next = pending.next() => match next {
+                Some(observations) => {
+                    feed(health, observations);
+                    if !health.needs_confirmation() {
+                        return;
+                    }
+                }
+                None => return,
+            },
+            v = &mut cluster => return confirmed(health, v),
         }
     }
 }

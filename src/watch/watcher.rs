@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use super::board::{Board, NodeSnapshot};
+use super::board::{Board, NodeSnapshot, Wake};
 use super::round::{CONFIRMATION_SPACING, confirm};
 use crate::config::Config;
 use crate::health::{NodeHealth, NodeState, Thresholds, Transition, Verdict, summarize, verdict};
@@ -76,7 +76,9 @@ pub fn spawn(
             let timeouts = Timeouts { connect: prober.connect_timeout, request: prober.timeout };
             tracker.spawn(watch_connection(node.clone(), prober.security.clone(), timeouts, signal, shutdown.clone()));
         }
+        let peers = brokers.iter().filter(|b| b.id != node.id).cloned().collect();
         let task = NodeTask {
+            peers,
             node,
             prober: prober.clone(),
             thresholds,
@@ -113,6 +115,8 @@ fn uses_kafka_protocol(node: &Node) -> bool {
 
 struct NodeTask {
     node: Node,
+    /// The other brokers: whose metadata says what the cluster thinks of this one.
+    peers: Vec<Node>,
     prober: Arc<Prober>,
     thresholds: Thresholds,
     interval: Duration,
@@ -123,8 +127,8 @@ struct NodeTask {
     telemetry: Arc<Telemetry>,
     /// `logging.performance.slow_operation_threshold_ms`, when slow operations are logged.
     slow: Option<Duration>,
-    /// From the connection watcher: probe now (`None`), or a failed heartbeat to count.
-    wake: mpsc::Receiver<Option<Observation>>,
+    /// From the connection watcher (probe now, a late heartbeat, a failed one) and the board.
+    wake: mpsc::Receiver<Wake>,
 }
 
 impl NodeTask {
@@ -132,21 +136,34 @@ impl NodeTask {
         let mut health = NodeHealth::new(Instant::now());
         // A failed heartbeat from the connection watcher counts as a round.
         let mut evidence: Option<Vec<Observation>> = None;
+        // A late heartbeat: confirm at once, all rounds together.
+        let mut suspected = false;
         loop {
             if self.node.role == Role::KafkaBroker {
                 // Learned from the metadata since the last round, perhaps.
                 self.node.broker_id = self.board.broker_id(&self.node.id);
             }
-            let observations = match evidence.take() {
-                Some(observations) => observations,
-                None => self.round().await,
-            };
-            self.feed(&mut health, &observations);
-            if health.needs_confirmation() {
+            let suspicion = std::mem::take(&mut suspected);
+            if !suspicion {
+                let observations = match evidence.take() {
+                    Some(observations) => observations,
+                    None => self.round().await,
+                };
+                self.feed(&mut health, &observations);
+            }
+            if suspicion || health.needs_confirmation() {
                 let round = || self.round();
-                let confirmation = confirm(&mut health, &self.thresholds, &round, |health, observations| {
-                    self.feed(health, &observations)
-                });
+                // While our own rounds wait for a hung broker, the cluster's own
+                // verdict (fenced, session expired) may come first.
+                let cluster = self.cluster_verdict();
+                let confirmation = confirm(
+                    &mut health,
+                    &self.thresholds,
+                    &round,
+                    |health, observations| self.feed(health, &observations),
+                    cluster,
+                    |health, v| self.feed_verdict(health, v),
+                );
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = confirmation => {}
@@ -162,12 +179,64 @@ impl NodeTask {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(next) => {}
-                Some(signal) = self.wake.recv() => {
-                    debug!(message = "Connection watcher: probing now.", node = %self.node.id);
-                    evidence = signal.map(|o| vec![o]);
-                }
+                Some(signal) = self.wake.recv() => match signal {
+                    Wake::Probe => debug!(message = "Connection watcher: probing now.", node = %self.node.id),
+                    Wake::Suspect if health.state() != NodeState::Failed => {
+                        debug!(message = "Connection watcher: heartbeat late; confirming now.", node = %self.node.id);
+                        suspected = true;
+                    }
+                    Wake::Suspect => {}
+                    Wake::Evidence(o) => evidence = Some(vec![*o]),
+                },
             }
         }
+    }
+
+    /// What the cluster says of this broker while it does not answer us:
+    /// completes only when the cluster has given up on it too — ZooKeeper
+    /// dropped its registration, or a serving peer's metadata has it fenced
+    /// or no more. Never completes for a node that is not a broker.
+    async fn cluster_verdict(&self) -> Verdict {
+        let Some(id) = self.node.broker_id.filter(|_| self.node.role == Role::KafkaBroker) else {
+            return std::future::pending().await;
+        };
+        let started = Instant::now();
+        loop {
+            let late = started.elapsed().as_secs_f64();
+            let failed = |detail: String| Verdict { status: Status::Failed, cause: Some(Cause::Timeout), detail };
+            if self.board.registered().is_some_and(|ids| !ids.contains(&id)) {
+                return failed(format!(
+                    "no answer for {late:.1}s, and its ZooKeeper session expired (/brokers/ids/{id} is gone): the cluster has given up on it too"
+                ));
+            }
+            let serving: Vec<Node> =
+                self.peers.iter().filter(|p| self.board.snapshot(&p.id).is_some_and(|s| s.serving())).cloned().collect();
+            if let Some(m) = self.prober.cluster_metadata(&serving, None).await {
+                match m.listed(id) {
+                    Some(true) => {
+                        return failed(format!(
+                            "no answer for {late:.1}s, and the controller fenced broker {id} (DescribeCluster from {}): its heartbeats to the controller stopped too",
+                            m.asked
+                        ));
+                    }
+                    None => {
+                        return failed(format!(
+                            "no answer for {late:.1}s, and broker {id} is gone from the cluster's metadata (from {}): the controller gave up on it too",
+                            m.asked
+                        ));
+                    }
+                    Some(false) => {}
+                }
+            }
+            tokio::time::sleep(CLUSTER_VERDICT_POLL).await;
+        }
+    }
+
+    /// The cluster's verdict: a confirmed failure, however few rounds we counted.
+    fn feed_verdict(&self, health: &mut NodeHealth, v: Verdict) {
+        let transition = health.observe_confirmed(&v, Instant::now(), &self.thresholds);
+        let observations = self.board.snapshot(&self.node.id).map(|s| s.observations).unwrap_or_default();
+        self.publish(health, &v, &observations, transition, Duration::ZERO);
     }
 
     /// Every method of the node once, concurrently: one slow method never delays another.
@@ -261,6 +330,16 @@ pub const RECOVERY_SPACING: Duration = Duration::from_secs(1);
 /// How often the held connection is asked whether the node still answers.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
+/// A heartbeat later than this (or four times the usual round trip, if that
+/// is longer, up to half the time limit) starts the confirmation rounds at
+/// once: a hung broker is then failed about one time limit after it stopped,
+/// not two — and a pause shorter than the time limit clears them.
+const LATE_HEARTBEAT: Duration = Duration::from_millis(500);
+
+/// How often the cluster's own verdict is asked while a suspicion is confirmed.
+const CLUSTER_VERDICT_POLL: Duration = Duration::from_millis(500);
+
+
 /// How long the held connection waits after the listener refused our TLS or SASL credentials.
 const REFUSED_RETRY: Duration = Duration::from_secs(30);
 
@@ -273,10 +352,12 @@ async fn watch_connection(
     node: Node,
     security: Security,
     timeouts: Timeouts,
-    signal: mpsc::Sender<Option<Observation>>,
+    signal: mpsc::Sender<Wake>,
     shutdown: CancellationToken,
 ) {
     let retry = Duration::from_secs(1);
+    // The usual heartbeat round trip (a moving average): a slow link is not a hang.
+    let mut usual = Duration::from_millis(10);
     let mut lost_before = false;
     loop {
         let connected = tokio::select! {
@@ -287,7 +368,7 @@ async fn watch_connection(
             Ok(mut conn) => {
                 if lost_before {
                     // It answers again: let the probes confirm the recovery now.
-                    let _ = signal.try_send(None);
+                    let _ = signal.try_send(Wake::Probe);
                 }
                 lost_before = true;
                 let (lost, evidence) = loop {
@@ -296,8 +377,18 @@ async fn watch_connection(
                         e = conn.closed() => break (e, None),
                         _ = tokio::time::sleep(HEARTBEAT) => {
                             let sent = Instant::now();
-                            match conn.ping().await {
-                                Ok(()) => {}
+                            let late = (usual * 4).max(LATE_HEARTBEAT).min(timeouts.request / 2);
+                            let ping = conn.ping();
+                            tokio::pin!(ping);
+                            let answer = tokio::select! {
+                                a = &mut ping => a,
+                                _ = tokio::time::sleep(late) => {
+                                    let _ = signal.try_send(Wake::Suspect);
+                                    ping.await
+                                }
+                            };
+                            match answer {
+                                Ok(()) => usual = (usual * 7 + sent.elapsed()) / 8,
                                 Err(e @ KafkaError::Timeout { .. }) => {
                                     let observation = Observation {
                                         node: node.id.clone(),
@@ -308,7 +399,7 @@ async fn watch_connection(
                                         latency: sent.elapsed(),
                                         findings: None,
                                     };
-                                    break (e, Some(observation));
+                                    break (e, Some(Wake::Evidence(Box::new(observation))));
                                 }
                                 Err(e) => break (e, None),
                             }
@@ -316,7 +407,7 @@ async fn watch_connection(
                     }
                 };
                 debug!(message = "Watched connection lost.", node = %node.id, error = %lost);
-                let _ = signal.try_send(evidence);
+                let _ = signal.try_send(evidence.unwrap_or(Wake::Probe));
             }
             Err(e) => {
                 // Down or hung: the node's own probes report it; try again shortly.
