@@ -19,6 +19,7 @@ use super::opening::{CLEAN_WINDOW, Facts, StopFacts};
 use super::unit_state::{self, UnitState};
 use super::{actions, runner};
 use crate::health::NodeState;
+use crate::monitor::standing::ClusterMetadata;
 use crate::monitor::{Cause, Findings};
 use crate::store::records;
 use crate::topology::{Node, Role};
@@ -206,31 +207,30 @@ impl Engine {
             serving_others: members.iter().filter(|n| n.id != node.id && serving(&n.id)).count(),
         };
         let gate = self.config.recovery.running_broker_gate;
-        let (at_min_isr, short_elsewhere) = match (node.role, running, node.broker_id) {
-            (Role::KafkaBroker, true, Some(id)) => {
+        // One fresh look at the cluster's metadata, from the serving peers,
+        // answers every partition guard and whether the cluster still counts it.
+        let metadata = match (node.role, node.broker_id) {
+            (Role::KafkaBroker, Some(id)) => {
                 let healthy: Vec<Node> = self
                     .nodes
                     .iter()
                     .filter(|n| n.role == Role::KafkaBroker && n.id != node.id && serving(&n.id))
                     .cloned()
                     .collect();
-                match self.prober.cluster_metadata(&healthy, Some(id)).await {
-                    Some(m) => (Some(m.at_min_isr(id)), Some(m.short_elsewhere(id, gate))),
-                    None => (None, None),
-                }
+                self.prober.cluster_metadata(&healthy, Some(id)).await.map(|m| (id, m))
             }
+            _ => None,
+        };
+        let (at_min_isr, short_elsewhere) = match (node.role, running, &metadata) {
+            (Role::KafkaBroker, true, Some((id, m))) => (Some(m.at_min_isr(*id)), Some(m.short_elsewhere(*id, gate))),
             (Role::KafkaBroker, true, None) => (None, None),
             _ => (Some(Vec::new()), Some(Vec::new())),
         };
-        let cluster_counts_it = match (node.role, verdict, node.broker_id) {
-            (Role::KafkaBroker, Some(v), Some(id))
-                if matches!(
-                    v.cause,
-                    Some(Cause::Timeout | Cause::ConnectTimeout | Cause::NetworkError | Cause::DnsFailure)
-                ) =>
-            {
-                self.cluster_counts(node, id)
-            }
+        let unreachable = verdict.is_some_and(|v| {
+            matches!(v.cause, Some(Cause::Timeout | Cause::ConnectTimeout | Cause::NetworkError | Cause::DnsFailure))
+        });
+        let cluster_counts_it = match &metadata {
+            Some((id, m)) if unreachable => self.cluster_counts(*id, m),
             _ => None,
         };
         let hour_ago = now_ms() - 3_600_000;
@@ -263,23 +263,12 @@ impl Engine {
         }
     }
 
-    /// Whether the cluster still counts broker `id` although `node` does not
-    /// answer from here: serving peers' latest metadata lists it (unfenced),
-    /// and in ZooKeeper mode its registration is there. The evidence, or
-    /// `None` (it is gone from the cluster's view, or no peer could tell).
-    fn cluster_counts(&self, node: &Node, id: i32) -> Option<String> {
-        let mut listed_by = Vec::new();
-        for peer in self.nodes.iter().filter(|n| n.role == Role::KafkaBroker && n.id != node.id) {
-            let Some(s) = self.board.snapshot(&peer.id).filter(|s| s.serving()) else { continue };
-            let lists = s.observations.iter().any(|o| match &o.findings {
-                Some(Findings::Kafka(v)) => v.brokers.iter().any(|b| b.id == id && b.fenced != Some(true)),
-                _ => false,
-            });
-            if lists {
-                listed_by.push(peer.id.clone());
-            }
-        }
-        if listed_by.is_empty() {
+    /// Whether the cluster still counts broker `id` although it does not
+    /// answer from here: a serving peer's metadata, read just now, lists it
+    /// unfenced, and in ZooKeeper mode its registration is there. The
+    /// evidence, or `None` (it is gone from the cluster's view).
+    fn cluster_counts(&self, id: i32, m: &ClusterMetadata) -> Option<String> {
+        if m.listed(id) != Some(false) {
             return None;
         }
         let zookeeper = match self.board.registered() {
@@ -287,7 +276,7 @@ impl Engine {
             Some(_) => format!("; broker {id} registered in ZooKeeper (/brokers/ids/{id})"),
             None => String::new(),
         };
-        Some(format!("broker {id} listed, unfenced, in the metadata of {}{zookeeper}", listed_by.join(", ")))
+        Some(format!("broker {id} listed, unfenced, in the metadata of {} just now{zookeeper}", m.asked))
     }
 
     /// The guards that can change while an attempt is being prepared —

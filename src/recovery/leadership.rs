@@ -59,7 +59,10 @@ pub async fn elect_preferred(
         .with_topic_partitions(Some(topics))
         .with_timeout_ms(ELECTION_TIMEOUT_MS);
     // The election itself may take the controller a while: wait for it.
-    let timeouts = Timeouts { request: timeouts.request.max(std::time::Duration::from_millis(ELECTION_TIMEOUT_MS as u64)), ..timeouts };
+    let timeouts = Timeouts {
+        request: timeouts.request.max(std::time::Duration::from_millis(ELECTION_TIMEOUT_MS as u64)),
+        ..timeouts
+    };
     let mut conn = Connection::connect(host, port, security, timeouts).await.map_err(|e| e.to_string())?;
     let response = conn.send(&request, "ElectLeaders").await.map_err(|e| e.to_string())?;
     if response.error_code != 0 {
@@ -84,7 +87,8 @@ pub async fn elect_preferred(
 
 /// Kafka's name for an error code an election answers with.
 fn error_name(code: i16) -> String {
-    let name = kafka_protocol::error::ResponseError::try_from_code(code).map_or("NONE".to_string(), |e| format!("{e:?}"));
+    let name =
+        kafka_protocol::error::ResponseError::try_from_code(code).map_or("NONE".to_string(), |e| format!("{e:?}"));
     if code == 31 {
         return format!("{name} (the healer's principal needs ALTER on the CLUSTER resource)");
     }

@@ -51,7 +51,9 @@ impl Engine {
         let Some(id) = self.resolved(node).broker_id else {
             let reason = "its broker id is not known (set `broker_id`), so its partitions cannot be told";
             info!(message = "Recovery: closing without the ISR catch-up.", node = %node.id, incident = %incident.id, reason);
-            self.journal.record("catch_up_skipped", Some(&node.id), Some(&incident.id), json!({"reason": reason})).await;
+            self.journal
+                .record("catch_up_skipped", Some(&node.id), Some(&incident.id), json!({"reason": reason}))
+                .await;
             return Whole::Done;
         };
         let served = from_millis(incident.served_at.unwrap_or_default());

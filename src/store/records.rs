@@ -179,7 +179,10 @@ pub fn mark_served(conn: &Connection, id: &str, at: i64) -> rusqlite::Result<()>
 
 /// The node failed again before it caught up: it is down again.
 pub fn mark_down_again(conn: &Connection, id: &str) -> rusqlite::Result<()> {
-    conn.execute("UPDATE incidents SET served_at = NULL, degraded_at = NULL, behind = NULL WHERE id = ?1", params![id])?;
+    conn.execute(
+        "UPDATE incidents SET served_at = NULL, degraded_at = NULL, behind = NULL WHERE id = ?1",
+        params![id],
+    )?;
     Ok(())
 }
 
@@ -266,10 +269,7 @@ fn incident_from(row: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
         served_at: row.get("served_at")?,
         in_sync_at: row.get("in_sync_at")?,
         degraded_at: row.get("degraded_at")?,
-        behind: row
-            .get::<_, Option<String>>("behind")?
-            .and_then(|b| serde_json::from_str(&b).ok())
-            .unwrap_or_default(),
+        behind: row.get::<_, Option<String>>("behind")?.and_then(|b| serde_json::from_str(&b).ok()).unwrap_or_default(),
     })
 }
 

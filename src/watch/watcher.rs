@@ -209,8 +209,12 @@ impl NodeTask {
                     "no answer for {late:.1}s, and its ZooKeeper session expired (/brokers/ids/{id} is gone): the cluster has given up on it too"
                 ));
             }
-            let serving: Vec<Node> =
-                self.peers.iter().filter(|p| self.board.snapshot(&p.id).is_some_and(|s| s.serving())).cloned().collect();
+            let serving: Vec<Node> = self
+                .peers
+                .iter()
+                .filter(|p| self.board.snapshot(&p.id).is_some_and(|s| s.serving()))
+                .cloned()
+                .collect();
             if let Some(m) = self.prober.cluster_metadata(&serving, None).await {
                 match m.listed(id) {
                     Some(true) => {
@@ -338,7 +342,6 @@ const LATE_HEARTBEAT: Duration = Duration::from_millis(500);
 
 /// How often the cluster's own verdict is asked while a suspicion is confirmed.
 const CLUSTER_VERDICT_POLL: Duration = Duration::from_millis(500);
-
 
 /// How long the held connection waits after the listener refused our TLS or SASL credentials.
 const REFUSED_RETRY: Duration = Duration::from_secs(30);

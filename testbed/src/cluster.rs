@@ -53,6 +53,11 @@ pub struct Spec {
     /// Require a user and password (`JMX_USER`, `JMX_PASSWORD`) for JMX/RMI and the agents.
     #[serde(default)]
     pub jmx_auth: bool,
+    /// Kafka's own default for `zookeeper.session.timeout.ms` (18 s) instead of
+    /// the bed's 6 s: what an operator's brokers run with (benchmarks, and the
+    /// tests that must see Kafka's real timing).
+    #[serde(default)]
+    pub kafka_defaults: bool,
 }
 
 impl Spec {
@@ -69,6 +74,7 @@ impl Spec {
             secure: false,
             jmx_agents: false,
             jmx_auth: false,
+            kafka_defaults: false,
         }
     }
     /// 3 ZooKeeper servers + 3 Kafka 3.9 brokers.
@@ -728,8 +734,10 @@ impl Cluster {
 
     fn zoo_cfg(&self, node: &NodeInfo) -> String {
         let mut cfg = format!(
-            "tickTime=500\ninitLimit=20\nsyncLimit=10\ndataDir={data}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-             maxClientCnxns=0\nadmin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={admin}\n\
+            // A short tick for fast elections; sessions may still be as long as
+            // a broker asks (Kafka's default 18 s: `kafka_defaults`).
+            "tickTime=500\ninitLimit=20\nsyncLimit=10\nmaxSessionTimeout=40000\ndataDir={data}\nclientPort={port}\n\
+             clientPortAddress=127.0.0.1\nmaxClientCnxns=0\nadmin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={admin}\n\
              4lw.commands.whitelist={whitelist}\nquorumListenOnAllIPs=false\n",
             data = node.dir.join("data").display(),
             port = node.port,
@@ -811,10 +819,11 @@ impl Cluster {
                 let _ = write!(
                     p,
                     "broker.id={id}\nlisteners={listeners}\nadvertised.listeners={listeners}\n\
-                     zookeeper.connect={zk}\nzookeeper.session.timeout.ms=6000\nzookeeper.connection.timeout.ms=30000\n",
+                     zookeeper.connect={zk}\n{session}zookeeper.connection.timeout.ms=30000\n",
                     id = node.id,
                     listeners = client_listeners(node),
                     zk = self.zookeeper_connect(),
+                    session = if self.state.spec.kafka_defaults { "" } else { "zookeeper.session.timeout.ms=6000\n" },
                 );
             }
             NodeKind::Broker => {

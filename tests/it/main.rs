@@ -20,3 +20,4 @@ mod security;
 mod support;
 mod testbed;
 mod watch;
+mod whole;

@@ -1,0 +1,212 @@
+//! Healed means the cluster is whole again, on real clusters of both kinds:
+//! an incident closes once the restarted broker is back in every ISR, its
+//! partitions are led by it again within seconds (not Kafka's 300 s
+//! rebalance), a running broker is not restarted while partitions are short
+//! of another replica (a broker still catching up included), a hung broker is
+//! failed about one time limit after it stopped, and a pause shorter than the
+//! time limit never opens an incident.
+
+use std::time::{Duration, Instant};
+
+use kafka_testbed::{Cluster, Spec};
+use serde_json::Value;
+
+use crate::recovery::{Run, for_node, script, start_command, wait_until};
+use crate::support::{TESTBED, bin, cluster_lock, kcat, run};
+
+/// One partition as a real client (kcat) sees it.
+#[derive(Debug)]
+struct Partition {
+    id: i32,
+    leader: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+}
+
+fn partitions(cluster: &Cluster, topic: &str) -> Vec<Partition> {
+    let (ok, text) = kcat(&["-L", "-b", &cluster.bootstrap_servers(), "-t", topic, "-m", "5"], None);
+    assert!(ok, "kcat -L: {text}");
+    let ids = |s: &str| -> Vec<i32> { s.split(',').filter_map(|x| x.trim().parse().ok()).collect() };
+    text.lines()
+        .filter_map(|l| {
+            // `    partition 0, leader 2, replicas: 2,3,1, isrs: 2,3,1`
+            let l = l.trim().strip_prefix("partition ")?;
+            let (id, rest) = l.split_once(", leader ")?;
+            let (leader, rest) = rest.split_once(", replicas: ")?;
+            let (replicas, isr) = rest.split_once(", isrs: ")?;
+            Some(Partition {
+                id: id.parse().ok()?,
+                leader: leader.parse().ok()?,
+                replicas: ids(replicas),
+                isr: ids(isr.split_whitespace().next().unwrap_or("")),
+            })
+        })
+        .collect()
+}
+
+/// Every partition of `topic` is led by its preferred replica.
+fn balanced(cluster: &Cluster, topic: &str) -> bool {
+    let parts = partitions(cluster, topic);
+    !parts.is_empty() && parts.iter().all(|p| p.replicas.first() == Some(&p.leader))
+}
+
+/// The events of `node`'s audit trail in order, without the waits and the
+/// (timing-dependent) catching-up record.
+fn trail(audit: &[Value], node: &str) -> Vec<String> {
+    let skipped =
+        ["awaiting_registration_expiry", "registration_expired", "catching_up", "guard_refused", "guard_released"];
+    for_node(audit, node)
+        .iter()
+        .map(|r| r["event"].as_str().unwrap().to_string())
+        .filter(|e| !skipped.contains(&e.as_str()))
+        .collect()
+}
+
+/// What an incident that ended whole looks like in the audit trail and the store.
+fn assert_whole(daemon: &Run, node: &str, preferred: &[String]) {
+    let audit = daemon.audit();
+    let mut expected = vec!["detected", "attempt_started", "attempt_finished", "serving", "in_sync"];
+    if !preferred.is_empty() {
+        expected.push("leadership_restored");
+    }
+    expected.push("recovered");
+    assert_eq!(trail(&audit, node), expected, "{audit:#?}");
+    let recovered = for_node(&audit, node).into_iter().rfind(|r| r["event"] == "recovered").unwrap().clone();
+    let (serve, sync) = (recovered["serve_s"].as_f64().unwrap(), recovered["in_sync_s"].as_f64().unwrap());
+    assert!(0.0 < serve && serve <= sync, "serving after {serve} s, in sync after {sync} s");
+    if !preferred.is_empty() {
+        let moved = for_node(&audit, node).into_iter().find(|r| r["event"] == "leadership_restored").unwrap().clone();
+        let moved_list: Vec<String> =
+            moved["moved"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+        for p in preferred {
+            assert!(moved_list.contains(p), "{p} moved back to {node}: {moved:#}");
+        }
+        assert_eq!(moved["failed"], serde_json::json!([]), "{moved:#}");
+    }
+    let incidents = daemon.incidents();
+    let i = incidents.iter().find(|i| i["node"] == node && i["state"] == "recovered").expect("a recovered incident");
+    assert_eq!(i["phase"], "recovered");
+    assert!(i["served_at"].as_i64().unwrap() <= i["in_sync_at"].as_i64().unwrap(), "{i:#}");
+    assert!(i["outcome"].as_str().unwrap().contains("in sync (ISR) after"), "{i:#}");
+}
+
+/// `topic-partition` of the partitions broker `id` is the preferred leader of.
+fn preferred_by(cluster: &Cluster, topic: &str, id: i32) -> Vec<String> {
+    partitions(cluster, topic)
+        .iter()
+        .filter(|p| p.replicas.first() == Some(&id))
+        .map(|p| format!("{topic}-{}", p.id))
+        .collect()
+}
+
+/// ZooKeeper mode at Kafka's own session timeout (18 s): a killed broker is
+/// started once its old registration is gone — one attempt — and the incident
+/// closes only once it is back in every ISR and leads its partitions again.
+#[test]
+fn zookeeper_a_crash_at_kafkas_default_session_takes_one_attempt_and_ends_in_sync_and_leading() {
+    let _lock = cluster_lock();
+    let spec = Spec { zookeepers: 1, brokers: 3, kafka_defaults: true, ..Spec::zookeeper() };
+    let mut cluster = Cluster::start(spec).unwrap();
+    cluster.create_topic("whole", 3, 3).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = script(dir.path(), &start_command(&cluster));
+    let recovery = format!("  actions: [script]\n  script: {{script_directory: {}}}", scripts.display());
+    let daemon = Run::start(&cluster, dir.path(), &recovery, &[]);
+    wait_until(Duration::from_secs(30), || balanced(&cluster, "whole"));
+    let preferred = preferred_by(&cluster, "whole", 2);
+    assert!(!preferred.is_empty(), "broker 2 is the preferred leader of a partition");
+
+    cluster.kill("broker-2").unwrap();
+    daemon.wait_for("recovered", Duration::from_secs(120), |r| r["node"] == "broker-2");
+    // Led by their preferred replicas at once — not after leader.imbalance.check.interval.seconds (300).
+    wait_until(Duration::from_secs(5), || balanced(&cluster, "whole"));
+    assert_whole(&daemon, "broker-2", &preferred);
+    let audit = daemon.audit();
+    let expired = for_node(&audit, "broker-2").into_iter().find(|r| r["event"] == "registration_expired").cloned();
+    let expired = expired.expect("the restart waited for the old registration");
+    assert_eq!(expired["gone"], true, "{expired:#}");
+    assert!(expired["waited_s"].as_f64().unwrap() > 5.0, "Kafka's 18 s session, not the bed's 6 s: {expired:#}");
+    assert_eq!(daemon.incidents()[0]["attempts"].as_array().unwrap().len(), 1, "one attempt per crash");
+}
+
+/// KRaft (dedicated controllers, Kafka's default `broker.session.timeout.ms`):
+/// a 4 s pause never opens an incident; a hang is failed well within two
+/// time limits and repaired to a whole, balanced broker; and a hung broker is
+/// not restarted while another broker's partitions are short — until that
+/// one, dead and so restarted at once, has caught up.
+#[test]
+fn kraft_pauses_hangs_and_the_running_broker_gate() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec::kraft_separate()).unwrap();
+    cluster.create_topic("whole", 3, 3).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bed = cluster.dir().display().to_string();
+    // An operator's restart: whatever is left of the process goes first.
+    let scripts = script(
+        dir.path(),
+        &format!("{TESTBED} kill \"$KAFKA_NODE_ID\" --dir {bed} 2>/dev/null\n{}", start_command(&cluster)),
+    );
+    let recovery =
+        format!("  actions: [script]\n  cooldown_seconds: 1\n  script: {{script_directory: {}}}", scripts.display());
+    // A long interval: whatever is caught quickly was caught by the held connection.
+    let mut daemon = Run::config_with(&cluster, dir.path(), "  interval_seconds: 30\n  timeout_seconds: 6", &recovery);
+    daemon.spawn(&[]);
+    wait_until(Duration::from_secs(30), || balanced(&cluster, "whole"));
+    std::thread::sleep(Duration::from_secs(3));
+
+    // A pause shorter than the time limit (a long GC pause): no incident.
+    cluster.pause("broker-1").unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    cluster.resume("broker-1").unwrap();
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(daemon.events("detected").is_empty(), "a 4 s pause opened an incident: {:#?}", daemon.audit());
+    let log = std::fs::read_to_string(dir.path().join("application.log")).unwrap();
+    assert!(!log.contains("Node status: broker-1 suspect -> failed"), "broker-1 was failed by a 4 s pause");
+
+    // A hang: failed about one time limit after it stopped (the late heartbeat
+    // starts the confirmation), not two; restarted once the cluster agrees.
+    let preferred = preferred_by(&cluster, "whole", 2);
+    let paused = Instant::now();
+    cluster.pause("broker-2").unwrap();
+    daemon.wait_for("detected", Duration::from_secs(30), |r| r["node"] == "broker-2");
+    let took = paused.elapsed();
+    assert!(took < Duration::from_secs(11), "a hang took {took:?} to detect with a 6 s time limit");
+    daemon.wait_for("recovered", Duration::from_secs(120), |r| r["node"] == "broker-2");
+    wait_until(Duration::from_secs(5), || balanced(&cluster, "whole"));
+    assert_whole(&daemon, "broker-2", &preferred);
+
+    // The gate: broker-3 down in maintenance, so every partition is short of it.
+    let maintenance = |args: &[&str]| {
+        let out = run(bin().arg("maintenance").args(args).arg("--config").arg(&daemon.config));
+        assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    };
+    maintenance(&["start", "--node", "broker-3", "--for", "10m"]);
+    cluster.kill("broker-3").unwrap();
+    wait_until(Duration::from_secs(40), || partitions(&cluster, "whole").iter().all(|p| !p.isr.contains(&3)));
+    // A hung, still running broker-1 is held back…
+    cluster.pause("broker-1").unwrap();
+    let held = daemon.wait_for("guard_refused", Duration::from_secs(60), |r| {
+        r["node"] == "broker-1" && r["guard"] == "under_replicated"
+    });
+    assert!(held["reason"].as_str().unwrap().contains("whole-"), "the partitions are named: {held:#}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !daemon.events("attempt_started").iter().any(|r| r["node"] == "broker-1"),
+        "a running broker was restarted while partitions were short"
+    );
+    // …a dead one is not: when its window ends, broker-3 is restarted at once,
+    // catches up, and only then is broker-1's turn.
+    maintenance(&["end", "--node", "broker-3"]);
+    let restarted = daemon.wait_for("attempt_started", Duration::from_secs(60), |r| r["node"] == "broker-3");
+    assert_eq!(restarted["guards"]["node_running"], false, "{restarted:#}");
+    daemon.wait_for("in_sync", Duration::from_secs(120), |r| r["node"] == "broker-3");
+    let started = daemon.wait_for("attempt_started", Duration::from_secs(60), |r| r["node"] == "broker-1");
+    assert!(started["ts"].as_str().unwrap() > restarted["ts"].as_str().unwrap(), "{restarted:#}\n{started:#}");
+    // It went only once nothing but its own absence kept partitions short.
+    assert_eq!(started["guards"]["partitions_short_elsewhere"], serde_json::json!([]), "{started:#}");
+    daemon.wait_for("recovered", Duration::from_secs(120), |r| r["node"] == "broker-1");
+    daemon.wait_for("recovered", Duration::from_secs(10), |r| r["node"] == "broker-3");
+    wait_until(Duration::from_secs(30), || {
+        partitions(&cluster, "whole").iter().all(|p| p.isr.len() == 3) && balanced(&cluster, "whole")
+    });
+}
