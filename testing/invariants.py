@@ -47,6 +47,7 @@ CLOCK = [r"::now\(\)", r"\.elapsed\(\)"]
 PURE = {
     "src/recovery/lifecycle.rs": IO + CLOCK,
     "src/recovery/opening.rs": IO + CLOCK,
+    "src/recovery/catch_up.rs": IO + CLOCK,
     "src/recovery/guards.rs": IO,
     "src/recovery/policy.rs": IO,
     "src/recovery/actions.rs": IO,
