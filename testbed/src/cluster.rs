@@ -575,6 +575,17 @@ impl Cluster {
         Ok(stdout)
     }
 
+    /// Starts a long-running Kafka tool (a verifiable client) with its stdout
+    /// piped; its stderr goes to `tools-<class>.log` in the bed's directory. It
+    /// dies with this process.
+    pub fn spawn_tool(&self, main_class: &str, args: &[&str]) -> anyhow::Result<std::process::Child> {
+        let mut cmd = self.tool(main_class);
+        let short = main_class.rsplit('.').next().unwrap_or(main_class);
+        let log = fs::OpenOptions::new().create(true).append(true).open(self.dir.join(format!("tools-{short}.log")))?;
+        cmd.args(args).stdout(Stdio::piped()).stderr(log);
+        spawn(cmd, true).with_context(|| format!("cannot start java {main_class}"))
+    }
+
     /// Creates a topic with Kafka's own `kafka-topics` tool.
     pub fn create_topic(&self, topic: &str, partitions: u32, replication_factor: u32) -> anyhow::Result<()> {
         let bootstrap = self.bootstrap_servers();

@@ -4,7 +4,8 @@
 //! writing node configurations, starting, signalling and stopping the JVMs, and
 //! waiting until each node really answers (ApiVersions, ZooKeeper `srvr`).
 //! Used by the integration tests, the benchmark, the `kafka-testbed` command and
-//! `./run.sh`; tests and the benchmark also run the daemon itself through `Daemon`.
+//! `./run.sh`; tests and the benchmark also run the daemon itself through `Daemon`,
+//! and real clients through a failure through `impact`.
 //! The `hosts` flavour (`hosts.rs`, `host_cluster.rs`) is the production
 //! topology: hosts booting a real systemd (`systemd-nspawn`), Kafka and
 //! ZooKeeper as units, the healer installed from its .deb.
@@ -21,6 +22,7 @@ mod daemon;
 mod dist;
 mod host_cluster;
 pub mod hosts;
+pub mod impact;
 pub mod link;
 mod process;
 mod readiness;

@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use kafka_testbed::impact::{Clients, create_topic};
 use kafka_testbed::{Cluster, Spec};
 use serde_json::Value;
 
@@ -115,9 +116,16 @@ fn zookeeper_a_crash_at_kafkas_default_session_takes_one_attempt_and_ends_in_syn
     wait_until(Duration::from_secs(30), || balanced(&cluster, "whole"));
     let preferred = preferred_by(&cluster, "whole", 2);
     assert!(!preferred.is_empty(), "broker 2 is the preferred leader of a partition");
+    // Kafka's own verifiable clients write and read throughout (acks=all, min ISR 2).
+    create_topic(&cluster, "verified", 3).unwrap();
+    let clients = Clients::start(&cluster, "verified", 100).unwrap();
+    wait_until(Duration::from_secs(60), || clients.acked() > 100);
 
     cluster.kill("broker-2").unwrap();
     daemon.wait_for("recovered", Duration::from_secs(120), |r| r["node"] == "broker-2");
+    let seen = clients.stop(Duration::from_secs(30));
+    assert!(seen.acked.len() > 1000, "the producer kept writing: {} acknowledged", seen.acked.len());
+    assert_eq!(seen.lost(), 0, "acknowledged messages were lost");
     // Led by their preferred replicas at once — not after leader.imbalance.check.interval.seconds (300).
     wait_until(Duration::from_secs(5), || balanced(&cluster, "whole"));
     assert_whole(&daemon, "broker-2", &preferred);
@@ -152,7 +160,9 @@ fn kraft_pauses_hangs_and_the_running_broker_gate() {
     let mut daemon = Run::config_with(&cluster, dir.path(), "  interval_seconds: 30\n  timeout_seconds: 6", &recovery);
     daemon.spawn(&[]);
     wait_until(Duration::from_secs(30), || balanced(&cluster, "whole"));
-    std::thread::sleep(Duration::from_secs(3));
+    create_topic(&cluster, "verified", 3).unwrap();
+    let clients = Clients::start(&cluster, "verified", 100).unwrap();
+    wait_until(Duration::from_secs(60), || clients.acked() > 100);
 
     // A pause shorter than the time limit (a long GC pause): no incident.
     cluster.pause("broker-1").unwrap();
@@ -209,4 +219,8 @@ fn kraft_pauses_hangs_and_the_running_broker_gate() {
     wait_until(Duration::from_secs(30), || {
         partitions(&cluster, "whole").iter().all(|p| p.isr.len() == 3) && balanced(&cluster, "whole")
     });
+    // Through pauses, a hang and two repairs, nothing acknowledged was lost.
+    let seen = clients.stop(Duration::from_secs(30));
+    assert!(seen.acked.len() > 1000, "the producer kept writing: {} acknowledged", seen.acked.len());
+    assert_eq!(seen.lost(), 0, "acknowledged messages were lost");
 }
