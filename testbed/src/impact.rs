@@ -71,7 +71,8 @@ impl Clients {
     pub fn start(cluster: &Cluster, topic: &str, throughput: u32) -> anyhow::Result<Clients> {
         let bootstrap = cluster.bootstrap_servers();
         let config = cluster.dir().join(format!("producer-{topic}.properties"));
-        std::fs::write(&config, "enable.idempotence=true\n")?;
+        // VerifiableProducer sets `retries=0` unless told; idempotence needs retries.
+        std::fs::write(&config, "enable.idempotence=true\nretries=2147483647\n")?;
         let seen = Arc::new(Mutex::new(Seen::default()));
         let group = format!("impact-{topic}");
         let mut consumer = cluster.spawn_tool(
