@@ -445,6 +445,28 @@ mod tests {
     }
 
     #[test]
+    fn a_recovery_says_how_long_to_serve_and_to_sync_and_a_slow_catch_up_names_the_partitions() {
+        let yaml = "cluster:\n  name: prod\n  kafka_brokers:\n    - {node_id: k1, host: kafka1, broker_id: 1}\n";
+        let config = crate::setup::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
+        let opened = incident().opened_at;
+        let whole = IncidentRecord {
+            state: IncidentState::Recovered,
+            served_at: Some(opened + 12_000),
+            in_sync_at: Some(opened + 20_500),
+            ..incident()
+        };
+        let n = compose(&config, &Event::Recovered { incident: whole }, None).unwrap();
+        assert!(n.body.contains("Times: serving after 12.0s, in sync (ISR) after 20.5s"), "{}", n.body);
+        let behind = IncidentRecord { state: IncidentState::Open, served_at: Some(opened + 12_000), ..incident() };
+        let event = Event::CatchUpTimedOut { incident: behind, behind: vec!["orders-0".into(), "orders-3".into()] };
+        let n = compose(&config, &event, None).unwrap();
+        assert_eq!((n.trigger.as_str(), n.severity.as_str(), n.resolved), ("on_catch_up_timeout", "warning", false));
+        assert_eq!(n.subject, "[DEGRADED] k1 serves again but is still behind in prod");
+        assert!(n.body.contains("Still behind on 2 partition(s): orders-0, orders-3"), "{}", n.body);
+        assert!(n.body.contains("MaxLag"), "what to look at: {}", n.body);
+    }
+
+    #[test]
     fn templates_override_subject_and_body() {
         let yaml = "cluster:\n  name: prod\n  kafka_brokers:\n    - {node_id: k1, host: kafka1}\n\
                     notifications:\n  templates:\n    on_max_retries_exceeded:\n      subject: \"PAGE {node_id}: {{ cause }}\"\n\

@@ -22,6 +22,8 @@ enum Input {
     Admit,
     /// The attempt ended.
     Finish(Attempted),
+    /// It served, then failed again before it caught up (`whole`).
+    FailedAgain,
 }
 use Input::*;
 
@@ -129,6 +131,10 @@ fn run(case: &Case) {
                 (words, note_names(&a.notes))
             }
             Finish(how) => (describe(&life.finished(*how, now)), Vec::new()),
+            FailedAgain => {
+                life.failed_again(now);
+                ("failed again".to_string(), Vec::new())
+            }
         };
         // The expected words, whole, or the first words of it (up to a space or a colon).
         let matches = got_next
@@ -162,6 +168,17 @@ fn the_incident_lifecycle() {
         case("not probed yet: look again shortly", vec![(0, Observe(NodeState::Unknown, None), "wait 0.25", NONE)]),
         case("being confirmed: look again shortly", vec![(0, Observe(NodeState::Suspect, None), "wait 0.25", NONE)]),
         case("a failed node: the first attempt at once", vec![(0, FAILED, "ask guards 1", NONE)]),
+        case(
+            "served, then failed again while catching up: the next attempt after its backoff",
+            vec![
+                (0, FAILED, "ask guards 1", NONE),
+                (0, Admit, "attempt 1 script", NONE),
+                (5, Finish(Attempted::Validated), "recovered by us", NONE),
+                (20, FailedAgain, "failed again", NONE),
+                (21, FAILED, "wait", NONE),
+                (30, FAILED, "ask guards 2", NONE),
+            ],
+        ),
         case(
             "a broker replaying its logs is left alone, noted once",
             vec![

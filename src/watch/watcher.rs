@@ -153,9 +153,12 @@ impl NodeTask {
             }
             if suspicion || health.needs_confirmation() {
                 let round = || self.round();
-                // While our own rounds wait for a hung broker, the cluster's own
-                // verdict (fenced, session expired) may come first.
-                let cluster = self.cluster_verdict();
+                // While our own rounds wait for a hung broker (the heartbeat was
+                // late, the sockets stay open), the cluster's own verdict
+                // (fenced, session expired) may come first. Not for a closed
+                // port: a stopped broker is fenced too, and its own rounds tell a
+                // clean stop from a crash.
+                let cluster = self.cluster_verdict(suspicion);
                 let confirmation = confirm(
                     &mut health,
                     &self.thresholds,
@@ -192,16 +195,28 @@ impl NodeTask {
         }
     }
 
-    /// What the cluster says of this broker while it does not answer us:
-    /// completes only when the cluster has given up on it too — ZooKeeper
-    /// dropped its registration, or a serving peer's metadata has it fenced
-    /// or no more. Never completes for a node that is not a broker.
-    async fn cluster_verdict(&self) -> Verdict {
-        let Some(id) = self.node.broker_id.filter(|_| self.node.role == Role::KafkaBroker) else {
+    /// What the cluster says of this broker while it does not answer us
+    /// (`hang_suspected`: a late heartbeat on an open connection): completes
+    /// only when the cluster has given up on it too — ZooKeeper dropped its
+    /// registration, or a serving peer's metadata has it fenced or no more.
+    /// Never completes for a node that is not a broker, without a suspected
+    /// hang, or once a round found its port closed.
+    async fn cluster_verdict(&self, hang_suspected: bool) -> Verdict {
+        let Some(id) = self.node.broker_id.filter(|_| self.node.role == Role::KafkaBroker && hang_suspected) else {
             return std::future::pending().await;
         };
         let started = Instant::now();
         loop {
+            // A round that found the port closed: the process is gone or
+            // stopping, not hung; the rounds decide (and a clean stop stays one).
+            let closed = self
+                .board
+                .snapshot(&self.node.id)
+                .and_then(|s| s.verdict)
+                .is_some_and(|v| v.status == Status::Failed && v.cause != Some(Cause::Timeout));
+            if closed {
+                return std::future::pending().await;
+            }
             let late = started.elapsed().as_secs_f64();
             let failed = |detail: String| Verdict { status: Status::Failed, cause: Some(Cause::Timeout), detail };
             if self.board.registered().is_some_and(|ids| !ids.contains(&id)) {
@@ -391,7 +406,8 @@ async fn watch_connection(
                                 }
                             };
                             match answer {
-                                Ok(()) => usual = (usual * 7 + sent.elapsed()) / 8,
+                                // One late answer (a pause) moves the average by at most `late`.
+                                Ok(()) => usual = (usual * 7 + sent.elapsed().min(late)) / 8,
                                 Err(e @ KafkaError::Timeout { .. }) => {
                                     let observation = Observation {
                                         node: node.id.clone(),
