@@ -91,6 +91,14 @@ fn assert_whole(daemon: &Run, node: &str, preferred: &[String]) {
     assert!(i["outcome"].as_str().unwrap().contains("in sync (ISR) after"), "{i:#}");
 }
 
+/// Kafka's own `kafka-configs --alter` with `args`.
+fn configs(cluster: &Cluster, args: &[&str]) {
+    let boot = cluster.bootstrap_servers();
+    let mut all = vec!["--bootstrap-server", boot.as_str(), "--alter"];
+    all.extend_from_slice(args);
+    cluster.run_tool("kafka.admin.ConfigCommand", &all).unwrap();
+}
+
 /// `topic-partition` of the partitions broker `id` is the preferred leader of.
 fn preferred_by(cluster: &Cluster, topic: &str, id: i32) -> Vec<String> {
     partitions(cluster, topic)
@@ -111,7 +119,13 @@ fn zookeeper_a_crash_at_kafkas_default_session_takes_one_attempt_and_ends_in_syn
     cluster.create_topic("whole", 3, 3).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let scripts = script(dir.path(), &start_command(&cluster));
-    let recovery = format!("  actions: [script]\n  script: {{script_directory: {}}}", scripts.display());
+    let pager = crate::notify::Receiver::start();
+    let recovery = format!(
+        "  actions: [script]\n  isr_catch_up_timeout_seconds: 10\n  script: {{script_directory: {}}}\n\
+         notifications:\n  webhook: {{url: \"http://127.0.0.1:{}/hook\"}}",
+        scripts.display(),
+        pager.port
+    );
     let daemon = Run::start(&cluster, dir.path(), &recovery, &[]);
     wait_until(Duration::from_secs(30), || balanced(&cluster, "whole"));
     let preferred = preferred_by(&cluster, "whole", 2);
@@ -135,6 +149,38 @@ fn zookeeper_a_crash_at_kafkas_default_session_takes_one_attempt_and_ends_in_syn
     assert_eq!(expired["gone"], true, "{expired:#}");
     assert!(expired["waited_s"].as_f64().unwrap() > 5.0, "Kafka's 18 s session, not the bed's 6 s: {expired:#}");
     assert_eq!(daemon.incidents()[0]["attempts"].as_array().unwrap().len(), 1, "one attempt per crash");
+
+    // A broker that cannot catch up: replication to out-of-sync replicas is
+    // throttled to 1 KiB/s and 4 MB arrive while it is down. It serves again,
+    // is degraded once its 10 s are up (people told, the incident open), and
+    // recovered once the throttle is lifted.
+    cluster.create_topic("slow", 1, 3).unwrap();
+    let rates = "leader.replication.throttled.rate=1024,follower.replication.throttled.rate=1024";
+    configs(&cluster, &["--entity-type", "brokers", "--entity-default", "--add-config", rates]);
+    let replicas = "leader.replication.throttled.replicas=*,follower.replication.throttled.replicas=*";
+    configs(&cluster, &["--entity-type", "topics", "--entity-name", "slow", "--add-config", replicas]);
+    cluster.kill("broker-3").unwrap();
+    let line = "x".repeat(1000);
+    let data: String = (0..4000).map(|i| format!("{i}{line}\n")).collect();
+    let (ok, out) = kcat(&["-P", "-b", &cluster.bootstrap_servers(), "-t", "slow", "-X", "acks=all"], Some(&data));
+    assert!(ok, "{out}");
+    let late = daemon.wait_for("catch_up_timed_out", Duration::from_secs(120), |r| r["node"] == "broker-3");
+    assert!(late["behind"].as_array().unwrap().iter().any(|p| p == "slow-0"), "{late:#}");
+    let open = daemon.incidents().into_iter().find(|i| i["node"] == "broker-3").unwrap();
+    assert_eq!((open["state"].as_str(), open["phase"].as_str()), (Some("open"), Some("degraded")), "{open:#}");
+    assert!(open["serve_s"].as_f64().is_some() && open["in_sync_s"].is_null(), "{open:#}");
+    wait_until(Duration::from_secs(20), || {
+        pager.json().iter().any(|n| n["trigger"] == "on_catch_up_timeout" && n["node"] == "broker-3")
+    });
+    let page = pager.json().into_iter().find(|n| n["trigger"] == "on_catch_up_timeout").unwrap();
+    assert!(page["body"].as_str().unwrap().contains("slow-0"), "the partitions are named: {page:#}");
+    assert!(daemon.events("recovered").iter().all(|r| r["node"] != "broker-3"), "not recovered while behind");
+    configs(
+        &cluster,
+        &["--entity-type", "brokers", "--entity-default", "--delete-config", rates.replace("=1024", "").as_str()],
+    );
+    let recovered = daemon.wait_for("recovered", Duration::from_secs(120), |r| r["node"] == "broker-3");
+    assert!(recovered["in_sync_s"].as_f64().unwrap() > recovered["serve_s"].as_f64().unwrap() + 10.0, "{recovered:#}");
 }
 
 /// KRaft (dedicated controllers, Kafka's default `broker.session.timeout.ms`):
