@@ -20,6 +20,12 @@ use crate::topology::{self, Node, Role};
 /// one slow answer is not confirmed.
 pub const CONFIRMATION_SPACING: Duration = Duration::from_millis(200);
 
+/// Spacing of the rounds that confirm a suspected hang (a late heartbeat):
+/// each of them waits a whole time limit for a node that does not answer, so
+/// spacing them adds to the detection time without making them more
+/// independent.
+pub const HANG_SPACING: Duration = Duration::from_millis(100);
+
 /// Probes every node once (plus confirmation probes for nodes that fail) and
 /// reports their states and what the cluster looks like.
 pub async fn check_round(config: &Config, security: &Security, plugins: Arc<crate::plugin::Registry>) -> CheckReport {
@@ -91,13 +97,14 @@ async fn confirm_node(prober: &Prober, limit: &Semaphore, node: Node, thresholds
             last = observations;
         };
         // One look, not a watch: the cluster's own verdict is not waited for.
-        confirm(&mut health, &thresholds, &round, feed, std::future::pending(), |_, _| {}).await;
+        confirm(&mut health, &thresholds, CONFIRMATION_SPACING, &round, feed, std::future::pending(), |_, _| {}).await;
     }
     NodeReport { state: health.state(), verdict: v, observations: last, probes: rounds, node: node.clone() }
 }
 
-/// Confirms a suspicion: the remaining rounds start `CONFIRMATION_SPACING`
-/// apart without waiting for each other, so a hung node (every round ends in
+/// Confirms a suspicion: the remaining rounds start `spacing` apart
+/// (`CONFIRMATION_SPACING`, or `HANG_SPACING` for a late heartbeat) without
+/// waiting for each other, so a hung node (every round ends in
 /// a timeout) is confirmed in about one timeout, not one per round. Results
 /// are fed to `feed` in order; the first one that clears the suspicion ends it
 /// (the rounds still running are dropped). `cluster` is the cluster's own
@@ -106,6 +113,7 @@ async fn confirm_node(prober: &Prober, limit: &Semaphore, node: Node, thresholds
 pub(super) async fn confirm<R, F, C>(
     health: &mut NodeHealth,
     thresholds: &Thresholds,
+    spacing: Duration,
     round: &R,
     mut feed: impl FnMut(&mut NodeHealth, Vec<Observation>),
     cluster: C,
@@ -119,7 +127,7 @@ pub(super) async fn confirm<R, F, C>(
     let mut pending = FuturesOrdered::new();
     for k in 1..=remaining {
         pending.push_back(async move {
-            tokio::time::sleep(CONFIRMATION_SPACING * k).await;
+            tokio::time::sleep(spacing * k).await;
             round().await
         });
     }

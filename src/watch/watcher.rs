@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::board::{Board, NodeSnapshot, Wake};
-use super::round::{CONFIRMATION_SPACING, confirm};
+use super::round::{CONFIRMATION_SPACING, HANG_SPACING, confirm};
 use crate::config::Config;
 use crate::health::{NodeHealth, NodeState, Thresholds, Transition, Verdict, summarize, verdict};
 use crate::kafka::{Connection, KafkaError, Security, Timeouts};
@@ -159,9 +159,11 @@ impl NodeTask {
                 // port: a stopped broker is fenced too, and its own rounds tell a
                 // clean stop from a crash.
                 let cluster = self.cluster_verdict(suspicion);
+                let spacing = if suspicion { HANG_SPACING } else { CONFIRMATION_SPACING };
                 let confirmation = confirm(
                     &mut health,
                     &self.thresholds,
+                    spacing,
                     &round,
                     |health, observations| self.feed(health, &observations),
                     cluster,
