@@ -588,23 +588,34 @@ impl Cluster {
 
     /// Creates a topic with Kafka's own `kafka-topics` tool.
     pub fn create_topic(&self, topic: &str, partitions: u32, replication_factor: u32) -> anyhow::Result<()> {
+        self.create_topic_with(topic, partitions, replication_factor, &[])
+    }
+
+    /// Creates a topic with topic configs (`min.insync.replicas=2`, …).
+    pub fn create_topic_with(
+        &self,
+        topic: &str,
+        partitions: u32,
+        replication_factor: u32,
+        configs: &[&str],
+    ) -> anyhow::Result<()> {
         let bootstrap = self.bootstrap_servers();
         let (p, rf) = (partitions.to_string(), replication_factor.to_string());
-        self.run_tool(
-            "org.apache.kafka.tools.TopicCommand",
-            &[
-                "--bootstrap-server",
-                &bootstrap,
-                "--create",
-                "--topic",
-                topic,
-                "--partitions",
-                &p,
-                "--replication-factor",
-                &rf,
-            ],
-        )
-        .map(|_| ())
+        let mut args = vec![
+            "--bootstrap-server",
+            bootstrap.as_str(),
+            "--create",
+            "--topic",
+            topic,
+            "--partitions",
+            &p,
+            "--replication-factor",
+            &rf,
+        ];
+        for c in configs {
+            args.extend(["--config", c]);
+        }
+        self.run_tool("org.apache.kafka.tools.TopicCommand", &args).map(|_| ())
     }
 
     /// Describes a topic with `kafka-topics --describe`.

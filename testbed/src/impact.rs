@@ -44,25 +44,7 @@ pub struct Clients {
 
 /// Creates `topic` with replication factor 3 and `min.insync.replicas` 2.
 pub fn create_topic(cluster: &Cluster, topic: &str, partitions: u32) -> anyhow::Result<()> {
-    let bootstrap = cluster.bootstrap_servers();
-    let p = partitions.to_string();
-    cluster.run_tool(
-        "org.apache.kafka.tools.TopicCommand",
-        &[
-            "--bootstrap-server",
-            &bootstrap,
-            "--create",
-            "--topic",
-            topic,
-            "--partitions",
-            &p,
-            "--replication-factor",
-            "3",
-            "--config",
-            "min.insync.replicas=2",
-        ],
-    )?;
-    Ok(())
+    cluster.create_topic_with(topic, partitions, 3, &["min.insync.replicas=2"])
 }
 
 impl Clients {
