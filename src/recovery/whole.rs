@@ -135,6 +135,14 @@ impl Engine {
         };
         let partitions = m.not_leading(id);
         if partitions.is_empty() {
+            let leading = m.leading(id);
+            if leading.is_empty() {
+                return;
+            }
+            // Kafka's own rebalance may have come first (a new controller
+            // runs it 5 s after it takes over): say so, it is the outcome.
+            let details = json!({"broker_id": id, "asked": [], "moved": [], "not_needed": leading, "failed": []});
+            self.journal.record("leadership_restored", Some(&node.id), Some(&incident.id), details).await;
             return;
         }
         // Where the election goes: the controller Metadata names, at the

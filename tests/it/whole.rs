@@ -77,10 +77,14 @@ fn assert_whole(daemon: &Run, node: &str, preferred: &[String]) {
     assert!(0.0 < serve && serve <= sync, "serving after {serve} s, in sync after {sync} s");
     if !preferred.is_empty() {
         let moved = for_node(&audit, node).into_iter().find(|r| r["event"] == "leadership_restored").unwrap().clone();
-        let moved_list: Vec<String> =
-            moved["moved"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+        // Moved by our election — or already moved by Kafka's own rebalance,
+        // which a new controller runs 5 s after it takes over.
+        let led: Vec<String> = ["moved", "not_needed"]
+            .iter()
+            .flat_map(|k| moved[*k].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()))
+            .collect();
         for p in preferred {
-            assert!(moved_list.contains(p), "{p} moved back to {node}: {moved:#}");
+            assert!(led.contains(p), "{p} led by {node} again: {moved:#}");
         }
         assert_eq!(moved["failed"], serde_json::json!([]), "{moved:#}");
     }
