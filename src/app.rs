@@ -211,6 +211,20 @@ async fn start(
         prober.plugins.clone(),
     ));
     tracker.spawn(notifier.run(incidents.subscribe(), tracker.clone(), stop.clone()));
+    // Several healers: only the one in a term acts (alone: one term until the stop).
+    let ha = crate::ha::etcd::start(
+        config,
+        |ha| crate::ha::etcd::Election {
+            ha,
+            board: board.clone(),
+            nodes: crate::topology::nodes(config).into_iter().map(|n| n.id).collect(),
+            audit: audit.for_source("HA"),
+            events: incidents.clone(),
+        },
+        &tracker,
+        &stop,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     let engine = Arc::new(Engine::new(
         shared_config.clone(),
         store.clone(),
@@ -221,10 +235,12 @@ async fn start(
         options.dry_run,
         incidents.clone(),
         telemetry.clone(),
+        ha.clone(),
     ));
     // Subscribe before the watchers start, so no failure event is missed.
     tracker.spawn(engine.clone().run(events.subscribe(), tracker.clone(), stop.clone()));
     watch::spawn(config, prober.clone(), events, board.clone(), telemetry.clone(), &tracker, stop.clone());
+    tracker.spawn(crate::notify::dead_mans_switch::run(shared_config.clone(), stop.clone()));
     tracker.spawn(selfmon::watch(shared_config.clone(), telemetry.clone(), incidents.clone(), stop.clone()));
     if let Some(listener) = listener {
         let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cli_docs;
 pub mod config;
 pub mod events;
+pub mod ha;
 pub mod health;
 pub mod host;
 pub mod http_client;

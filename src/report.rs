@@ -136,6 +136,8 @@ pub fn build(
             }
             IncidentState::Escalated => escalated += 1,
             IncidentState::Open => open += 1,
+            // Another healer's store has the rest of it.
+            IncidentState::HandedOver => {}
         }
         for a in i.attempts.iter().filter(|a| !a.dry_run) {
             attempts += 1;

@@ -66,6 +66,7 @@ fn check(config: &Config, cx: &mut Ctx) -> (Security, Registry) {
     crate::recovery::setup::check(&mut c, &plugins);
     crate::notify::setup::check(&mut c, &plugins);
     crate::logging::setup::check(&mut c);
+    crate::ha::setup::check(&mut c);
     let security = crate::kafka::setup::check(&mut c);
     (security, plugins)
 }

@@ -29,6 +29,60 @@ section! {
         plugins: PluginsConfig = PluginsConfig::default(),
         /// The daemon itself: limits, state, metrics endpoint.
         system: SystemConfig = SystemConfig::default(),
+        /// Several healers, exactly one acts: leader election with fencing.
+        ha: HaConfig = HaConfig::default(),
+    }
+}
+
+section! {
+    /// High availability: several healers watch the cluster, the one that
+    /// holds the election in the coordination backend acts.
+    pub struct HaConfig {
+        /// Take part in the election; off, this healer acts alone.
+        enabled: bool = false,
+        /// `etcd` (v3).
+        backend: HaBackend = HaBackend::Etcd,
+        /// etcd endpoints (`http://host:2379` or `https://…`).
+        endpoints: Vec<String> = Vec::new(),
+        /// TLS to etcd.
+        tls: HaTlsConfig = HaTlsConfig::default(),
+        /// etcd user (authentication on); its password comes from `password_env`.
+        username: Option<String> = None,
+        /// Environment variable holding the etcd user's password.
+        password_env: String = "KSH_HA_PASSWORD",
+        /// Key prefix of this cluster's election, members and intent journal; defaults to `/kafka-self-healing/<cluster.name>`.
+        election_path: Option<String> = None,
+        /// The leader's lease: a healer that cannot renew it stops acting within this time, and another leads after it.
+        lease_seconds: Seconds = 10.0,
+        /// This healer's name among the others; defaults to the host name.
+        instance_id: Option<String> = None,
+        /// Other healers that must also see a node down before the leader acts on it (0: the leader's own view suffices).
+        confirm_from: u32 = 1,
+    }
+}
+
+section! {
+    /// TLS to the coordination backend.
+    pub struct HaTlsConfig {
+        /// CA certificate (PEM) that signed the servers' certificates.
+        ca_file: Option<String> = None,
+        /// Client certificate (PEM), for servers that require one.
+        cert_file: Option<String> = None,
+        /// The client certificate's key (PEM).
+        key_file: Option<String> = None,
+    }
+}
+
+section! {
+    /// A dead man's switch: a signal every interval while a healer runs, so
+    /// people learn when none does.
+    pub struct DeadMansSwitchConfig {
+        /// An always-firing alert (`alertname="KafkaSelfHealingWatchdog"`) sent to this Alertmanager (base URL).
+        alertmanager_url: Option<String> = None,
+        /// A URL fetched (GET) every interval, for a ping service that pages when the pings stop.
+        ping_url: Option<Secret> = None,
+        /// How often.
+        interval_seconds: Seconds = 60.0,
     }
 }
 
@@ -319,6 +373,13 @@ section! {
 }
 
 closed_set! {
+    /// The coordination backend of the election.
+    pub enum HaBackend ("unknown high-availability backend") {
+        Etcd = "etcd",
+    }
+}
+
+closed_set! {
     /// Which under-replicated partitions hold back the restart of a running broker.
     pub enum RunningBrokerGate ("unknown running broker gate") {
         Cluster = "cluster",
@@ -551,6 +612,8 @@ section! {
         triggers: TriggersConfig = TriggersConfig::default(),
         /// Limits on how many notifications are sent.
         rate_limiting: RateLimitConfig = RateLimitConfig::default(),
+        /// A signal every interval while the healer runs: people learn when none does.
+        dead_mans_switch: DeadMansSwitchConfig = DeadMansSwitchConfig::default(),
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod channels;
 pub mod compose;
+pub mod dead_mans_switch;
 mod email;
 pub mod manual;
 pub mod rehearsal;

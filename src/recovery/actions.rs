@@ -81,6 +81,8 @@ pub struct Target<'a> {
     /// systemd gave up on the node's unit (`failed`, perhaps its start limit):
     /// `restart_service` resets it before the restart.
     pub unit_failed: bool,
+    /// The fencing token of the leader that runs it (several healers).
+    pub epoch: Option<i64>,
 }
 
 impl Target<'_> {
@@ -98,6 +100,9 @@ impl Target<'_> {
             self.node.environment().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         env.push(("KAFKA_ATTEMPT".into(), self.attempt.to_string()));
         env.push(("KAFKA_INCIDENT_ID".into(), self.incident_id.to_string()));
+        if let Some(epoch) = self.epoch {
+            env.push(("KAFKA_HEALER_EPOCH".into(), epoch.to_string()));
+        }
         env
     }
 
@@ -106,6 +111,7 @@ impl Target<'_> {
         json!({
             "node_id": n.id, "host": n.host, "port": n.port, "node_type": n.role.as_str(),
             "broker_id": n.broker_id, "attempt": self.attempt, "incident_id": self.incident_id,
+            "epoch": self.epoch,
         })
     }
 }
@@ -342,6 +348,7 @@ mod tests {
             incident_id,
             dry_run,
             unit_failed: false,
+            epoch: None,
         }
     }
 

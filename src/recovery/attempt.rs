@@ -74,6 +74,7 @@ impl Engine {
             incident_id: &incident.id,
             dry_run: self.dry_run,
             unit_failed: admitted.unit_failed,
+            epoch: self.ha.epoch(),
         };
         let runs = match self.prober.plugins.external(Kind::Action, &action) {
             Some(plugin) => Runs::Plugin(plugin.clone()),
@@ -104,6 +105,16 @@ impl Engine {
             result: None,
             output: None,
         };
+        // The fence: this healer's term is valid and still the backend's, and
+        // the attempt is in the intent journal before anything runs.
+        let mut intended = incident.clone();
+        intended.attempts.push(record.clone());
+        if let Err(f) = self.ha.fence(&intended).await {
+            warn!(message = "Recovery attempt refused: fenced.", node = %node.id, incident = %incident.id, attempt = n, reason = %f.reason);
+            let details = json!({"attempt": n, "action": action, "reason": f.reason, "epoch": f.epoch});
+            self.journal.record("fenced", Some(&node.id), Some(&incident.id), details).await;
+            return Attempted::Cancelled;
+        }
         if self.journal.attempt_started(node, incident, &record, guards).await.is_err() {
             return Attempted::NotRecorded;
         }

@@ -48,6 +48,8 @@ pub struct Engine {
     pub(super) journal: Journal,
     pub(super) telemetry: Arc<Telemetry>,
     pub(super) http: reqwest::Client,
+    /// This healer's standing among several: the engine acts only in a term.
+    pub ha: Arc<crate::ha::Ha>,
     state: Mutex<State>,
 }
 
@@ -83,6 +85,7 @@ impl Engine {
         dry_run: bool,
         events: broadcast::Sender<Event>,
         telemetry: Arc<Telemetry>,
+        ha: Arc<crate::ha::Ha>,
     ) -> Engine {
         let mut nodes = crate::topology::nodes(&config);
         crate::topology::mark_this_host(&mut nodes, crate::host::is_named_this_host);
@@ -93,9 +96,10 @@ impl Engine {
             prober,
             board,
             dry_run,
-            journal: Journal { store, audit, telemetry: telemetry.clone(), events },
+            journal: Journal { store, audit, telemetry: telemetry.clone(), events, ha: ha.clone() },
             telemetry,
             http: crate::http_client::build(|b| b.redirect(reqwest::redirect::Policy::none())).0,
+            ha,
             state: Mutex::new(State::default()),
         }
     }
@@ -109,28 +113,55 @@ impl Engine {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs until `shutdown`: resumes open incidents, then opens one per failed node.
+    /// Runs until `shutdown`, one term at a time (alone: one term): waits
+    /// until this healer may act, resumes the open incidents (the last
+    /// leader's, with several healers), then opens one per failed node —
+    /// until the term ends.
     pub async fn run(
         self: Arc<Self>,
         mut node_events: broadcast::Receiver<NodeEvent>,
         tracker: TaskTracker,
         shutdown: CancellationToken,
     ) {
-        if let Err(e) = self.resume(&tracker, &shutdown).await {
-            error!(message = "Recovery engine: cannot read the state store; no action will run.", error = %e);
-            let reason = format!("the recovery engine cannot read the state store ({e}); no recovery action will run");
-            return self.journal.system_error(reason);
+        while let Some(term) = self.await_term(&shutdown).await {
+            let acting = term.token;
+            if let Err(e) = self.resume(&tracker, &acting).await {
+                error!(message = "Recovery engine: cannot read the state store; no action will run.", error = %e);
+                let reason = format!("the recovery engine cannot read the state store ({e}); no recovery action will run");
+                return self.journal.system_error(reason);
+            }
+            // What happened while another healer acted is not this one's to answer.
+            node_events = node_events.resubscribe();
+            let mut tick = tokio::time::interval(TICK);
+            loop {
+                tokio::select! {
+                    _ = acting.cancelled() => break,
+                    event = node_events.recv() => match event {
+                        Ok(e) if e.transition.to == NodeState::Failed => self.open_if_needed(&e.node, &tracker, &acting).await,
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                    _ = tick.tick() => self.tick(&tracker, &acting).await,
+                }
+            }
+            // The term ended: the incident tasks stop at their next step
+            // (each says so); what they held is the next leader's now.
         }
+    }
+
+    /// Waits until this healer may act; the engine's loop beats meanwhile
+    /// (its liveness is this healer's, leader or not).
+    async fn await_term(&self, shutdown: &CancellationToken) -> Option<crate::ha::Term> {
+        let mut changes = self.ha.subscribe();
         let mut tick = tokio::time::interval(TICK);
         loop {
+            if let Some(t) = self.ha.term() {
+                return Some(t);
+            }
             tokio::select! {
-                _ = shutdown.cancelled() => return,
-                event = node_events.recv() => match event {
-                    Ok(e) if e.transition.to == NodeState::Failed => self.open_if_needed(&e.node, &tracker, &shutdown).await,
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return,
-                },
-                _ = tick.tick() => self.tick(&tracker, &shutdown).await,
+                _ = shutdown.cancelled() => return None,
+                _ = changes.changed() => {}
+                _ = tick.tick() => self.telemetry.liveness.beat("recovery", TICK),
             }
         }
     }
@@ -257,8 +288,15 @@ impl Engine {
         let engine = self.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
-            let id = node.id.clone();
-            engine.work(node, incident, shutdown).await;
+            let (id, incident_id) = (node.id.clone(), incident.id.clone());
+            let epoch = engine.ha.epoch();
+            engine.work(node, incident, shutdown.clone()).await;
+            if !engine.ha.acting(&shutdown) && !engine.ha.stopping() && engine.ha.enabled() {
+                // The term ended under it: whatever it would have done next is refused.
+                info!(message = "Recovery: this healer no longer leads; the incident is the next leader's.", node = %id, incident = %incident_id);
+                let details = json!({"reason": "this healer no longer leads: its pending steps are refused, the next leader takes the incident over", "epoch": epoch});
+                engine.journal.record("fenced", Some(&id), Some(&incident_id), details).await;
+            }
             let mut state = engine.state();
             state.active.remove(&id);
             state.holds.remove(&id);
@@ -285,7 +323,7 @@ impl Engine {
         let jitter = rand::random::<f64>() * 2.0 - 1.0;
         let mut life = Lifecycle::new(self.settings(&node.id), incident.attempts.len() as u32, last_end, jitter);
         loop {
-            if shutdown.is_cancelled() {
+            if !self.ha.acting(&shutdown) {
                 return;
             }
             // Its broker id may have been learned from the metadata meanwhile.

@@ -175,6 +175,7 @@ impl Engine {
             short_elsewhere: Some(Vec::new()),
             gate: r.running_broker_gate,
             cluster_counts_it: None,
+            second_opinion: None,
         }
     }
 
@@ -233,6 +234,7 @@ impl Engine {
             Some((id, m)) if unreachable => self.cluster_counts(*id, m),
             _ => None,
         };
+        let second_opinion = self.ha.second_opinion(&node.id).await;
         let hour_ago = now_ms() - 3_600_000;
         let actions_last_hour =
             self.journal.store.call(move |c| records::attempts_started_since(c, hour_ago)).await.unwrap_or(u32::MAX);
@@ -259,6 +261,7 @@ impl Engine {
             at_min_isr,
             short_elsewhere,
             cluster_counts_it,
+            second_opinion,
             ..self.calm_input(node.role)
         }
     }

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use crate::ha::opinion::SecondOpinion;
 use crate::config::{BlackoutPeriod, RunningBrokerGate, Timezone};
 use crate::topology::Role;
 
@@ -68,6 +69,9 @@ pub struct GuardInput {
     /// the cluster still counts it — its peers' metadata lists it unfenced and
     /// ZooKeeper holds its registration: the evidence, when so.
     pub cluster_counts_it: Option<String>,
+    /// Several healers (`ha.confirm_from`): what the others see of the node;
+    /// `Err` when their verdicts could not be read; `None` when not asked.
+    pub second_opinion: Option<Result<SecondOpinion, String>>,
 }
 
 /// Why an attempt does not run now.
@@ -132,6 +136,17 @@ pub fn check(i: &GuardInput) -> Result<(), Refusal> {
             RefusalKind::Escalate,
             "the node is flapping: restarting it again would not fix the cause".into(),
         );
+    }
+    match &i.second_opinion {
+        Some(Ok(o)) if !o.confirmed => return refuse("second_opinion", RefusalKind::Wait, o.refusal("the node")),
+        Some(Err(e)) => {
+            return refuse(
+                "second_opinion",
+                RefusalKind::Wait,
+                format!("the other healers' verdicts cannot be read ({e}): nothing is restarted on this healer's view alone"),
+            );
+        }
+        _ => {}
     }
     if let Some(window) = &i.maintenance {
         return refuse("maintenance", RefusalKind::Wait, format!("the node is in maintenance {window}"));
@@ -256,6 +271,9 @@ pub fn consulted(i: &GuardInput) -> serde_json::Value {
     if matches!(i.role, Role::Zookeeper | Role::KraftController) {
         v["quorum"] = serde_json::json!({"members": i.peers.members, "other_members_serving": i.peers.serving_others});
     }
+    if let Some(Ok(o)) = &i.second_opinion {
+        v["second_opinion"] = serde_json::json!(o);
+    }
     if i.role == Role::KafkaBroker && i.running {
         v["partitions_at_min_isr"] = serde_json::json!(i.at_min_isr);
         v["partitions_short_elsewhere"] = serde_json::json!(i.short_elsewhere);
@@ -324,6 +342,7 @@ mod tests {
             short_elsewhere: Some(Vec::new()),
             gate: RunningBrokerGate::Cluster,
             cluster_counts_it: None,
+            second_opinion: None,
         }
     }
 

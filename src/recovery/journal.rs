@@ -31,6 +31,8 @@ pub struct Journal {
     pub audit: Audit,
     pub telemetry: Arc<Telemetry>,
     pub events: broadcast::Sender<Event>,
+    /// The intent journal in the backend, and the term's token for the audit.
+    pub ha: Arc<crate::ha::Ha>,
 }
 
 /// How long an attempt's parts took, for the record and the performance log.
@@ -45,6 +47,11 @@ impl Journal {
     /// An audit record that belongs to no lifecycle step (operator controls,
     /// learned ids, planned stops, waits).
     pub async fn record(&self, kind: &str, node: Option<&str>, incident: Option<&str>, details: Value) {
+        let mut details = details;
+        // With several healers every record says under which term it was written.
+        if let (Some(epoch), Some(d)) = (self.ha.epoch(), details.as_object_mut()) {
+            d.entry("epoch").or_insert(json!(epoch));
+        }
         self.audit.record(kind, node, incident, details).await;
     }
 
@@ -73,6 +80,7 @@ impl Journal {
         )
         .await;
         self.telemetry.metrics.incident_opened(&incident.node);
+        self.ha.mirror(incident).await;
         let _ = self.events.send(Event::Opened { incident: incident.clone() });
         Ok(())
     }
@@ -205,6 +213,7 @@ impl Journal {
         )
         .await;
         incident.attempts.push(record.clone());
+        self.ha.mirror(incident).await;
         self.telemetry.metrics.attempt(&incident.node, &record.action, success);
         let _ = self.events.send(Event::AttemptFinished { incident: incident.clone(), attempt: record });
     }
@@ -339,6 +348,7 @@ impl Journal {
         incident.state = state;
         incident.closed_at = Some(millis(at));
         incident.outcome = Some(outcome);
+        self.ha.mirror(incident).await;
     }
 
     /// Isolation or mass failure began: one escalation for the whole cluster.

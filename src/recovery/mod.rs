@@ -36,5 +36,7 @@ mod state;
 pub mod unit_state;
 mod whole;
 
+pub use journal::tail;
+
 pub use engine::Engine;
 pub use state::EngineStatus;

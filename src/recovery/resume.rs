@@ -1,9 +1,12 @@
-//! Start-up: what a stopped daemon left behind.
+//! Start-up, and the start of each term with several healers: what a
+//! stopped daemon (or the last leader) left behind.
 //!
 //! Owns: broker ids remembered in the store, attempts left running by the
 //! last stop (closed as interrupted, never repeated), open incidents (each
 //! resumes where it was: its attempts count, its backoff runs from the last
 //! one's end), and nodes escalated before the stop (still held unless reset).
+//! With several healers the open incidents come from the backend's intent
+//! journal first (`take_over`).
 //! Must never: repeat an attempt recorded as started, or forget a hold.
 
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use super::engine::{Engine, now_ms};
-use crate::store::{IncidentState, controls, records};
+use crate::store::{IncidentRecord, IncidentState, controls, records};
 use crate::watch::REMEMBERED;
 
 impl Engine {
@@ -26,6 +29,9 @@ impl Engine {
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
         let store = &self.journal.store;
+        if self.ha.enabled() {
+            self.take_over().await?;
+        }
         for (node, id) in store.call(|c| records::broker_ids(c)).await? {
             if self.nodes.iter().any(|n| n.id == node && n.broker_id.is_none()) {
                 self.board.learn_broker_id(&node, id, REMEMBERED);
@@ -51,6 +57,7 @@ impl Engine {
             info!(message = "Recovery: resuming an open incident.", node = %node.id, incident = %incident.id, attempts = incident.attempts.len());
             let details = json!({"attempts_done": incident.attempts.len()});
             self.journal.record("incident_resumed", Some(&node.id), Some(&incident.id), details).await;
+            self.ha.mirror(&incident).await;
             self.spawn_incident(node, incident, tracker, shutdown);
         }
         for node in &self.nodes {
@@ -62,6 +69,50 @@ impl Engine {
                 self.state().held.insert(node.id.clone());
             }
         }
+        Ok(())
+    }
+
+    /// A new term: the open incidents are the intent journal's (the last
+    /// leader's), not this healer's older copies. Imported into the local
+    /// store, they resume like after a restart: an attempt that was running
+    /// is closed as interrupted and the node is probed again before any next one.
+    async fn take_over(&self) -> anyhow::Result<()> {
+        let store = &self.journal.store;
+        let mut intents = self.ha.intents().await;
+        for _ in 0..3 {
+            if intents.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            intents = self.ha.intents().await;
+        }
+        let intents = match intents {
+            Ok(i) => i,
+            Err(e) => {
+                warn!(message = "HA: the intent journal cannot be read; this healer goes on from its own store.", error = %e);
+                self.journal.record("handover_incomplete", None, None, json!({"error": e})).await;
+                return Ok(());
+            }
+        };
+        let known: Vec<String> = intents.iter().map(|i| i.id.clone()).collect();
+        let mut interrupted = Vec::new();
+        for incident in intents {
+            for a in incident.attempts.iter().filter(|a| a.finished_at.is_none()) {
+                interrupted.push(format!("{} attempt {} ({})", incident.node, a.n, a.action));
+            }
+            store.call(move |c| records::import_incident(c, &incident)).await?;
+        }
+        let mine: Vec<IncidentRecord> = store.call(|c| records::list_incidents(c, None, None, true)).await?;
+        let mut closed = Vec::new();
+        for stale in mine.into_iter().filter(|i| !known.contains(&i.id)) {
+            let reason = "not in the leader's intent journal: another healer's term closed it or carries it on";
+            let id = stale.id.clone();
+            store.call(move |c| records::close_incident(c, &id, IncidentState::HandedOver, now_ms(), reason)).await?;
+            closed.push(stale.id);
+        }
+        info!(message = "HA: this healer takes over the open incidents.", incidents = known.len(), interrupted = interrupted.len());
+        let details = json!({"incidents": known, "interrupted_attempts": interrupted, "closed_here": closed});
+        self.journal.record("handover", None, None, details).await;
         Ok(())
     }
 }

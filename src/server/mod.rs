@@ -184,6 +184,10 @@ fn gauges(state: &ServerState, outbox_depth: Option<u32>) -> Gauges {
         up: healthy(state).0,
         process: Some(process::sample(&selfmon::watched_paths(&state.config))),
         shedding: state.telemetry.shedding(),
+        ha: state.engine.ha.enabled().then(|| {
+            let s = state.engine.ha.standing();
+            (s.instance.clone(), s.role.as_str(), s.epoch, s.renewed.map(|r| r.elapsed().as_secs_f64()))
+        }),
     }
 }
 
@@ -211,10 +215,11 @@ async fn ready(State(state): State<Shared>) -> Response {
     let waiting = waiting_for(&state);
     // The store answers: a trivial read through its one thread.
     let store = store_call(&state, |c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))).await.is_ok();
+    let ha = state.engine.ha.standing().view();
     if waiting.is_empty() && store {
-        (StatusCode::OK, axum::Json(json!({"ready": true}))).into_response()
+        (StatusCode::OK, axum::Json(json!({"ready": true, "ha": ha}))).into_response()
     } else {
-        let body = json!({"ready": false, "store": store, "waiting_for_first_probe": waiting});
+        let body = json!({"ready": false, "store": store, "waiting_for_first_probe": waiting, "ha": ha});
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
     }
 }
@@ -248,6 +253,7 @@ async fn status(State(state): State<Shared>) -> Response {
             shedding: state.telemetry.shedding(),
             engine: state.engine.status(),
         },
+        "ha": state.engine.ha.standing().view(),
         "nodes": node_views(&state),
         "open_incidents": open.as_ref().ok(),
         "store_error": open.is_err().then_some("the state store did not answer; incidents are missing from this view"),
@@ -383,13 +389,26 @@ fn authorize(state: &ServerState, headers: &HeaderMap) -> Result<(), ApiError> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match given {
-        Some(g) if constant_time_eq(g.as_bytes(), token.expose().as_bytes()) => Ok(()),
+        Some(g) if constant_time_eq(g.as_bytes(), token.expose().as_bytes()) => leads(state),
         Some(_) => Err(refuse(StatusCode::UNAUTHORIZED, "wrong bearer token")),
         None => Err(refuse(
             StatusCode::UNAUTHORIZED,
             "send `Authorization: Bearer TOKEN` (the token in system.api.token_file)",
         )),
     }
+}
+
+/// Operator controls go to the healer that acts: a follower's would change nothing.
+fn leads(state: &ServerState) -> Result<(), ApiError> {
+    let s = state.engine.ha.standing();
+    if s.role.acts() {
+        return Ok(());
+    }
+    let leader = s.leader.map_or("no healer leads now".to_string(), |l| format!("{l} leads"));
+    Err(refuse(
+        StatusCode::CONFLICT,
+        &format!("this healer ({}) is a {}: {leader}; send controls to the leader", s.instance, s.role.as_str()),
+    ))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -14,6 +14,8 @@ pub enum IncidentState {
     Recovered,
     /// Attempts are exhausted or a guard stopped the engine for good: people act.
     Escalated,
+    /// Several healers: another healer's term carries it on (or closed it).
+    HandedOver,
 }
 
 impl IncidentState {
@@ -22,12 +24,14 @@ impl IncidentState {
             IncidentState::Open => "open",
             IncidentState::Recovered => "recovered",
             IncidentState::Escalated => "escalated",
+            IncidentState::HandedOver => "handed_over",
         }
     }
     fn parse(s: &str) -> IncidentState {
         match s {
             "recovered" => IncidentState::Recovered,
             "escalated" => IncidentState::Escalated,
+            "handed_over" => IncidentState::HandedOver,
             _ => IncidentState::Open,
         }
     }
@@ -126,6 +130,8 @@ pub enum Phase {
     Degraded,
     Recovered,
     Escalated,
+    /// Another healer's term carries it on.
+    HandedOver,
 }
 
 impl Phase {
@@ -136,6 +142,7 @@ impl Phase {
             Phase::Degraded => "degraded",
             Phase::Recovered => "recovered",
             Phase::Escalated => "escalated",
+            Phase::HandedOver => "handed_over",
         }
     }
 }
@@ -145,6 +152,7 @@ impl IncidentRecord {
         match (self.state, self.served_at, self.degraded_at) {
             (IncidentState::Recovered, ..) => Phase::Recovered,
             (IncidentState::Escalated, ..) => Phase::Escalated,
+            (IncidentState::HandedOver, ..) => Phase::HandedOver,
             (IncidentState::Open, None, _) => Phase::Down,
             (IncidentState::Open, Some(_), None) => Phase::CatchingUp,
             (IncidentState::Open, Some(_), Some(_)) => Phase::Degraded,
@@ -242,12 +250,33 @@ pub fn finish_attempt(conn: &Connection, incident: &str, a: &AttemptRecord) -> r
     Ok(())
 }
 
+/// An open incident as the intent journal of another healer's term has it
+/// (the backend's word wins over this healer's older copy).
+pub fn import_incident(conn: &Connection, i: &IncidentRecord) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    tx.execute("DELETE FROM attempts WHERE incident_id = ?1", params![i.id])?;
+    tx.execute(
+        "INSERT OR REPLACE INTO incidents(id, node, role, cause, evidence, opened_at, state, served_at, in_sync_at, degraded_at, behind)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9, ?10)",
+        params![i.id, i.node, i.role, i.cause, i.evidence, i.opened_at, i.served_at, i.in_sync_at, i.degraded_at,
+                serde_json::to_string(&i.behind).unwrap_or_default()],
+    )?;
+    for a in &i.attempts {
+        tx.execute(
+            "INSERT INTO attempts(incident_id, n, action, command, dry_run, started_at, finished_at, exit_code, success, result, output)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![i.id, a.n, a.action, a.command, a.dry_run, a.started_at, a.finished_at, a.exit_code, a.success, a.result, a.output],
+        )?;
+    }
+    tx.commit()
+}
+
 /// Attempts that started but never finished (the daemon died during them):
 /// closed as failed and interrupted, so they are never run again. Returns how many.
 pub fn close_interrupted(conn: &Connection, at: i64) -> rusqlite::Result<usize> {
     conn.execute(
         "UPDATE attempts SET finished_at = ?1, success = 0,
-             result = 'interrupted: the daemon stopped while the attempt ran; not repeated'
+             result = 'interrupted: the healer running it stopped while it ran; not repeated'
          WHERE finished_at IS NULL",
         params![at],
     )

@@ -48,6 +48,17 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
     ("kafka_self_healing_held_nodes", "gauge", "Escalated nodes no action touches until healthy or reset."),
     ("kafka_self_healing_paused", "gauge", "1 while an operator pause holds every recovery action."),
     ("kafka_self_healing_maintenance_nodes", "gauge", "Nodes in an operator's maintenance window."),
+    (
+        "kafka_self_healing_ha_role",
+        "gauge",
+        "Several healers: 1 for this healer's role (leader, follower, candidate), by instance.",
+    ),
+    ("kafka_self_healing_ha_epoch", "gauge", "Several healers: the fencing token of the term this healer knows of."),
+    (
+        "kafka_self_healing_ha_lease_age_seconds",
+        "gauge",
+        "Several healers: seconds since this healer last renewed its lease with the backend.",
+    ),
     ("kafka_self_healing_recovery_attempts_total", "counter", "Recovery attempts finished, by node and action."),
     (
         "kafka_self_healing_recovery_success_total",
@@ -130,7 +141,11 @@ pub struct Gauges {
     pub up: bool,
     pub process: Option<super::process::Sample>,
     pub shedding: bool,
+    /// Several healers: (instance, role, epoch, seconds since the lease was renewed).
+    pub ha: Option<(String, &'static str, Option<i64>, Option<f64>)>,
 }
+
+const HA_ROLES: [&str; 3] = ["leader", "follower", "candidate"];
 
 const NODE_STATES: [&str; 5] = ["unknown", "healthy", "degraded", "suspect", "failed"];
 
@@ -282,6 +297,24 @@ impl Metrics {
                             ];
                             samples.push(plain(l, bool_f(s == *state)));
                         }
+                    }
+                }
+                "kafka_self_healing_ha_role" => {
+                    if let Some((instance, role, ..)) = &gauges.ha {
+                        for r in HA_ROLES {
+                            let l = vec![c.clone(), ("instance", instance.clone()), ("role", r.into())];
+                            samples.push(plain(l, bool_f(r == *role)));
+                        }
+                    }
+                }
+                "kafka_self_healing_ha_epoch" => {
+                    if let Some((instance, _, Some(epoch), _)) = &gauges.ha {
+                        samples.push(plain(vec![c.clone(), ("instance", instance.clone())], *epoch as f64));
+                    }
+                }
+                "kafka_self_healing_ha_lease_age_seconds" => {
+                    if let Some((instance, _, _, Some(age))) = &gauges.ha {
+                        samples.push(plain(vec![c.clone(), ("instance", instance.clone())], *age));
                     }
                 }
                 "kafka_self_healing_node_up" => {

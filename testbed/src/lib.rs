@@ -18,8 +18,10 @@
 
 mod cluster;
 mod config;
+pub mod cut;
 mod daemon;
 mod dist;
+pub mod etcd;
 mod host_cluster;
 pub mod hosts;
 pub mod impact;

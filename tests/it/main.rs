@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod config_errors;
 mod docs;
+mod ha;
 mod hosts;
 mod image;
 mod jmx;

@@ -86,7 +86,7 @@ impl Receiver {
 }
 
 /// A child process killed on drop.
-struct Process(Child);
+pub(crate) struct Process(Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
@@ -105,7 +105,7 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn http_get(port: u16, path: &str) -> Option<String> {
+pub(crate) fn http_get(port: u16, path: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut text = String::new();
@@ -134,7 +134,7 @@ fn smtp_server(args: &[&str], out: &Path) -> (Process, u16) {
 }
 
 /// A real Alertmanager on a free port with its files in `dir`, once it is ready. Killed on drop.
-fn alertmanager(dir: &Path) -> (Process, u16) {
+pub(crate) fn alertmanager(dir: &Path) -> (Process, u16) {
     let port = free_port();
     write_temp(dir, "alertmanager.yml", "route: {receiver: devnull, group_wait: 1s}\nreceivers: [{name: devnull}]\n");
     let am = Process(

@@ -46,6 +46,10 @@ impl Run {
         self.wait_for("daemon_started", Duration::from_secs(20), |_| true);
     }
 
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();

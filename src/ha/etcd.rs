@@ -1,0 +1,545 @@
+//! The etcd v3 backend: the election, this healer's presence and verdicts,
+//! and the intent journal, under one key prefix (`ha.election_path`).
+//!
+//! Keys: `<prefix>/leader` (the leader's instance id, on its lease; its
+//! creation revision is the fencing token), `<prefix>/members/<instance>`
+//! (each healer's role and verdicts, on its own lease: gone when it is),
+//! `<prefix>/intents/<incident>` (each open incident of the leader, with
+//! its attempts; no lease: it outlives the leader).
+//!
+//! Owns: the campaign (a transaction that creates the leader key only if it
+//! does not exist), keeping the lease alive, the leader key's watch, the
+//! compare on the token that every intent write makes.
+//! Must never: write the journal without comparing the token, or keep a
+//! term past what its lease allows.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use etcd_client::{
+    Certificate, Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Identity, LeaseKeepAliveStream,
+    LeaseKeeper, PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchStream,
+};
+use serde_json::json;
+use tokio::sync::{Mutex, broadcast};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::opinion::Opinion;
+use super::term::Lease;
+use super::{Ha, Role};
+use crate::audit::Audit;
+use crate::config::Config;
+use crate::events::Event;
+use crate::store::IncidentRecord;
+use crate::watch::Board;
+
+/// The journal keeps at most this many open incidents (one per node is the usual).
+const MAX_INTENTS: usize = 256;
+/// An attempt's output kept in the journal (the full one is in the leader's store).
+const OUTPUT_KEPT: usize = 400;
+/// How often this healer's verdicts are compared with what it last published.
+const PUBLISH_EVERY: Duration = Duration::from_millis(500);
+
+/// A journal write that did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    /// The token is not the leader key's any more: who leads now, if anyone.
+    Deposed(Option<String>),
+    /// The backend did not answer.
+    Backend(String),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Deposed(Some(l)) => write!(f, "deposed: {l} leads"),
+            WriteError::Deposed(None) => write!(f, "deposed: nobody leads"),
+            WriteError::Backend(e) => f.write_str(e),
+        }
+    }
+}
+
+/// The connection and the keys.
+pub struct Etcd {
+    endpoints: Vec<String>,
+    options: ConnectOptions,
+    client: Mutex<Option<Client>>,
+    prefix: String,
+    pub ttl: Duration,
+    request_timeout: Duration,
+}
+
+/// `ha.election_path`, or `/kafka-self-healing/<cluster.name>`.
+pub fn prefix(config: &Config) -> String {
+    let path = config.ha.election_path.clone().unwrap_or_else(|| format!("/kafka-self-healing/{}", config.cluster.name));
+    path.trim_end_matches('/').to_string()
+}
+
+/// `ha.instance_id`, or the host name.
+pub fn instance_id(config: &Config) -> String {
+    config.ha.instance_id.clone().unwrap_or_else(crate::host::hostname)
+}
+
+impl Etcd {
+    /// The backend of `config.ha`; `env` reads the password's variable.
+    pub fn from_config(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Etcd, String> {
+        let ha = &config.ha;
+        let ttl = ha.lease_seconds.duration();
+        let request_timeout = (ttl / 3).clamp(Duration::from_millis(500), Duration::from_secs(5));
+        let mut options = ConnectOptions::new()
+            .with_connect_timeout(request_timeout)
+            .with_timeout(request_timeout)
+            .with_keep_alive(Duration::from_secs(1), request_timeout)
+            .with_keep_alive_while_idle(true);
+        if let Some(user) = &ha.username {
+            let password = env(&ha.password_env)
+                .ok_or_else(|| format!("ha.password_env: the environment variable {} is not set", ha.password_env))?;
+            options = options.with_user(user.clone(), password);
+        }
+        let t = &ha.tls;
+        if t.ca_file.is_some() || t.cert_file.is_some() {
+            let read = |key: &str, path: &str| {
+                std::fs::read(path).map_err(|e| format!("ha.tls.{key}: cannot read {path}: {e}"))
+            };
+            let mut tls = TlsOptions::new();
+            if let Some(ca) = &t.ca_file {
+                tls = tls.ca_certificate(Certificate::from_pem(read("ca_file", ca)?));
+            }
+            if let (Some(cert), Some(key)) = (&t.cert_file, &t.key_file) {
+                tls = tls.identity(Identity::from_pem(read("cert_file", cert)?, read("key_file", key)?));
+            }
+            options = options.with_tls(tls);
+        }
+        Ok(Etcd {
+            endpoints: ha.endpoints.clone(),
+            options,
+            client: Mutex::new(None),
+            prefix: prefix(config),
+            ttl,
+            request_timeout,
+        })
+    }
+
+    fn leader_key(&self) -> String {
+        format!("{}/leader", self.prefix)
+    }
+    fn member_key(&self, instance: &str) -> String {
+        format!("{}/members/{instance}", self.prefix)
+    }
+    fn intent_key(&self, incident: &str) -> String {
+        format!("{}/intents/{incident}", self.prefix)
+    }
+
+    /// The client, connected on first use (the backend may be down at start).
+    async fn client(&self) -> Result<Client, String> {
+        let mut slot = self.client.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let connect = Client::connect(&self.endpoints, Some(self.options.clone()));
+        let client = tokio::time::timeout(self.request_timeout * 2, connect)
+            .await
+            .map_err(|_| format!("no etcd endpoint answered within {:?}", self.request_timeout * 2))?
+            .map_err(|e| e.to_string())?;
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Bounds a request by the request time-out.
+    async fn bounded<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+    ) -> Result<T, String> {
+        match tokio::time::timeout(self.request_timeout, f).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("etcd did not answer within {:?}", self.request_timeout)),
+        }
+    }
+
+    /// One compare-and-write on the token; `Deposed` when it is not the leader key's.
+    async fn fenced(&self, epoch: i64, op: TxnOp, within: Duration) -> Result<(), WriteError> {
+        let mut c = self.client().await.map_err(WriteError::Backend)?;
+        let key = self.leader_key();
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, epoch)])
+            .and_then([op])
+            .or_else([TxnOp::get(key, None)]);
+        let within = within.min(self.request_timeout);
+        let answer = match tokio::time::timeout(within, c.txn(txn)).await {
+            Ok(r) => r.map_err(|e| WriteError::Backend(e.to_string()))?,
+            Err(_) => return Err(WriteError::Backend(format!("etcd did not answer within {within:?}"))),
+        };
+        if answer.succeeded() {
+            return Ok(());
+        }
+        let leader = answer.op_responses().into_iter().find_map(|r| match r {
+            TxnOpResponse::Get(g) => g.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()),
+            _ => None,
+        });
+        Err(WriteError::Deposed(leader))
+    }
+
+    /// The incident (bounded) written under the token.
+    pub async fn write_intent(&self, epoch: i64, incident: &IncidentRecord, within: Duration) -> Result<(), WriteError> {
+        let mut kept = incident.clone();
+        for a in &mut kept.attempts {
+            a.output = a.output.as_deref().map(|o| crate::recovery::tail(o, OUTPUT_KEPT));
+        }
+        let value = serde_json::to_vec(&kept).map_err(|e| WriteError::Backend(e.to_string()))?;
+        self.fenced(epoch, TxnOp::put(self.intent_key(&incident.id), value, None), within).await
+    }
+
+    /// A closed incident leaves the journal.
+    pub async fn forget_intent(&self, epoch: i64, incident: &str) -> Result<(), WriteError> {
+        self.fenced(epoch, TxnOp::delete(self.intent_key(incident), None), self.request_timeout).await
+    }
+
+    /// Every open incident in the journal.
+    pub async fn intents(&self) -> Result<Vec<IncidentRecord>, String> {
+        let mut c = self.client().await?;
+        let prefix = format!("{}/intents/", self.prefix);
+        let got = self.bounded(c.get(prefix, Some(GetOptions::new().with_prefix().with_limit(MAX_INTENTS as i64)))).await?;
+        let mut out = Vec::new();
+        for kv in got.kvs() {
+            match serde_json::from_slice::<IncidentRecord>(kv.value()) {
+                Ok(i) => out.push(i),
+                Err(e) => warn!(message = "HA: an intent in the journal cannot be read; it is skipped.", key = %String::from_utf8_lossy(kv.key()), error = %e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// What every other healer that is up published about `node`.
+    pub async fn opinions(&self, me: &str, node: &str) -> Result<Vec<Opinion>, String> {
+        let mut c = self.client().await?;
+        let prefix = format!("{}/members/", self.prefix);
+        let got = self.bounded(c.get(prefix, Some(GetOptions::new().with_prefix()))).await?;
+        let mut out = Vec::new();
+        for kv in got.kvs() {
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(kv.value()) else { continue };
+            let Some(instance) = v["instance"].as_str() else { continue };
+            if instance == me {
+                continue;
+            }
+            let state = v["verdicts"][node].as_str().map(str::to_string);
+            out.push(Opinion { instance: instance.to_string(), state });
+        }
+        Ok(out)
+    }
+}
+
+/// What a healer tells the others about itself.
+fn presence(ha: &Ha, verdicts: &BTreeMap<String, String>) -> Vec<u8> {
+    let s = ha.standing();
+    serde_json::to_vec(&json!({
+        "instance": ha.instance, "role": s.role.as_str(), "epoch": s.epoch,
+        "verdicts": verdicts, "at": crate::audit::rfc3339(SystemTime::now()),
+    }))
+    .unwrap_or_default()
+}
+
+/// The election's parts, started once per configuration.
+pub struct Election {
+    pub ha: Arc<Ha>,
+    pub board: Arc<Board>,
+    pub nodes: Vec<String>,
+    pub audit: Audit,
+    pub events: broadcast::Sender<Event>,
+}
+
+/// A lease of this healer's, kept alive.
+struct Held {
+    id: i64,
+    lease: Lease,
+    keeper: Option<(LeaseKeeper, LeaseKeepAliveStream)>,
+}
+
+impl Election {
+    fn backend(&self) -> &Etcd {
+        self.ha.backend.as_ref().expect("an election has a backend")
+    }
+
+    /// Campaigns, leads or follows until `shutdown`; on the way out gives the
+    /// lease back, so a follower leads at once.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let etcd = self.backend();
+        let mut told_lost = false;
+        let mut unreachable_since: Option<Instant> = None;
+        while !shutdown.is_cancelled() {
+            let held = match self.grant().await {
+                Ok(h) => h,
+                Err(e) => {
+                    let since = *unreachable_since.get_or_insert_with(Instant::now);
+                    self.ha.backend_error(Some(e.clone()));
+                    if since.elapsed() >= etcd.ttl && !told_lost {
+                        told_lost = self.tell_lost(&e).await;
+                    }
+                    if sleep_or_stop(Duration::from_secs(1), &shutdown).await {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            if unreachable_since.take().is_some() {
+                info!(message = "HA: the backend answers again.", endpoints = %etcd.endpoints.join(","));
+                self.audit.record("ha_backend_reachable", None, None, json!({"endpoints": etcd.endpoints})).await;
+            }
+            told_lost = false;
+            self.ha.backend_error(None);
+            let why = self.under_lease(held, &shutdown).await;
+            if let Some(why) = why {
+                unreachable_since.get_or_insert_with(Instant::now);
+                self.ha.backend_error(Some(why));
+            }
+        }
+    }
+
+    /// A new lease, with its keep-alive stream.
+    async fn grant(&self) -> Result<Held, String> {
+        let etcd = self.backend();
+        let mut c = etcd.client().await?;
+        let sent = Instant::now();
+        let granted = etcd.bounded(c.lease_grant(etcd.ttl.as_secs().max(1) as i64, None)).await?;
+        let keeper = etcd.bounded(c.lease_keep_alive(granted.id())).await.ok();
+        Ok(Held { id: granted.id(), lease: Lease::granted(0, sent, Duration::from_secs(granted.ttl() as u64)), keeper })
+    }
+
+    /// Everything while one lease lives: presence, campaign, leadership.
+    /// `Some(why)` when the lease was lost to the backend's silence.
+    async fn under_lease(&self, mut held: Held, shutdown: &CancellationToken) -> Option<String> {
+        let etcd = self.backend();
+        let mut published: Option<Vec<u8>> = None;
+        let mut watch: Option<WatchStream> = None;
+        let mut renew = tokio::time::interval(etcd.ttl / 3);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut publish = tokio::time::interval(PUBLISH_EVERY);
+        let mut campaign_now = true;
+        loop {
+            if campaign_now && self.ha.term().is_none() {
+                campaign_now = false;
+                match self.campaign(&held).await {
+                    Ok(Some(leader_rev)) => watch = self.watch_leader(leader_rev).await,
+                    Ok(None) => watch = self.watch_leader(0).await,
+                    Err(e) => warn!(message = "HA: the campaign failed; trying again.", error = %e),
+                }
+                published = None;
+            }
+            let deadline = tokio::time::Instant::from_std(held.lease.valid_until);
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    self.step_down(held.id, "the healer stops").await;
+                    return None;
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    warn!(message = "HA: the lease could not be renewed in time; this healer stops acting.", lease_s = etcd.ttl.as_secs());
+                    let ended = self.ha.end_term("its lease could not be renewed in time", None);
+                    if ended {
+                        self.audit.record("leadership_lost", None, None, json!({"reason": "the lease could not be renewed in time"})).await;
+                    }
+                    return Some("the lease could not be renewed in time".into());
+                }
+                _ = renew.tick() => {
+                    match self.keep_alive(&mut held).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            // The backend let the lease go: every key on it is gone.
+                            let ended = self.ha.end_term("the backend let its lease expire", None);
+                            if ended {
+                                self.audit.record("leadership_lost", None, None, json!({"reason": "the backend let the lease expire"})).await;
+                            }
+                            return None;
+                        }
+                        Err(e) => {
+                            self.ha.backend_error(Some(e));
+                            held.keeper = None;
+                        }
+                    }
+                    if self.ha.term().is_none() && watch.is_none() {
+                        campaign_now = true;
+                    }
+                }
+                _ = publish.tick() => {
+                    let verdicts: BTreeMap<String, String> =
+                        self.nodes.iter().map(|n| (n.clone(), self.board.state(n).as_str().to_string())).collect();
+                    let value = presence(&self.ha, &verdicts);
+                    if published.as_ref() != Some(&value) && self.publish(&held, value.clone()).await.is_ok() {
+                        published = Some(value);
+                    }
+                }
+                event = next_event(&mut watch) => match event {
+                    Some(Gone::Deleted) => {
+                        if self.ha.end_term("the leader key was deleted", None) {
+                            self.audit.record("leadership_lost", None, None, json!({"reason": "the leader key was deleted"})).await;
+                        }
+                        campaign_now = true;
+                    }
+                    Some(Gone::Changed) => {}
+                    None => { watch = None; campaign_now = true; }
+                },
+            }
+        }
+    }
+
+    /// Tries once to become the leader; `Some(rev)` of the leader key when
+    /// another holds it (and this healer follows it).
+    async fn campaign(&self, held: &Held) -> Result<Option<i64>, String> {
+        let etcd = self.backend();
+        let mut c = etcd.client().await?;
+        let key = etcd.leader_key();
+        let sent = Instant::now();
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key.clone(), self.ha.instance.clone(), Some(PutOptions::new().with_lease(held.id)))])
+            .or_else([TxnOp::get(key, None)]);
+        let answer = etcd.bounded(c.txn(txn)).await?;
+        if answer.succeeded() {
+            let epoch = answer.header().map(|h| h.revision()).unwrap_or_default();
+            let lease = Lease { epoch, ..held.lease };
+            // Only as long as the lease it was won on; a grant older than this campaign counts from then.
+            let lease = Lease { valid_until: lease.valid_until.min(sent + etcd.ttl), ..lease };
+            self.ha.begin_term(lease);
+            info!(message = "HA: this healer leads.", instance = %self.ha.instance, epoch);
+            self.audit.record("leadership_acquired", None, None, json!({"instance": self.ha.instance, "epoch": epoch})).await;
+            return Ok(None);
+        }
+        let kv = answer.op_responses().into_iter().find_map(|r| match r {
+            TxnOpResponse::Get(g) => g.kvs().first().map(|kv| (String::from_utf8_lossy(kv.value()).into_owned(), kv.create_revision(), kv.mod_revision())),
+            _ => None,
+        });
+        match kv {
+            Some((leader, epoch, rev)) => {
+                if self.ha.standing().leader.as_deref() != Some(leader.as_str()) {
+                    info!(message = "HA: another healer leads; this one follows.", leader = %leader, epoch);
+                }
+                self.ha.follow(Some(leader), Some(epoch));
+                Ok(Some(rev))
+            }
+            // Gone between the compare and the read: try again at once.
+            None => Ok(None),
+        }
+    }
+
+    /// A watch on the leader key from `rev` on.
+    async fn watch_leader(&self, rev: i64) -> Option<WatchStream> {
+        let etcd = self.backend();
+        let mut c = etcd.client().await.ok()?;
+        let mut options = etcd_client::WatchOptions::new();
+        if rev > 0 {
+            options = options.with_start_revision(rev + 1);
+        }
+        etcd.bounded(c.watch(etcd.leader_key(), Some(options))).await.ok()
+    }
+
+    /// One keep-alive; `Ok(false)` when the backend says the lease is gone.
+    async fn keep_alive(&self, held: &mut Held) -> Result<bool, String> {
+        let etcd = self.backend();
+        if held.keeper.is_none() {
+            let mut c = etcd.client().await?;
+            held.keeper = Some(etcd.bounded(c.lease_keep_alive(held.id)).await?);
+        }
+        let (keeper, stream) = held.keeper.as_mut().expect("set above");
+        let sent = Instant::now();
+        etcd.bounded(keeper.keep_alive()).await?;
+        let answer = etcd.bounded(stream.message()).await?;
+        let Some(answer) = answer else { return Err("the keep-alive stream ended".into()) };
+        if answer.ttl() <= 0 {
+            return Ok(false);
+        }
+        let ttl = Duration::from_secs(answer.ttl() as u64);
+        held.lease = held.lease.renewed(sent, ttl);
+        if self.ha.term().is_some() {
+            self.ha.renewed(sent, ttl);
+        }
+        self.ha.backend_error(None);
+        Ok(true)
+    }
+
+    /// This healer's presence and verdicts, on its lease.
+    async fn publish(&self, held: &Held, value: Vec<u8>) -> Result<(), String> {
+        let etcd = self.backend();
+        let mut c = etcd.client().await?;
+        let put = c.put(etcd.member_key(&self.ha.instance), value, Some(PutOptions::new().with_lease(held.id)));
+        etcd.bounded(put).await.map(|_| ())
+    }
+
+    /// Leaves: the lease goes back, so the leader key (if ours) is free now.
+    async fn step_down(&self, lease: i64, why: &str) {
+        let led = self.ha.end_term(why, None);
+        let etcd = self.backend();
+        if let Ok(mut c) = etcd.client().await
+            && let Err(e) = etcd.bounded(c.lease_revoke(lease)).await
+        {
+            warn!(message = "HA: the lease could not be given back; another healer leads when it expires.", error = %e);
+        }
+        if led {
+            self.audit.record("leadership_released", None, None, json!({"reason": why})).await;
+        }
+    }
+
+    /// People are told once that no healer can act: only by the healer that
+    /// led last, so several healers make one message.
+    async fn tell_lost(&self, error: &str) -> bool {
+        let etcd = self.backend();
+        let was_leader = self.ha.led_last();
+        warn!(message = "HA: the backend cannot be reached: no healer acts until it can.", endpoints = %etcd.endpoints.join(","), error = %error);
+        self.audit
+            .record("ha_backend_unreachable", None, None, json!({"endpoints": etcd.endpoints, "error": error, "told": was_leader}))
+            .await;
+        if was_leader {
+            let reason = format!(
+                "the coordination backend (etcd {}) cannot be reached ({error}): no healer acts until it is back",
+                etcd.endpoints.join(",")
+            );
+            let _ = self.events.send(Event::SystemError { reason });
+        }
+        true
+    }
+}
+
+/// What the leader key's watch saw.
+enum Gone {
+    Deleted,
+    Changed,
+}
+
+/// The next event of the leader key; `None` when the watch broke. Waits
+/// forever without a watch.
+async fn next_event(watch: &mut Option<WatchStream>) -> Option<Gone> {
+    let Some(w) = watch.as_mut() else { return std::future::pending().await };
+    match w.message().await {
+        Ok(Some(m)) => {
+            if m.canceled() {
+                return None;
+            }
+            Some(if m.events().iter().any(|e| e.event_type() == EventType::Delete) { Gone::Deleted } else { Gone::Changed })
+        }
+        _ => None,
+    }
+}
+
+async fn sleep_or_stop(d: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
+}
+
+/// Builds the handle of `config.ha` and, when enabled, starts the election.
+pub fn start(
+    config: &Config,
+    parts: impl FnOnce(Arc<Ha>) -> Election,
+    tracker: &tokio_util::task::TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<Arc<Ha>, String> {
+    let instance = instance_id(config);
+    if !config.ha.enabled {
+        return Ok(Ha::standalone(&instance, shutdown));
+    }
+    let backend = Etcd::from_config(config, &|n| std::env::var(n).ok())?;
+    let ha = Arc::new(Ha::new(&instance, config.ha.confirm_from, Some(backend), Role::Candidate, shutdown));
+    let election = parts(ha.clone());
+    tracker.spawn(election.run(shutdown.clone()));
+    Ok(ha)
+}

@@ -1,0 +1,339 @@
+//! High availability: several healers watch one cluster, exactly one acts.
+//!
+//! Owns: this healer's standing (standalone, leader, follower, candidate),
+//! the current term — its fencing token (the leader key's creation revision
+//! in the backend), its lease, and the cancellation token every piece of
+//! work done under it runs with — the fence each action passes before it
+//! runs, the intent journal of open incidents in the backend, and the other
+//! healers' verdicts (the second opinion).
+//! Must never: let an action start without a term that is valid now and
+//! still the backend's, or decide what to repair (that is `recovery`).
+
+pub mod etcd;
+pub mod opinion;
+pub mod setup;
+pub mod term;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::IncidentRecord;
+use opinion::SecondOpinion;
+use term::Lease;
+
+/// What this healer is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// No election (`ha.enabled: false`): it acts alone.
+    Standalone,
+    /// It holds the election: it acts and notifies.
+    Leader,
+    /// Another healer leads: it watches, publishes its verdicts, serves the API read-only.
+    Follower,
+    /// Nobody is known to lead (the backend cannot be reached, or the
+    /// election is being run): nothing acts here.
+    Candidate,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Standalone => "standalone",
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+        }
+    }
+
+    /// Whether this healer acts.
+    pub fn acts(self) -> bool {
+        matches!(self, Role::Standalone | Role::Leader)
+    }
+}
+
+/// This healer's standing, for `/ready`, `status`, the page and `/metrics`.
+#[derive(Debug, Clone)]
+pub struct Standing {
+    pub role: Role,
+    pub instance: String,
+    /// The healer that leads, when known.
+    pub leader: Option<String>,
+    /// The leader's fencing token, when known.
+    pub epoch: Option<i64>,
+    /// When this healer last renewed its lease with the backend.
+    pub renewed: Option<Instant>,
+    /// Since when it has this role.
+    pub since: SystemTime,
+    /// Why the backend cannot be used, while it cannot.
+    pub error: Option<String>,
+}
+
+impl Standing {
+    fn new(role: Role, instance: &str) -> Standing {
+        Standing {
+            role,
+            instance: instance.to_string(),
+            leader: None,
+            epoch: None,
+            renewed: None,
+            since: SystemTime::now(),
+            error: None,
+        }
+    }
+
+    /// The JSON the API and the status page show.
+    pub fn view(&self) -> Value {
+        json!({
+            "role": self.role.as_str(),
+            "instance": self.instance,
+            "leader": self.leader,
+            "epoch": self.epoch,
+            "lease_age_s": self.renewed.map(|r| (r.elapsed().as_secs_f64() * 10.0).round() / 10.0),
+            "since": crate::audit::rfc3339(self.since),
+            "error": self.error,
+        })
+    }
+}
+
+/// One term of leadership: work under it stops when the token is cancelled.
+#[derive(Debug, Clone)]
+pub struct Term {
+    pub lease: Lease,
+    pub token: CancellationToken,
+}
+
+/// The handle every component shares.
+pub struct Ha {
+    instance: String,
+    confirm_from: u32,
+    backend: Option<etcd::Etcd>,
+    standing: watch::Sender<Standing>,
+    term: Mutex<Option<Term>>,
+    /// The healer's own stop: a term that ends with it is not a handover.
+    shutdown: CancellationToken,
+    /// This healer was the last leader it knows of (it tells people when
+    /// the backend is lost, so several healers make one message).
+    led_last: std::sync::atomic::AtomicBool,
+}
+
+/// Why an action may not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fenced {
+    pub reason: String,
+    /// The token the action would have carried.
+    pub epoch: Option<i64>,
+}
+
+impl Ha {
+    /// A healer without election: one term that lasts until `shutdown`.
+    pub fn standalone(instance: &str, shutdown: &CancellationToken) -> Arc<Ha> {
+        let ha = Ha::new(instance, 0, None, Role::Standalone, shutdown);
+        let far = Instant::now() + std::time::Duration::from_secs(100 * 365 * 86_400);
+        *ha.lock() = Some(Term { lease: Lease { epoch: 0, valid_until: far }, token: shutdown.child_token() });
+        Arc::new(ha)
+    }
+
+    fn new(
+        instance: &str,
+        confirm_from: u32,
+        backend: Option<etcd::Etcd>,
+        role: Role,
+        shutdown: &CancellationToken,
+    ) -> Ha {
+        Ha {
+            shutdown: shutdown.clone(),
+            led_last: std::sync::atomic::AtomicBool::new(false),
+            instance: instance.to_string(),
+            confirm_from,
+            backend,
+            standing: watch::Sender::new(Standing::new(role, instance)),
+            term: Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Term>> {
+        self.term.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.backend.is_some()
+    }
+
+    /// The healer itself is stopping.
+    pub fn stopping(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    pub fn standing(&self) -> Standing {
+        self.standing.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Standing> {
+        self.standing.subscribe()
+    }
+
+    /// The term this healer acts under now, if any.
+    pub fn term(&self) -> Option<Term> {
+        self.lock().clone().filter(|t| !t.token.is_cancelled())
+    }
+
+    /// Whether work under `token` may go on now: its term is the current
+    /// one and its lease valid (a healer that was stopped past its lease
+    /// knows it the moment it runs again, whichever of its tasks runs first).
+    pub fn acting(&self, token: &CancellationToken) -> bool {
+        if token.is_cancelled() {
+            return false;
+        }
+        if !self.enabled() {
+            return true;
+        }
+        self.term().is_some_and(|t| t.lease.valid(Instant::now()))
+    }
+
+    /// The fencing token of the term now, for the audit and the action's environment.
+    pub fn epoch(&self) -> Option<i64> {
+        self.enabled().then(|| self.term().map(|t| t.lease.epoch)).flatten()
+    }
+
+    /// The last check before an action: the term is valid now and still the
+    /// backend's; the incident (with the attempt about to start) is written
+    /// to the intent journal in the same transaction. `Ok` with the token.
+    pub async fn fence(&self, incident: &IncidentRecord) -> Result<Option<i64>, Fenced> {
+        let Some(backend) = &self.backend else { return Ok(None) };
+        let Some(term) = self.term() else {
+            return Err(Fenced { reason: "this healer does not lead (its term ended)".into(), epoch: None });
+        };
+        let epoch = Some(term.lease.epoch);
+        if !term.lease.valid(Instant::now()) {
+            self.end_term("its lease ran out before it was renewed", None);
+            return Err(Fenced { reason: "this healer's lease ran out before it was renewed".into(), epoch });
+        }
+        match backend.write_intent(term.lease.epoch, incident, term.lease.left(Instant::now())).await {
+            Ok(()) => Ok(epoch),
+            Err(etcd::WriteError::Deposed(leader)) => {
+                let reason = match &leader {
+                    Some(l) => format!("{l} leads now (a newer term than {})", term.lease.epoch),
+                    None => format!("the backend no longer holds term {}", term.lease.epoch),
+                };
+                self.end_term(&reason, leader);
+                Err(Fenced { reason, epoch })
+            }
+            Err(etcd::WriteError::Backend(e)) => {
+                Err(Fenced { reason: format!("the backend could not confirm the term: {e}"), epoch })
+            }
+        }
+    }
+
+    /// The incident's state written to the intent journal (best effort: a
+    /// failure is logged; the next write or the handover closes the gap).
+    pub async fn mirror(&self, incident: &IncidentRecord) {
+        let (Some(backend), Some(term)) = (&self.backend, self.term()) else { return };
+        let result = if incident.state == crate::store::IncidentState::Open {
+            backend.write_intent(term.lease.epoch, incident, term.lease.left(Instant::now())).await
+        } else {
+            backend.forget_intent(term.lease.epoch, &incident.id).await
+        };
+        if let Err(e) = result {
+            tracing::warn!(message = "HA: the intent journal could not be updated.", incident = %incident.id, error = %e);
+        }
+    }
+
+    /// The open incidents the backend knows (the last leader's), for the handover.
+    pub async fn intents(&self) -> Result<Vec<IncidentRecord>, String> {
+        match &self.backend {
+            Some(b) => b.intents().await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// What the other healers say about `node`; `None` when no second
+    /// opinion is asked for (standalone, `confirm_from: 0`).
+    pub async fn second_opinion(&self, node: &str) -> Option<Result<SecondOpinion, String>> {
+        let backend = self.backend.as_ref()?;
+        if self.confirm_from == 0 {
+            return None;
+        }
+        Some(backend.opinions(&self.instance, node).await.map(|o| opinion::decide(self.confirm_from, &o)))
+    }
+
+    /// A new term: this healer leads.
+    fn begin_term(&self, lease: Lease) -> Term {
+        let term = Term { lease, token: self.shutdown.child_token() };
+        self.led_last.store(true, std::sync::atomic::Ordering::SeqCst);
+        *self.lock() = Some(term.clone());
+        self.standing.send_modify(|s| {
+            *s = Standing {
+                role: Role::Leader,
+                leader: Some(self.instance.clone()),
+                epoch: Some(lease.epoch),
+                renewed: Some(Instant::now()),
+                since: SystemTime::now(),
+                error: None,
+                ..s.clone()
+            }
+        });
+        term
+    }
+
+    /// The term's lease was renewed.
+    fn renewed(&self, sent: Instant, ttl: std::time::Duration) {
+        if let Some(t) = self.lock().as_mut() {
+            t.lease = t.lease.renewed(sent, ttl);
+        }
+        self.standing.send_modify(|s| s.renewed = Some(Instant::now()));
+    }
+
+    /// The term is over: everything under it stops. `true` when there was one.
+    fn end_term(&self, reason: &str, leader: Option<String>) -> bool {
+        let ended = self.lock().take();
+        if let Some(t) = &ended {
+            t.token.cancel();
+            tracing::warn!(message = "HA: this healer no longer leads; it stops acting.", epoch = t.lease.epoch, reason = %reason);
+        }
+        let role = if leader.is_some() { Role::Follower } else { Role::Candidate };
+        self.standing.send_modify(|s| {
+            if s.role != role || s.leader != leader {
+                s.since = SystemTime::now();
+            }
+            s.role = role;
+            s.epoch = if leader.is_some() { s.epoch } else { None };
+            s.leader = leader;
+        });
+        ended.is_some()
+    }
+
+    /// Another healer leads (or nobody does); this one follows.
+    fn follow(&self, leader: Option<String>, epoch: Option<i64>) {
+        if leader.is_some() {
+            self.led_last.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.end_term("another healer leads", leader.clone());
+        self.standing.send_modify(|s| {
+            s.role = if leader.is_some() { Role::Follower } else { Role::Candidate };
+            s.leader = leader;
+            s.epoch = epoch;
+        });
+    }
+
+    /// Whether this healer was the last leader it knows of.
+    fn led_last(&self) -> bool {
+        self.led_last.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The backend answers again, or not (`Some(why)`).
+    fn backend_error(&self, error: Option<String>) {
+        self.standing.send_if_modified(|s| {
+            let changed = s.error != error;
+            s.error = error;
+            changed
+        });
+    }
+}

@@ -1,0 +1,342 @@
+//! Several healers on a real etcd cluster (Debian's `etcd-server`, three
+//! members on 127.0.0.1) in front of a real Kafka cluster: exactly one acts,
+//! a dead or stopped leader is replaced within its lease, a deposed leader's
+//! pending action is fenced, the new leader takes over open incidents
+//! without repeating what ran, nobody acts without the backend, a healer
+//! that alone sees a broker down restarts nothing, and the dead man's switch
+//! stops only when every healer is down.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kafka_testbed::cut::Cuttable;
+use kafka_testbed::etcd::EtcdCluster;
+use kafka_testbed::{Cluster, Spec};
+use serde_json::Value;
+
+use crate::notify::{Receiver, alertmanager, http_get};
+use crate::recovery::{Run, script, start_command};
+use crate::support::{TESTBED, cluster_lock};
+
+/// The election's key prefix for the bed's cluster name.
+const PREFIX: &str = "/kafka-self-healing/test-bed";
+/// The healers' lease: a dead leader is replaced within it (plus etcd's own
+/// expiry check, every 500 ms).
+const LEASE_S: u64 = 3;
+
+/// One healer: its own directory, state store and audit trail.
+struct Healer {
+    name: &'static str,
+    run: Run,
+}
+
+impl Healer {
+    /// A healer called `name` watching `cluster` with `recovery` (indented
+    /// lines), `ha` (indented lines after `enabled`, `instance_id`,
+    /// `lease_seconds`), and `more` top-level sections.
+    fn configure(name: &'static str, cluster: &Cluster, root: &Path, recovery: &str, ha: &str, more: &str) -> Healer {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sections = format!(
+            "{recovery}\nha:\n  enabled: true\n  instance_id: {name}\n  lease_seconds: {LEASE_S}\n{ha}\n{more}"
+        );
+        let run = Run::config_with(cluster, &dir, "  interval_seconds: 1\n  timeout_seconds: 2", &sections);
+        Healer { name, run }
+    }
+
+    fn start(&mut self) {
+        self.run.spawn(&[]);
+    }
+
+    /// The healer's HTTP port, from its configuration.
+    fn port(&self) -> u16 {
+        let text = std::fs::read_to_string(&self.run.config).unwrap();
+        let at = text.find("metrics: {port: ").expect("the configuration has the HTTP port") + "metrics: {port: ".len();
+        text[at..].split(',').next().unwrap().trim().parse().unwrap()
+    }
+
+    fn status(&self) -> Option<Value> {
+        serde_json::from_str(&http_get(self.port(), "/api/v1/status")?).ok()
+    }
+
+    fn pid(&self) -> u32 {
+        self.run.pid().expect("the healer runs")
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([sig, &self.pid().to_string()]).status().unwrap().success();
+        assert!(ok, "kill {sig} {}", self.name);
+    }
+
+    fn has(&self, event: &str, pred: impl Fn(&Value) -> bool) -> bool {
+        self.run.events(event).iter().any(pred)
+    }
+}
+
+/// Who holds the election, and its fencing token.
+fn leader(etcd: &EtcdCluster) -> Option<(String, i64)> {
+    etcd.get(&format!("{PREFIX}/leader"))
+}
+
+/// Waits until `name` leads; its token.
+fn await_leader(etcd: &EtcdCluster, name: &str, limit: Duration) -> i64 {
+    let started = Instant::now();
+    loop {
+        if let Some((l, epoch)) = leader(etcd)
+            && l == name
+        {
+            return epoch;
+        }
+        assert!(started.elapsed() < limit, "{name} does not lead within {limit:?}; leader: {:?}", leader(etcd));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The script's invocations: (epoch, node, attempt).
+fn invocations(file: &Path) -> Vec<(String, String, String)> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let mut w = l.split_whitespace().map(str::to_string);
+            (w.next().unwrap_or_default(), w.next().unwrap_or_default(), w.next().unwrap_or_default())
+        })
+        .collect()
+}
+
+/// A restart script for every healer: it logs its invocation with the
+/// token it was given, then does what `mode` (a file) says: `fail-first`
+/// fails attempt 1, `linger` starts the broker and keeps running.
+fn restart_script(root: &Path, cluster: &Cluster) -> (PathBuf, PathBuf, PathBuf) {
+    let (log, mode) = (root.join("invocations"), root.join("mode"));
+    std::fs::write(&mode, "plain").unwrap();
+    let bed = cluster.dir().display().to_string();
+    let body = format!(
+        "echo \"$KAFKA_HEALER_EPOCH $KAFKA_NODE_ID $KAFKA_ATTEMPT\" >> {log}\n\
+         case \"$(cat {mode})\" in\n\
+           fail-first) [ \"$KAFKA_ATTEMPT\" = 1 ] && exit 1 ;;\n\
+           linger) {TESTBED} start \"$KAFKA_NODE_ID\" --dir {bed} && sleep 60; exit 0 ;;\n\
+         esac\n\
+         {TESTBED} kill \"$KAFKA_NODE_ID\" --dir {bed} 2>/dev/null\n{}",
+        start_command(cluster),
+        log = log.display(),
+        mode = mode.display(),
+    );
+    (script(root, &body), log, mode)
+}
+
+fn recovery_section(scripts: &Path) -> String {
+    format!(
+        "  actions: [script]\n  initial_delay_seconds: 12\n  cooldown_seconds: 0\n  isr_catch_up_timeout_seconds: 0\n\
+         \x20 script: {{script_directory: {}}}",
+        scripts.display()
+    )
+}
+
+/// Idle failover, then a repair by the new leader; a leader stopped past its
+/// lease is fenced when it wakes while the new one finishes its incident; a
+/// leader killed in the middle of an attempt: the new one closes it as
+/// interrupted, finds the broker serving, and runs nothing again.
+#[test]
+fn a_dead_or_stopped_leader_is_replaced_within_its_lease_and_nothing_runs_twice() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 3, ..Spec::zookeeper() }).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let etcd = EtcdCluster::start(3, &root.join("etcd")).unwrap();
+    let (scripts, log, mode) = restart_script(root, &cluster);
+    let ha = format!("  endpoints: {}\n  confirm_from: 1", etcd.endpoints_yaml());
+    let recovery = recovery_section(&scripts);
+    let mut a = Healer::configure("healer-a", &cluster, root, &recovery, &ha, "");
+    let mut b = Healer::configure("healer-b", &cluster, root, &recovery, &ha, "");
+    a.start();
+    let epoch_a = await_leader(&etcd, "healer-a", Duration::from_secs(15));
+    b.start();
+    crate::support::wait_until("healer-b follows healer-a", Duration::from_secs(15), || {
+        let s = b.status()?;
+        (s["ha"]["role"] == "follower" && s["ha"]["leader"] == "healer-a").then_some(())
+    });
+    let s = a.status().unwrap();
+    assert_eq!((s["ha"]["role"].as_str(), s["ha"]["epoch"].as_i64()), (Some("leader"), Some(epoch_a)), "{s:#}");
+
+    // 1. kill -9 of the idle leader: the follower leads within the lease (+1 s).
+    a.run.kill();
+    let killed = Instant::now();
+    let epoch_b = await_leader(&etcd, "healer-b", Duration::from_secs(LEASE_S + 1));
+    let took = killed.elapsed();
+    assert!(epoch_b > epoch_a, "the token grows: {epoch_a} then {epoch_b}");
+    eprintln!("failover after kill -9 of the leader: {took:?}");
+    // … and repairs a broker killed now, alone (no other healer is up) and saying so.
+    cluster.kill("broker-2").unwrap();
+    b.run.wait_for("recovered", Duration::from_secs(60), |r| r["node"] == "broker-2");
+    let started = b.run.events("attempt_started");
+    let attempt = started.iter().find(|r| r["node"] == "broker-2").unwrap();
+    assert_eq!(attempt["epoch"], epoch_b, "{attempt:#}");
+    assert_eq!(attempt["guards"]["second_opinion"]["alone"], true, "{attempt:#}");
+    assert_eq!(invocations(&log), [(epoch_b.to_string(), "broker-2".into(), "1".into())]);
+    assert!(!a.has("attempt_started", |_| true), "the dead leader ran nothing");
+
+    // 2. The old leader comes back as a follower; the second opinion is its.
+    a.start();
+    crate::support::wait_until("healer-a follows", Duration::from_secs(15), || {
+        (a.status()?["ha"]["role"] == "follower").then_some(())
+    });
+    std::fs::write(&mode, "fail-first").unwrap();
+    cluster.kill("broker-1").unwrap();
+    b.run.wait_for("attempt_finished", Duration::from_secs(60), |r| r["node"] == "broker-1" && r["success"] == false);
+    let first = b.run.events("attempt_started").into_iter().find(|r| r["node"] == "broker-1").unwrap();
+    assert_eq!(first["guards"]["second_opinion"]["agree"], serde_json::json!(["healer-a"]), "{first:#}");
+    // SIGSTOP of the leader during its backoff: healer-a takes over the incident.
+    b.signal("-STOP");
+    let stopped = Instant::now();
+    let epoch_a2 = await_leader(&etcd, "healer-a", Duration::from_secs(LEASE_S + 2));
+    eprintln!("failover after SIGSTOP of the leader: {:?}", stopped.elapsed());
+    let handover = a.run.wait_for("handover", Duration::from_secs(10), |r| r["epoch"] == epoch_a2);
+    let incident = first["incident_id"].clone();
+    assert!(handover["incidents"].as_array().unwrap().contains(&incident), "{handover:#}");
+    a.run.wait_for("recovered", Duration::from_secs(60), |r| r["node"] == "broker-1");
+    // SIGCONT: the old leader's pending attempt 2 is refused, never run.
+    b.signal("-CONT");
+    b.run.wait_for("fenced", Duration::from_secs(20), |r| r["incident_id"] == incident);
+    std::thread::sleep(Duration::from_secs(2));
+    let broker1: Vec<_> = invocations(&log).into_iter().filter(|(_, n, _)| n == "broker-1").collect();
+    assert_eq!(
+        broker1,
+        [(epoch_b.to_string(), "broker-1".into(), "1".into()), (epoch_a2.to_string(), "broker-1".into(), "2".into())],
+        "attempt 1 by healer-b, attempt 2 by healer-a, nothing by healer-b after it was deposed"
+    );
+    assert!(!b.has("attempt_started", |r| r["node"] == "broker-1" && r["attempt"] == 2));
+    crate::support::wait_until("healer-b follows again", Duration::from_secs(15), || {
+        (b.status()?["ha"]["role"] == "follower").then_some(())
+    });
+
+    // 3. kill -9 of the leader in the middle of an attempt (the broker is
+    // already back, the script still runs): closed as interrupted, not repeated.
+    std::fs::write(&mode, "linger").unwrap();
+    cluster.kill("broker-3").unwrap();
+    a.run.wait_for("attempt_started", Duration::from_secs(60), |r| r["node"] == "broker-3");
+    crate::support::wait_until("broker-3 serves again", Duration::from_secs(60), || {
+        kafka_testbed::api_versions(cluster.node("broker-3").unwrap().addr(), Duration::from_secs(1)).ok()
+    });
+    a.run.kill();
+    let epoch_b2 = await_leader(&etcd, "healer-b", Duration::from_secs(LEASE_S + 1));
+    let handover = b.run.wait_for("handover", Duration::from_secs(10), |r| r["epoch"] == epoch_b2);
+    let interrupted = handover["interrupted_attempts"].as_array().unwrap();
+    assert_eq!(interrupted, &[serde_json::json!("broker-3 attempt 1 (script)")], "{handover:#}");
+    b.run.wait_for("recovered", Duration::from_secs(30), |r| r["node"] == "broker-3");
+    let broker3: Vec<_> = invocations(&log).into_iter().filter(|(_, n, _)| n == "broker-3").collect();
+    assert_eq!(broker3.len(), 1, "re-verified, not repeated: {broker3:?}");
+    let incidents = b.run.incidents();
+    let i = incidents.iter().find(|i| i["node"] == "broker-3" && i["state"] == "recovered").unwrap();
+    assert!(i["attempts"][0]["result"].as_str().unwrap().starts_with("interrupted"), "{i:#}");
+}
+
+/// The backend failing: a leader cut off from etcd stops acting within its
+/// lease before another leads; etcd's quorum lost, nobody acts and people
+/// are told once; a healer that alone cannot reach a broker restarts
+/// nothing; the dead man's switch stops only when both healers are down.
+#[test]
+fn without_the_backend_or_a_second_opinion_nothing_acts() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 3, ..Spec::zookeeper() }).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let mut etcd = EtcdCluster::start(3, &root.join("etcd")).unwrap();
+    let (scripts, log, _mode) = restart_script(root, &cluster);
+    let (_am, am_port) = alertmanager(root);
+    let pager = Receiver::start();
+    let more = format!(
+        "notifications:\n  webhook: {{url: \"http://127.0.0.1:{}/hook\"}}\n\
+         \x20 dead_mans_switch: {{alertmanager_url: \"http://127.0.0.1:{am_port}\", interval_seconds: 1}}",
+        pager.port
+    );
+    let recovery = recovery_section(&scripts);
+    // healer-a reaches etcd, and broker-2, through paths the test can cut.
+    let relays: Vec<Cuttable> = etcd
+        .endpoints()
+        .iter()
+        .map(|e| Cuttable::start(e.rsplit(':').next().unwrap().parse().unwrap()).unwrap())
+        .collect();
+    let through: Vec<String> = relays.iter().map(|r| format!("http://127.0.0.1:{}", r.port)).collect();
+    let ha_a = format!("  endpoints: [{}]\n  confirm_from: 1", through.join(", "));
+    let ha_b = format!("  endpoints: {}\n  confirm_from: 1", etcd.endpoints_yaml());
+    let mut a = Healer::configure("healer-a", &cluster, root, &recovery, &ha_a, &more);
+    let broker2 = cluster.node("broker-2").unwrap().port;
+    let to_broker2 = Cuttable::start(broker2).unwrap();
+    let text = std::fs::read_to_string(&a.run.config).unwrap();
+    let text = text.replace(&format!("port: {broker2},"), &format!("port: {},", to_broker2.port));
+    std::fs::write(&a.run.config, text).unwrap();
+    let mut b = Healer::configure("healer-b", &cluster, root, &recovery, &ha_b, &more);
+    a.start();
+    await_leader(&etcd, "healer-a", Duration::from_secs(15));
+    b.start();
+    crate::support::wait_until("healer-b follows", Duration::from_secs(15), || {
+        (b.status()?["ha"]["role"] == "follower").then_some(())
+    });
+    let watchdog = || {
+        let alerts = http_get(am_port, "/api/v2/alerts?filter=alertname%3D%22KafkaSelfHealingWatchdog%22")?;
+        let alerts: Value = serde_json::from_str(&alerts).ok()?;
+        Some(alerts.as_array()?.iter().filter(|a| a["status"]["state"] == "active").count())
+    };
+    crate::support::wait_until("the watchdog alert fires", Duration::from_secs(15), || {
+        (watchdog()? == 1).then_some(())
+    });
+
+    // 1. healer-a alone cannot reach broker-2; healer-b sees it serving: no restart.
+    to_broker2.cut();
+    a.run.wait_for("guard_refused", Duration::from_secs(30), |r| r["guard"] == "second_opinion");
+    std::thread::sleep(Duration::from_secs(5));
+    let refused = a.run.events("guard_refused");
+    let why = refused.iter().find(|r| r["guard"] == "second_opinion").unwrap();
+    assert!(why["reason"].as_str().unwrap().contains("healer-b see it serving"), "{why:#}");
+    assert!(!a.has("attempt_started", |_| true) && !b.has("attempt_started", |_| true));
+    to_broker2.restore();
+    a.run.wait_for("recovered", Duration::from_secs(30), |r| r["node"] == "broker-2");
+    assert!(invocations(&log).is_empty(), "nothing ran: {:?}", invocations(&log));
+
+    // 2. healer-a cut off from etcd: it stops acting within its lease, before healer-b leads.
+    for r in &relays {
+        r.cut();
+    }
+    let lost = a.run.wait_for("leadership_lost", Duration::from_secs(LEASE_S + 2), |_| true);
+    let won = b.run.wait_for("leadership_acquired", Duration::from_secs(LEASE_S + 5), |_| true);
+    assert!(lost["ts"].as_str() < won["ts"].as_str(), "no overlap: healer-a stopped {lost} before healer-b led {won}");
+    cluster.kill("broker-3").unwrap();
+    b.run.wait_for("recovered", Duration::from_secs(60), |r| r["node"] == "broker-3");
+    assert!(!a.has("attempt_started", |_| true), "the cut-off healer ran nothing");
+    for r in &relays {
+        r.restore();
+    }
+
+    // 3. etcd's quorum lost: nobody acts, people are told once.
+    etcd.kill(1);
+    etcd.kill(2);
+    b.run.wait_for("leadership_lost", Duration::from_secs(LEASE_S + 2), |_| true);
+    cluster.kill("broker-1").unwrap();
+    std::thread::sleep(Duration::from_secs(12));
+    assert!(!a.has("attempt_started", |r| r["node"] == "broker-1"));
+    assert!(!b.has("attempt_started", |r| r["node"] == "broker-1"));
+    let told: Vec<Value> = pager
+        .json()
+        .into_iter()
+        .filter(|n| n.to_string().contains("coordination backend"))
+        .collect();
+    assert_eq!(told.len(), 1, "one message for both healers: {told:#?}");
+    // The quorum back: a leader repairs broker-1.
+    etcd.restart(1).unwrap();
+    etcd.restart(2).unwrap();
+    let repaired = |h: &Healer| h.has("recovered", |r| r["node"] == "broker-1");
+    crate::support::wait_until("broker-1 repaired once etcd is back", Duration::from_secs(90), || {
+        (repaired(&a) || repaired(&b)).then_some(())
+    });
+
+    // 4. The dead man's switch: still firing with one healer, gone with none.
+    a.run.kill();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(watchdog(), Some(1), "one healer still runs");
+    b.run.kill();
+    crate::support::wait_until("the watchdog alert ends", Duration::from_secs(15), || {
+        (watchdog()? == 0).then_some(())
+    });
+}
