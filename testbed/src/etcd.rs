@@ -38,6 +38,7 @@ impl EtcdCluster {
         if !Path::new(ETCD).exists() {
             return Err(format!("{ETCD} is missing: install Debian's etcd-server (testing/setup.sh does)"));
         }
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let members = (0..n)
             .map(|i| Member { name: format!("etcd-{i}"), client: free_port(), peer: free_port(), child: None })
             .collect();

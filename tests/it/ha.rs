@@ -41,7 +41,7 @@ impl Healer {
         let sections = format!(
             "{recovery}\nha:\n  enabled: true\n  instance_id: {name}\n  lease_seconds: {LEASE_S}\n{ha}\n{more}"
         );
-        let run = Run::config_with(cluster, &dir, "  interval_seconds: 1\n  timeout_seconds: 2", &sections);
+        let run = Run::config_with(cluster, &dir, "  interval_seconds: 1\n  timeout_seconds: 1", &sections);
         Healer { name, run }
     }
 
@@ -128,7 +128,7 @@ fn restart_script(root: &Path, cluster: &Cluster) -> (PathBuf, PathBuf, PathBuf)
 
 fn recovery_section(scripts: &Path) -> String {
     format!(
-        "  actions: [script]\n  initial_delay_seconds: 12\n  cooldown_seconds: 0\n  isr_catch_up_timeout_seconds: 0\n\
+        "  actions: [script]\n  initial_delay_seconds: 12\n\
          \x20 script: {{script_directory: {}}}",
         scripts.display()
     )
