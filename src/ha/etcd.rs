@@ -332,14 +332,12 @@ impl Election {
                     self.step_down(held.id, "the healer stops").await;
                     return None;
                 }
+                // The term itself ends on its own timer (`lease_expired`); here the lease is given up.
                 _ = tokio::time::sleep_until(deadline) => {
-                    warn!(message = "HA: the lease could not be renewed in time; this healer stops acting.", lease_s = etcd.ttl.as_secs());
-                    let ended = self.ha.end_term("its lease could not be renewed in time", None);
-                    if ended {
-                        self.audit.record("leadership_lost", None, None, json!({"reason": "the lease could not be renewed in time"})).await;
-                    }
+                    warn!(message = "HA: the lease could not be renewed in time.", lease_s = etcd.ttl.as_secs());
                     return Some("the lease could not be renewed in time".into());
                 }
+
                 _ = renew.tick() => {
                     match self.keep_alive(&mut held).await {
                         Ok(true) => {}
@@ -478,8 +476,9 @@ impl Election {
         }
     }
 
-    /// People are told once that no healer can act: only by the healer that
-    /// led last, so several healers make one message.
+    /// People are told once that the backend is out of reach: only by the
+    /// healer that led last, so several healers make one message when the
+    /// backend's quorum is lost.
     async fn tell_lost(&self, error: &str) -> bool {
         let etcd = self.backend();
         let was_leader = self.ha.led_last();
@@ -489,7 +488,9 @@ impl Election {
             .await;
         if was_leader {
             let reason = format!(
-                "the coordination backend (etcd {}) cannot be reached ({error}): no healer acts until it is back",
+                "healer {} led last and cannot reach the coordination backend (etcd {}) ({error}): it does not act until it can; \
+                 if no other healer reaches it either (its quorum lost), nobody acts",
+                self.ha.instance,
                 etcd.endpoints.join(",")
             );
             let _ = self.events.send(Event::SystemError { reason });
@@ -540,6 +541,29 @@ pub fn start(
     let backend = Etcd::from_config(config, &|n| std::env::var(n).ok())?;
     let ha = Arc::new(Ha::new(&instance, config.ha.confirm_from, Some(backend), Role::Candidate, shutdown));
     let election = parts(ha.clone());
+    tracker.spawn(expire_terms(ha.clone(), election.audit.clone(), shutdown.clone()));
     tracker.spawn(election.run(shutdown.clone()));
     Ok(ha)
+}
+
+/// Ends each term the moment its lease runs out unrenewed, in a task of its
+/// own: nothing the election waits for (a backend that does not answer)
+/// keeps a stale term alive.
+async fn expire_terms(ha: Arc<Ha>, audit: Audit, shutdown: CancellationToken) {
+    let mut changes = ha.subscribe();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            ended = ha.lease_expired() => {
+                if ended {
+                    audit.record("leadership_lost", None, None, json!({"reason": "the lease could not be renewed in time"})).await;
+                    continue;
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = changes.changed() => {}
+        }
+    }
 }

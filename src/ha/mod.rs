@@ -180,22 +180,34 @@ impl Ha {
         self.standing.subscribe()
     }
 
-    /// The term this healer acts under now, if any.
+    /// The term this healer acts under now, if any: not ended, and its
+    /// lease valid now (whatever the election's own loop is waiting for).
     pub fn term(&self) -> Option<Term> {
-        self.lock().clone().filter(|t| !t.token.is_cancelled())
+        self.lock().clone().filter(|t| !t.token.is_cancelled() && t.lease.valid(Instant::now()))
+    }
+
+    /// Ends the term the moment its lease runs out unrenewed — on its own
+    /// timer, so nothing the election waits for (a backend that does not
+    /// answer) can keep a stale term alive. `true` when it ended one.
+    pub async fn lease_expired(&self) -> bool {
+        loop {
+            let until = match self.lock().as_ref() {
+                Some(t) if !t.token.is_cancelled() => t.lease.valid_until,
+                _ => return false,
+            };
+            tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+            let expired = self.lock().as_ref().is_some_and(|t| !t.token.is_cancelled() && !t.lease.valid(Instant::now()));
+            if expired {
+                return self.end_term("its lease could not be renewed in time", None);
+            }
+        }
     }
 
     /// Whether work under `token` may go on now: its term is the current
     /// one and its lease valid (a healer that was stopped past its lease
     /// knows it the moment it runs again, whichever of its tasks runs first).
     pub fn acting(&self, token: &CancellationToken) -> bool {
-        if token.is_cancelled() {
-            return false;
-        }
-        if !self.enabled() {
-            return true;
-        }
-        self.term().is_some_and(|t| t.lease.valid(Instant::now()))
+        !token.is_cancelled() && self.term().is_some()
     }
 
     /// The fencing token of the term now, for the audit and the action's environment.
