@@ -274,3 +274,15 @@ mod tests {
         );
     }
 }
+
+/// The last `max` bytes of `s` (on a character boundary).
+pub fn tail(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &s[start..])
+}

@@ -55,6 +55,8 @@ PURE = {
     "src/health/node.rs": IO,
     "src/notify/compose.rs": IO,
     "src/monitor/jmx/checks.rs": IO,
+    "src/ha/term.rs": IO + CLOCK,
+    "src/ha/opinion.rs": IO + CLOCK,
 }
 
 

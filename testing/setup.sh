@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine, and only
-# what is missing: a Java 17 JDK (Kafka, and javac for the JMX bridge), Maven
+# what is missing: protoc (building), a Java 17 JDK (Kafka, and javac for the JMX bridge), Maven
 # (to fetch Kafka), kcat (a real Kafka client for the tests), openssl (test
 # certificates), ansible-core, openssh-server and iproute2 (recovery tests),
 # prometheus, chromium, logrotate and systemd (operations tests),
@@ -24,6 +24,10 @@ command -v ansible-playbook >/dev/null || missing+=(ansible-core)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 command -v ip >/dev/null || missing+=(iproute2)
+# Building: etcd-client compiles etcd's protocol definitions with protoc.
+command -v protoc >/dev/null || missing+=(protobuf-compiler)
+# The high-availability tests: a real etcd cluster.
+[ -x /usr/bin/etcd ] || missing+=(etcd-server)
 # The notification tests: a real SMTP server and a real Alertmanager.
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing+=(python3-aiosmtpd)
 [ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)

@@ -73,7 +73,8 @@ pub struct Etcd {
 
 /// `ha.election_path`, or `/kafka-self-healing/<cluster.name>`.
 pub fn prefix(config: &Config) -> String {
-    let path = config.ha.election_path.clone().unwrap_or_else(|| format!("/kafka-self-healing/{}", config.cluster.name));
+    let path =
+        config.ha.election_path.clone().unwrap_or_else(|| format!("/kafka-self-healing/{}", config.cluster.name));
     path.trim_end_matches('/').to_string()
 }
 
@@ -182,10 +183,15 @@ impl Etcd {
     }
 
     /// The incident (bounded) written under the token.
-    pub async fn write_intent(&self, epoch: i64, incident: &IncidentRecord, within: Duration) -> Result<(), WriteError> {
+    pub async fn write_intent(
+        &self,
+        epoch: i64,
+        incident: &IncidentRecord,
+        within: Duration,
+    ) -> Result<(), WriteError> {
         let mut kept = incident.clone();
         for a in &mut kept.attempts {
-            a.output = a.output.as_deref().map(|o| crate::recovery::tail(o, OUTPUT_KEPT));
+            a.output = a.output.as_deref().map(|o| crate::child::tail(o, OUTPUT_KEPT));
         }
         let value = serde_json::to_vec(&kept).map_err(|e| WriteError::Backend(e.to_string()))?;
         self.fenced(epoch, TxnOp::put(self.intent_key(&incident.id), value, None), within).await
@@ -200,12 +206,15 @@ impl Etcd {
     pub async fn intents(&self) -> Result<Vec<IncidentRecord>, String> {
         let mut c = self.client().await?;
         let prefix = format!("{}/intents/", self.prefix);
-        let got = self.bounded(c.get(prefix, Some(GetOptions::new().with_prefix().with_limit(MAX_INTENTS as i64)))).await?;
+        let got =
+            self.bounded(c.get(prefix, Some(GetOptions::new().with_prefix().with_limit(MAX_INTENTS as i64)))).await?;
         let mut out = Vec::new();
         for kv in got.kvs() {
             match serde_json::from_slice::<IncidentRecord>(kv.value()) {
                 Ok(i) => out.push(i),
-                Err(e) => warn!(message = "HA: an intent in the journal cannot be read; it is skipped.", key = %String::from_utf8_lossy(kv.key()), error = %e),
+                Err(e) => {
+                    warn!(message = "HA: an intent in the journal cannot be read; it is skipped.", key = %String::from_utf8_lossy(kv.key()), error = %e)
+                }
             }
         }
         Ok(out)
@@ -399,11 +408,16 @@ impl Election {
             let lease = Lease { valid_until: lease.valid_until.min(sent + etcd.ttl), ..lease };
             self.ha.begin_term(lease);
             info!(message = "HA: this healer leads.", instance = %self.ha.instance, epoch);
-            self.audit.record("leadership_acquired", None, None, json!({"instance": self.ha.instance, "epoch": epoch})).await;
+            self.audit
+                .record("leadership_acquired", None, None, json!({"instance": self.ha.instance, "epoch": epoch}))
+                .await;
             return Ok(None);
         }
         let kv = answer.op_responses().into_iter().find_map(|r| match r {
-            TxnOpResponse::Get(g) => g.kvs().first().map(|kv| (String::from_utf8_lossy(kv.value()).into_owned(), kv.create_revision(), kv.mod_revision())),
+            TxnOpResponse::Get(g) => g
+                .kvs()
+                .first()
+                .map(|kv| (String::from_utf8_lossy(kv.value()).into_owned(), kv.create_revision(), kv.mod_revision())),
             _ => None,
         });
         match kv {
@@ -484,7 +498,12 @@ impl Election {
         let was_leader = self.ha.led_last();
         warn!(message = "HA: the backend cannot be reached: no healer acts until it can.", endpoints = %etcd.endpoints.join(","), error = %error);
         self.audit
-            .record("ha_backend_unreachable", None, None, json!({"endpoints": etcd.endpoints, "error": error, "told": was_leader}))
+            .record(
+                "ha_backend_unreachable",
+                None,
+                None,
+                json!({"endpoints": etcd.endpoints, "error": error, "told": was_leader}),
+            )
             .await;
         if was_leader {
             let reason = format!(
@@ -514,7 +533,11 @@ async fn next_event(watch: &mut Option<WatchStream>) -> Option<Gone> {
             if m.canceled() {
                 return None;
             }
-            Some(if m.events().iter().any(|e| e.event_type() == EventType::Delete) { Gone::Deleted } else { Gone::Changed })
+            Some(if m.events().iter().any(|e| e.event_type() == EventType::Delete) {
+                Gone::Deleted
+            } else {
+                Gone::Changed
+            })
         }
         _ => None,
     }

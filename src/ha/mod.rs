@@ -196,7 +196,8 @@ impl Ha {
                 _ => return false,
             };
             tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
-            let expired = self.lock().as_ref().is_some_and(|t| !t.token.is_cancelled() && !t.lease.valid(Instant::now()));
+            let expired =
+                self.lock().as_ref().is_some_and(|t| !t.token.is_cancelled() && !t.lease.valid(Instant::now()));
             if expired {
                 return self.end_term("its lease could not be renewed in time", None);
             }

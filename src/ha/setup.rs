@@ -25,9 +25,17 @@ pub fn check(c: &mut Checker) {
         let key = format!("ha.endpoints[{i}]");
         let lower = e.to_ascii_lowercase();
         if !(lower.starts_with("http://") || lower.starts_with("https://")) || e.len() <= "https://".len() {
-            c.error(&key, format!("`{e}` is not an etcd endpoint URL"), "write http://HOST:2379 (or https:// with ha.tls)");
+            c.error(
+                &key,
+                format!("`{e}` is not an etcd endpoint URL"),
+                "write http://HOST:2379 (or https:// with ha.tls)",
+            );
         } else if lower.starts_with("https://") && ha.tls.ca_file.is_none() {
-            c.error(&key, format!("`{e}` is https but `ha.tls.ca_file` is not set"), "give the CA that signed etcd's certificates");
+            c.error(
+                &key,
+                format!("`{e}` is https but `ha.tls.ca_file` is not set"),
+                "give the CA that signed etcd's certificates",
+            );
         }
     }
     let lease = ha.lease_seconds.0;
@@ -41,7 +49,11 @@ pub fn check(c: &mut Checker) {
     if let Some(path) = &ha.election_path
         && (!path.starts_with('/') || path.trim_end_matches('/').is_empty())
     {
-        c.error("ha.election_path", format!("`{path}` is not a key prefix"), "write an absolute path: /kafka-self-healing/prod");
+        c.error(
+            "ha.election_path",
+            format!("`{path}` is not a key prefix"),
+            "write an absolute path: /kafka-self-healing/prod",
+        );
     }
     let instance = crate::ha::etcd::instance_id(c.config);
     if instance.is_empty() || instance.chars().any(|ch| ch.is_whitespace() || ch.is_control() || ch == '/') {
@@ -60,13 +72,21 @@ pub fn check(c: &mut Checker) {
     }
     let t = &ha.tls;
     if t.cert_file.is_some() != t.key_file.is_some() {
-        c.error("ha.tls", "`cert_file` and `key_file` go together", "give both (PEM client certificate and its key), or neither");
+        c.error(
+            "ha.tls",
+            "`cert_file` and `key_file` go together",
+            "give both (PEM client certificate and its key), or neither",
+        );
     }
     for (key, file) in [("ca_file", &t.ca_file), ("cert_file", &t.cert_file), ("key_file", &t.key_file)] {
         if let Some(f) = file
             && std::fs::metadata(f).is_err()
         {
-            c.error(&format!("ha.tls.{key}"), format!("cannot read {f}"), "give the path of a PEM file the daemon can read");
+            c.error(
+                &format!("ha.tls.{key}"),
+                format!("cannot read {f}"),
+                "give the path of a PEM file the daemon can read",
+            );
         }
     }
 }

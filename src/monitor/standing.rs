@@ -111,7 +111,11 @@ impl ClusterMetadata {
     /// `topic-partition` of the partitions `id` is the preferred replica of
     /// and leads.
     pub fn leading(&self, id: i32) -> Vec<String> {
-        self.partitions.iter().filter(|p| p.replicas.first() == Some(&id) && p.leader == id).map(|p| p.label()).collect()
+        self.partitions
+            .iter()
+            .filter(|p| p.replicas.first() == Some(&id) && p.leader == id)
+            .map(|p| p.label())
+            .collect()
     }
 
     /// Partitions with `id` among at most `min.insync.replicas` in-sync

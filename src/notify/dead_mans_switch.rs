@@ -53,15 +53,27 @@ pub async fn run(config: std::sync::Arc<Config>, shutdown: CancellationToken) {
         if let Some(base) = &d.alertmanager_url {
             let url = format!("{}/api/v2/alerts", base.trim_end_matches('/'));
             let body = alert(&config.cluster.name, SystemTime::now(), interval);
-            match http.post(&url).timeout(timeout).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_string()).send().await.and_then(|r| r.error_for_status()) {
+            match http
+                .post(&url)
+                .timeout(timeout)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+            {
                 Ok(_) => debug!(message = "Dead man's switch: the watchdog alert was sent.", alertmanager = %base),
-                Err(e) => warn!(message = "Dead man's switch: Alertmanager did not take the watchdog alert.", alertmanager = %base, error = %e.without_url()),
+                Err(e) => {
+                    warn!(message = "Dead man's switch: Alertmanager did not take the watchdog alert.", alertmanager = %base, error = %e.without_url())
+                }
             }
         }
         if let Some(ping) = &d.ping_url {
             match http.get(ping.expose()).timeout(timeout).send().await.and_then(|r| r.error_for_status()) {
                 Ok(_) => debug!("Dead man's switch: pinged."),
-                Err(e) => warn!(message = "Dead man's switch: the ping URL did not answer (the URL is a secret and not shown).", error = %e.without_url()),
+                Err(e) => {
+                    warn!(message = "Dead man's switch: the ping URL did not answer (the URL is a secret and not shown).", error = %e.without_url())
+                }
             }
         }
     }

@@ -26,6 +26,8 @@ pub fn check(c: &mut Checker, plugins: &Registry) {
         ("alertmanager.url", n.alertmanager.as_ref().map(|a| a.url.as_str())),
         ("slack.webhook_url", n.slack.as_ref().map(|s| s.webhook_url.expose())),
         ("teams.webhook_url", n.teams.as_ref().map(|t| t.webhook_url.expose())),
+        ("dead_mans_switch.alertmanager_url", n.dead_mans_switch.alertmanager_url.as_deref()),
+        ("dead_mans_switch.ping_url", n.dead_mans_switch.ping_url.as_ref().map(|p| p.expose())),
     ] {
         if let Some(url) = url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -37,6 +39,14 @@ pub fn check(c: &mut Checker, plugins: &Registry) {
                 "",
             );
         }
+    }
+    let every = n.dead_mans_switch.interval_seconds.0;
+    if every <= 0.0 {
+        c.error(
+            "notifications.dead_mans_switch.interval_seconds",
+            format!("`notifications.dead_mans_switch.interval_seconds` must be above 0, found {every}"),
+            "60 (the default); the watchdog alert ends three intervals after the last healer stops",
+        );
     }
     for &trigger in Trigger::ALL {
         let Some(t) = crate::notify::compose::template_of(config, trigger) else { continue };

@@ -127,7 +127,8 @@ impl Engine {
             let acting = term.token;
             if let Err(e) = self.resume(&tracker, &acting).await {
                 error!(message = "Recovery engine: cannot read the state store; no action will run.", error = %e);
-                let reason = format!("the recovery engine cannot read the state store ({e}); no recovery action will run");
+                let reason =
+                    format!("the recovery engine cannot read the state store ({e}); no recovery action will run");
                 return self.journal.system_error(reason);
             }
             // What happened while another healer acted is not this one's to answer.
@@ -426,6 +427,6 @@ mod tests {
         let at = std::time::UNIX_EPOCH + Duration::from_millis(1_795_537_773_123);
         assert_eq!(incident_id("broker-1", at), "inc-20261124-162933-123-broker-1");
         assert_eq!(incident_id("zk 1;rm", at), "inc-20261124-162933-123-zk_1_rm");
-        assert_eq!(super::super::journal::tail("abcdef", 3), "…def");
+        assert_eq!(crate::child::tail("abcdef", 3), "…def");
     }
 }

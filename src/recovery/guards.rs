@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use crate::ha::opinion::SecondOpinion;
 use crate::config::{BlackoutPeriod, RunningBrokerGate, Timezone};
+use crate::ha::opinion::SecondOpinion;
 use crate::topology::Role;
 
 /// The health of a node's quorum peers (ZooKeeper ensemble or KRaft voters).
@@ -143,7 +143,9 @@ pub fn check(i: &GuardInput) -> Result<(), Refusal> {
             return refuse(
                 "second_opinion",
                 RefusalKind::Wait,
-                format!("the other healers' verdicts cannot be read ({e}): nothing is restarted on this healer's view alone"),
+                format!(
+                    "the other healers' verdicts cannot be read ({e}): nothing is restarted on this healer's view alone"
+                ),
             );
         }
         _ => {}

@@ -19,6 +19,7 @@ use tracing::{error, info, warn};
 
 use super::lifecycle::{Note, RestartedBy};
 use crate::audit::{Audit, rfc3339};
+use crate::child::tail;
 use crate::events::Event;
 use crate::store::{AttemptRecord, IncidentRecord, IncidentState, Store, millis, records};
 use crate::telemetry::Telemetry;
@@ -363,16 +364,4 @@ impl Journal {
         info!(message = "Recovery: the cluster-wide event is over; recovery resumes.");
         self.record("cluster_event_cleared", None, None, json!({})).await;
     }
-}
-
-/// The last `max` bytes of `s` (on a character boundary).
-pub fn tail(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut start = s.len() - max;
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("…{}", &s[start..])
 }

@@ -36,7 +36,5 @@ mod state;
 pub mod unit_state;
 mod whole;
 
-pub use journal::tail;
-
 pub use engine::Engine;
 pub use state::EngineStatus;

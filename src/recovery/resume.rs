@@ -110,7 +110,11 @@ impl Engine {
             store.call(move |c| records::close_incident(c, &id, IncidentState::HandedOver, now_ms(), reason)).await?;
             closed.push(stale.id);
         }
-        info!(message = "HA: this healer takes over the open incidents.", incidents = known.len(), interrupted = interrupted.len());
+        info!(
+            message = "HA: this healer takes over the open incidents.",
+            incidents = known.len(),
+            interrupted = interrupted.len()
+        );
         let details = json!({"incidents": known, "interrupted_attempts": interrupted, "closed_here": closed});
         self.journal.record("handover", None, None, details).await;
         Ok(())

@@ -407,7 +407,7 @@ fn leads(state: &ServerState) -> Result<(), ApiError> {
     let leader = s.leader.map_or("no healer leads now".to_string(), |l| format!("{l} leads"));
     Err(refuse(
         StatusCode::CONFLICT,
-        &format!("this healer ({}) is a {}: {leader}; send controls to the leader", s.instance, s.role.as_str()),
+        format!("this healer ({}) is a {}: {leader}; send controls to the leader", s.instance, s.role.as_str()),
     ))
 }
 

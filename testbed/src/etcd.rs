@@ -147,7 +147,8 @@ impl EtcdCluster {
         if let Some(last) = end.last_mut() {
             *last += 1;
         }
-        let body = format!("{{\"key\":\"{}\",\"range_end\":\"{}\",\"keys_only\":true}}", b64(prefix.as_bytes()), b64(&end));
+        let body =
+            format!("{{\"key\":\"{}\",\"range_end\":\"{}\",\"keys_only\":true}}", b64(prefix.as_bytes()), b64(&end));
         let Some(m) = self.members.iter().find(|m| m.child.is_some()) else { return Vec::new() };
         let Some(answer) = http_post(m.client, "/v3/kv/range", &body) else { return Vec::new() };
         let v: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
@@ -192,5 +193,7 @@ fn http(port: u16, request: &str) -> Option<String> {
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     let (head, body) = out.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.0 200").then(|| body.to_string()).or_else(|| head.starts_with("HTTP/1.1 200").then(|| body.to_string()))
+    head.starts_with("HTTP/1.0 200")
+        .then(|| body.to_string())
+        .or_else(|| head.starts_with("HTTP/1.1 200").then(|| body.to_string()))
 }

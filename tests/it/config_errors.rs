@@ -325,6 +325,28 @@ fn broken_configurations_are_reported_where_they_are_wrong() {
             &["5:10: unknown log level `LOUD`"],
             &["WARNING"],
         ),
+        case(
+            "several healers configured wrongly",
+            &format!(
+                "{BROKERS}ha:\n  enabled: true\n  endpoints: [etcd1:2379]\n  lease_seconds: 2.5\n  instance_id: my healer\n  election_path: relative\n  username: healer\n  password_env: KSH_TEST_UNSET_HA_PASSWORD\n  tls: {{cert_file: /nonexistent/cert.pem}}\n"
+            ),
+            &[
+                "6:15: `etcd1:2379` is not an etcd endpoint URL",
+                "7:18: `ha.lease_seconds` must be whole seconds, at least 3 (etcd grants whole seconds), found 2.5",
+                "8:16: the instance id \"my healer\" cannot name this healer among the others",
+                "9:18: `relative` is not a key prefix",
+                "11:17: `ha.username` is set but the environment variable KSH_TEST_UNSET_HA_PASSWORD is not",
+                "12:3: `cert_file` and `key_file` go together",
+                "12:20: cannot read /nonexistent/cert.pem",
+            ],
+            &["http://HOST:2379", "without spaces or slashes", "the unit's EnvironmentFile"],
+        ),
+        case(
+            "a coordination backend that does not exist",
+            &format!("{BROKERS}ha:\n  enabled: true\n  backend: consul\n  endpoints: [http://127.0.0.1:2379]\n"),
+            &["6:12: unknown high-availability backend `consul`"],
+            &["etcd"],
+        ),
     ];
     assert!(cases.len() >= 15);
     let failures: Vec<String> = cases

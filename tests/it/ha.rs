@@ -323,7 +323,8 @@ fn without_the_backend_or_a_second_opinion_nothing_acts() {
         .filter(|n| n.to_string().contains("healer healer-b led last and cannot reach the coordination backend"))
         .collect();
     assert_eq!(told.len(), 1, "one message for both healers: {told:#?}");
-    let others: Vec<Value> = pager.json().into_iter().filter(|n| n.to_string().contains("healer healer-a led last")).collect();
+    let others: Vec<Value> =
+        pager.json().into_iter().filter(|n| n.to_string().contains("healer healer-a led last")).collect();
     assert!(others.len() <= 1, "healer-a, cut off alone in step 2, said so at most once: {others:#?}");
     // The quorum back: a leader repairs broker-1.
     etcd.restart(1).unwrap();
@@ -338,7 +339,5 @@ fn without_the_backend_or_a_second_opinion_nothing_acts() {
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(watchdog(), Some(1), "one healer still runs");
     b.run.kill();
-    crate::support::wait_until("the watchdog alert ends", Duration::from_secs(15), || {
-        (watchdog()? == 0).then_some(())
-    });
+    crate::support::wait_until("the watchdog alert ends", Duration::from_secs(15), || (watchdog()? == 0).then_some(()));
 }
