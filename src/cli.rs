@@ -376,6 +376,9 @@ pub fn main() -> ExitCode {
             let duration = duration.as_deref().map(crate::operate::parse_duration).transpose()?;
             let until = crate::operate::pause(dir, &crate::operate::AuditFile::of(cfg), duration)?;
             println!("recovery paused {until}; monitoring goes on");
+            if cfg.ha.enabled {
+                println!("with several healers this pauses this healer only: pause each of them");
+            }
             Ok(())
         }),
         Command::Maintenance(MaintenanceCommand::Start { node, duration, reason, config }) => {

@@ -75,6 +75,28 @@ pub fn table(status: &Value) -> String {
         if d["ready"].as_bool() == Some(true) { ", ready" } else { ", not ready yet" },
         if d["dry_run"].as_bool() == Some(true) { ", DRY RUN" } else { "" },
     ));
+    let ha = &status["ha"];
+    match ha["role"].as_str() {
+        None | Some("standalone") => {}
+        Some("leader") => out.push_str(&format!(
+            "Healer {}: LEADER (epoch {}, lease renewed {} s ago)\n",
+            text(&ha["instance"]),
+            text(&ha["epoch"]),
+            text(&ha["lease_age_s"])
+        )),
+        Some(role) => out.push_str(&format!(
+            "Healer {}: {}; {}\n",
+            text(&ha["instance"]),
+            role.to_uppercase(),
+            match ha["leader"].as_str() {
+                Some(l) => format!("{l} leads (epoch {}) and acts; this healer only watches", text(&ha["epoch"])),
+                None => "nobody leads: no healer acts".into(),
+            }
+        )),
+    }
+    if let Some(error) = ha["error"].as_str() {
+        out.push_str(&format!("Coordination backend: {error}\n"));
+    }
     if let Some(until) = d["paused_until"].as_str() {
         out.push_str(&format!(
             "Recovery PAUSED {}\n",

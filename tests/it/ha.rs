@@ -159,6 +159,13 @@ fn a_dead_or_stopped_leader_is_replaced_within_its_lease_and_nothing_runs_twice(
     });
     let s = a.status().unwrap();
     assert_eq!((s["ha"]["role"].as_str(), s["ha"]["epoch"].as_i64()), (Some("leader"), Some(epoch_a)), "{s:#}");
+    let out = crate::support::run(crate::support::bin().args(["status", "--config"]).arg(&b.run.config));
+    let shown = crate::support::stdout(&out);
+    assert!(shown.contains(&format!("Healer healer-b: FOLLOWER; healer-a leads (epoch {epoch_a})")), "{shown}");
+    let ready = http_get(b.port(), "/ready").unwrap();
+    assert!(ready.contains("\"role\":\"follower\""), "{ready}");
+    let metrics = http_get(a.port(), "/metrics").unwrap();
+    assert!(metrics.contains("kafka_self_healing_ha_role{cluster=\"test-bed\",instance=\"healer-a\",role=\"leader\"} 1"), "{metrics}");
 
     // 1. kill -9 of the idle leader: the follower leads within the lease (+1 s).
     a.run.kill();
