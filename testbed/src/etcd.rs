@@ -140,6 +140,22 @@ impl EtcdCluster {
         Some((String::from_utf8_lossy(&value).into_owned(), rev))
     }
 
+    /// The sum of the samples of `metric` (every label set) over the running
+    /// members' `/metrics`.
+    pub fn metric_sum(&self, metric: &str) -> f64 {
+        self.members
+            .iter()
+            .filter(|m| m.child.is_some())
+            .filter_map(|m| http_get(m.client, "/metrics"))
+            .flat_map(|text| {
+                text.lines()
+                    .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with(['{', ' ']))
+                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    }
+
     /// The keys under `prefix`.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
         let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
