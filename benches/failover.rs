@@ -36,7 +36,14 @@ fn audit(dir: &Path) -> Vec<Value> {
 fn stats(mut ms: Vec<f64>) -> String {
     ms.sort_by(|a, b| a.total_cmp(b));
     let pick = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
-    format!("{} runs: min {:.0} / median {:.0} / p90 {:.0} / max {:.0} ms", ms.len(), ms[0], pick(0.5), pick(0.9), ms[ms.len() - 1])
+    format!(
+        "{} runs: min {:.0} / median {:.0} / p90 {:.0} / max {:.0} ms",
+        ms.len(),
+        ms[0],
+        pick(0.5),
+        pick(0.9),
+        ms[ms.len() - 1]
+    )
 }
 
 struct Healer {
@@ -61,7 +68,8 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let (lease, kills, window) = (env_or("KSH_BENCH_LEASE", 10), env_or("KSH_BENCH_KILLS", 10), env_or("KSH_BENCH_WINDOW", 60));
+    let (lease, kills, window) =
+        (env_or("KSH_BENCH_LEASE", 10), env_or("KSH_BENCH_KILLS", 10), env_or("KSH_BENCH_WINDOW", 60));
     let cluster = Cluster::start(Spec { zookeepers: 1, brokers: 1, ..Spec::zookeeper() }).unwrap();
     let root = tempfile::tempdir().unwrap();
     let etcd = EtcdCluster::start(3, &root.path().join("etcd")).unwrap();
@@ -159,7 +167,10 @@ fn main() {
 
     println!("\nha.lease_seconds {lease}, 3 healers, 3-member etcd 3.4 on 127.0.0.1");
     println!("failover (kill -9 of the leader -> the new leader's handover): {}", stats(failovers));
-    println!("fence (compare-and-write of the intent): {}", stats(fences).replace(" ms", " ms").replace("runs", "fences"));
+    println!(
+        "fence (compare-and-write of the intent): {}",
+        stats(fences).replace(" ms", " ms").replace("runs", "fences")
+    );
     println!(
         "backend traffic per healer, idle: {:.0} requests/min, {:.1} KiB/min (over {window} s)",
         per(r1 - r0),

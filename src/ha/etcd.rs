@@ -329,8 +329,9 @@ impl Election {
             if campaign_now && self.ha.term().is_none() {
                 campaign_now = false;
                 match self.campaign(&held).await {
-                    Ok(Some(leader_rev)) => watch = self.watch_leader(leader_rev).await,
-                    Ok(None) => watch = self.watch_leader(0).await,
+                    Ok(Campaign::Follows(leader_rev)) => watch = self.watch_leader(leader_rev).await,
+                    Ok(Campaign::Won) => watch = self.watch_leader(0).await,
+                    Ok(Campaign::Again) => campaign_now = true,
                     Err(e) => warn!(message = "HA: the campaign failed; trying again.", error = %e),
                 }
                 published = None;
@@ -389,9 +390,8 @@ impl Election {
         }
     }
 
-    /// Tries once to become the leader; `Some(rev)` of the leader key when
-    /// another holds it (and this healer follows it).
-    async fn campaign(&self, held: &Held) -> Result<Option<i64>, String> {
+    /// Tries once to become the leader.
+    async fn campaign(&self, held: &Held) -> Result<Campaign, String> {
         let etcd = self.backend();
         let mut c = etcd.client().await?;
         let key = etcd.leader_key();
@@ -411,7 +411,7 @@ impl Election {
             self.audit
                 .record("leadership_acquired", None, None, json!({"instance": self.ha.instance, "epoch": epoch}))
                 .await;
-            return Ok(None);
+            return Ok(Campaign::Won);
         }
         let kv = answer.op_responses().into_iter().find_map(|r| match r {
             TxnOpResponse::Get(g) => g
@@ -426,10 +426,10 @@ impl Election {
                     info!(message = "HA: another healer leads; this one follows.", leader = %leader, epoch);
                 }
                 self.ha.follow(Some(leader), Some(epoch));
-                Ok(Some(rev))
+                Ok(Campaign::Follows(rev))
             }
             // Gone between the compare and the read: try again at once.
-            None => Ok(None),
+            None => Ok(Campaign::Again),
         }
     }
 
@@ -516,6 +516,15 @@ impl Election {
         }
         true
     }
+}
+
+/// How a campaign ended.
+enum Campaign {
+    Won,
+    /// Another leads; its key's last revision (the watch starts after it).
+    Follows(i64),
+    /// The key was gone by the time it was read: at once, again.
+    Again,
 }
 
 /// What the leader key's watch saw.

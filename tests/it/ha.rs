@@ -165,7 +165,10 @@ fn a_dead_or_stopped_leader_is_replaced_within_its_lease_and_nothing_runs_twice(
     let ready = http_get(b.port(), "/ready").unwrap();
     assert!(ready.contains("\"role\":\"follower\""), "{ready}");
     let metrics = http_get(a.port(), "/metrics").unwrap();
-    assert!(metrics.contains("kafka_self_healing_ha_role{cluster=\"test-bed\",instance=\"healer-a\",role=\"leader\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("kafka_self_healing_ha_role{cluster=\"test-bed\",instance=\"healer-a\",role=\"leader\"} 1"),
+        "{metrics}"
+    );
 
     // 1. kill -9 of the idle leader: the follower leads within the lease (+1 s).
     a.run.kill();
