@@ -167,10 +167,7 @@ fn main() {
 
     println!("\nha.lease_seconds {lease}, 3 healers, 3-member etcd 3.4 on 127.0.0.1");
     println!("failover (kill -9 of the leader -> the new leader's handover): {}", stats(failovers));
-    println!(
-        "fence (compare-and-write of the intent): {}",
-        stats(fences).replace(" ms", " ms").replace("runs", "fences")
-    );
+    println!("fence (compare-and-write of the intent): {}", stats(fences).replace("runs", "fences"));
     println!(
         "backend traffic per healer, idle: {:.0} requests/min, {:.1} KiB/min (over {window} s)",
         per(r1 - r0),

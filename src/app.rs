@@ -202,15 +202,6 @@ async fn start(
         .await;
 
     let (incidents, _) = broadcast::channel(1024);
-    let notifier = Arc::new(Notifier::new(
-        shared_config.clone(),
-        store.clone(),
-        audit.for_source("Notification"),
-        board.clone(),
-        telemetry.clone(),
-        prober.plugins.clone(),
-    ));
-    tracker.spawn(notifier.run(incidents.subscribe(), tracker.clone(), stop.clone()));
     // Several healers: only the one in a term acts (alone: one term until the stop).
     let ha = crate::ha::etcd::start(
         config,
@@ -225,6 +216,16 @@ async fn start(
         &stop,
     )
     .map_err(|e| anyhow::anyhow!(e))?;
+    let notifier = Arc::new(Notifier::new(
+        shared_config.clone(),
+        store.clone(),
+        audit.for_source("Notification"),
+        board.clone(),
+        telemetry.clone(),
+        prober.plugins.clone(),
+        ha.clone(),
+    ));
+    tracker.spawn(notifier.run(incidents.subscribe(), tracker.clone(), stop.clone()));
     let engine = Arc::new(Engine::new(
         shared_config.clone(),
         store.clone(),

@@ -206,6 +206,18 @@ async fn capture(stream: Option<impl AsyncRead + Unpin>, keep: Keep) -> Captured
     c
 }
 
+/// The last `max` bytes of `s` (on a character boundary).
+pub fn tail(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &s[start..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,16 +285,4 @@ mod tests {
             .is_err()
         );
     }
-}
-
-/// The last `max` bytes of `s` (on a character boundary).
-pub fn tail(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut start = s.len() - max;
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("…{}", &s[start..])
 }

@@ -132,6 +132,9 @@ impl Etcd {
     fn intent_key(&self, incident: &str) -> String {
         format!("{}/intents/{incident}", self.prefix)
     }
+    fn outbox_key(&self, instance: &str, id: i64) -> String {
+        format!("{}/outbox/{instance}/{id:012}", self.prefix)
+    }
 
     /// The client, connected on first use (the backend may be down at start).
     async fn client(&self) -> Result<Client, String> {
@@ -200,6 +203,44 @@ impl Etcd {
     /// A closed incident leaves the journal.
     pub async fn forget_intent(&self, epoch: i64, incident: &str) -> Result<(), WriteError> {
         self.fenced(epoch, TxnOp::delete(self.intent_key(incident), None), self.request_timeout).await
+    }
+
+    /// A notification the leader queued, until it is delivered: the next
+    /// leader delivers it if this one cannot.
+    pub async fn write_notification(
+        &self,
+        epoch: i64,
+        instance: &str,
+        id: i64,
+        value: Vec<u8>,
+    ) -> Result<(), WriteError> {
+        self.fenced(epoch, TxnOp::put(self.outbox_key(instance, id), value, None), self.request_timeout).await
+    }
+
+    /// Delivered (or given up on): out of the journal.
+    pub async fn forget_notification(&self, instance: &str, id: i64) -> Result<(), String> {
+        let mut c = self.client().await?;
+        self.bounded(c.delete(self.outbox_key(instance, id), None)).await.map(|_| ())
+    }
+
+    /// Notifications other healers queued and did not deliver: (key, value).
+    pub async fn foreign_notifications(&self, me: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let mut c = self.client().await?;
+        let prefix = format!("{}/outbox/", self.prefix);
+        let mine = format!("{prefix}{me}/");
+        let got = self.bounded(c.get(prefix, Some(GetOptions::new().with_prefix().with_limit(1000)))).await?;
+        Ok(got
+            .kvs()
+            .iter()
+            .map(|kv| (String::from_utf8_lossy(kv.key()).into_owned(), kv.value().to_vec()))
+            .filter(|(k, _)| !k.starts_with(&mine))
+            .collect())
+    }
+
+    /// Removes one key (a notification taken over).
+    pub async fn delete(&self, key: &str) -> Result<(), String> {
+        let mut c = self.client().await?;
+        self.bounded(c.delete(key.to_string(), None)).await.map(|_| ())
     }
 
     /// Every open incident in the journal.

@@ -259,6 +259,41 @@ impl Ha {
         }
     }
 
+    /// A notification queued in this healer's outbox (`id`), written to the
+    /// backend too while it is not delivered (best effort, logged).
+    pub async fn mirror_notification(&self, id: i64, row: &Value) {
+        let (Some(backend), Some(term)) = (&self.backend, self.term()) else { return };
+        let value = serde_json::to_vec(row).unwrap_or_default();
+        if let Err(e) = backend.write_notification(term.lease.epoch, &self.instance, id, value).await {
+            tracing::warn!(message = "HA: a queued notification could not be written to the backend.", error = %e);
+        }
+    }
+
+    /// Delivered or given up on: the backend forgets it.
+    pub async fn notification_done(&self, id: i64) {
+        let Some(backend) = &self.backend else { return };
+        if let Err(e) = backend.forget_notification(&self.instance, id).await {
+            tracing::warn!(message = "HA: a delivered notification could not be removed from the backend.", error = %e);
+        }
+    }
+
+    /// The notifications other healers queued and did not deliver, taken
+    /// out of the backend: (key, row). The caller queues them here.
+    pub async fn foreign_notifications(&self) -> Result<Vec<(String, Value)>, String> {
+        let Some(backend) = &self.backend else { return Ok(Vec::new()) };
+        let found = backend.foreign_notifications(&self.instance).await?;
+        Ok(found.into_iter().filter_map(|(k, v)| Some((k, serde_json::from_slice(&v).ok()?))).collect())
+    }
+
+    /// A notification taken over and queued here: the old key goes.
+    pub async fn adopted(&self, key: &str) {
+        if let Some(backend) = &self.backend
+            && let Err(e) = backend.delete(key).await
+        {
+            tracing::warn!(message = "HA: a taken-over notification could not be removed from the backend.", key, error = %e);
+        }
+    }
+
     /// The open incidents the backend knows (the last leader's), for the handover.
     pub async fn intents(&self) -> Result<Vec<IncidentRecord>, String> {
         match &self.backend {

@@ -46,6 +46,8 @@ pub struct Notifier {
     telemetry: Arc<Telemetry>,
     /// External notification plugins and the `plugins` switches.
     plugins: Arc<Registry>,
+    /// Several healers: what is queued and not yet delivered is in the backend too.
+    ha: Arc<crate::ha::Ha>,
 }
 
 impl Notifier {
@@ -56,6 +58,7 @@ impl Notifier {
         board: Arc<Board>,
         telemetry: Arc<Telemetry>,
         plugins: Arc<Registry>,
+        ha: Arc<crate::ha::Ha>,
     ) -> Notifier {
         Notifier {
             config,
@@ -66,6 +69,7 @@ impl Notifier {
             queued: Notify::new(),
             telemetry,
             plugins,
+            ha,
         }
     }
 
@@ -147,17 +151,29 @@ impl Notifier {
                         node: node.as_deref(),
                         payload: &payload,
                     };
-                    match held {
-                        Some(_) => records::suppress(c, &row, now)?,
+                    let queued = match held {
+                        Some(_) => {
+                            records::suppress(c, &row, now)?;
+                            None
+                        }
                         None => {
                             // Held for `group_wait_seconds` so nodes failing together go out as one message.
                             let due_at = if channels::groups(channel, &trigger) { now + group_wait_ms } else { now };
-                            records::enqueue(c, &row, now, due_at)?;
+                            Some(records::enqueue(c, &row, now, due_at)?)
                         }
-                    }
-                    Ok(held)
+                    };
+                    Ok((held, queued))
                 })
                 .await;
+            if let Ok((_, Some(id))) = &stored
+                && self.ha.enabled()
+            {
+                let payload = serde_json::to_string(&n).unwrap_or_default();
+                let row = json!({"channel": channel, "trigger": n.trigger, "incident": n.incident_id,
+                                 "node": n.node, "payload": payload});
+                self.ha.mirror_notification(*id, &row).await;
+            }
+            let stored = stored.map(|(held, _)| held);
             match stored {
                 Err(e) => {
                     error!(message = "Notification: cannot write to the outbox; it is lost.", channel, error = %e)
@@ -298,6 +314,9 @@ impl Notifier {
                             .call(move |c| done.iter().try_for_each(|id| records::delivered(c, *id, at)))
                             .await;
                         self.telemetry.metrics.notification(channel, &n.trigger, "delivered", ids.len());
+                        for id in &ids {
+                            self.ha.notification_done(*id).await;
+                        }
                         info!(message = "Notification delivered.", channel, trigger = %n.trigger, node = n.node.as_deref().unwrap_or("-"), grouped = ids.len(), tries = tries + 1);
                         for (_, one) in &parsed {
                             self.audit
@@ -322,6 +341,9 @@ impl Notifier {
                                 })
                                 .await;
                             self.telemetry.metrics.notification(channel, &n.trigger, "dropped", ids.len());
+                            for id in &ids {
+                                self.ha.notification_done(*id).await;
+                            }
                             error!(message = "Notification dropped after retrying for too long.", channel, trigger = %n.trigger, error = %e.0);
                             continue;
                         }

@@ -110,13 +110,64 @@ impl Engine {
             store.call(move |c| records::close_incident(c, &id, IncidentState::HandedOver, now_ms(), reason)).await?;
             closed.push(stale.id);
         }
+        let notifications = self.take_over_notifications().await;
         info!(
             message = "HA: this healer takes over the open incidents.",
             incidents = known.len(),
-            interrupted = interrupted.len()
+            interrupted = interrupted.len(),
+            notifications
         );
-        let details = json!({"incidents": known, "interrupted_attempts": interrupted, "closed_here": closed});
+        let details = json!({"incidents": known, "interrupted_attempts": interrupted, "closed_here": closed,
+                             "notifications_taken_over": notifications});
         self.journal.record("handover", None, None, details).await;
         Ok(())
+    }
+
+    /// Notifications other healers queued and never delivered go into this
+    /// healer's outbox (its delivery loops send them: at least once, with the
+    /// incident's own id, so PagerDuty and Alertmanager keep one incident).
+    async fn take_over_notifications(&self) -> usize {
+        let found = match self.ha.foreign_notifications().await {
+            Ok(f) => f,
+            Err(e) => {
+                warn!(message = "HA: the other healers' undelivered notifications cannot be read.", error = %e);
+                return 0;
+            }
+        };
+        let mut taken = 0;
+        for (key, row) in found {
+            let text = |k: &str| row[k].as_str().map(str::to_string);
+            let (Some(channel), Some(trigger), Some(payload)) = (text("channel"), text("trigger"), text("payload"))
+            else {
+                warn!(message = "HA: a notification in the backend cannot be read; it is skipped.", key = %key);
+                continue;
+            };
+            let (incident, node) = (text("incident"), text("node"));
+            let queued = self
+                .journal
+                .store
+                .call(move |c| {
+                    let row = records::OutboxRow {
+                        channel: &channel,
+                        trigger: &trigger,
+                        incident: incident.as_deref(),
+                        node: node.as_deref(),
+                        payload: &payload,
+                    };
+                    records::enqueue(c, &row, now_ms(), now_ms())
+                })
+                .await;
+            match queued {
+                Ok(id) => {
+                    self.ha.mirror_notification(id, &row).await;
+                    self.ha.adopted(&key).await;
+                    taken += 1;
+                }
+                Err(e) => {
+                    warn!(message = "HA: a taken-over notification cannot be queued here.", key = %key, error = %e)
+                }
+            }
+        }
+        taken
     }
 }

@@ -148,8 +148,15 @@ fn a_dead_or_stopped_leader_is_replaced_within_its_lease_and_nothing_runs_twice(
     let (scripts, log, mode) = restart_script(root, &cluster);
     let ha = format!("  endpoints: {}\n  confirm_from: 1", etcd.endpoints_yaml());
     let recovery = recovery_section(&scripts);
-    let mut a = Healer::configure("healer-a", &cluster, root, &recovery, &ha, "");
-    let mut b = Healer::configure("healer-b", &cluster, root, &recovery, &ha, "");
+    let pager = Receiver::start();
+    let more = format!(
+        "notifications:\n  webhook: {{url: \"http://127.0.0.1:{}/hook\"}}\n\
+         \x20 triggers: {{on_failure_detected: true}}\n\
+         \x20 delivery: {{initial_backoff_seconds: 0.2, max_backoff_seconds: 1}}",
+        pager.port
+    );
+    let mut a = Healer::configure("healer-a", &cluster, root, &recovery, &ha, &more);
+    let mut b = Healer::configure("healer-b", &cluster, root, &recovery, &ha, &more);
     a.start();
     let epoch_a = await_leader(&etcd, "healer-a", Duration::from_secs(15));
     b.start();
@@ -223,7 +230,9 @@ fn a_dead_or_stopped_leader_is_replaced_within_its_lease_and_nothing_runs_twice(
 
     // 3. kill -9 of the leader in the middle of an attempt (the broker is
     // already back, the script still runs): closed as interrupted, not repeated.
+    // Its notifications cannot be delivered meanwhile: the next leader delivers them.
     std::fs::write(&mode, "linger").unwrap();
+    pager.down.store(true, std::sync::atomic::Ordering::SeqCst);
     cluster.kill("broker-3").unwrap();
     a.run.wait_for("attempt_started", Duration::from_secs(60), |r| r["node"] == "broker-3");
     crate::support::wait_until("broker-3 serves again", Duration::from_secs(60), || {
@@ -234,6 +243,22 @@ fn a_dead_or_stopped_leader_is_replaced_within_its_lease_and_nothing_runs_twice(
     let handover = b.run.wait_for("handover", Duration::from_secs(10), |r| r["epoch"] == epoch_b2);
     let interrupted = handover["interrupted_attempts"].as_array().unwrap();
     assert_eq!(interrupted, &[serde_json::json!("broker-3 attempt 1 (script)")], "{handover:#}");
+    assert!(handover["notifications_taken_over"].as_u64() >= Some(1), "{handover:#}");
+    pager.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let broker3_incident =
+        a.run.events("detected").into_iter().find(|r| r["node"] == "broker-3").unwrap()["incident_id"].clone();
+    crate::support::wait_until(
+        "healer-a's undelivered notification, delivered by healer-b",
+        Duration::from_secs(20),
+        || {
+            pager
+                .json()
+                .iter()
+                .any(|n| n["trigger"] == "on_failure_detected" && n["incident_id"] == broker3_incident)
+                .then_some(())
+        },
+    );
+    assert!(b.has("notification_delivered", |r| r["incident_id"] == broker3_incident), "delivered by healer-b");
     b.run.wait_for("recovered", Duration::from_secs(30), |r| r["node"] == "broker-3");
     let broker3: Vec<_> = invocations(&log).into_iter().filter(|(_, n, _)| n == "broker-3").collect();
     assert_eq!(broker3.len(), 1, "re-verified, not repeated: {broker3:?}");
