@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Identity, LeaseKeepAliveStream,
@@ -280,12 +280,13 @@ impl Etcd {
     }
 }
 
-/// What a healer tells the others about itself.
+/// What a healer tells the others about itself (rewritten only when it
+/// changes: etcd's own revision says when).
 fn presence(ha: &Ha, verdicts: &BTreeMap<String, String>) -> Vec<u8> {
     let s = ha.standing();
     serde_json::to_vec(&json!({
         "instance": ha.instance, "role": s.role.as_str(), "epoch": s.epoch,
-        "verdicts": verdicts, "at": crate::audit::rfc3339(SystemTime::now()),
+        "verdicts": verdicts,
     }))
     .unwrap_or_default()
 }
