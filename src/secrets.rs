@@ -37,11 +37,15 @@ impl Masker {
         if let Some(p) = &config.monitoring.jmx.password {
             secrets.push(p.expose().to_string());
         }
+        if let Some(p) = &config.notifications.dead_mans_switch.ping_url {
+            secrets.push(p.expose().to_string());
+        }
         let s = &config.security;
         for name in CREDENTIAL_VARIABLES.iter().map(|n| n.to_string()).chain([
             s.sasl.password_env.clone(),
             s.ssl.keystore_password_env.clone(),
             s.ssl.truststore_password_env.clone(),
+            config.ha.password_env.clone(),
         ]) {
             if let Some(v) = env(&name) {
                 secrets.push(v);

@@ -280,11 +280,11 @@ fn without_the_backend_or_a_second_opinion_nothing_acts() {
     let mut etcd = EtcdCluster::start(3, &root.join("etcd")).unwrap();
     let (scripts, log, _mode) = restart_script(root, &cluster);
     let (_am, am_port) = alertmanager(root);
-    let pager = Receiver::start();
+    let (pager, pings) = (Receiver::start(), Receiver::start());
     let more = format!(
         "notifications:\n  webhook: {{url: \"http://127.0.0.1:{}/hook\"}}\n\
-         \x20 dead_mans_switch: {{alertmanager_url: \"http://127.0.0.1:{am_port}\", interval_seconds: 1}}",
-        pager.port
+         \x20 dead_mans_switch: {{alertmanager_url: \"http://127.0.0.1:{am_port}\", ping_url: \"http://127.0.0.1:{}/ping/secret-check-id\", interval_seconds: 1}}",
+        pager.port, pings.port
     );
     let recovery = recovery_section(&scripts);
     // healer-a reaches etcd, and broker-2, through paths the test can cut.
@@ -374,5 +374,14 @@ fn without_the_backend_or_a_second_opinion_nothing_acts() {
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(watchdog(), Some(1), "one healer still runs");
     b.run.kill();
+    let pinged = pings.accepted().len();
+    assert!(pinged > 10, "both healers pinged every second: {pinged}");
+    assert!(pings.accepted().iter().all(|r| r.path == "/ping/secret-check-id"));
     crate::support::wait_until("the watchdog alert ends", Duration::from_secs(15), || (watchdog()? == 0).then_some(()));
+    assert_eq!(pings.accepted().len(), pinged, "no healer runs, no ping");
+    // The ping URL is a secret: in no log.
+    for h in [&a, &b] {
+        let log = std::fs::read_to_string(h.run.dir.join("application.log")).unwrap_or_default();
+        assert!(!log.contains("secret-check-id"), "{} logged the ping URL", h.name);
+    }
 }
