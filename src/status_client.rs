@@ -180,3 +180,30 @@ pub fn table(status: &Value) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn with_ha(ha: Value) -> String {
+        table(
+            &json!({"cluster": {"name": "prod", "status": "healthy"}, "daemon": {"ready": true}, "ha": ha, "nodes": []}),
+        )
+    }
+
+    #[test]
+    fn the_table_says_who_leads_and_what_this_healer_is() {
+        assert!(!with_ha(json!({"role": "standalone", "instance": "h1"})).contains("Healer"));
+        let leader = with_ha(json!({"role": "leader", "instance": "h1", "epoch": 42, "lease_age_s": 1.2}));
+        assert!(leader.contains("Healer h1: LEADER (epoch 42, lease renewed 1.2 s ago)"), "{leader}");
+        let follower = with_ha(json!({"role": "follower", "instance": "h2", "leader": "h1", "epoch": 42}));
+        assert!(
+            follower.contains("Healer h2: FOLLOWER; h1 leads (epoch 42) and acts; this healer only watches"),
+            "{follower}"
+        );
+        let lost = with_ha(json!({"role": "candidate", "instance": "h2", "error": "etcd did not answer within 1s"}));
+        assert!(lost.contains("Healer h2: CANDIDATE; nobody leads: no healer acts"), "{lost}");
+        assert!(lost.contains("Coordination backend: etcd did not answer within 1s"), "{lost}");
+    }
+}
