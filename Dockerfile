@@ -10,7 +10,8 @@ ARG RUST_IMAGE=rust:1-bookworm
 ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${RUST_IMAGE} AS build
-RUN apt-get update && apt-get install -y --no-install-recommends openjdk-17-jdk-headless && rm -rf /var/lib/apt/lists/*
+# protobuf-compiler: etcd-client compiles etcd's protocol definitions (several healers).
+RUN apt-get update && apt-get install -y --no-install-recommends openjdk-17-jdk-headless protobuf-compiler && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bin kafka-self-healing && bash jmx-bridge/build.sh /src/jmx-bridge.jar
