@@ -147,7 +147,7 @@ fn main() {
     let (_, epoch) = leader().unwrap();
     let text = std::fs::read_to_string(healers[0].dir.join("config.yaml")).unwrap();
     let loaded = kafka_self_healing::setup::parse_str(&text, Path::new("bench.yaml"), &|_| None).unwrap();
-    let backend = kafka_self_healing::ha::etcd::Etcd::from_config(&loaded.config, &|_| None).unwrap();
+    let backend = kafka_self_healing::ha::backend::Backend::from_config(&loaded.config, &|_| None).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let fences: Vec<f64> = runtime.block_on(async {
         let mut out = Vec::new();

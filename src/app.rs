@@ -203,9 +203,9 @@ async fn start(
 
     let (incidents, _) = broadcast::channel(1024);
     // Several healers: only the one in a term acts (alone: one term until the stop).
-    let ha = crate::ha::etcd::start(
+    let ha = crate::ha::election::start(
         config,
-        |ha| crate::ha::etcd::Election {
+        |ha| crate::ha::election::Election {
             ha,
             board: board.clone(),
             nodes: crate::topology::nodes(config).into_iter().map(|n| n.id).collect(),

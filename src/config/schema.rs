@@ -40,15 +40,17 @@ section! {
     pub struct HaConfig {
         /// Take part in the election; off, this healer acts alone.
         enabled: bool = false,
-        /// `etcd` (v3).
+        /// `etcd` (v3) or `zookeeper`.
         backend: HaBackend = HaBackend::Etcd,
         /// etcd endpoints (`http://host:2379` or `https://…`).
         endpoints: Vec<String> = Vec::new(),
+        /// ZooKeeper connect string (`zk1:2181,zk2:2181,zk3:2181/kafka-self-healing`), for `backend: zookeeper`.
+        connect: Option<String> = None,
         /// TLS to etcd.
         tls: HaTlsConfig = HaTlsConfig::default(),
-        /// etcd user (authentication on); its password comes from `password_env`.
+        /// etcd user, or ZooKeeper `digest` user (authentication on); its password comes from `password_env`.
         username: Option<String> = None,
-        /// Environment variable holding the etcd user's password.
+        /// Environment variable holding the backend user's password.
         password_env: String = "KSH_HA_PASSWORD",
         /// Key prefix of this cluster's election, members and intent journal; defaults to `/kafka-self-healing/<cluster.name>`.
         election_path: Option<String> = None,
@@ -376,6 +378,7 @@ closed_set! {
     /// The coordination backend of the election.
     pub enum HaBackend ("unknown high-availability backend") {
         Etcd = "etcd",
+        Zookeeper = "zookeeper",
     }
 }
 

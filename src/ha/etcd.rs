@@ -13,8 +13,6 @@
 //! Must never: write the journal without comparing the token, or keep a
 //! term past what its lease allows.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use etcd_client::{
@@ -22,65 +20,25 @@ use etcd_client::{
     LeaseKeeper, PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchStream,
 };
 use serde_json::json;
-use tokio::sync::{Mutex, broadcast};
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::backend::{self, MAX_INTENTS, WriteError, presence};
+use super::election::{Election, PUBLISH_EVERY, sleep_or_stop};
 use super::opinion::Opinion;
 use super::term::Lease;
-use super::{Ha, Role};
-use crate::audit::Audit;
 use crate::config::Config;
-use crate::events::Event;
 use crate::store::IncidentRecord;
-use crate::watch::Board;
-
-/// The journal keeps at most this many open incidents (one per node is the usual).
-const MAX_INTENTS: usize = 256;
-/// An attempt's output kept in the journal (the full one is in the leader's store).
-const OUTPUT_KEPT: usize = 400;
-/// How often this healer's verdicts are compared with what it last published.
-const PUBLISH_EVERY: Duration = Duration::from_millis(500);
-
-/// A journal write that did not happen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteError {
-    /// The token is not the leader key's any more: who leads now, if anyone.
-    Deposed(Option<String>),
-    /// The backend did not answer.
-    Backend(String),
-}
-
-impl std::fmt::Display for WriteError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WriteError::Deposed(Some(l)) => write!(f, "deposed: {l} leads"),
-            WriteError::Deposed(None) => write!(f, "deposed: nobody leads"),
-            WriteError::Backend(e) => f.write_str(e),
-        }
-    }
-}
 
 /// The connection and the keys.
 pub struct Etcd {
-    endpoints: Vec<String>,
+    pub endpoints: Vec<String>,
     options: ConnectOptions,
     client: Mutex<Option<Client>>,
     prefix: String,
     pub ttl: Duration,
     request_timeout: Duration,
-}
-
-/// `ha.election_path`, or `/kafka-self-healing/<cluster.name>`.
-pub fn prefix(config: &Config) -> String {
-    let path =
-        config.ha.election_path.clone().unwrap_or_else(|| format!("/kafka-self-healing/{}", config.cluster.name));
-    path.trim_end_matches('/').to_string()
-}
-
-/// `ha.instance_id`, or the host name.
-pub fn instance_id(config: &Config) -> String {
-    config.ha.instance_id.clone().unwrap_or_else(crate::host::hostname)
 }
 
 impl Etcd {
@@ -117,7 +75,7 @@ impl Etcd {
             endpoints: ha.endpoints.clone(),
             options,
             client: Mutex::new(None),
-            prefix: prefix(config),
+            prefix: backend::prefix(config),
             ttl,
             request_timeout,
         })
@@ -185,19 +143,15 @@ impl Etcd {
         Err(WriteError::Deposed(leader))
     }
 
-    /// The incident (bounded) written under the token.
+    /// An incident's journal entry written under the token.
     pub async fn write_intent(
         &self,
         epoch: i64,
-        incident: &IncidentRecord,
+        incident: &str,
+        value: Vec<u8>,
         within: Duration,
     ) -> Result<(), WriteError> {
-        let mut kept = incident.clone();
-        for a in &mut kept.attempts {
-            a.output = a.output.as_deref().map(|o| crate::child::tail(o, OUTPUT_KEPT));
-        }
-        let value = serde_json::to_vec(&kept).map_err(|e| WriteError::Backend(e.to_string()))?;
-        self.fenced(epoch, TxnOp::put(self.intent_key(&incident.id), value, None), within).await
+        self.fenced(epoch, TxnOp::put(self.intent_key(incident), value, None), within).await
     }
 
     /// A closed incident leaves the journal.
@@ -249,16 +203,9 @@ impl Etcd {
         let prefix = format!("{}/intents/", self.prefix);
         let got =
             self.bounded(c.get(prefix, Some(GetOptions::new().with_prefix().with_limit(MAX_INTENTS as i64)))).await?;
-        let mut out = Vec::new();
-        for kv in got.kvs() {
-            match serde_json::from_slice::<IncidentRecord>(kv.value()) {
-                Ok(i) => out.push(i),
-                Err(e) => {
-                    warn!(message = "HA: an intent in the journal cannot be read; it is skipped.", key = %String::from_utf8_lossy(kv.key()), error = %e)
-                }
-            }
-        }
-        Ok(out)
+        Ok(backend::read_intents(
+            got.kvs().iter().map(|kv| (String::from_utf8_lossy(kv.key()).into_owned(), kv.value())),
+        ))
     }
 
     /// What every other healer that is up published about `node`.
@@ -266,38 +213,8 @@ impl Etcd {
         let mut c = self.client().await?;
         let prefix = format!("{}/members/", self.prefix);
         let got = self.bounded(c.get(prefix, Some(GetOptions::new().with_prefix()))).await?;
-        let mut out = Vec::new();
-        for kv in got.kvs() {
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(kv.value()) else { continue };
-            let Some(instance) = v["instance"].as_str() else { continue };
-            if instance == me {
-                continue;
-            }
-            let state = v["verdicts"][node].as_str().map(str::to_string);
-            out.push(Opinion { instance: instance.to_string(), state });
-        }
-        Ok(out)
+        Ok(backend::read_opinions(me, node, got.kvs().iter().map(|kv| kv.value())))
     }
-}
-
-/// What a healer tells the others about itself (rewritten only when it
-/// changes: etcd's own revision says when).
-fn presence(ha: &Ha, verdicts: &BTreeMap<String, String>) -> Vec<u8> {
-    let s = ha.standing();
-    serde_json::to_vec(&json!({
-        "instance": ha.instance, "role": s.role.as_str(), "epoch": s.epoch,
-        "verdicts": verdicts,
-    }))
-    .unwrap_or_default()
-}
-
-/// The election's parts, started once per configuration.
-pub struct Election {
-    pub ha: Arc<Ha>,
-    pub board: Arc<Board>,
-    pub nodes: Vec<String>,
-    pub audit: Audit,
-    pub events: broadcast::Sender<Event>,
 }
 
 /// A lease of this healer's, kept alive.
@@ -307,15 +224,17 @@ struct Held {
     keeper: Option<(LeaseKeeper, LeaseKeepAliveStream)>,
 }
 
-impl Election {
-    fn backend(&self) -> &Etcd {
-        self.ha.backend.as_ref().expect("an election has a backend")
-    }
+/// The etcd election of one healer.
+pub struct Campaigner<'a> {
+    pub el: &'a Election,
+    pub etcd: &'a Etcd,
+}
 
-    /// Campaigns, leads or follows until `shutdown`; on the way out gives the
-    /// lease back, so a follower leads at once.
+impl Campaigner<'_> {
+    /// Campaigns, leads or follows until `shutdown`; on the way out gives
+    /// the lease back, so a follower leads at once.
     pub async fn run(self, shutdown: CancellationToken) {
-        let etcd = self.backend();
+        let etcd = self.etcd;
         let mut told_lost = false;
         let mut unreachable_since: Option<Instant> = None;
         while !shutdown.is_cancelled() {
@@ -323,9 +242,9 @@ impl Election {
                 Ok(h) => h,
                 Err(e) => {
                     let since = *unreachable_since.get_or_insert_with(Instant::now);
-                    self.ha.backend_error(Some(e.clone()));
+                    self.el.ha.backend_error(Some(e.clone()));
                     if since.elapsed() >= etcd.ttl && !told_lost {
-                        told_lost = self.tell_lost(&e).await;
+                        told_lost = self.el.tell_lost(&e).await;
                     }
                     if sleep_or_stop(Duration::from_secs(1), &shutdown).await {
                         break;
@@ -334,22 +253,21 @@ impl Election {
                 }
             };
             if unreachable_since.take().is_some() {
-                info!(message = "HA: the backend answers again.", endpoints = %etcd.endpoints.join(","));
-                self.audit.record("ha_backend_reachable", None, None, json!({"endpoints": etcd.endpoints})).await;
+                self.el.reachable_again().await;
             }
             told_lost = false;
-            self.ha.backend_error(None);
+            self.el.ha.backend_error(None);
             let why = self.under_lease(held, &shutdown).await;
             if let Some(why) = why {
                 unreachable_since.get_or_insert_with(Instant::now);
-                self.ha.backend_error(Some(why));
+                self.el.ha.backend_error(Some(why));
             }
         }
     }
 
     /// A new lease, with its keep-alive stream.
     async fn grant(&self) -> Result<Held, String> {
-        let etcd = self.backend();
+        let etcd = self.etcd;
         let mut c = etcd.client().await?;
         let sent = Instant::now();
         let granted = etcd.bounded(c.lease_grant(etcd.ttl.as_secs().max(1) as i64, None)).await?;
@@ -360,7 +278,7 @@ impl Election {
     /// Everything while one lease lives: presence, campaign, leadership.
     /// `Some(why)` when the lease was lost to the backend's silence.
     async fn under_lease(&self, mut held: Held, shutdown: &CancellationToken) -> Option<String> {
-        let etcd = self.backend();
+        let etcd = self.etcd;
         let mut published: Option<Vec<u8>> = None;
         let mut watch: Option<WatchStream> = None;
         let mut renew = tokio::time::interval(etcd.ttl / 3);
@@ -368,7 +286,7 @@ impl Election {
         let mut publish = tokio::time::interval(PUBLISH_EVERY);
         let mut campaign_now = true;
         loop {
-            if campaign_now && self.ha.term().is_none() {
+            if campaign_now && self.el.ha.term().is_none() {
                 campaign_now = false;
                 match self.campaign(&held).await {
                     Ok(Campaign::Follows(leader_rev)) => watch = self.watch_leader(leader_rev).await,
@@ -395,33 +313,31 @@ impl Election {
                         Ok(true) => {}
                         Ok(false) => {
                             // The backend let the lease go: every key on it is gone.
-                            let ended = self.ha.end_term("the backend let its lease expire", None);
+                            let ended = self.el.ha.end_term("the backend let its lease expire", None);
                             if ended {
-                                self.audit.record("leadership_lost", None, None, json!({"reason": "the backend let the lease expire"})).await;
+                                self.el.audit.record("leadership_lost", None, None, json!({"reason": "the backend let the lease expire"})).await;
                             }
                             return None;
                         }
                         Err(e) => {
-                            self.ha.backend_error(Some(e));
+                            self.el.ha.backend_error(Some(e));
                             held.keeper = None;
                         }
                     }
-                    if self.ha.term().is_none() && watch.is_none() {
+                    if self.el.ha.term().is_none() && watch.is_none() {
                         campaign_now = true;
                     }
                 }
                 _ = publish.tick() => {
-                    let verdicts: BTreeMap<String, String> =
-                        self.nodes.iter().map(|n| (n.clone(), self.board.state(n).as_str().to_string())).collect();
-                    let value = presence(&self.ha, &verdicts);
+                    let value = presence(&self.el.ha, &self.el.verdicts());
                     if published.as_ref() != Some(&value) && self.publish(&held, value.clone()).await.is_ok() {
                         published = Some(value);
                     }
                 }
                 event = next_event(&mut watch) => match event {
                     Some(Gone::Deleted) => {
-                        if self.ha.end_term("the leader key was deleted", None) {
-                            self.audit.record("leadership_lost", None, None, json!({"reason": "the leader key was deleted"})).await;
+                        if self.el.ha.end_term("the leader key was deleted", None) {
+                            self.el.audit.record("leadership_lost", None, None, json!({"reason": "the leader key was deleted"})).await;
                         }
                         campaign_now = true;
                     }
@@ -434,13 +350,17 @@ impl Election {
 
     /// Tries once to become the leader.
     async fn campaign(&self, held: &Held) -> Result<Campaign, String> {
-        let etcd = self.backend();
+        let etcd = self.etcd;
         let mut c = etcd.client().await?;
         let key = etcd.leader_key();
         let sent = Instant::now();
         let txn = Txn::new()
             .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key.clone(), self.ha.instance.clone(), Some(PutOptions::new().with_lease(held.id)))])
+            .and_then([TxnOp::put(
+                key.clone(),
+                self.el.ha.instance.clone(),
+                Some(PutOptions::new().with_lease(held.id)),
+            )])
             .or_else([TxnOp::get(key, None)]);
         let answer = etcd.bounded(c.txn(txn)).await?;
         if answer.succeeded() {
@@ -448,10 +368,11 @@ impl Election {
             let lease = Lease { epoch, ..held.lease };
             // Only as long as the lease it was won on; a grant older than this campaign counts from then.
             let lease = Lease { valid_until: lease.valid_until.min(sent + etcd.ttl), ..lease };
-            self.ha.begin_term(lease);
-            info!(message = "HA: this healer leads.", instance = %self.ha.instance, epoch);
-            self.audit
-                .record("leadership_acquired", None, None, json!({"instance": self.ha.instance, "epoch": epoch}))
+            self.el.ha.begin_term(lease);
+            info!(message = "HA: this healer leads.", instance = %self.el.ha.instance, epoch);
+            self.el
+                .audit
+                .record("leadership_acquired", None, None, json!({"instance": self.el.ha.instance, "epoch": epoch}))
                 .await;
             return Ok(Campaign::Won);
         }
@@ -464,10 +385,10 @@ impl Election {
         });
         match kv {
             Some((leader, epoch, rev)) => {
-                if self.ha.standing().leader.as_deref() != Some(leader.as_str()) {
+                if self.el.ha.standing().leader.as_deref() != Some(leader.as_str()) {
                     info!(message = "HA: another healer leads; this one follows.", leader = %leader, epoch);
                 }
-                self.ha.follow(Some(leader), Some(epoch));
+                self.el.ha.follow(Some(leader), Some(epoch));
                 Ok(Campaign::Follows(rev))
             }
             // Gone between the compare and the read: try again at once.
@@ -477,7 +398,7 @@ impl Election {
 
     /// A watch on the leader key from `rev` on.
     async fn watch_leader(&self, rev: i64) -> Option<WatchStream> {
-        let etcd = self.backend();
+        let etcd = self.etcd;
         let mut c = etcd.client().await.ok()?;
         let mut options = etcd_client::WatchOptions::new();
         if rev > 0 {
@@ -488,7 +409,7 @@ impl Election {
 
     /// One keep-alive; `Ok(false)` when the backend says the lease is gone.
     async fn keep_alive(&self, held: &mut Held) -> Result<bool, String> {
-        let etcd = self.backend();
+        let etcd = self.etcd;
         if held.keeper.is_none() {
             let mut c = etcd.client().await?;
             held.keeper = Some(etcd.bounded(c.lease_keep_alive(held.id)).await?);
@@ -503,60 +424,33 @@ impl Election {
         }
         let ttl = Duration::from_secs(answer.ttl() as u64);
         held.lease = held.lease.renewed(sent, ttl);
-        if self.ha.term().is_some() {
-            self.ha.renewed(sent, ttl);
+        if self.el.ha.term().is_some() {
+            self.el.ha.renewed(sent, ttl);
         }
-        self.ha.backend_error(None);
+        self.el.ha.backend_error(None);
         Ok(true)
     }
 
     /// This healer's presence and verdicts, on its lease.
     async fn publish(&self, held: &Held, value: Vec<u8>) -> Result<(), String> {
-        let etcd = self.backend();
+        let etcd = self.etcd;
         let mut c = etcd.client().await?;
-        let put = c.put(etcd.member_key(&self.ha.instance), value, Some(PutOptions::new().with_lease(held.id)));
+        let put = c.put(etcd.member_key(&self.el.ha.instance), value, Some(PutOptions::new().with_lease(held.id)));
         etcd.bounded(put).await.map(|_| ())
     }
 
     /// Leaves: the lease goes back, so the leader key (if ours) is free now.
     async fn step_down(&self, lease: i64, why: &str) {
-        let led = self.ha.end_term(why, None);
-        let etcd = self.backend();
+        let led = self.el.ha.end_term(why, None);
+        let etcd = self.etcd;
         if let Ok(mut c) = etcd.client().await
             && let Err(e) = etcd.bounded(c.lease_revoke(lease)).await
         {
             warn!(message = "HA: the lease could not be given back; another healer leads when it expires.", error = %e);
         }
         if led {
-            self.audit.record("leadership_released", None, None, json!({"reason": why})).await;
+            self.el.audit.record("leadership_released", None, None, json!({"reason": why})).await;
         }
-    }
-
-    /// People are told once that the backend is out of reach: only by the
-    /// healer that led last, so several healers make one message when the
-    /// backend's quorum is lost.
-    async fn tell_lost(&self, error: &str) -> bool {
-        let etcd = self.backend();
-        let was_leader = self.ha.led_last();
-        warn!(message = "HA: the backend cannot be reached: no healer acts until it can.", endpoints = %etcd.endpoints.join(","), error = %error);
-        self.audit
-            .record(
-                "ha_backend_unreachable",
-                None,
-                None,
-                json!({"endpoints": etcd.endpoints, "error": error, "told": was_leader}),
-            )
-            .await;
-        if was_leader {
-            let reason = format!(
-                "healer {} led last and cannot reach the coordination backend (etcd {}) ({error}): it does not act until it can; \
-                 if no other healer reaches it either (its quorum lost), nobody acts",
-                self.ha.instance,
-                etcd.endpoints.join(",")
-            );
-            let _ = self.events.send(Event::SystemError { reason });
-        }
-        true
     }
 }
 
@@ -591,53 +485,5 @@ async fn next_event(watch: &mut Option<WatchStream>) -> Option<Gone> {
             })
         }
         _ => None,
-    }
-}
-
-async fn sleep_or_stop(d: Duration, shutdown: &CancellationToken) -> bool {
-    tokio::select! {
-        _ = shutdown.cancelled() => true,
-        _ = tokio::time::sleep(d) => false,
-    }
-}
-
-/// Builds the handle of `config.ha` and, when enabled, starts the election.
-pub fn start(
-    config: &Config,
-    parts: impl FnOnce(Arc<Ha>) -> Election,
-    tracker: &tokio_util::task::TaskTracker,
-    shutdown: &CancellationToken,
-) -> Result<Arc<Ha>, String> {
-    let instance = instance_id(config);
-    if !config.ha.enabled {
-        return Ok(Ha::standalone(&instance, shutdown));
-    }
-    let backend = Etcd::from_config(config, &|n| std::env::var(n).ok())?;
-    let ha = Arc::new(Ha::new(&instance, config.ha.confirm_from, Some(backend), Role::Candidate, shutdown));
-    let election = parts(ha.clone());
-    tracker.spawn(expire_terms(ha.clone(), election.audit.clone(), shutdown.clone()));
-    tracker.spawn(election.run(shutdown.clone()));
-    Ok(ha)
-}
-
-/// Ends each term the moment its lease runs out unrenewed, in a task of its
-/// own: nothing the election waits for (a backend that does not answer)
-/// keeps a stale term alive.
-async fn expire_terms(ha: Arc<Ha>, audit: Audit, shutdown: CancellationToken) {
-    let mut changes = ha.subscribe();
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            ended = ha.lease_expired() => {
-                if ended {
-                    audit.record("leadership_lost", None, None, json!({"reason": "the lease could not be renewed in time"})).await;
-                    continue;
-                }
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = changes.changed() => {}
-        }
     }
 }

@@ -9,10 +9,13 @@
 //! Must never: let an action start without a term that is valid now and
 //! still the backend's, or decide what to repair (that is `recovery`).
 
+pub mod backend;
+pub mod election;
 pub mod etcd;
 pub mod opinion;
 pub mod setup;
 pub mod term;
+pub mod zookeeper;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -22,6 +25,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::IncidentRecord;
+use backend::{Backend, WriteError};
 use opinion::SecondOpinion;
 use term::Lease;
 
@@ -110,7 +114,7 @@ pub struct Term {
 pub struct Ha {
     instance: String,
     confirm_from: u32,
-    backend: Option<etcd::Etcd>,
+    backend: Option<Backend>,
     standing: watch::Sender<Standing>,
     term: Mutex<Option<Term>>,
     /// The healer's own stop: a term that ends with it is not a handover.
@@ -140,7 +144,7 @@ impl Ha {
     fn new(
         instance: &str,
         confirm_from: u32,
-        backend: Option<etcd::Etcd>,
+        backend: Option<Backend>,
         role: Role,
         shutdown: &CancellationToken,
     ) -> Ha {
@@ -231,7 +235,7 @@ impl Ha {
         }
         match backend.write_intent(term.lease.epoch, incident, term.lease.left(Instant::now())).await {
             Ok(()) => Ok(epoch),
-            Err(etcd::WriteError::Deposed(leader)) => {
+            Err(WriteError::Deposed(leader)) => {
                 let reason = match &leader {
                     Some(l) => format!("{l} leads now (a newer term than {})", term.lease.epoch),
                     None => format!("the backend no longer holds term {}", term.lease.epoch),
@@ -239,7 +243,7 @@ impl Ha {
                 self.end_term(&reason, leader);
                 Err(Fenced { reason, epoch })
             }
-            Err(etcd::WriteError::Backend(e)) => {
+            Err(WriteError::Backend(e)) => {
                 Err(Fenced { reason: format!("the backend could not confirm the term: {e}"), epoch })
             }
         }

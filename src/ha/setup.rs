@@ -1,18 +1,51 @@
 //! The `ha` section, checked by the component that runs the election.
 //!
-//! Owns: what the election needs to start — endpoints that name a scheme,
-//! a lease etcd can grant (whole seconds, at least 3), a key prefix, an
-//! instance id other healers can tell apart, TLS files that exist, the
-//! password's variable set.
+//! Owns: what the election needs to start — etcd endpoints that name a
+//! scheme, or a ZooKeeper connect string of `host:port`s and a chroot; a
+//! lease the backend can grant (whole seconds for etcd, at least 3), a key
+//! prefix, an instance id other healers can tell apart, TLS files that
+//! exist, the password's variable set.
 //! Must never: connect to the backend (a backend down at start is not a
 //! configuration error: the healer waits for it and says so).
 
+use crate::config::HaBackend;
 use crate::config::validate::Checker;
 
 pub fn check(c: &mut Checker) {
     let ha = &c.config.ha.clone();
     if !ha.enabled {
         return;
+    }
+    match ha.backend {
+        HaBackend::Etcd => check_etcd(c),
+        HaBackend::Zookeeper => check_zookeeper(c),
+    }
+    let lease = ha.lease_seconds.0;
+    let whole = ha.backend == HaBackend::Zookeeper || lease.fract() == 0.0;
+    if !whole || lease < 3.0 {
+        c.error(
+            "ha.lease_seconds",
+            match ha.backend {
+                HaBackend::Etcd => format!(
+                    "`ha.lease_seconds` must be whole seconds, at least 3 (etcd grants whole seconds), found {lease}"
+                ),
+                HaBackend::Zookeeper => format!("`ha.lease_seconds` must be at least 3, found {lease}"),
+            },
+            "10 (the default): a dead leader is replaced about 10 s after it stops",
+        );
+    }
+    check_common(c);
+}
+
+/// The etcd members.
+fn check_etcd(c: &mut Checker) {
+    let ha = &c.config.ha.clone();
+    if ha.connect.is_some() {
+        c.error(
+            "ha.connect",
+            "`ha.connect` is the ZooKeeper backend's connect string, but `ha.backend` is etcd",
+            "remove it, or set `backend: zookeeper`",
+        );
     }
     if ha.endpoints.is_empty() {
         c.error(
@@ -38,14 +71,74 @@ pub fn check(c: &mut Checker) {
             );
         }
     }
-    let lease = ha.lease_seconds.0;
-    if lease.fract() != 0.0 || lease < 3.0 {
+}
+
+/// The ZooKeeper ensemble: `host:port,host:port[/chroot]`, plain text.
+fn check_zookeeper(c: &mut Checker) {
+    let ha = &c.config.ha.clone();
+    if !ha.endpoints.is_empty() {
         c.error(
-            "ha.lease_seconds",
-            format!("`ha.lease_seconds` must be whole seconds, at least 3 (etcd grants whole seconds), found {lease}"),
-            "10 (the default): a dead leader is replaced about 10 s after it stops",
+            "ha.endpoints",
+            "`ha.endpoints` lists etcd members, but `ha.backend` is zookeeper",
+            "give the ensemble as `connect: zk1:2181,zk2:2181,zk3:2181/kafka-self-healing` instead",
         );
     }
+    let t = &ha.tls;
+    if t.ca_file.is_some() || t.cert_file.is_some() || t.key_file.is_some() {
+        c.error(
+            "ha.tls",
+            "the ZooKeeper backend connects in plain text; `ha.tls` is for etcd",
+            "remove `ha.tls` (authenticate with `ha.username` and `ha.password_env`, the `digest` scheme), or use etcd",
+        );
+    }
+    let Some(connect) = &ha.connect else {
+        c.error(
+            "ha.connect",
+            "`ha.backend` is zookeeper but `ha.connect` is not set",
+            "give the ensemble: connect: zk1:2181,zk2:2181,zk3:2181/kafka-self-healing (a ZooKeeper-mode cluster's own ensemble will do, under a chroot of its own)",
+        );
+        return;
+    };
+    if let Some(why) = connect_error(connect) {
+        c.error(
+            "ha.connect",
+            format!("`{connect}` is not a ZooKeeper connect string: {why}"),
+            "write host:port,host:port,host:port, then an optional chroot such as /kafka-self-healing",
+        );
+    }
+}
+
+/// What is wrong with a ZooKeeper connect string, if anything.
+fn connect_error(connect: &str) -> Option<String> {
+    let (hosts, chroot) = match connect.find('/') {
+        Some(i) => (&connect[..i], Some(&connect[i..])),
+        None => (connect, None),
+    };
+    if hosts.is_empty() {
+        return Some("it names no server".into());
+    }
+    for host in hosts.split(',') {
+        let Some((name, port)) = host.rsplit_once(':') else {
+            return Some(format!("`{host}` has no port"));
+        };
+        if name.is_empty() || name.chars().any(|ch| ch.is_whitespace()) {
+            return Some(format!("`{host}` has no host name"));
+        }
+        if port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Some(format!("`{port}` is not a port"));
+        }
+    }
+    if let Some(root) = chroot
+        && (root.contains("//") || root.chars().any(|ch| ch.is_whitespace() || ch.is_control()))
+    {
+        return Some(format!("the chroot `{root}` is not a path"));
+    }
+    None
+}
+
+/// What both backends need.
+fn check_common(c: &mut Checker) {
+    let ha = &c.config.ha.clone();
     if let Some(path) = &ha.election_path
         && (!path.starts_with('/') || path.trim_end_matches('/').is_empty())
     {
@@ -55,7 +148,7 @@ pub fn check(c: &mut Checker) {
             "write an absolute path: /kafka-self-healing/prod",
         );
     }
-    let instance = crate::ha::etcd::instance_id(c.config);
+    let instance = crate::ha::backend::instance_id(c.config);
     if instance.is_empty() || instance.chars().any(|ch| ch.is_whitespace() || ch.is_control() || ch == '/') {
         c.error(
             "ha.instance_id",
@@ -67,7 +160,7 @@ pub fn check(c: &mut Checker) {
         c.error(
             "ha.password_env",
             format!("`ha.username` is set but the environment variable {} is not", ha.password_env),
-            "export the etcd user's password in that variable (the unit's EnvironmentFile)",
+            "export the backend user's password in that variable (the unit's EnvironmentFile)",
         );
     }
     let t = &ha.tls;

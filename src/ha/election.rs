@@ -1,0 +1,134 @@
+//! The election's shell: started once per configuration, it runs the
+//! backend's own campaign (`etcd` or `zookeeper`), ends each term on its
+//! own timer, and tells people once when the backend is out of reach.
+//!
+//! Owns: what both backends' elections share — the parts they report to
+//! (the standing, the audit, the events), the term's expiry timer, the
+//! one message when the backend is lost.
+//! Must never: keep a term alive past its lease, or let several healers
+//! each send the backend-lost message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::backend::{self, Backend};
+use super::{Ha, Role};
+use crate::audit::Audit;
+use crate::config::Config;
+use crate::events::Event;
+use crate::watch::Board;
+
+/// How often this healer's verdicts are compared with what it last published.
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(500);
+
+/// The election's parts, started once per configuration.
+pub struct Election {
+    pub ha: Arc<Ha>,
+    pub board: Arc<Board>,
+    pub nodes: Vec<String>,
+    pub audit: Audit,
+    pub events: broadcast::Sender<Event>,
+}
+
+impl Election {
+    /// The backend this election runs on.
+    pub fn backend(&self) -> &Backend {
+        self.ha.backend.as_ref().expect("an election has a backend")
+    }
+
+    /// Campaigns, leads or follows until `shutdown`; on the way out gives
+    /// leadership back, so a follower leads at once.
+    pub async fn run(self, shutdown: CancellationToken) {
+        match self.backend() {
+            Backend::Etcd(etcd) => super::etcd::Campaigner { el: &self, etcd }.run(shutdown).await,
+            Backend::ZooKeeper(zk) => super::zookeeper::Contender { el: &self, zk }.run(shutdown).await,
+        }
+    }
+
+    /// This healer's verdict on every node, as it publishes them.
+    pub fn verdicts(&self) -> std::collections::BTreeMap<String, String> {
+        self.nodes.iter().map(|n| (n.clone(), self.board.state(n).as_str().to_string())).collect()
+    }
+
+    /// People are told once that the backend is out of reach: only by the
+    /// healer that led last, so several healers make one message when the
+    /// backend's quorum is lost. `true` once told (or not to tell).
+    pub async fn tell_lost(&self, error: &str) -> bool {
+        let what = self.backend().describe();
+        let was_leader = self.ha.led_last();
+        warn!(message = "HA: the backend cannot be reached: no healer acts until it can.", backend = %what, error = %error);
+        self.audit
+            .record("ha_backend_unreachable", None, None, json!({"backend": what, "error": error, "told": was_leader}))
+            .await;
+        if was_leader {
+            let reason = format!(
+                "healer {} led last and cannot reach the coordination backend ({what}) ({error}): it does not act until it can; \
+                 if no other healer reaches it either (its quorum lost), nobody acts",
+                self.ha.instance,
+            );
+            let _ = self.events.send(Event::SystemError { reason });
+        }
+        true
+    }
+
+    /// The backend answers again after it did not.
+    pub async fn reachable_again(&self) {
+        let what = self.backend().describe();
+        tracing::info!(message = "HA: the backend answers again.", backend = %what);
+        self.audit.record("ha_backend_reachable", None, None, json!({"backend": what})).await;
+    }
+}
+
+/// Sleeps `d`; `true` when the healer stops meanwhile.
+pub async fn sleep_or_stop(d: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
+}
+
+/// Builds the handle of `config.ha` and, when enabled, starts the election.
+pub fn start(
+    config: &Config,
+    parts: impl FnOnce(Arc<Ha>) -> Election,
+    tracker: &tokio_util::task::TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<Arc<Ha>, String> {
+    let instance = backend::instance_id(config);
+    if !config.ha.enabled {
+        return Ok(Ha::standalone(&instance, shutdown));
+    }
+    let backend = Backend::from_config(config, &|n| std::env::var(n).ok())?;
+    let ha = Arc::new(Ha::new(&instance, config.ha.confirm_from, Some(backend), Role::Candidate, shutdown));
+    let election = parts(ha.clone());
+    tracker.spawn(expire_terms(ha.clone(), election.audit.clone(), shutdown.clone()));
+    tracker.spawn(election.run(shutdown.clone()));
+    Ok(ha)
+}
+
+/// Ends each term the moment its lease runs out unrenewed, in a task of its
+/// own: nothing the election waits for (a backend that does not answer)
+/// keeps a stale term alive.
+async fn expire_terms(ha: Arc<Ha>, audit: Audit, shutdown: CancellationToken) {
+    let mut changes = ha.subscribe();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            ended = ha.lease_expired() => {
+                if ended {
+                    audit.record("leadership_lost", None, None, json!({"reason": "the lease could not be renewed in time"})).await;
+                    continue;
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = changes.changed() => {}
+        }
+    }
+}
