@@ -385,3 +385,147 @@ fn without_the_backend_or_a_second_opinion_nothing_acts() {
         assert!(!log.contains("secret-check-id"), "{} logged the ping URL", h.name);
     }
 }
+
+/// Who leads, as the healers themselves say: the one whose status says
+/// `leader`, and its token.
+fn leading(healers: &[&Healer]) -> Option<(&'static str, i64)> {
+    healers.iter().find_map(|h| {
+        let s = h.status()?;
+        (s["ha"]["role"] == "leader").then(|| (h.name, s["ha"]["epoch"].as_i64().unwrap_or_default()))
+    })
+}
+
+/// Waits until `name` says it leads; its token.
+fn await_leading(healers: &[&Healer], name: &str, limit: Duration) -> i64 {
+    let started = Instant::now();
+    loop {
+        if let Some((l, epoch)) = leading(healers)
+            && l == name
+        {
+            return epoch;
+        }
+        assert!(started.elapsed() < limit, "{name} does not lead within {limit:?}; leader: {:?}", leading(healers));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The ZooKeeper backend, on a real 3-node ensemble of its own (under a
+/// chroot, with `digest` credentials): a killed leader is replaced within
+/// its session, a stopped one is fenced when it wakes, the incident handed
+/// over; the ensemble's quorum lost, nobody acts, people are told once,
+/// and the repair follows once it is back.
+#[test]
+fn on_zookeeper_one_acts_a_stopped_leader_is_fenced_and_a_lost_quorum_stops_everyone() {
+    let _lock = cluster_lock();
+    let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 3, ..Spec::zookeeper() }).unwrap();
+    let mut ensemble = Cluster::start(Spec { zookeepers: 3, brokers: 0, ..Spec::zookeeper() }).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let (scripts, log, mode) = restart_script(root, &cluster);
+    let hosts: Vec<String> = ensemble.zookeepers().map(|z| format!("127.0.0.1:{}", z.port)).collect();
+    let ha = format!(
+        "  backend: zookeeper\n  connect: {}/ksh-ha\n  username: healer\n  password_env: KSH_TEST_ZK_PASSWORD\n  confirm_from: 1",
+        hosts.join(",")
+    );
+    let recovery = recovery_section(&scripts);
+    let pager = Receiver::start();
+    let more = format!("notifications:\n  webhook: {{url: \"http://127.0.0.1:{}/hook\"}}", pager.port);
+    let mut a = Healer::configure("healer-a", &cluster, root, &recovery, &ha, &more);
+    let mut b = Healer::configure("healer-b", &cluster, root, &recovery, &ha, &more);
+    for h in [&mut a, &mut b] {
+        h.run.env.push(("KSH_TEST_ZK_PASSWORD".into(), "zk-secret-word".into()));
+    }
+    a.start();
+    let epoch_a = await_leading(&[&a, &b], "healer-a", Duration::from_secs(15));
+    b.start();
+    crate::support::wait_until("healer-b follows healer-a", Duration::from_secs(15), || {
+        let s = b.status()?;
+        (s["ha"]["role"] == "follower" && s["ha"]["leader"] == "healer-a" && s["ha"]["epoch"] == epoch_a).then_some(())
+    });
+    // The nodes are the healers' only (digest), under the chroot: a client
+    // without the credentials cannot read the journal.
+    let denied = ensemble
+        .run_tool(
+            "org.apache.zookeeper.ZooKeeperMain",
+            &["-server", &hosts[0], "ls", "/ksh-ha/kafka-self-healing/test-bed/intents"],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(denied.contains("Insufficient permission : /ksh-ha/kafka-self-healing/test-bed/intents"), "{denied}");
+
+    // 1. kill -9 of the idle leader: the follower leads once the session expires.
+    a.run.kill();
+    let killed = Instant::now();
+    let epoch_b = await_leading(&[&b], "healer-b", Duration::from_secs(LEASE_S + 2));
+    eprintln!("failover after kill -9 of the leader (ZooKeeper): {:?}", killed.elapsed());
+    assert!(epoch_b > epoch_a, "the token (the lock node's czxid) grows: {epoch_a} then {epoch_b}");
+    cluster.kill("broker-2").unwrap();
+    b.run.wait_for("recovered", Duration::from_secs(60), |r| r["node"] == "broker-2");
+    let attempt = b.run.events("attempt_started").into_iter().find(|r| r["node"] == "broker-2").unwrap();
+    assert_eq!(
+        (attempt["epoch"].as_i64(), &attempt["guards"]["second_opinion"]["alone"]),
+        (Some(epoch_b), &Value::Bool(true)),
+        "{attempt:#}"
+    );
+    assert_eq!(invocations(&log), [(epoch_b.to_string(), "broker-2".into(), "1".into())]);
+
+    // 2. SIGSTOP of the leader during its backoff: healer-a takes the incident over;
+    // after SIGCONT the old leader's pending attempt is refused.
+    a.start();
+    crate::support::wait_until("healer-a follows", Duration::from_secs(15), || {
+        (a.status()?["ha"]["role"] == "follower").then_some(())
+    });
+    std::fs::write(&mode, "fail-first").unwrap();
+    cluster.kill("broker-1").unwrap();
+    b.run.wait_for("attempt_finished", Duration::from_secs(60), |r| r["node"] == "broker-1" && r["success"] == false);
+    let first = b.run.events("attempt_started").into_iter().find(|r| r["node"] == "broker-1").unwrap();
+    assert_eq!(first["guards"]["second_opinion"]["agree"], serde_json::json!(["healer-a"]), "{first:#}");
+    b.signal("-STOP");
+    let epoch_a2 = await_leading(&[&a], "healer-a", Duration::from_secs(LEASE_S + 3));
+    let handover = a.run.wait_for("handover", Duration::from_secs(10), |r| r["epoch"] == epoch_a2);
+    let incident = first["incident_id"].clone();
+    assert!(handover["incidents"].as_array().unwrap().contains(&incident), "{handover:#}");
+    a.run.wait_for("recovered", Duration::from_secs(60), |r| r["node"] == "broker-1");
+    b.signal("-CONT");
+    b.run.wait_for("fenced", Duration::from_secs(20), |r| r["incident_id"] == incident);
+    std::thread::sleep(Duration::from_secs(2));
+    let broker1: Vec<_> = invocations(&log).into_iter().filter(|(_, n, _)| n == "broker-1").collect();
+    assert_eq!(
+        broker1,
+        [(epoch_b.to_string(), "broker-1".into(), "1".into()), (epoch_a2.to_string(), "broker-1".into(), "2".into())],
+        "attempt 1 by healer-b, attempt 2 by healer-a, nothing by healer-b after it was deposed"
+    );
+    crate::support::wait_until("healer-b follows again", Duration::from_secs(20), || {
+        (b.status()?["ha"]["role"] == "follower").then_some(())
+    });
+    std::fs::write(&mode, "plain").unwrap();
+
+    // 3. The ensemble's quorum lost: the leader stops at once (suspended), nobody acts, one message.
+    ensemble.kill("zk-2").unwrap();
+    ensemble.kill("zk-3").unwrap();
+    a.run.wait_for("leadership_lost", Duration::from_secs(LEASE_S + 2), |_| true);
+    cluster.kill("broker-3").unwrap();
+    std::thread::sleep(Duration::from_secs(12));
+    assert!(!a.has("attempt_started", |r| r["node"] == "broker-3"));
+    assert!(!b.has("attempt_started", |r| r["node"] == "broker-3"));
+    let told: Vec<Value> = pager
+        .json()
+        .into_iter()
+        .filter(|n| n.to_string().contains("led last and cannot reach the coordination backend (ZooKeeper"))
+        .collect();
+    assert_eq!(told.len(), 1, "one message for both healers: {told:#?}");
+    assert!(told[0].to_string().contains("healer healer-a led last"), "{told:#?}");
+    ensemble.start_node("zk-2").unwrap();
+    ensemble.start_node("zk-3").unwrap();
+    let repaired = |h: &Healer| h.has("recovered", |r| r["node"] == "broker-3");
+    crate::support::wait_until("broker-3 repaired once the quorum is back", Duration::from_secs(90), || {
+        (repaired(&a) || repaired(&b)).then_some(())
+    });
+    // The password is in no log.
+    for h in [&a, &b] {
+        for file in ["application.log", "audit.log", "stderr.log"] {
+            let text = std::fs::read_to_string(h.run.dir.join(file)).unwrap_or_default();
+            assert!(!text.contains("zk-secret-word"), "{} wrote the ZooKeeper password in {file}", h.name);
+        }
+    }
+}

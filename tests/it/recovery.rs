@@ -20,6 +20,8 @@ use crate::support::TESTBED;
 pub(crate) struct Run {
     pub dir: PathBuf,
     pub config: PathBuf,
+    /// Environment the daemon gets on top of the test's own.
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -38,6 +40,7 @@ impl Run {
             .args(["run", "--config"])
             .arg(&self.config)
             .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -431,7 +434,7 @@ impl Run {
             crate::support::http_line()
         );
         let config = write_temp(dir, "config.yaml", &text);
-        Run { dir: dir.to_path_buf(), config, child: None }
+        Run { dir: dir.to_path_buf(), config, env: Vec::new(), child: None }
     }
 }
 
@@ -793,7 +796,7 @@ fn a_broker_replaying_its_logs_is_not_restarted_again() {
             crate::support::http_line(),
         ),
     );
-    let mut daemon = Run { dir: d.to_path_buf(), config, child: None };
+    let mut daemon = Run { dir: d.to_path_buf(), config, env: Vec::new(), child: None };
     daemon.spawn(&[]);
     std::thread::sleep(Duration::from_secs(3));
 
