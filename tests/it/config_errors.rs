@@ -347,6 +347,24 @@ fn broken_configurations_are_reported_where_they_are_wrong() {
             &["6:12: unknown high-availability backend `consul`"],
             &["etcd"],
         ),
+        case(
+            "a ZooKeeper backend configured with etcd's keys",
+            &format!(
+                "{BROKERS}ha:\n  enabled: true\n  backend: zookeeper\n  endpoints: [http://127.0.0.1:2379]\n  connect: zk1,zk2:2181/ksh\n  tls: {{ca_file: /etc/hostname}}\n"
+            ),
+            &[
+                "7:14: `ha.endpoints` lists etcd members, but `ha.backend` is zookeeper",
+                "8:12: `zk1,zk2:2181/ksh` is not a ZooKeeper connect string: `zk1` has no port",
+                "9:3: the ZooKeeper backend connects in plain text; `ha.tls` is for etcd",
+            ],
+            &["connect: zk1:2181,zk2:2181,zk3:2181/kafka-self-healing", "host:port,host:port,host:port"],
+        ),
+        case(
+            "a ZooKeeper backend without its ensemble",
+            &format!("{BROKERS}ha:\n  enabled: true\n  backend: zookeeper\n"),
+            &["4:1: `ha.backend` is zookeeper but `ha.connect` is not set"],
+            &["a ZooKeeper-mode cluster's own ensemble will do"],
+        ),
     ];
     assert!(cases.len() >= 15);
     let failures: Vec<String> = cases
