@@ -73,7 +73,7 @@ fn leader(healers: &[Healer]) -> Option<(usize, i64)> {
 /// The coordination backend the healers share.
 enum Coordination {
     Etcd(EtcdCluster),
-    ZooKeeper(Cluster),
+    ZooKeeper(Box<Cluster>),
 }
 
 impl Coordination {
@@ -142,7 +142,9 @@ fn main() {
     let root = tempfile::tempdir().unwrap();
     let zookeeper = std::env::var("KSH_BENCH_BACKEND").is_ok_and(|b| b == "zookeeper");
     let backend = if zookeeper {
-        Coordination::ZooKeeper(Cluster::start(Spec { zookeepers: 3, brokers: 0, ..Spec::zookeeper() }).unwrap())
+        Coordination::ZooKeeper(Box::new(
+            Cluster::start(Spec { zookeepers: 3, brokers: 0, ..Spec::zookeeper() }).unwrap(),
+        ))
     } else {
         Coordination::Etcd(EtcdCluster::start(3, &root.path().join("etcd")).unwrap())
     };
