@@ -498,30 +498,40 @@ impl Contender<'_> {
         let sent = Instant::now();
         match self.zk.bounded(client.check_stat(path)).await? {
             Some(stat) if stat.ephemeral_owner == client.session_id().0 => {
-                self.el.ha.begin_term(Lease::granted(stat.czxid, sent, client.session_timeout()));
-                info!(message = "HA: connected again; this healer still holds the lock and leads.", epoch = stat.czxid);
-                self.el
-                    .audit
-                    .record(
-                        "leadership_acquired",
-                        None,
-                        None,
-                        json!({"instance": self.el.ha.instance, "epoch": stat.czxid, "resumed": true}),
-                    )
-                    .await;
+                self.begin_again(client, stat.czxid, sent).await;
                 Ok(())
             }
             _ => Err("the lock node is gone".into()),
         }
     }
 
+    /// A new term on the lock this healer still holds (checked by a round
+    /// trip sent at `sent`).
+    async fn begin_again(&self, client: &zk::Client, epoch: i64, sent: Instant) {
+        self.el.ha.begin_term(Lease::granted(epoch, sent, client.session_timeout()));
+        info!(message = "HA: this healer still holds the lock and leads again.", epoch);
+        self.el
+            .audit
+            .record(
+                "leadership_acquired",
+                None,
+                None,
+                json!({"instance": self.el.ha.instance, "epoch": epoch, "resumed": true}),
+            )
+            .await;
+    }
+
     /// One round trip that proves the session alive and the lock node there.
+    /// A term that ended on its timer while the lock stayed this healer's
+    /// (renewals answered too late) begins again on it: nobody else could lead.
     async fn renew(&self, client: &zk::Client, path: &str) -> Result<(), String> {
         let sent = Instant::now();
         match self.zk.bounded(client.check_stat(path)).await {
-            Ok(Some(_)) => {
+            Ok(Some(stat)) => {
                 if self.el.ha.term().is_some() {
                     self.el.ha.renewed(sent, client.session_timeout());
+                } else if stat.ephemeral_owner == client.session_id().0 {
+                    self.begin_again(client, stat.czxid, sent).await;
                 }
                 Ok(())
             }
