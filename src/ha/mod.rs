@@ -1,8 +1,8 @@
 //! High availability: several healers watch one cluster, exactly one acts.
 //!
 //! Owns: this healer's standing (standalone, leader, follower, candidate),
-//! the current term — its fencing token (the leader key's creation revision
-//! in the backend), its lease, and the cancellation token every piece of
+//! the current term — its fencing token (etcd: the leader key's creation
+//! revision; ZooKeeper: the lock node's creation zxid), its lease, and the cancellation token every piece of
 //! work done under it runs with — the fence each action passes before it
 //! runs, the intent journal of open incidents in the backend, and the other
 //! healers' verdicts (the second opinion).

@@ -15,8 +15,9 @@ pub const MARGIN: Duration = Duration::from_millis(500);
 /// The fencing token and the lease behind it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease {
-    /// The leader key's creation revision in the backend: it grows with every
-    /// new leader, so an action carrying an older one is stale.
+    /// The leader key's creation revision (etcd) or the lock node's creation
+    /// zxid (ZooKeeper): it grows with every new leader, so an action
+    /// carrying an older one is stale.
     pub epoch: i64,
     /// Until when this healer may act.
     pub valid_until: Instant,
