@@ -9,7 +9,7 @@
 //! each send the backend-lost message.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -81,6 +81,41 @@ impl Election {
         let what = self.backend().describe();
         tracing::info!(message = "HA: the backend answers again.", backend = %what);
         self.audit.record("ha_backend_reachable", None, None, json!({"backend": what})).await;
+    }
+}
+
+/// How long the backend has been out of reach, and whether people were
+/// told: both elections report through it, so the message goes once per
+/// outage, after a lease without the backend.
+#[derive(Debug, Default)]
+pub struct Outage {
+    since: Option<Instant>,
+    told: bool,
+}
+
+impl Outage {
+    /// The backend failed with `error`: noted; people are told once it has
+    /// lasted a lease.
+    pub async fn failed(&mut self, el: &Election, error: &str) {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        el.ha.backend_error(Some(error.to_string()));
+        if since.elapsed() >= el.backend().ttl() && !self.told {
+            self.told = el.tell_lost(error).await;
+        }
+    }
+
+    /// The backend answers: the outage, if any, is over.
+    pub async fn over(&mut self, el: &Election) {
+        if self.since.take().is_some() {
+            el.reachable_again().await;
+        }
+        self.told = false;
+        el.ha.backend_error(None);
+    }
+
+    /// Whether the backend is out of reach now.
+    pub fn ongoing(&self) -> bool {
+        self.since.is_some()
     }
 }
 

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::backend::{self, MAX_INTENTS, WriteError, presence};
-use super::election::{Election, PUBLISH_EVERY, sleep_or_stop};
+use super::election::{Election, Outage, PUBLISH_EVERY, sleep_or_stop};
 use super::opinion::Opinion;
 use super::term::Lease;
 use crate::config::Config;
@@ -234,33 +234,21 @@ impl Campaigner<'_> {
     /// Campaigns, leads or follows until `shutdown`; on the way out gives
     /// the lease back, so a follower leads at once.
     pub async fn run(self, shutdown: CancellationToken) {
-        let etcd = self.etcd;
-        let mut told_lost = false;
-        let mut unreachable_since: Option<Instant> = None;
+        let mut outage = Outage::default();
         while !shutdown.is_cancelled() {
             let held = match self.grant().await {
                 Ok(h) => h,
                 Err(e) => {
-                    let since = *unreachable_since.get_or_insert_with(Instant::now);
-                    self.el.ha.backend_error(Some(e.clone()));
-                    if since.elapsed() >= etcd.ttl && !told_lost {
-                        told_lost = self.el.tell_lost(&e).await;
-                    }
+                    outage.failed(self.el, &e).await;
                     if sleep_or_stop(Duration::from_secs(1), &shutdown).await {
                         break;
                     }
                     continue;
                 }
             };
-            if unreachable_since.take().is_some() {
-                self.el.reachable_again().await;
-            }
-            told_lost = false;
-            self.el.ha.backend_error(None);
-            let why = self.under_lease(held, &shutdown).await;
-            if let Some(why) = why {
-                unreachable_since.get_or_insert_with(Instant::now);
-                self.el.ha.backend_error(Some(why));
+            outage.over(self.el).await;
+            if let Some(why) = self.under_lease(held, &shutdown).await {
+                outage.failed(self.el, &why).await;
             }
         }
     }

@@ -27,7 +27,7 @@ use tracing::{info, warn};
 use zookeeper_client as zk;
 
 use super::backend::{self, MAX_INTENTS, WriteError, presence};
-use super::election::{Election, PUBLISH_EVERY, sleep_or_stop};
+use super::election::{Election, Outage, PUBLISH_EVERY, sleep_or_stop};
 use super::opinion::Opinion;
 use super::term::Lease;
 use crate::config::Config;
@@ -318,6 +318,9 @@ impl ZooKeeper {
     }
 }
 
+/// Why the backend is out of reach while the session's connection is down.
+const LOST_CONNECTION: &str = "the connection to ZooKeeper is lost";
+
 /// A contender node's sequence (its last ten digits, as Curator sorts them).
 fn sequence(child: &str) -> &str {
     &child[child.len().saturating_sub(10)..]
@@ -341,37 +344,28 @@ impl Contender<'_> {
     /// Contends, leads or follows until `shutdown`, one session after the
     /// other; on the way out deletes its lock node, so a follower leads at once.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut told_lost = false;
-        let mut unreachable_since: Option<Instant> = None;
+        let mut outage = Outage::default();
         while !shutdown.is_cancelled() {
             let client = match self.zk.session().await {
                 Ok(c) => c,
                 Err(e) => {
-                    let since = *unreachable_since.get_or_insert_with(Instant::now);
-                    self.el.ha.backend_error(Some(e.clone()));
-                    if since.elapsed() >= self.zk.ttl && !told_lost {
-                        told_lost = self.el.tell_lost(&e).await;
-                    }
+                    outage.failed(self.el, &e).await;
                     if sleep_or_stop(Duration::from_secs(1), &shutdown).await {
                         break;
                     }
                     continue;
                 }
             };
-            if unreachable_since.take().is_some() {
-                self.el.reachable_again().await;
-            }
-            self.el.ha.backend_error(None);
+            outage.over(self.el).await;
             *self.zk.client.lock().await = Some(client.clone());
-            let ended = self.in_session(&client, &mut told_lost, &shutdown).await;
+            let ended = self.in_session(&client, &mut outage, &shutdown).await;
             *self.zk.held.lock().await = None;
             *self.zk.client.lock().await = None;
             match ended {
                 Ended::Stopping => break,
                 Ended::Again(why) => {
                     warn!(message = "HA: the ZooKeeper session is over; starting a new one.", reason = %why);
-                    self.el.ha.backend_error(Some(why));
-                    unreachable_since.get_or_insert_with(Instant::now);
+                    outage.failed(self.el, &why).await;
                     if sleep_or_stop(Duration::from_millis(200), &shutdown).await {
                         break;
                     }
@@ -381,7 +375,7 @@ impl Contender<'_> {
     }
 
     /// Everything while one session lives: presence, contention, leadership.
-    async fn in_session(&self, client: &zk::Client, told_lost: &mut bool, shutdown: &CancellationToken) -> Ended {
+    async fn in_session(&self, client: &zk::Client, outage: &mut Outage, shutdown: &CancellationToken) -> Ended {
         let zk = self.zk;
         let dir = zk.leader_dir();
         let prefix = match zk::LockPrefix::new_curator(&dir, "latch-") {
@@ -399,7 +393,6 @@ impl Contender<'_> {
         let mut publish = tokio::time::interval(PUBLISH_EVERY);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut published: Option<Vec<u8>> = None;
-        let mut disconnected: Option<Instant> = None;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => {
@@ -423,16 +416,13 @@ impl Contender<'_> {
                 s = state.changed() => match s {
                     zk::SessionState::Disconnected => {
                         // Curator's SUSPENDED: stop acting at once.
-                        disconnected.get_or_insert_with(Instant::now);
-                        self.el.ha.backend_error(Some("the connection to ZooKeeper is lost".into()));
+                        outage.failed(self.el, LOST_CONNECTION).await;
                         if self.el.ha.end_term("the connection to ZooKeeper is lost (suspended)", None) {
                             self.el.audit.record("leadership_lost", None, None, json!({"reason": "the connection to ZooKeeper is lost (suspended)"})).await;
                         }
                     }
                     zk::SessionState::SyncConnected => {
-                        disconnected = None;
-                        *told_lost = false;
-                        self.el.ha.backend_error(None);
+                        outage.over(self.el).await;
                         if let Some(path) = &lock_path
                             && let Err(e) = self.resume(client, path).await
                         {
@@ -450,28 +440,22 @@ impl Contender<'_> {
                         return Ended::Again(why);
                     }
                 },
-                _ = renew.tick(), if lock_path.is_some() && disconnected.is_none() => {
+                _ = renew.tick(), if lock_path.is_some() && !outage.ongoing() => {
                     if let Some(path) = &lock_path
                         && let Err(e) = self.renew(client, path).await
                     {
                         return Ended::Again(e);
                     }
                 }
-                _ = publish.tick(), if disconnected.is_none() => {
+                _ = publish.tick(), if !outage.ongoing() => {
                     let value = presence(&self.el.ha, &self.el.verdicts());
                     if published.as_ref() != Some(&value) && self.publish(client, &value).await.is_ok() {
                         published = Some(value);
                     }
                 }
                 _ = changed(&mut watch) => watch = self.look(client).await,
-                _ = tick.tick() => {
-                    if let Some(since) = disconnected
-                        && since.elapsed() >= zk.ttl
-                        && !*told_lost
-                    {
-                        *told_lost = self.el.tell_lost("the connection to ZooKeeper is lost").await;
-                    }
-                }
+                // People are told once the connection stays lost a lease long.
+                _ = tick.tick(), if outage.ongoing() => outage.failed(self.el, LOST_CONNECTION).await,
             }
         }
     }
