@@ -3,6 +3,7 @@
 # what is missing: protoc (building), a Java 17 JDK (Kafka, and javac for the JMX bridge), Maven
 # (to fetch Kafka), kcat (a real Kafka client for the tests), openssl (test
 # certificates), ansible-core, openssh-server and iproute2 (recovery tests),
+# iptables (high-availability tests),
 # prometheus, chromium, logrotate and systemd (operations tests),
 # man-db, zsh and fish (the package's man pages and completions),
 # systemd-container and mmdebstrap (the hosts test bed), buildah and podman
@@ -24,6 +25,9 @@ command -v ansible-playbook >/dev/null || missing+=(ansible-core)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 command -v ip >/dev/null || missing+=(iproute2)
+# The high-availability tests cut one healer's paths inside its own network
+# namespace (iptables there, never in the machine's own namespace).
+[ -x /usr/sbin/iptables ] || missing+=(iptables)
 # Building: etcd-client compiles etcd's protocol definitions with protoc.
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
 # The high-availability tests: a real etcd cluster.

@@ -560,14 +560,14 @@ impl Host {
 
 /// `program` run by `ip netns exec` in the namespace `name` (which shows
 /// `/etc/netns/NAME/hosts` as its `/etc/hosts`).
-fn netns_command(name: &str, program: &str) -> Command {
+pub(crate) fn netns_command(name: &str, program: &str) -> Command {
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", name, program]);
     cmd
 }
 
 /// Runs `f` on a thread inside the network namespace `/run/netns/NAME`.
-fn in_netns<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+pub(crate) fn in_netns<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
     let path = format!("/run/netns/{name}");
     std::thread::spawn(move || -> anyhow::Result<T> {
         let ns = fs::File::open(&path).with_context(|| format!("open {path}"))?;
@@ -637,11 +637,11 @@ impl LabState {
     }
 }
 
-fn ip(args: &[&str]) -> anyhow::Result<()> {
+pub(crate) fn ip(args: &[&str]) -> anyhow::Result<()> {
     run_ok(Command::new("ip").args(args))
 }
 
-fn run_ok(cmd: &mut Command) -> anyhow::Result<()> {
+pub(crate) fn run_ok(cmd: &mut Command) -> anyhow::Result<()> {
     let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("run {cmd:?}"))?;
     if !out.status.success() {
         bail!("{cmd:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
@@ -722,7 +722,7 @@ fn alive(pid: u32) -> bool {
 
 /// Removes what labs of processes that no longer run left behind (a test
 /// binary killed with SIGKILL cannot clean up after itself).
-fn sweep_leftovers() {
+pub(crate) fn sweep_leftovers() {
     for dir in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"] {
         for e in fs::read_dir(dir).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();

@@ -18,7 +18,6 @@
 
 mod cluster;
 mod config;
-pub mod cut;
 mod daemon;
 mod dist;
 pub mod etcd;
@@ -26,6 +25,7 @@ mod host_cluster;
 pub mod hosts;
 pub mod impact;
 pub mod link;
+pub mod netns;
 mod process;
 mod readiness;
 mod tls;

@@ -1,5 +1,7 @@
 //! Several healers on a real etcd cluster (Debian's `etcd-server`, three
-//! members on 127.0.0.1) in front of a real Kafka cluster: exactly one acts,
+//! members on 127.0.0.1) or a real 3-node ZooKeeper ensemble, in front of a
+//! real Kafka cluster, one healer in a network namespace of its own whose
+//! paths are cut there (`kafka_testbed::netns`): exactly one acts,
 //! a dead or stopped leader is replaced within its lease, a deposed leader's
 //! pending action is fenced, the new leader takes over open incidents
 //! without repeating what ran, nobody acts without the backend, a healer
@@ -10,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kafka_testbed::cut::Cuttable;
 use kafka_testbed::etcd::EtcdCluster;
+use kafka_testbed::netns::Netns;
 use kafka_testbed::{Cluster, Spec};
 use serde_json::Value;
 
@@ -72,6 +74,31 @@ impl Healer {
     fn has(&self, event: &str, pred: impl Fn(&Value) -> bool) -> bool {
         self.run.events(event).iter().any(pred)
     }
+
+    /// From now on the healer runs inside `ns`: every port of 127.0.0.1 its
+    /// configuration names is forwarded into it, its own HTTP port out.
+    fn isolate(&mut self, ns: &Netns) {
+        let own = self.port();
+        for port in ports_named(&std::fs::read_to_string(&self.run.config).unwrap()) {
+            if port != own {
+                ns.reach(port).unwrap();
+            }
+        }
+        ns.expose(own).unwrap();
+        self.run.netns = Some(ns.name().to_string());
+    }
+}
+
+/// Every port a configuration names: `port: N`, `admin_port: N` and `127.0.0.1:N`.
+fn ports_named(text: &str) -> Vec<u16> {
+    let mut ports: Vec<u16> = ["port: ", "127.0.0.1:"]
+        .iter()
+        .flat_map(|before| text.match_indices(before).map(move |(at, _)| &text[at + before.len()..]))
+        .filter_map(|rest| rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())].parse().ok())
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
 }
 
 /// Who holds the election, and its fencing token.
@@ -112,14 +139,17 @@ fn restart_script(root: &Path, cluster: &Cluster) -> (PathBuf, PathBuf, PathBuf)
     let (log, mode) = (root.join("invocations"), root.join("mode"));
     std::fs::write(&mode, "plain").unwrap();
     let bed = cluster.dir().display().to_string();
+    // The brokers live in the machine's network namespace: a healer in one of
+    // its own starts them there, as an action reaches a broker's host.
+    let host = format!("nsenter --net=/proc/{}/ns/net", std::process::id());
     let body = format!(
         "echo \"$KAFKA_HEALER_EPOCH $KAFKA_NODE_ID $KAFKA_ATTEMPT\" >> {log}\n\
          case \"$(cat {mode})\" in\n\
            fail-first) [ \"$KAFKA_ATTEMPT\" = 1 ] && exit 1 ;;\n\
-           linger) {TESTBED} start \"$KAFKA_NODE_ID\" --dir {bed} && sleep 60; exit 0 ;;\n\
+           linger) {host} {TESTBED} start \"$KAFKA_NODE_ID\" --dir {bed} && sleep 60; exit 0 ;;\n\
          esac\n\
-         {TESTBED} kill \"$KAFKA_NODE_ID\" --dir {bed} 2>/dev/null\n{}",
-        start_command(cluster),
+         {TESTBED} kill \"$KAFKA_NODE_ID\" --dir {bed} 2>/dev/null\nexec {host} {}",
+        start_command(cluster).trim_start_matches("exec "),
         log = log.display(),
         mode = mode.display(),
     );
@@ -287,22 +317,15 @@ fn without_the_backend_or_a_second_opinion_nothing_acts() {
         pager.port, pings.port
     );
     let recovery = recovery_section(&scripts);
-    // healer-a reaches etcd, and broker-2, through paths the test can cut.
-    let relays: Vec<Cuttable> = etcd
-        .endpoints()
-        .iter()
-        .map(|e| Cuttable::start(e.rsplit(':').next().unwrap().parse().unwrap()).unwrap())
-        .collect();
-    let through: Vec<String> = relays.iter().map(|r| format!("http://127.0.0.1:{}", r.port)).collect();
-    let ha_a = format!("  endpoints: [{}]\n  confirm_from: 1", through.join(", "));
-    let ha_b = format!("  endpoints: {}\n  confirm_from: 1", etcd.endpoints_yaml());
-    let mut a = Healer::configure("healer-a", &cluster, root, &recovery, &ha_a, &more);
+    // healer-a runs in a network namespace of its own: its paths to etcd and
+    // to broker-2 are cut there, in the kernel, while healer-b's stay whole.
+    let ha = format!("  endpoints: {}\n  confirm_from: 1", etcd.endpoints_yaml());
+    let netns = Netns::create().unwrap();
+    let mut a = Healer::configure("healer-a", &cluster, root, &recovery, &ha, &more);
+    a.isolate(&netns);
+    let etcd_ports: Vec<u16> = etcd.endpoints().iter().map(|e| e.rsplit(':').next().unwrap().parse().unwrap()).collect();
     let broker2 = cluster.node("broker-2").unwrap().port;
-    let to_broker2 = Cuttable::start(broker2).unwrap();
-    let text = std::fs::read_to_string(&a.run.config).unwrap();
-    let text = text.replace(&format!("port: {broker2},"), &format!("port: {},", to_broker2.port));
-    std::fs::write(&a.run.config, text).unwrap();
-    let mut b = Healer::configure("healer-b", &cluster, root, &recovery, &ha_b, &more);
+    let mut b = Healer::configure("healer-b", &cluster, root, &recovery, &ha, &more);
     a.start();
     await_leader(&etcd, "healer-a", Duration::from_secs(15));
     b.start();
@@ -319,20 +342,20 @@ fn without_the_backend_or_a_second_opinion_nothing_acts() {
     });
 
     // 1. healer-a alone cannot reach broker-2; healer-b sees it serving: no restart.
-    to_broker2.cut();
+    netns.cut(broker2, true).unwrap();
     a.run.wait_for("guard_refused", Duration::from_secs(30), |r| r["guard"] == "second_opinion");
     std::thread::sleep(Duration::from_secs(5));
     let refused = a.run.events("guard_refused");
     let why = refused.iter().find(|r| r["guard"] == "second_opinion").unwrap();
     assert!(why["reason"].as_str().unwrap().contains("healer-b see it serving"), "{why:#}");
     assert!(!a.has("attempt_started", |_| true) && !b.has("attempt_started", |_| true));
-    to_broker2.restore();
+    netns.cut(broker2, false).unwrap();
     a.run.wait_for("recovered", Duration::from_secs(30), |r| r["node"] == "broker-2");
     assert!(invocations(&log).is_empty(), "nothing ran: {:?}", invocations(&log));
 
     // 2. healer-a cut off from etcd: it stops acting within its lease, before healer-b leads.
-    for r in &relays {
-        r.cut();
+    for &port in &etcd_ports {
+        netns.cut(port, true).unwrap();
     }
     let lost = a.run.wait_for("leadership_lost", Duration::from_secs(LEASE_S + 2), |_| true);
     let won = b.run.wait_for("leadership_acquired", Duration::from_secs(LEASE_S + 5), |_| true);
@@ -340,8 +363,8 @@ fn without_the_backend_or_a_second_opinion_nothing_acts() {
     cluster.kill("broker-3").unwrap();
     b.run.wait_for("recovered", Duration::from_secs(60), |r| r["node"] == "broker-3");
     assert!(!a.has("attempt_started", |_| true), "the cut-off healer ran nothing");
-    for r in &relays {
-        r.restore();
+    for &port in &etcd_ports {
+        netns.cut(port, false).unwrap();
     }
 
     // 3. etcd's quorum lost: nobody acts, people are told once.
@@ -409,11 +432,25 @@ fn await_leading(healers: &[&Healer], name: &str, limit: Duration) -> i64 {
     }
 }
 
+/// The `n`th (from 0) `event` of `h`, once it is there.
+fn await_nth(h: &Healer, event: &str, n: usize, limit: Duration) -> Value {
+    let started = Instant::now();
+    loop {
+        if let Some(record) = h.run.events(event).into_iter().nth(n) {
+            return record;
+        }
+        assert!(started.elapsed() < limit, "{} has no new `{event}` within {limit:?}", h.name);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The ZooKeeper backend, on a real 3-node ensemble of its own (under a
 /// chroot, with `digest` credentials): a killed leader is replaced within
 /// its session, a stopped one is fenced when it wakes, the incident handed
-/// over; the ensemble's quorum lost, nobody acts, people are told once,
-/// and the repair follows once it is back.
+/// over; a leader cut off from the ensemble (in its network namespace)
+/// stops before another leads; the ensemble's quorum lost, nobody acts,
+/// people are told once, and the repair follows once it is back; the dead
+/// man's switch stops with the last healer.
 #[test]
 fn on_zookeeper_one_acts_a_stopped_leader_is_fenced_and_a_lost_quorum_stops_everyone() {
     let _lock = cluster_lock();
@@ -428,9 +465,16 @@ fn on_zookeeper_one_acts_a_stopped_leader_is_fenced_and_a_lost_quorum_stops_ever
         hosts.join(",")
     );
     let recovery = recovery_section(&scripts);
-    let pager = Receiver::start();
-    let more = format!("notifications:\n  webhook: {{url: \"http://127.0.0.1:{}/hook\"}}", pager.port);
+    let (pager, pings) = (Receiver::start(), Receiver::start());
+    let more = format!(
+        "notifications:\n  webhook: {{url: \"http://127.0.0.1:{}/hook\"}}\n\
+         \x20 dead_mans_switch: {{ping_url: \"http://127.0.0.1:{}/ping\", interval_seconds: 1}}",
+        pager.port, pings.port
+    );
+    // healer-a in a network namespace of its own: its path to the ensemble is cut there.
+    let netns = Netns::create().unwrap();
     let mut a = Healer::configure("healer-a", &cluster, root, &recovery, &ha, &more);
+    a.isolate(&netns);
     let mut b = Healer::configure("healer-b", &cluster, root, &recovery, &ha, &more);
     for h in [&mut a, &mut b] {
         h.run.env.push(("KSH_TEST_ZK_PASSWORD".into(), "zk-secret-word".into()));
@@ -500,27 +544,53 @@ fn on_zookeeper_one_acts_a_stopped_leader_is_fenced_and_a_lost_quorum_stops_ever
     });
     std::fs::write(&mode, "plain").unwrap();
 
-    // 3. The ensemble's quorum lost: the leader stops at once (suspended), nobody acts, one message.
+    // 3. The leader cut off from the ensemble (SUSPENDED): it stops acting at
+    // once, before healer-b leads on the expired session (LOST); it follows once back.
+    let ensemble_ports: Vec<u16> = ensemble.zookeepers().map(|z| z.port).collect();
+    let (lost_before, won_before) = (a.run.events("leadership_lost").len(), b.run.events("leadership_acquired").len());
+    for &port in &ensemble_ports {
+        netns.cut(port, true).unwrap();
+    }
+    let lost = await_nth(&a, "leadership_lost", lost_before, Duration::from_secs(LEASE_S + 2));
+    let won = await_nth(&b, "leadership_acquired", won_before, Duration::from_secs(LEASE_S + 5));
+    assert!(lost["ts"].as_str() < won["ts"].as_str(), "no overlap: healer-a stopped {lost} before healer-b led {won}");
+    for &port in &ensemble_ports {
+        netns.cut(port, false).unwrap();
+    }
+    crate::support::wait_until("healer-a follows healer-b", Duration::from_secs(20), || {
+        let s = a.status()?;
+        (s["ha"]["role"] == "follower" && s["ha"]["leader"] == "healer-b").then_some(())
+    });
+
+    // 4. The ensemble's quorum lost: the leader stops at once, nobody acts, one message.
+    let lost_before = b.run.events("leadership_lost").len();
     ensemble.kill("zk-2").unwrap();
     ensemble.kill("zk-3").unwrap();
-    a.run.wait_for("leadership_lost", Duration::from_secs(LEASE_S + 2), |_| true);
+    await_nth(&b, "leadership_lost", lost_before, Duration::from_secs(LEASE_S + 2));
     cluster.kill("broker-3").unwrap();
     std::thread::sleep(Duration::from_secs(12));
     assert!(!a.has("attempt_started", |r| r["node"] == "broker-3"));
     assert!(!b.has("attempt_started", |r| r["node"] == "broker-3"));
-    let told: Vec<Value> = pager
-        .json()
-        .into_iter()
-        .filter(|n| n.to_string().contains("led last and cannot reach the coordination backend (ZooKeeper"))
-        .collect();
-    assert_eq!(told.len(), 1, "one message for both healers: {told:#?}");
-    assert!(told[0].to_string().contains("healer healer-a led last"), "{told:#?}");
+    let told = |who: &str| -> Vec<Value> {
+        let text = format!("healer {who} led last and cannot reach the coordination backend (ZooKeeper");
+        pager.json().into_iter().filter(|n| n.to_string().contains(&text)).collect()
+    };
+    assert_eq!(told("healer-b").len(), 1, "one message for both healers: {:#?}", told("healer-b"));
+    assert!(told("healer-a").len() <= 1, "healer-a, cut off alone in step 3, said so at most once");
     ensemble.start_node("zk-2").unwrap();
     ensemble.start_node("zk-3").unwrap();
     let repaired = |h: &Healer| h.has("recovered", |r| r["node"] == "broker-3");
     crate::support::wait_until("broker-3 repaired once the quorum is back", Duration::from_secs(90), || {
         (repaired(&a) || repaired(&b)).then_some(())
     });
+
+    // 5. The dead man's switch, on this backend too: pings while a healer runs, none after.
+    a.run.kill();
+    b.run.kill();
+    let pinged = pings.accepted().len();
+    assert!(pinged > 10, "both healers pinged every second: {pinged}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(pings.accepted().len(), pinged, "no healer runs, no ping");
     // The password is in no log.
     for h in [&a, &b] {
         for file in ["application.log", "audit.log", "stderr.log"] {

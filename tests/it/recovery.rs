@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use kafka_testbed::netns::Netns;
 use kafka_testbed::{Cluster, Spec, cluster_section};
 use serde_json::Value;
 
@@ -22,6 +23,8 @@ pub(crate) struct Run {
     pub config: PathBuf,
     /// Environment the daemon gets on top of the test's own.
     pub env: Vec<(String, String)>,
+    /// The network namespace the daemon runs in (`ip netns exec`), if not the machine's.
+    pub netns: Option<String>,
     child: Option<Child>,
 }
 
@@ -36,7 +39,15 @@ impl Run {
 
     pub(crate) fn spawn(&mut self, args: &[&str]) {
         let stderr = std::fs::File::create(self.dir.join("stderr.log")).unwrap();
-        let child = bin()
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_kafka-self-healing")]);
+                cmd
+            }
+            None => bin(),
+        };
+        let child = cmd
             .args(["run", "--config"])
             .arg(&self.config)
             .args(args)
@@ -368,7 +379,7 @@ fn a_daemon_killed_mid_attempt_resumes_without_repeating_and_an_isolated_monitor
 
     // The monitor in a network namespace of its own cannot reach the cluster:
     // every node looks down, so it acts on none and escalates once.
-    let netns = Netns::create();
+    let netns = Netns::create().unwrap();
     let iso_dir = tempfile::tempdir().unwrap();
     let iso = Run::start_in(&netns, &cluster, iso_dir.path(), &recovery);
     let escalation = iso.wait_for("escalated", Duration::from_secs(30), |r| r["scope"] == "cluster");
@@ -379,42 +390,12 @@ fn a_daemon_killed_mid_attempt_resumes_without_repeating_and_an_isolated_monitor
     assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), 3);
 }
 
-/// A network namespace with only its own loopback, deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn create() -> Netns {
-        let name = format!("ksh-iso-{}", std::process::id());
-        let ok = |args: &[&str]| {
-            let out = run(Command::new("ip").args(args));
-            assert!(out.status.success(), "ip {args:?}: {}", stderr(&out));
-        };
-        ok(&["netns", "add", &name]);
-        let ns = Netns(name.clone());
-        ok(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"]);
-        ns
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "delete", &self.0]).status();
-    }
-}
-
 impl Run {
     /// Like `start`, with the daemon inside `netns`.
     fn start_in(netns: &Netns, cluster: &Cluster, dir: &Path, recovery: &str) -> Run {
         let mut r = Run::start_config_only(cluster, dir, recovery);
-        let child = Command::new("ip")
-            .args(["netns", "exec", &netns.0, env!("CARGO_BIN_EXE_kafka-self-healing"), "run", "--config"])
-            .arg(&r.config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ip netns exec");
-        r.child = Some(child);
-        r.wait_for("daemon_started", Duration::from_secs(20), |_| true);
+        r.netns = Some(netns.name().to_string());
+        r.spawn(&[]);
         r
     }
 
@@ -434,7 +415,7 @@ impl Run {
             crate::support::http_line()
         );
         let config = write_temp(dir, "config.yaml", &text);
-        Run { dir: dir.to_path_buf(), config, env: Vec::new(), child: None }
+        Run { dir: dir.to_path_buf(), config, env: Vec::new(), netns: None, child: None }
     }
 }
 
@@ -796,7 +777,7 @@ fn a_broker_replaying_its_logs_is_not_restarted_again() {
             crate::support::http_line(),
         ),
     );
-    let mut daemon = Run { dir: d.to_path_buf(), config, env: Vec::new(), child: None };
+    let mut daemon = Run { dir: d.to_path_buf(), config, env: Vec::new(), netns: None, child: None };
     daemon.spawn(&[]);
     std::thread::sleep(Duration::from_secs(3));
 
