@@ -59,7 +59,7 @@ impl Netns {
 
     /// `program` run inside the namespace.
     pub fn command(&self, program: &str) -> Command {
-        netns_command(&self.name, program)
+        command_in(&self.name, program)
     }
 
     /// Inside the namespace, `127.0.0.1:port` leads to the machine's `127.0.0.1:port`.
@@ -91,6 +91,12 @@ impl Netns {
         }
         Ok(())
     }
+}
+
+/// `program` run inside the namespace called `name` (a [`Netns::name`]),
+/// for a caller that keeps the name rather than the namespace.
+pub fn command_in(name: &str, program: &str) -> Command {
+    netns_command(name, program)
 }
 
 impl Drop for Netns {

@@ -323,8 +323,7 @@ fn without_the_backend_or_a_second_opinion_nothing_acts() {
     let netns = Netns::create().unwrap();
     let mut a = Healer::configure("healer-a", &cluster, root, &recovery, &ha, &more);
     a.isolate(&netns);
-    let etcd_ports: Vec<u16> =
-        etcd.endpoints().iter().map(|e| e.rsplit(':').next().unwrap().parse().unwrap()).collect();
+    let etcd_ports = ports_named(&etcd.endpoints_yaml());
     let broker2 = cluster.node("broker-2").unwrap().port;
     let mut b = Healer::configure("healer-b", &cluster, root, &recovery, &ha, &more);
     a.start();

@@ -40,11 +40,7 @@ impl Run {
     pub(crate) fn spawn(&mut self, args: &[&str]) {
         let stderr = std::fs::File::create(self.dir.join("stderr.log")).unwrap();
         let mut cmd = match &self.netns {
-            Some(ns) => {
-                let mut cmd = Command::new("ip");
-                cmd.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_kafka-self-healing")]);
-                cmd
-            }
+            Some(ns) => kafka_testbed::netns::command_in(ns, env!("CARGO_BIN_EXE_kafka-self-healing")),
             None => bin(),
         };
         let child = cmd
