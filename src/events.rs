@@ -1,7 +1,7 @@
 //! The events notifications ride on.
 //!
-//! Owns: the vocabulary of what happened — an incident's steps (opened, an
-//! attempt finished, its catch-up timed out, recovered, escalated) and the daemon's own events (a
+//! Owns: the vocabulary of what happened — an incident's steps (opened, failed
+//! again soon after a recovery, an attempt finished, its catch-up timed out, recovered, escalated) and the daemon's own events (a
 //! cluster-wide event, a system error, a reload, degraded performance).
 //! Must never: depend on who sends or who receives them (recovery, telemetry
 //! and the application send; notify and the API receive).
@@ -24,6 +24,15 @@ pub enum Event {
     },
     Recovered {
         incident: IncidentRecord,
+    },
+    /// It failed again within `recovery.cooldown_seconds` of its last
+    /// recovery (`repeat` such failures in a row): restarted at `restart_at`
+    /// (epoch millis), after a delay that grows with each repeat.
+    FailedAgain {
+        incident: IncidentRecord,
+        repeat: u32,
+        recovered_ago_s: u64,
+        restart_at: i64,
     },
     /// It serves again, but has not caught up on its partitions within
     /// `recovery.isr_catch_up_timeout_seconds`: the incident stays open, degraded.

@@ -332,12 +332,17 @@ section! {
         max_failed_fraction: f64 = 0.4,
         /// Attempts started in the cluster per rolling hour, at most.
         max_actions_per_hour: u32 = 20,
-        /// After a node recovered, time before it may be acted on again.
+        /// A node that fails again within this long of its last recovery is a
+        /// repeat: its first restart waits the retry policy's delay for the
+        /// repeat (`initial_delay_seconds` × `backoff_multiplier`^(k−1) for the
+        /// k-th repeat in a row, at most `max_delay_seconds`), told once by an
+        /// `on_failed_again` notification; the repeat that reaches
+        /// `max_attempts`, or one that flaps, is escalated at once.
         cooldown_seconds: Seconds = 300.0,
         /// An incident a guard holds back this long (a quorum or ISR that does
         /// not come back, facts that cannot be had, the hourly budget) is
         /// escalated, naming the guard and why. Operator holds (pause,
-        /// maintenance, blackout) and the cooldown are exempt: they end by themselves.
+        /// maintenance, blackout) are exempt: they end by themselves.
         guard_wait_escalate_seconds: Seconds = 300.0,
         /// A broker that stopped cleanly (ZooKeeper mode: its registration removed
         /// within 3 s of its port closing; KRaft: fenced by the controller within
@@ -799,6 +804,9 @@ section! {
         on_recovery_failure: bool = false,
         /// A node recovered.
         on_recovery_success: bool = true,
+        /// A node failed again within `recovery.cooldown_seconds` of recovering:
+        /// when it is restarted (after a delay that grows with each repeat).
+        on_failed_again: bool = true,
         /// A broker serves again but is still behind on some partitions after
         /// `recovery.isr_catch_up_timeout_seconds`.
         on_catch_up_timeout: bool = true,
@@ -1170,6 +1178,8 @@ closed_set! {
         RecoveryFailure = "on_recovery_failure",
         /// A node recovered.
         RecoverySuccess = "on_recovery_success",
+        /// A node failed again soon after it recovered.
+        FailedAgain = "on_failed_again",
         /// A broker serves again but did not catch up on its partitions in time.
         CatchUpTimeout = "on_catch_up_timeout",
         /// Attempts are exhausted, or a guard held too long: escalated.

@@ -72,6 +72,7 @@ pub fn trigger_of(event: &Event) -> Option<Trigger> {
         Event::AttemptFinished { attempt, .. } if attempt.success == Some(true) => return None,
         Event::AttemptFinished { .. } => Trigger::RecoveryFailure,
         Event::Recovered { .. } => Trigger::RecoverySuccess,
+        Event::FailedAgain { .. } => Trigger::FailedAgain,
         Event::CatchUpTimedOut { .. } => Trigger::CatchUpTimeout,
         Event::Escalated { .. } => Trigger::MaxRetriesExceeded,
         Event::ClusterEvent { .. } => Trigger::Isolation,
@@ -88,6 +89,7 @@ pub fn enabled(config: &Config, trigger: Trigger) -> bool {
         Trigger::FailureDetected => t.on_failure_detected,
         Trigger::RecoveryFailure => t.on_recovery_failure,
         Trigger::RecoverySuccess => t.on_recovery_success,
+        Trigger::FailedAgain => t.on_failed_again,
         Trigger::CatchUpTimeout => t.on_catch_up_timeout,
         Trigger::MaxRetriesExceeded => t.on_max_retries_exceeded,
         Trigger::Isolation => t.on_isolation,
@@ -140,6 +142,7 @@ pub fn compose(config: &Config, event: &Event, cluster_state: Option<&str>) -> O
     let cluster = &config.cluster.name;
     let templates = config.notifications.smtp.as_ref().map(|s| s.templates.clone()).unwrap_or_default();
     let state = cluster_state.unwrap_or("unknown");
+    let failed_again_next;
     let (incident, severity, resolved, subject, next) = match event {
         Event::Opened { incident } => (
             Some(incident),
@@ -162,6 +165,28 @@ pub fn compose(config: &Config, event: &Event, cluster_state: Option<&str>) -> O
             fill(&templates.recovery_subject, cluster, Some(incident)),
             "Nothing to do. Check why it failed when convenient (the node's logs around the failure time).",
         ),
+        Event::FailedAgain { incident, repeat, restart_at, .. } => {
+            let in_s = ((*restart_at - incident.opened_at).max(0) as f64 / 1000.0).round();
+            failed_again_next = format!(
+                "It is restarted at {} ({in_s:.0}s after it failed: the retry policy's delay for the {} failure in a row \
+                 within recovery.cooldown_seconds; each further one waits longer). If it fails again that soon \
+                 max_attempts times in a row, or flaps (monitoring.flapping), it is escalated instead. Look at why it \
+                 does not stay up (its server.log around both failures).",
+                rfc3339(from_millis(*restart_at)),
+                crate::recovery::lifecycle::ordinal(*repeat)
+            );
+            (
+                Some(incident),
+                "error",
+                false,
+                fill(
+                    "[FAILED AGAIN] {node_id} ({node_type}) failed again soon after it recovered in {cluster}",
+                    cluster,
+                    Some(incident),
+                ),
+                failed_again_next.as_str(),
+            )
+        }
         Event::CatchUpTimedOut { incident, behind } => (
             Some(incident),
             "warning",
@@ -239,6 +264,12 @@ pub fn compose(config: &Config, event: &Event, cluster_state: Option<&str>) -> O
             let more = if more > 0 { format!(" and {more} more") } else { String::new() };
             body.push_str(&format!("Still behind on {} partition(s): {}{more}\n", behind.len(), shown.join(", ")));
         }
+        if let Event::FailedAgain { recovered_ago_s, repeat, incident, .. } = event {
+            let previous = incident.previous_recovered_at.map(|at| rfc3339(from_millis(at))).unwrap_or_default();
+            body.push_str(&format!(
+                "Failed again: {recovered_ago_s}s after it recovered ({previous}); repeat {repeat} in a row within recovery.cooldown_seconds\n"
+            ));
+        }
         if let Event::Escalated { reason, refusals, .. } = event {
             body.push_str(&format!("Escalated because: {reason}\n"));
             if !refusals.is_empty() {
@@ -282,6 +313,7 @@ pub fn template_of(config: &Config, trigger: Trigger) -> Option<&crate::config::
         Trigger::MaxRetriesExceeded => Some(&t.on_max_retries_exceeded),
         Trigger::Isolation => Some(&t.on_isolation),
         Trigger::CatchUpTimeout
+        | Trigger::FailedAgain
         | Trigger::SystemError
         | Trigger::ConfigurationChange
         | Trigger::PerformanceDegradation => None,
@@ -442,6 +474,36 @@ mod tests {
             n.subject.starts_with("[SYSTEM ERROR]")
                 && n.body.contains("Reason: the state store refuses writes: disk full")
         );
+    }
+
+    #[test]
+    fn a_failure_soon_after_a_recovery_says_when_the_restart_comes_and_what_follows() {
+        let yaml = "cluster:\n  name: prod\n  kafka_brokers:\n    - {node_id: k1, host: kafka1, broker_id: 1}\n";
+        let config = crate::setup::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
+        let opened = incident().opened_at;
+        let repeat = IncidentRecord {
+            state: IncidentState::Open,
+            attempts: Vec::new(),
+            outcome: None,
+            repeat: 1,
+            previous_recovered_at: Some(opened - 36_000),
+            ..incident()
+        };
+        let event =
+            Event::FailedAgain { incident: repeat, repeat: 1, recovered_ago_s: 36, restart_at: opened + 10_000 };
+        let n = compose(&config, &event, None).unwrap();
+        assert_eq!((n.trigger.as_str(), n.severity.as_str(), n.resolved), ("on_failed_again", "error", false));
+        assert_eq!(n.subject, "[FAILED AGAIN] k1 (kafka_broker) failed again soon after it recovered in prod");
+        for needle in [
+            "Failed again: 36s after it recovered (2026-11-24T16:28:57.123Z); repeat 1 in a row",
+            "It is restarted at 2026-11-24T16:29:43.123Z (10s after it failed",
+            "the 1st failure in a row within recovery.cooldown_seconds",
+            "max_attempts times in a row, or flaps (monitoring.flapping), it is escalated instead",
+        ] {
+            assert!(n.body.contains(needle), "missing `{needle}` in:\n{}", n.body);
+        }
+        // On by default: a failure soon after a recovery is never held in silence.
+        assert!(enabled(&config, Trigger::FailedAgain));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use tracing::{error, info};
 
 use super::guards::{self, RefusalKind};
 use super::journal::Journal;
-use super::lifecycle::{Lifecycle, Next, Observed, Settings, TICK};
+use super::lifecycle::{Lifecycle, Next, Observed, Repeat, Settings, TICK};
 use super::opening::{self, Opening, Stop};
 use super::policy::RetryPolicy;
 use super::state::{EngineStatus, State};
@@ -252,6 +252,7 @@ impl Engine {
         }
         let v = self.board.snapshot(&node.id).and_then(|s| s.verdict);
         let opened = SystemTime::now();
+        let (repeat, previous_recovered_at) = self.repeat_of(node, millis(opened)).await;
         let incident = IncidentRecord {
             id: incident_id(&node.id, opened),
             node: node.id.clone(),
@@ -263,6 +264,8 @@ impl Engine {
             closed_at: None,
             outcome: None,
             attempts: Vec::new(),
+            repeat,
+            previous_recovered_at,
             ..IncidentRecord::default()
         };
         if self.journal.detected(&incident).await.is_err() {
@@ -270,6 +273,27 @@ impl Engine {
             return;
         }
         self.spawn_incident(node.clone(), incident, tracker, shutdown);
+    }
+
+    /// Whether a new incident of `node` opened at `now` (epoch millis) is a
+    /// repeat: its previous incident recovered less than
+    /// `recovery.cooldown_seconds` ago. Its place in that row, and when the
+    /// previous one recovered; `(0, None)` otherwise, and when the store cannot
+    /// tell (then it is told as a first failure, and restarted at once).
+    async fn repeat_of(&self, node: &Node, now: i64) -> (u32, Option<i64>) {
+        let cooldown = (self.config.recovery.cooldown_seconds.0 * 1000.0) as i64;
+        let id = node.id.clone();
+        match self.journal.store.call(move |c| crate::store::records::last_recovered(c, &id)).await {
+            Ok(Some(last)) => match last.closed_at {
+                Some(at) if now - at < cooldown => (last.repeat + 1, Some(at)),
+                _ => (0, None),
+            },
+            Ok(None) => (0, None),
+            Err(e) => {
+                error!(message = "Recovery: cannot read the node's last incident; a failure soon after a recovery is not told as a repeat.", node = %node.id, error = %e);
+                (0, None)
+            }
+        }
     }
 
     /// An audit record written without holding up the caller (which holds the state's lock).
@@ -323,17 +347,22 @@ impl Engine {
         let last_end = incident.attempts.last().and_then(|a| a.finished_at).map(from_millis);
         let jitter = rand::random::<f64>() * 2.0 - 1.0;
         let mut life = Lifecycle::new(self.settings(&node.id), incident.attempts.len() as u32, last_end, jitter);
+        if let (1.., Some(at)) = (incident.repeat, incident.previous_recovered_at) {
+            life = life.repeating(Repeat { n: incident.repeat, recovered_at: from_millis(at) });
+        }
         loop {
             if !self.ha.acting(&shutdown) {
                 return;
             }
             // Its broker id may have been learned from the metadata meanwhile.
             node = self.resolved(&node);
-            let since = self.board.snapshot(&node.id).map(|s| s.since.elapsed());
+            let snapshot = self.board.snapshot(&node.id);
+            let since = snapshot.as_ref().map(|s| s.since.elapsed());
             let observed = Observed {
                 state: self.board.state(&node.id),
                 self_recovery: self.reports_self_recovery(&node.id),
                 failed_at: SystemTime::now() - since.unwrap_or_default(),
+                flapping: snapshot.is_some_and(|s| s.flapping),
             };
             let step = life.next(&observed, SystemTime::now());
             for note in &step.notes {
@@ -345,10 +374,7 @@ impl Engine {
             };
             match next {
                 Next::Recovered(by) => match self.await_whole(&node, &mut incident, &shutdown).await {
-                    Whole::Done => {
-                        self.state().recovered_at.insert(node.id.clone(), Instant::now());
-                        return self.journal.recovered(&node, &mut incident, by).await;
-                    }
+                    Whole::Done => return self.journal.recovered(&node, &mut incident, by).await,
                     Whole::FailedAgain => life.failed_again(SystemTime::now()),
                     Whole::Stopping => return,
                 },

@@ -9,7 +9,7 @@
 //! or change anything it reads.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use tracing::debug;
 
@@ -150,22 +150,24 @@ impl Engine {
         None
     }
 
-    /// A guard input where nothing stands in the way; callers fill in the facts.
-    pub(super) fn calm_input(&self, role: Role) -> GuardInput {
+    /// The cluster-wide guards' input (isolation, mass failure), and the
+    /// operator's holds when `late_refusal` fills them in: every per-node fact
+    /// is one that lets those guards alone speak. Never the input of a
+    /// decision to act: that is `guard_input`, which sets every field.
+    pub(super) fn cluster_input(&self) -> GuardInput {
         let r = &self.config.recovery;
         GuardInput {
-            role,
+            role: Role::KafkaBroker,
             running: false,
             flapping: false,
-            isolated: false,
-            failed_nodes: 0,
+            isolated: self.board.isolated(),
+            failed_nodes: self.failed_processes(),
             total_nodes: self.processes(self.nodes.iter()),
             max_failed_fraction: r.max_failed_fraction,
             paused: None,
             maintenance: None,
             blackout: None,
-            cooldown_left: None,
-            actions_last_hour: 0,
+            actions_last_hour: Ok(0),
             max_actions_per_hour: r.max_actions_per_hour,
             in_flight: Vec::new(),
             sibling_in_flight: false,
@@ -176,15 +178,6 @@ impl Engine {
             gate: r.running_broker_gate,
             cluster_counts_it: None,
             second_opinion: None,
-        }
-    }
-
-    /// The cluster-wide guards' input (isolation, mass failure) alone.
-    pub(super) fn cluster_input(&self) -> GuardInput {
-        GuardInput {
-            isolated: self.board.isolated(),
-            failed_nodes: self.failed_processes(),
-            ..self.calm_input(Role::KafkaBroker)
         }
     }
 
@@ -236,33 +229,39 @@ impl Engine {
         };
         let second_opinion = self.ha.second_opinion(&node.id).await;
         let hour_ago = now_ms() - 3_600_000;
-        let actions_last_hour =
-            self.journal.store.call(move |c| records::attempts_started_since(c, hour_ago)).await.unwrap_or(u32::MAX);
+        let actions_last_hour = self
+            .journal
+            .store
+            .call(move |c| records::attempts_started_since(c, hour_ago))
+            .await
+            .map_err(|e| e.to_string());
         let r = &self.config.recovery;
-        let failed_nodes = self.failed_processes();
         let state = self.state();
-        let cooldown_left = state
-            .recovered_at
-            .get(&node.id)
-            .map(|at| (*at + r.cooldown_seconds.duration()).saturating_duration_since(Instant::now()))
-            .filter(|d| !d.is_zero());
         let now = SystemTime::now();
+        // Every field set here: a guard added later cannot default to "allowed".
         GuardInput {
+            role: node.role,
             running,
             flapping: snapshot.as_ref().is_some_and(|s| s.flapping),
             isolated: self.board.isolated(),
-            failed_nodes,
+            failed_nodes: self.failed_processes(),
+            total_nodes: self.processes(self.nodes.iter()),
+            max_failed_fraction: r.max_failed_fraction,
             paused: state.paused(now_ms()),
             maintenance: state.in_maintenance(&node.id),
             blackout: guards::blackout_at(&self.config.monitoring.blackout_periods, &|tz| guards::wall_clock(now, tz)),
-            cooldown_left,
             actions_last_hour,
+            max_actions_per_hour: r.max_actions_per_hour,
+            // The engine fills the slots in under its lock.
+            in_flight: Vec::new(),
+            sibling_in_flight: false,
+            max_parallel: r.max_parallel as usize,
             peers,
             at_min_isr,
             short_elsewhere,
+            gate,
             cluster_counts_it,
             second_opinion,
-            ..self.calm_input(node.role)
         }
     }
 

@@ -6,8 +6,6 @@
 //! Must never: look at the clock or the network itself, or let an action
 //! through when a guard cannot tell (missing facts refuse).
 
-use std::time::Duration;
-
 use crate::config::{BlackoutPeriod, RunningBrokerGate, Timezone};
 use crate::ha::opinion::SecondOpinion;
 use crate::topology::Role;
@@ -43,9 +41,9 @@ pub struct GuardInput {
     pub maintenance: Option<String>,
     /// Inside a blackout period; the text names it.
     pub blackout: Option<String>,
-    /// Remaining cooldown after the node's last recovery.
-    pub cooldown_left: Option<Duration>,
-    pub actions_last_hour: u32,
+    /// Attempts started in the cluster in the last hour; `Err` when the
+    /// store could not say (then nothing runs: the budget cannot be kept).
+    pub actions_last_hour: Result<u32, String>,
     pub max_actions_per_hour: u32,
     /// Roles of the actions running now on other nodes.
     pub in_flight: Vec<Role>,
@@ -95,13 +93,13 @@ pub enum RefusalKind {
 
 impl Refusal {
     /// Whether this refusal ends without anyone doing anything: an operator's
-    /// hold (maintenance, pause, blackout) ends when the operator said, the
-    /// cooldown counts down, and a cluster-wide event was escalated once for
-    /// all. Any other guard that holds an incident for longer than
+    /// hold (maintenance, pause, blackout) ends when the operator said, and a
+    /// cluster-wide event was escalated once for all. (A failure soon after a
+    /// recovery is no guard's: the lifecycle restarts it after a growing delay
+    /// and says so, see `lifecycle::Repeat`.) Any other guard that holds an incident for longer than
     /// `recovery.guard_wait_escalate_seconds` is escalated.
     pub fn ends_by_itself(&self) -> bool {
-        self.kind == RefusalKind::ClusterEvent
-            || matches!(self.guard, "maintenance" | "paused" | "blackout" | "cooldown")
+        self.kind == RefusalKind::ClusterEvent || matches!(self.guard, "maintenance" | "paused" | "blackout")
     }
 }
 
@@ -159,22 +157,24 @@ pub fn check(i: &GuardInput) -> Result<(), Refusal> {
     if let Some(window) = &i.blackout {
         return refuse("blackout", RefusalKind::Wait, format!("inside the blackout period {window}"));
     }
-    if let Some(left) = i.cooldown_left {
-        return refuse(
-            "cooldown",
-            RefusalKind::Wait,
-            format!("the node recovered recently; {}s of recovery.cooldown_seconds left", left.as_secs()),
-        );
-    }
-    if i.actions_last_hour >= i.max_actions_per_hour {
-        return refuse(
-            "budget",
-            RefusalKind::Wait,
-            format!(
-                "{} actions in the last hour (recovery.max_actions_per_hour is {})",
-                i.actions_last_hour, i.max_actions_per_hour
-            ),
-        );
+    match &i.actions_last_hour {
+        Ok(n) if *n >= i.max_actions_per_hour => {
+            return refuse(
+                "budget",
+                RefusalKind::Wait,
+                format!("{n} actions in the last hour (recovery.max_actions_per_hour is {})", i.max_actions_per_hour),
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            return refuse(
+                "budget",
+                RefusalKind::Wait,
+                format!(
+                    "the actions of the last hour cannot be counted ({e}): recovery.max_actions_per_hour cannot be kept, so nothing runs until the state store answers"
+                ),
+            );
+        }
     }
     if let Some(evidence) = &i.cluster_counts_it {
         return refuse(
@@ -268,7 +268,7 @@ pub fn consulted(i: &GuardInput) -> serde_json::Value {
         "failed_nodes": i.failed_nodes,
         "total_nodes": i.total_nodes,
         "actions_running_elsewhere": i.in_flight.len(),
-        "actions_last_hour": i.actions_last_hour,
+        "actions_last_hour": i.actions_last_hour.as_ref().ok(),
     });
     if matches!(i.role, Role::Zookeeper | Role::KraftController) {
         v["quorum"] = serde_json::json!({"members": i.peers.members, "other_members_serving": i.peers.serving_others});
@@ -320,6 +320,7 @@ pub fn wall_clock(now: std::time::SystemTime, tz: Timezone) -> (usize, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn calm(role: Role) -> GuardInput {
         GuardInput {
@@ -333,8 +334,7 @@ mod tests {
             paused: None,
             maintenance: None,
             blackout: None,
-            cooldown_left: None,
-            actions_last_hour: 0,
+            actions_last_hour: Ok(0),
             max_actions_per_hour: 20,
             in_flight: Vec::new(),
             sibling_in_flight: false,
@@ -396,8 +396,11 @@ mod tests {
         assert_eq!(guard(&GuardInput { paused: Some("until resumed".into()), ..b() }), Some("paused"));
         assert_eq!(guard(&GuardInput { maintenance: Some("until 10:00".into()), ..b() }), Some("maintenance"));
         assert_eq!(guard(&GuardInput { blackout: Some("02:00-03:00 utc".into()), ..b() }), Some("blackout"));
-        assert_eq!(guard(&GuardInput { cooldown_left: Some(Duration::from_secs(9)), ..b() }), Some("cooldown"));
-        assert_eq!(guard(&GuardInput { actions_last_hour: 20, ..b() }), Some("budget"));
+        assert_eq!(guard(&GuardInput { actions_last_hour: Ok(20), ..b() }), Some("budget"));
+        // A store that cannot count is no budget of 4294967295: nothing runs, and it says why.
+        let unknown = check(&GuardInput { actions_last_hour: Err("disk I/O error".into()), ..b() }).unwrap_err();
+        assert_eq!(unknown.guard, "budget");
+        assert!(unknown.reason.contains("cannot be counted (disk I/O error)"), "{}", unknown.reason);
         assert_eq!(guard(&GuardInput { in_flight: vec![Role::KafkaBroker], ..b() }), Some("max_parallel"));
         assert_eq!(guard(&GuardInput { sibling_in_flight: true, max_parallel: 5, ..b() }), Some("same_process"));
         let two = GuardInput { in_flight: vec![Role::KafkaBroker], max_parallel: 2, ..b() };

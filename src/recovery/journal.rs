@@ -137,6 +137,30 @@ impl Journal {
                     json!({"guard": hold.guard, "held_s": (held_s * 10.0).round() / 10.0, "last_reason": hold.reason});
                 self.record("guard_released", Some(node), Some(id), details).await;
             }
+            Note::FailedAgain { repeat, recovered_ago, restart_in } => {
+                let restart_at = SystemTime::now() + *restart_in;
+                warn!(
+                    message = "Recovery: the node failed again soon after it recovered; restarting it after a delay that grows with each repeat.",
+                    node,
+                    incident = id,
+                    repeat,
+                    recovered_ago_s = recovered_ago.as_secs(),
+                    restart_in_s = restart_in.as_secs(),
+                );
+                let details = json!({
+                    "repeat": repeat,
+                    "recovered_ago_s": recovered_ago.as_secs(),
+                    "restart_in_s": restart_in.as_secs(),
+                    "restart_at": rfc3339(restart_at),
+                });
+                self.record("failed_again", Some(node), Some(id), details).await;
+                let _ = self.events.send(Event::FailedAgain {
+                    incident: incident.clone(),
+                    repeat: *repeat,
+                    recovered_ago_s: recovered_ago.as_secs(),
+                    restart_at: millis(restart_at),
+                });
+            }
         }
     }
 

@@ -6,8 +6,10 @@
 //! itself (and when that has stalled), systemd restarting the unit itself
 //! (bounded), the action ladder and `max_attempts`, the backoff between
 //! attempts (across restarts of the daemon), a guard's hold and its
-//! de-duplication, escalation of a hold that lasts too long, and who gets
-//! the credit when the node serves again.
+//! de-duplication, escalation of a hold that lasts too long, a repeat
+//! failure soon after a recovery (restarted after a delay that grows with
+//! each repeat, told once, escalated when restarts do not hold), and who
+//! gets the credit when the node serves again.
 //! Must never: do I/O, read a clock of its own, or sleep: the engine brings
 //! the observations and the time, and carries the decisions out.
 
@@ -50,6 +52,18 @@ pub struct Observed {
     pub self_recovery: Option<(Cause, String)>,
     /// When the node was last seen failing (the start of its current state).
     pub failed_at: SystemTime,
+    /// More state changes than `monitoring.flapping` allows, lately.
+    pub flapping: bool,
+}
+
+/// The node failed again within `recovery.cooldown_seconds` of its last
+/// recovery: this incident is a repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repeat {
+    /// Its place in a row of such incidents (1: the first failure soon after a recovery).
+    pub n: u32,
+    /// When the previous incident recovered.
+    pub recovered_at: SystemTime,
 }
 
 /// Who restarted a node that serves again.
@@ -98,6 +112,9 @@ pub enum Note {
     Held { hold: Hold, attempt: u32 },
     /// The guard that held it back let go.
     Released { hold: Hold, held: Duration },
+    /// It failed again `recovered_ago` after its last recovery (repeat `repeat`
+    /// in a row): the first restart runs after `restart_in`, not at once.
+    FailedAgain { repeat: u32, recovered_ago: Duration, restart_in: Duration },
 }
 
 /// What comes next.
@@ -176,6 +193,9 @@ pub struct Lifecycle {
     /// the restart now credited (cleared once it stalled).
     systemd_since: Option<SystemTime>,
     systemd_restarted: bool,
+    /// A repeat failure, and when its first restart is due once told.
+    repeat: Option<Repeat>,
+    repeat_due: Option<SystemTime>,
 }
 
 impl Lifecycle {
@@ -195,7 +215,15 @@ impl Lifecycle {
             unit_asked: None,
             systemd_since: None,
             systemd_restarted: false,
+            repeat: None,
+            repeat_due: None,
         }
+    }
+
+    /// This incident is a repeat failure (its first attempt has not run yet).
+    pub fn repeating(mut self, repeat: Repeat) -> Lifecycle {
+        self.repeat = Some(repeat);
+        self
     }
 
     /// The guards that held attempts back (`guard: reason`), for the escalation.
@@ -283,6 +311,32 @@ impl Lifecycle {
             let reason = format!("{} attempts failed (max_attempts {max})", n - 1);
             return Step { notes, next: Next::Escalate(reason) };
         }
+        // Failed again soon after it recovered: never held in silence. Restarted
+        // after the retry policy's delay for the repeat (growing with each one),
+        // said once; escalated at once when restarts do not hold.
+        if let Some(r) = self.repeat.filter(|_| self.attempts_done == 0 && self.repeat_due.is_none()) {
+            let ago = elapsed(r.recovered_at, o.failed_at).as_secs();
+            let ordinal = ordinal(r.n);
+            if o.flapping {
+                let reason = format!(
+                    "it failed again {ago}s after it recovered and is flapping (monitoring.flapping): restarting it again would not fix the cause"
+                );
+                return Step { notes, next: Next::Escalate(reason) };
+            }
+            if r.n >= max {
+                let reason = format!(
+                    "it failed again {ago}s after it recovered, the {ordinal} time in a row within recovery.cooldown_seconds: restarts do not hold (max_attempts {max})"
+                );
+                return Step { notes, next: Next::Escalate(reason) };
+            }
+            let restart_in = self.settings.policy.delay_before(r.n + 1, self.jitter);
+            self.repeat_due = Some(now + restart_in);
+            notes.push(Note::FailedAgain {
+                repeat: r.n,
+                recovered_ago: elapsed(r.recovered_at, o.failed_at),
+                restart_in,
+            });
+        }
         // systemd restarting the unit itself (Restart=on-failure): a restart on top
         // would kill the one in progress. Wait for it, bounded, with its evidence.
         if self.wants_unit_state(now) {
@@ -307,8 +361,11 @@ impl Lifecycle {
                 notes.push(Note::SystemdRestartStalled { evidence, waited: elapsed(since, now) });
             }
         }
-        if let Some(end) = self.last_end {
-            let due = end + self.settings.policy.delay_before(n, self.jitter);
+        let due = match (self.last_end, self.repeat_due) {
+            (Some(end), _) => Some(end + self.settings.policy.delay_before(n, self.jitter)),
+            (None, due) => due,
+        };
+        if let Some(due) = due {
             if let Ok(left) = due.duration_since(now)
                 && !left.is_zero()
             {
@@ -406,6 +463,18 @@ impl Lifecycle {
             }
         }
     }
+}
+
+/// `1st`, `2nd`, `3rd`, `4th` … for people.
+pub fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 fn elapsed(since: SystemTime, now: SystemTime) -> Duration {

@@ -24,6 +24,8 @@ enum Input {
     Finish(Attempted),
     /// It served, then failed again before it caught up (`whole`).
     FailedAgain,
+    /// The engine steps with the node failed and flapping.
+    FlappingNow,
 }
 use Input::*;
 
@@ -36,6 +38,8 @@ struct Case {
     attempts_done: u32,
     /// When the last attempt before a restart ended (second of the case, may be negative).
     last_end: Option<i64>,
+    /// A repeat failure: its place in the row, and the second its previous incident recovered.
+    repeat: Option<(u32, i64)>,
     steps: Vec<(i64, Input, &'static str, &'static [&'static str])>,
 }
 
@@ -80,6 +84,7 @@ fn note_names(notes: &[Note]) -> Vec<&'static str> {
             Note::SystemdRestartStalled { .. } => "systemd_restart_stalled",
             Note::Held { .. } => "held",
             Note::Released { .. } => "released",
+            Note::FailedAgain { .. } => "failed_again",
         })
         .collect()
 }
@@ -99,10 +104,19 @@ fn unit(active: &str, started: Option<u64>) -> UnitState {
 fn run(case: &Case) {
     let mut life =
         Lifecycle::new(settings(case.ladder, case.max_attempts), case.attempts_done, case.last_end.map(at), 0.0);
-    let mut observed = Observed { state: NodeState::Failed, self_recovery: None, failed_at: at(0) };
+    if let Some((n, t)) = case.repeat {
+        life = life.repeating(Repeat { n, recovered_at: at(t) });
+    }
+    let mut observed = Observed { state: NodeState::Failed, self_recovery: None, failed_at: at(0), flapping: false };
     for (i, (t, input, next, notes)) in case.steps.iter().enumerate() {
         let now = at(*t);
         let (got_next, got_notes) = match input {
+            FlappingNow => {
+                observed.state = NodeState::Failed;
+                observed.flapping = true;
+                let step = life.next(&observed, now);
+                (describe(&step.next), note_names(&step.notes))
+            }
             Observe(state, report) => {
                 observed.state = *state;
                 observed.self_recovery = report.map(|c| (c, format!("BrokerState {}", c.as_str())));
@@ -154,7 +168,7 @@ const SCRIPT: &[&str] = &["script"];
 const NONE: &[&str] = &[];
 
 fn case(name: &'static str, steps: Vec<(i64, Input, &'static str, &'static [&'static str])>) -> Case {
-    Case { name, ladder: SCRIPT, max_attempts: 3, attempts_done: 0, last_end: None, steps }
+    Case { name, ladder: SCRIPT, max_attempts: 3, attempts_done: 0, last_end: None, repeat: None, steps }
 }
 
 #[test]
@@ -334,8 +348,8 @@ fn the_incident_lifecycle() {
         case(
             "a guard holds it back: noted once however its words change",
             vec![
-                (0, Refuse("cooldown", RefusalKind::Wait, "30s left"), "wait 1", &["held"]),
-                (1, Refuse("cooldown", RefusalKind::Wait, "29s left"), "wait 1", NONE),
+                (0, Refuse("budget", RefusalKind::Wait, "20 actions in the last hour"), "wait 1", &["held"]),
+                (1, Refuse("budget", RefusalKind::Wait, "21 actions in the last hour"), "wait 1", NONE),
                 (2, Admit, "attempt 1", &["released"]),
             ],
         ),
@@ -375,6 +389,63 @@ fn the_incident_lifecycle() {
                 NONE,
             )],
         ),
+        Case {
+            repeat: Some((1, -36)),
+            ..case(
+                "failed again 36 s after it recovered: told once, restarted after the policy's delay for a repeat",
+                vec![
+                    (0, FAILED, "wait 0.25", &["failed_again"]),
+                    (1, FAILED, "wait 0.25", NONE),
+                    (9, FAILED, "wait 0.25", NONE),
+                    (10, FAILED, "ask guards 1", NONE),
+                    (10, Admit, "attempt 1 script", NONE),
+                ],
+            )
+        },
+        Case {
+            repeat: Some((2, -5)),
+            ..case(
+                "the second repeat in a row waits longer (initial × multiplier)",
+                vec![
+                    (0, FAILED, "wait", &["failed_again"]),
+                    (19, FAILED, "wait", NONE),
+                    (20, FAILED, "ask guards 1", NONE),
+                ],
+            )
+        },
+        Case {
+            repeat: Some((1, -36)),
+            ..case(
+                "a repeat that serves again before its restart came back by itself",
+                vec![(0, FAILED, "wait", &["failed_again"]), (3, HEALTHY, "recovered by nobody", NONE)],
+            )
+        },
+        Case {
+            repeat: Some((3, -20)),
+            ..case(
+                "restarts do not hold: the repeat that reaches max_attempts is escalated at once",
+                vec![(
+                    0,
+                    FAILED,
+                    "escalate: it failed again 20s after it recovered, the 3rd time in a row within recovery.cooldown_seconds",
+                    NONE,
+                )],
+            )
+        },
+        Case {
+            repeat: Some((1, -36)),
+            ..case(
+                "a repeat that flaps is escalated at once, not restarted",
+                vec![(0, FlappingNow, "escalate: it failed again 36s after it recovered and is flapping", NONE)],
+            )
+        },
+        Case {
+            repeat: Some((1, -36)),
+            ..case(
+                "a broker replaying its logs after a repeat is still left alone first",
+                vec![(0, LOG_RECOVERY, "wait 0.25", &["recovering_by_itself"])],
+            )
+        },
     ];
     assert!(cases.len() >= 25, "{} cases", cases.len());
     for c in &cases {
@@ -385,11 +456,17 @@ fn the_incident_lifecycle() {
 #[test]
 fn an_escalation_lists_each_guard_once_with_its_latest_words() {
     let mut life = Lifecycle::new(settings(SCRIPT, 3), 0, None, 0.0);
-    for (guard, reason) in [("cooldown", "30s left"), ("max_parallel", "busy"), ("cooldown", "2s left")] {
+    for (guard, reason) in [("budget", "20 actions"), ("max_parallel", "busy"), ("budget", "21 actions")] {
         life.refused(&Refusal { guard, kind: RefusalKind::Wait, reason: reason.into() }, at(0));
     }
-    assert_eq!(life.refusals(), ["cooldown: 2s left", "max_parallel: busy"]);
-    assert_eq!(life.hold().map(|h| h.guard), Some("cooldown"));
+    assert_eq!(life.refusals(), ["budget: 21 actions", "max_parallel: busy"]);
+    assert_eq!(life.hold().map(|h| h.guard), Some("budget"));
+}
+
+#[test]
+fn ordinals_read_as_words() {
+    let words: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111].into_iter().map(ordinal).collect();
+    assert_eq!(words, ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th"]);
 }
 
 fn stop_facts(now: Instant) -> StopFacts {

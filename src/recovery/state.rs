@@ -27,7 +27,6 @@ pub struct State {
     pub in_flight: HashMap<String, Role>,
     /// Escalated nodes: no action until healthy again or reset.
     pub held: HashSet<String>,
-    pub recovered_at: HashMap<String, Instant>,
     /// The cluster-wide event escalated and not yet cleared.
     pub cluster_event: Option<String>,
     /// The operator's pause, as of the last tick (only while in force).

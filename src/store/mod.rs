@@ -125,6 +125,10 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("incidents", "degraded_at", "INTEGER"),
     // JSON list of the partitions it was still behind on.
     ("incidents", "behind", "TEXT"),
+    // A repeat failure: its place in a row of incidents each opened within
+    // `recovery.cooldown_seconds` of the last recovery, and when that was.
+    ("incidents", "repeat", "INTEGER"),
+    ("incidents", "previous_recovered_at", "INTEGER"),
 ];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {

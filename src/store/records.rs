@@ -89,13 +89,21 @@ pub struct IncidentRecord {
     /// The partitions it was last seen behind on (`topic-partition`).
     #[serde(default)]
     pub behind: Vec<String>,
+    /// A repeat: how many incidents in a row of this node, this one included,
+    /// each opened within `recovery.cooldown_seconds` of the one before it
+    /// recovering (0: not a repeat).
+    #[serde(default)]
+    pub repeat: u32,
+    /// For a repeat: when the node's previous incident recovered.
+    #[serde(default)]
+    pub previous_recovered_at: Option<i64>,
 }
 
 impl Serialize for IncidentRecord {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let (serve_s, in_sync_s) = self.times();
-        let mut st = s.serialize_struct("IncidentRecord", 17)?;
+        let mut st = s.serialize_struct("IncidentRecord", 19)?;
         st.serialize_field("id", &self.id)?;
         st.serialize_field("node", &self.node)?;
         st.serialize_field("role", &self.role)?;
@@ -112,6 +120,8 @@ impl Serialize for IncidentRecord {
         st.serialize_field("serve_s", &serve_s)?;
         st.serialize_field("in_sync_s", &in_sync_s)?;
         st.serialize_field("behind", &self.behind)?;
+        st.serialize_field("repeat", &self.repeat)?;
+        st.serialize_field("previous_recovered_at", &self.previous_recovered_at)?;
         st.serialize_field("attempts", &self.attempts)?;
         st.end()
     }
@@ -212,8 +222,19 @@ pub fn mark_in_sync(conn: &Connection, id: &str, at: i64) -> rusqlite::Result<()
 
 pub fn insert_incident(conn: &Connection, i: &IncidentRecord) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO incidents(id, node, role, cause, evidence, opened_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![i.id, i.node, i.role, i.cause, i.evidence, i.opened_at, i.state.as_str()],
+        "INSERT INTO incidents(id, node, role, cause, evidence, opened_at, state, repeat, previous_recovered_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            i.id,
+            i.node,
+            i.role,
+            i.cause,
+            i.evidence,
+            i.opened_at,
+            i.state.as_str(),
+            i.repeat,
+            i.previous_recovered_at
+        ],
     )?;
     Ok(())
 }
@@ -256,10 +277,10 @@ pub fn import_incident(conn: &Connection, i: &IncidentRecord) -> rusqlite::Resul
     let tx = conn.unchecked_transaction()?;
     tx.execute("DELETE FROM attempts WHERE incident_id = ?1", params![i.id])?;
     tx.execute(
-        "INSERT OR REPLACE INTO incidents(id, node, role, cause, evidence, opened_at, state, served_at, in_sync_at, degraded_at, behind)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9, ?10)",
+        "INSERT OR REPLACE INTO incidents(id, node, role, cause, evidence, opened_at, state, served_at, in_sync_at, degraded_at, behind, repeat, previous_recovered_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9, ?10, ?11, ?12)",
         params![i.id, i.node, i.role, i.cause, i.evidence, i.opened_at, i.served_at, i.in_sync_at, i.degraded_at,
-                serde_json::to_string(&i.behind).unwrap_or_default()],
+                serde_json::to_string(&i.behind).unwrap_or_default(), i.repeat, i.previous_recovered_at],
     )?;
     for a in &i.attempts {
         tx.execute(
@@ -299,6 +320,8 @@ fn incident_from(row: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
         in_sync_at: row.get("in_sync_at")?,
         degraded_at: row.get("degraded_at")?,
         behind: row.get::<_, Option<String>>("behind")?.and_then(|b| serde_json::from_str(&b).ok()).unwrap_or_default(),
+        repeat: row.get::<_, Option<u32>>("repeat")?.unwrap_or(0),
+        previous_recovered_at: row.get("previous_recovered_at")?,
     })
 }
 
@@ -354,6 +377,18 @@ pub fn incidents_overlapping(conn: &Connection, from: i64, to: i64) -> rusqlite:
          ORDER BY opened_at, id",
     )?;
     stmt.query_map(params![from, to], incident_from)?.collect()
+}
+
+/// The latest incident of `node`, if it is closed as recovered: a new failure
+/// soon after it is a repeat.
+pub fn last_recovered(conn: &Connection, node: &str) -> rusqlite::Result<Option<IncidentRecord>> {
+    conn.query_row(
+        "SELECT * FROM incidents WHERE node = ?1 ORDER BY opened_at DESC, id DESC LIMIT 1",
+        params![node],
+        incident_from,
+    )
+    .optional()
+    .map(|i| i.filter(|i| i.state == IncidentState::Recovered && i.closed_at.is_some()))
 }
 
 /// The latest escalated incident of `node`, if its escalation still holds the node.
