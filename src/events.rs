@@ -47,6 +47,16 @@ pub enum Event {
         /// The guards that held attempts back during the incident (`guard: reason`).
         refusals: Vec<String>,
     },
+    /// A broker answers this healer but its cluster does not count it (its
+    /// peers' metadata, ZooKeeper's registrations), seen so for
+    /// `health::CUT_OFF_CONFIRM` since `since` (epoch millis); `cleared` once
+    /// it counts again. Never restarted: no restart mends a network path.
+    CutOff {
+        node: String,
+        problem: String,
+        since: i64,
+        cleared: bool,
+    },
     /// Isolation or mass failure: nothing is done anywhere until it clears.
     ClusterEvent {
         reason: String,

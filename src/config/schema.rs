@@ -814,6 +814,9 @@ section! {
         on_max_retries_exceeded: bool = true,
         /// The daemon cannot reach the cluster (its own network is suspected).
         on_isolation: bool = true,
+        /// A broker answers here but its cluster does not count it (cut off
+        /// from its peers), and again when it is back: never restarted.
+        on_cut_off: bool = true,
         /// The daemon itself has a problem (state store, plugin, configuration).
         on_system_error: bool = true,
         /// Latency or resource thresholds are exceeded.
@@ -1186,6 +1189,8 @@ closed_set! {
         MaxRetriesExceeded = "on_max_retries_exceeded",
         /// Isolation or mass failure.
         Isolation = "on_isolation",
+        /// A broker cut off from its cluster (and back).
+        CutOff = "on_cut_off",
         /// The daemon itself cannot do its job.
         SystemError = "on_system_error",
         /// Latency or resource thresholds are exceeded.

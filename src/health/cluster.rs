@@ -1,6 +1,7 @@
 //! The cluster as a whole: what the nodes' findings say together.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
@@ -36,6 +37,64 @@ pub struct EnsembleState {
 pub const CUT_OFF: &str =
     "cut off from the cluster (a network partition between it and its peers, or a lost session); not restarted";
 
+/// How long a broker must look cut off — in its peers' metadata read after
+/// it came back, or missing from ZooKeeper's registrations — before the view
+/// reports it. A broker that was just restarted is listed by its peers within
+/// a second or two of serving; the watcher asks them again at once.
+pub const CUT_OFF_CONFIRM: Duration = Duration::from_secs(10);
+
+/// What tells a fresh finding about a broker from an old one.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub now: SystemTime,
+    /// Per node: when its current state began, and when its last probe round
+    /// ended. A peer's metadata is evidence about a broker only when it was
+    /// read after that broker's state began. Empty: every observation is of
+    /// this one round (`check`).
+    pub times: HashMap<String, (SystemTime, Option<SystemTime>)>,
+    /// Per broker node: since when it has looked cut off (kept by the watcher
+    /// from the views' `suspected_cut_off`).
+    pub cut_off_since: HashMap<String, SystemTime>,
+    /// How long it must look so before it is reported.
+    pub confirm: Duration,
+}
+
+impl Seen {
+    /// One round, every node probed together (`check`): reported at once.
+    pub fn one_round(now: SystemTime) -> Seen {
+        Seen { now, times: HashMap::new(), cut_off_since: HashMap::new(), confirm: Duration::ZERO }
+    }
+
+    /// Whether `peer`'s last round ended after `node`'s current state began.
+    fn fresh(&self, peer: &str, node: &str) -> bool {
+        if self.times.is_empty() {
+            return true;
+        }
+        match (self.times.get(peer).and_then(|(_, probed)| *probed), self.times.get(node).map(|(since, _)| *since)) {
+            (Some(probed), Some(since)) => probed > since,
+            _ => false,
+        }
+    }
+
+    /// Whether `node` has looked cut off for `confirm` now.
+    fn confirmed(&self, node: &str) -> bool {
+        self.confirm.is_zero()
+            || self
+                .cut_off_since
+                .get(node)
+                .is_some_and(|since| self.now.duration_since(*since).unwrap_or_default() >= self.confirm)
+    }
+}
+
+/// A broker that answers the daemon but that its cluster does not count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CutOff {
+    pub node: String,
+    pub broker_id: i32,
+    /// The problem line, with the evidence.
+    pub problem: String,
+}
+
 /// What the cluster looks like this round.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusterView {
@@ -52,6 +111,11 @@ pub struct ClusterView {
     /// Cluster-level problems, one line each, worst first.
     pub problems: Vec<String>,
     pub status: Status,
+    /// Brokers reported as cut off (seen so for `Seen::confirm`).
+    pub cut_off: Vec<CutOff>,
+    /// Brokers that look cut off now, reported or not yet (node ids).
+    #[serde(skip)]
+    pub suspected_cut_off: Vec<String>,
 }
 
 /// Combines this round's node states and findings. When at least
@@ -59,13 +123,18 @@ pub struct ClusterView {
 /// the view says the daemon is isolated instead.
 ///
 /// `registered` is the ZooKeeper ensemble's list of registered broker ids
-/// (`/brokers/ids`), when the daemon watches it.
+/// (`/brokers/ids`), when the daemon watches it. A broker is reported as cut
+/// off only from peers' metadata read after it came back, once it has looked
+/// so for `seen.confirm`.
 pub fn summarize(
     nodes: &[(Node, NodeState)],
     observations: &[Observation],
     registered: Option<&BTreeSet<i32>>,
     isolation_fraction: f64,
+    seen: &Seen,
 ) -> ClusterView {
+    let mut suspected: Vec<String> = Vec::new();
+    let mut reported: Vec<CutOff> = Vec::new();
     let mut problems: Vec<(Status, String)> = Vec::new();
     let views =
         |pick: fn(&Findings) -> bool| observations.iter().filter_map(move |o| o.findings.as_ref().filter(|f| pick(f)));
@@ -109,10 +178,15 @@ pub fn summarize(
     if let Some(ids) = registered {
         for (node, _) in nodes.iter().filter(|(n, s)| n.role == Role::KafkaBroker && *s != NodeState::Failed) {
             if let Some(id) = node.broker_id.filter(|id| !ids.contains(id)) {
-                problems.push((
-                    Status::Degraded,
-                    format!("broker {} (id {id}) answers here, but is not registered in ZooKeeper (/brokers/ids): {CUT_OFF}", node.id),
-                ));
+                suspected.push(node.id.clone());
+                if seen.confirmed(&node.id) {
+                    let problem = format!(
+                        "broker {} (id {id}) answers here, but is not registered in ZooKeeper (/brokers/ids): {CUT_OFF}",
+                        node.id
+                    );
+                    problems.push((Status::Degraded, problem.clone()));
+                    reported.push(CutOff { node: node.id.clone(), broker_id: id, problem });
+                }
             }
         }
     }
@@ -125,9 +199,11 @@ pub fn summarize(
         .filter(|(n, s)| n.role == Role::KafkaBroker && matches!(s, NodeState::Healthy | NodeState::Degraded))
     {
         let Some(id) = node.broker_id else { continue };
+        // Only what the peers said after it came back: their earlier metadata
+        // was read while it was down, and of course does not list it.
         let peer_views: Vec<&KafkaView> = observations
             .iter()
-            .filter(|o| o.node != node.id)
+            .filter(|o| o.node != node.id && seen.fresh(&o.node, &node.id))
             .filter_map(|o| match &o.findings {
                 Some(Findings::Kafka(v)) => Some(v),
                 _ => None,
@@ -145,8 +221,14 @@ pub fn summarize(
         };
         if let Some(why) = why {
             cut_off.insert(id);
-            problems
-                .push((Status::Degraded, format!("broker {} (id {id}) answers here, but {why}: {CUT_OFF}", node.id)));
+            if !suspected.contains(&node.id) {
+                suspected.push(node.id.clone());
+            }
+            if seen.confirmed(&node.id) && !reported.iter().any(|c| c.node == node.id) {
+                let problem = format!("broker {} (id {id}) answers here, but {why}: {CUT_OFF}", node.id);
+                problems.push((Status::Degraded, problem.clone()));
+                reported.push(CutOff { node: node.id.clone(), broker_id: id, problem });
+            }
         }
     }
     // Fenced brokers the daemon does not reach (or does not know) are said plainly.
@@ -238,6 +320,8 @@ pub fn summarize(
             isolated,
             problems: vec![line],
             status: Status::Unknown,
+            cut_off: Vec::new(),
+            suspected_cut_off: Vec::new(),
         };
     }
     for (node, state) in nodes {
@@ -262,6 +346,8 @@ pub fn summarize(
         isolated,
         problems: problems.into_iter().map(|(_, p)| p).collect(),
         status,
+        cut_off: reported,
+        suspected_cut_off: suspected,
     }
 }
 
@@ -293,6 +379,10 @@ mod tests {
             methods: vec![],
             on_this_host: false,
         }
+    }
+
+    fn once() -> Seen {
+        Seen::one_round(SystemTime::UNIX_EPOCH)
     }
 
     fn zk(id: &str) -> Node {
@@ -339,7 +429,7 @@ mod tests {
                 .filter(|(_, m)| !m.is_empty())
                 .map(|(id, m)| zk_obs(id, m))
                 .collect();
-            let view = summarize(&nodes, &obs, None, 1.0);
+            let view = summarize(&nodes, &obs, None, 1.0, &once());
             let ensemble = view.zookeeper.unwrap();
             assert_eq!(ensemble.quorum, quorum, "{states:?} {modes:?}");
             assert_eq!(view.status, status, "{states:?} {modes:?}: {:?}", view.problems);
@@ -364,28 +454,72 @@ mod tests {
         };
         let nodes = vec![(broker(1), NodeState::Healthy), (broker(2), NodeState::Healthy)];
         // b2 lists itself; b1, its peer, does not.
-        let v = summarize(&nodes, &[view(1, &[1]), view(2, &[1, 2])], None, 1.0);
+        let v = summarize(&nodes, &[view(1, &[1]), view(2, &[1, 2])], None, 1.0, &once());
         assert_eq!(
             v.problems,
             vec![format!("broker b2 (id 2) answers here, but its peers' metadata does not list it: {CUT_OFF}")]
         );
         assert_eq!(v.status, Status::Degraded);
-        let v = summarize(&nodes, &[view(1, &[1, 2]), view(2, &[1, 2])], None, 1.0);
+        let v = summarize(&nodes, &[view(1, &[1, 2]), view(2, &[1, 2])], None, 1.0, &once());
         assert!(v.problems.is_empty(), "{:?}", v.problems);
         // KRaft: its peers list it, fenced (it lost the controller); it does not know.
         let mut fenced = view(1, &[1, 2]);
         if let Some(Findings::Kafka(k)) = &mut fenced.findings {
             k.brokers[1].fenced = Some(true);
         }
-        let v = summarize(&nodes, &[fenced.clone(), view(2, &[1, 2])], None, 1.0);
+        let v = summarize(&nodes, &[fenced.clone(), view(2, &[1, 2])], None, 1.0, &once());
         assert_eq!(
             v.problems,
             vec![format!("broker b2 (id 2) answers here, but its peers' metadata says it is fenced: {CUT_OFF}")]
         );
         // Fenced and not answering here: said plainly, once.
         let down = vec![(broker(1), NodeState::Healthy), (broker(2), NodeState::Failed)];
-        let v = summarize(&down, &[fenced], None, 1.0);
+        let v = summarize(&down, &[fenced], None, 1.0, &once());
         assert!(v.problems.contains(&"broker 2 is fenced".to_string()), "{:?}", v.problems);
+    }
+
+    #[test]
+    fn a_broker_just_back_is_not_cut_off_by_metadata_read_while_it_was_down() {
+        use crate::monitor::{BrokerEntry, KafkaView};
+        let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let only_itself = Observation {
+            node: "b1".into(),
+            method: "kafka_metadata".into(),
+            status: Status::Healthy,
+            cause: None,
+            detail: String::new(),
+            latency: Duration::ZERO,
+            findings: Some(Findings::Kafka(KafkaView {
+                controller_id: Some(1),
+                brokers: vec![BrokerEntry { id: 1, host: "h".into(), port: 9092, fenced: None }],
+                ..Default::default()
+            })),
+        };
+        let nodes = vec![(broker(1), NodeState::Healthy), (broker(2), NodeState::Healthy)];
+        // b2 serves again since second 100; b1's last round ended at 90, while b2 was down.
+        let mut seen = Seen {
+            now: t(100),
+            times: [("b1".to_string(), (t(0), Some(t(90)))), ("b2".to_string(), (t(100), Some(t(100))))].into(),
+            cut_off_since: HashMap::new(),
+            confirm: CUT_OFF_CONFIRM,
+        };
+        let v = summarize(&nodes, std::slice::from_ref(&only_itself), None, 1.0, &seen);
+        assert!(v.problems.is_empty() && v.suspected_cut_off.is_empty(), "{:?}", v.problems);
+        assert_eq!(v.status, Status::Healthy, "no DEGRADED after every repair");
+        // b1 asked again after b2's return, and still does not list it: suspected, not yet reported.
+        seen.times.insert("b1".into(), (t(0), Some(t(101))));
+        seen.now = t(101);
+        let v = summarize(&nodes, std::slice::from_ref(&only_itself), None, 1.0, &seen);
+        assert_eq!(v.suspected_cut_off, ["b2"]);
+        assert!(v.problems.is_empty() && v.cut_off.is_empty(), "{:?}", v.problems);
+        // Still so CUT_OFF_CONFIRM later: reported.
+        seen.cut_off_since.insert("b2".into(), t(101));
+        seen.now = t(111);
+        let v = summarize(&nodes, std::slice::from_ref(&only_itself), None, 1.0, &seen);
+        assert_eq!(v.cut_off.len(), 1);
+        assert_eq!(v.cut_off[0].node, "b2");
+        assert_eq!(v.problems, [v.cut_off[0].problem.clone()]);
+        assert_eq!(v.status, Status::Degraded);
     }
 
     #[test]
@@ -393,7 +527,7 @@ mod tests {
         let nodes =
             vec![(broker(1), NodeState::Healthy), (broker(2), NodeState::Healthy), (broker(3), NodeState::Failed)];
         let registered: BTreeSet<i32> = [1].into_iter().collect();
-        let v = summarize(&nodes, &[], Some(&registered), 1.0);
+        let v = summarize(&nodes, &[], Some(&registered), 1.0, &once());
         // b3 is down (said once, as down, worst first); b2 serves but does not count.
         assert_eq!(
             v.problems,
@@ -407,15 +541,15 @@ mod tests {
     #[test]
     fn everything_down_at_once_is_isolation() {
         let nodes = vec![(zk("z1"), NodeState::Failed), (zk("z2"), NodeState::Failed)];
-        let view = summarize(&nodes, &[], None, 1.0);
+        let view = summarize(&nodes, &[], None, 1.0, &once());
         assert!(view.isolated);
         assert!(view.problems[0].contains("daemon's own network"), "{:?}", view.problems);
         let one = vec![(zk("z1"), NodeState::Failed), (zk("z2"), NodeState::Healthy)];
-        assert!(!summarize(&one, &[], None, 1.0).isolated);
+        assert!(!summarize(&one, &[], None, 1.0, &once()).isolated);
         // With a fraction, most nodes down at once is enough.
         let most = vec![(zk("z1"), NodeState::Failed), (zk("z2"), NodeState::Failed), (zk("z3"), NodeState::Healthy)];
-        assert!(!summarize(&most, &[], None, 1.0).isolated);
-        let view = summarize(&most, &[], None, 0.6);
+        assert!(!summarize(&most, &[], None, 1.0, &once()).isolated);
+        let view = summarize(&most, &[], None, 0.6, &once());
         assert!(view.isolated);
         assert!(
             view.problems[0].starts_with("2 of 3 nodes on other hosts are unreachable at once"),
@@ -425,7 +559,7 @@ mod tests {
         // Nodes on the daemon's own host: loopback is not a network, never isolation.
         let local = |id: &str| Node { on_this_host: true, ..zk(id) };
         let here = vec![(local("k1"), NodeState::Failed), (local("k1-controller"), NodeState::Failed)];
-        let view = summarize(&here, &[], None, 1.0);
+        let view = summarize(&here, &[], None, 1.0, &once());
         assert!(!view.isolated, "{:?}", view.problems);
         assert_eq!(view.status, Status::Failed);
     }

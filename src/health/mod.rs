@@ -9,5 +9,5 @@
 mod cluster;
 mod node;
 
-pub use cluster::{ClusterView, EnsembleState, Quorum, summarize};
+pub use cluster::{CUT_OFF_CONFIRM, ClusterView, CutOff, EnsembleState, Quorum, Seen, summarize};
 pub use node::{NodeHealth, NodeState, Thresholds, Transition, Verdict, verdict};

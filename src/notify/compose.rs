@@ -76,6 +76,7 @@ pub fn trigger_of(event: &Event) -> Option<Trigger> {
         Event::CatchUpTimedOut { .. } => Trigger::CatchUpTimeout,
         Event::Escalated { .. } => Trigger::MaxRetriesExceeded,
         Event::ClusterEvent { .. } => Trigger::Isolation,
+        Event::CutOff { .. } => Trigger::CutOff,
         Event::SystemError { .. } => Trigger::SystemError,
         Event::ConfigurationChanged { .. } => Trigger::ConfigurationChange,
         Event::PerformanceDegraded { .. } => Trigger::PerformanceDegradation,
@@ -93,6 +94,7 @@ pub fn enabled(config: &Config, trigger: Trigger) -> bool {
         Trigger::CatchUpTimeout => t.on_catch_up_timeout,
         Trigger::MaxRetriesExceeded => t.on_max_retries_exceeded,
         Trigger::Isolation => t.on_isolation,
+        Trigger::CutOff => t.on_cut_off,
         Trigger::SystemError => t.on_system_error,
         Trigger::ConfigurationChange => t.on_configuration_change,
         Trigger::PerformanceDegradation => t.on_performance_degradation,
@@ -208,6 +210,22 @@ pub fn compose(config: &Config, event: &Event, cluster_state: Option<&str>) -> O
             "The daemon has stopped acting on this node. Read the attempts below, fix the cause, then start the node \
              (it is re-armed once healthy) or run `kafka-self-healing incidents reset NODE`.",
         ),
+        Event::CutOff { node, cleared: false, .. } => (
+            None,
+            "error",
+            false,
+            format!("[CUT OFF] {node} answers the healer but not its cluster in {cluster}"),
+            "Not restarted: a restart cannot mend a network path, and the broker still runs. Check the network between \
+             this broker and its peers, the controllers or ZooKeeper (firewall rules, routes, a switch, a lost session). \
+             Its partitions are short of it while this lasts; you will hear again when it is back.",
+        ),
+        Event::CutOff { node, cleared: true, .. } => (
+            None,
+            "info",
+            true,
+            format!("[RESOLVED] {node} counts in its cluster again in {cluster}"),
+            "Nothing to do; its replicas catch up by themselves.",
+        ),
         Event::ClusterEvent { .. } => (
             None,
             "critical",
@@ -285,17 +303,28 @@ pub fn compose(config: &Config, event: &Event, cluster_state: Option<&str>) -> O
     {
         body.push_str(&format!("Reason: {reason}\n"));
     }
+    if let Event::CutOff { node, problem, since, .. } = event {
+        body.push_str(&format!("Node: {node} (kafka_broker)\n"));
+        body.push_str(&format!("Since: {}\nEvidence: {problem}\n", rfc3339(from_millis(*since))));
+    }
     body.push_str(&format!("Cluster now: {state}\n"));
     body.push_str(&format!("Next: {next}\n"));
     let (subject, body) = apply_template(config, trigger, event, incident, state, next, subject, body);
+    let cut_off = match event {
+        Event::CutOff { node, since, .. } => Some((node, since)),
+        _ => None,
+    };
     Some(Notification {
         trigger: trigger.to_string(),
         severity: severity.to_string(),
         resolved,
         cluster: cluster.clone(),
-        node: incident.map(|i| i.node.clone()),
-        node_type: incident.map(|i| i.role.clone()),
-        incident_id: incident.map(|i| i.id.clone()),
+        node: incident.map(|i| i.node.clone()).or_else(|| cut_off.map(|(node, _)| node.clone())),
+        node_type: incident.map(|i| i.role.clone()).or_else(|| cut_off.map(|_| "kafka_broker".to_string())),
+        // One alert per cut-off: its report and its end share the key.
+        incident_id: incident
+            .map(|i| i.id.clone())
+            .or_else(|| cut_off.map(|(node, since)| format!("cut-off-{node}-{since}"))),
         subject,
         body,
         at: rfc3339(std::time::SystemTime::now()),
@@ -314,6 +343,7 @@ pub fn template_of(config: &Config, trigger: Trigger) -> Option<&crate::config::
         Trigger::Isolation => Some(&t.on_isolation),
         Trigger::CatchUpTimeout
         | Trigger::FailedAgain
+        | Trigger::CutOff
         | Trigger::SystemError
         | Trigger::ConfigurationChange
         | Trigger::PerformanceDegradation => None,
@@ -504,6 +534,26 @@ mod tests {
         }
         // On by default: a failure soon after a recovery is never held in silence.
         assert!(enabled(&config, Trigger::FailedAgain));
+    }
+
+    #[test]
+    fn a_cut_off_broker_is_told_with_its_evidence_and_resolved_under_the_same_key() {
+        let yaml = "cluster:\n  name: prod\n  kafka_brokers:\n    - {node_id: k1, host: kafka1, broker_id: 1}\n";
+        let config = crate::setup::parse_str(yaml, std::path::Path::new("t.yaml"), &|_| None).unwrap().config;
+        let problem = "broker k1 (id 1) answers here, but its peers' metadata does not list it: cut off".to_string();
+        let event =
+            |cleared| Event::CutOff { node: "k1".into(), problem: problem.clone(), since: 1_795_537_773_123, cleared };
+        let n = compose(&config, &event(false), Some("degraded")).unwrap();
+        assert_eq!((n.trigger.as_str(), n.severity.as_str(), n.resolved), ("on_cut_off", "error", false));
+        assert_eq!(n.subject, "[CUT OFF] k1 answers the healer but not its cluster in prod");
+        assert_eq!((n.node.as_deref(), n.node_type.as_deref()), (Some("k1"), Some("kafka_broker")));
+        for needle in ["Since: 2026-11-24T16:29:33.123Z", "Evidence: broker k1 (id 1) answers here", "Not restarted"] {
+            assert!(n.body.contains(needle), "missing `{needle}` in:\n{}", n.body);
+        }
+        let back = compose(&config, &event(true), None).unwrap();
+        assert!(back.resolved && back.subject.starts_with("[RESOLVED] k1"), "{back:?}");
+        assert_eq!(back.incident_id, n.incident_id, "one alert: its end resolves it");
+        assert!(enabled(&config, Trigger::CutOff));
     }
 
     #[test]

@@ -188,6 +188,7 @@ impl Engine {
             }
         }
         self.cluster_event().await;
+        self.cut_offs().await;
         for (node, state) in states {
             if state == NodeState::Failed {
                 self.open_if_needed(&node, tracker, shutdown).await;
@@ -206,6 +207,42 @@ impl Engine {
             (None, Some(reason)) => self.journal.cluster_event(&reason).await,
             (Some(_), None) => self.journal.cluster_event_cleared().await,
             _ => {}
+        }
+    }
+
+    /// Tells people once of each broker the cluster view reports cut off, and
+    /// once when it counts again (nothing is acted on either way).
+    async fn cut_offs(&self) {
+        let now: Vec<(String, String)> = self
+            .board
+            .cluster()
+            .map(|v| v.cut_off.into_iter().map(|c| (c.node, c.problem)).collect())
+            .unwrap_or_default();
+        let (new, gone) = {
+            let mut state = self.state();
+            let gone: Vec<(String, (i64, String))> = state
+                .cut_off
+                .iter()
+                .filter(|(node, _)| !now.iter().any(|(n, _)| n == *node))
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect();
+            for (node, _) in &gone {
+                state.cut_off.remove(node);
+            }
+            let mut new = Vec::new();
+            for (node, problem) in now {
+                if !state.cut_off.contains_key(&node) {
+                    state.cut_off.insert(node.clone(), (now_ms(), problem.clone()));
+                    new.push((node, problem, now_ms()));
+                }
+            }
+            (new, gone)
+        };
+        for (node, problem, since) in new {
+            self.journal.cut_off(&node, &problem, since).await;
+        }
+        for (node, (since, problem)) in gone {
+            self.journal.cut_off_cleared(&node, &problem, since).await;
         }
     }
 

@@ -376,6 +376,24 @@ impl Journal {
         self.ha.mirror(incident).await;
     }
 
+    /// A broker answers here but its cluster does not count it: told once, never acted on.
+    pub async fn cut_off(&self, node: &str, problem: &str, since: i64) {
+        warn!(
+            message = "Monitor: a broker is cut off from its cluster; it is not restarted (a restart cannot mend a network path).",
+            node, problem
+        );
+        self.record("cut_off", Some(node), None, json!({"problem": problem})).await;
+        let _ = self.events.send(Event::CutOff { node: node.into(), problem: problem.into(), since, cleared: false });
+    }
+
+    /// The cut-off broker counts in its cluster again.
+    pub async fn cut_off_cleared(&self, node: &str, problem: &str, since: i64) {
+        let lasted_s = (millis(SystemTime::now()) - since).max(0) / 1000;
+        info!(message = "Monitor: the broker counts in its cluster again.", node, lasted_s);
+        self.record("cut_off_cleared", Some(node), None, json!({"lasted_s": lasted_s})).await;
+        let _ = self.events.send(Event::CutOff { node: node.into(), problem: problem.into(), since, cleared: true });
+    }
+
     /// Isolation or mass failure began: one escalation for the whole cluster.
     pub async fn cluster_event(&self, reason: &str) {
         error!(message = "Recovery: escalated — no action anywhere until it clears.", reason = %reason);

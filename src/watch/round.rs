@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 
 use super::report::{CheckReport, NodeReport};
 use crate::config::Config;
-use crate::health::{NodeHealth, Thresholds, Verdict, summarize, verdict};
+use crate::health::{NodeHealth, Seen, Thresholds, Verdict, summarize, verdict};
 use crate::kafka::Security;
 use crate::monitor::{Observation, Prober};
 use crate::topology::{self, Node, Role};
@@ -72,7 +72,13 @@ pub async fn check_round(config: &Config, security: &Security, plugins: Arc<crat
     } else {
         super::registrations::registered_now(&zookeepers.join(","), prober.timeout).await
     };
-    let cluster = summarize(&states, &observations, registered.as_ref(), config.monitoring.isolation_fraction);
+    let cluster = summarize(
+        &states,
+        &observations,
+        registered.as_ref(),
+        config.monitoring.isolation_fraction,
+        &Seen::one_round(std::time::SystemTime::now()),
+    );
     CheckReport { cluster_name: config.cluster.name.clone(), nodes: reports, cluster, duration: started.elapsed() }
 }
 

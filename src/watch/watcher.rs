@@ -1,6 +1,7 @@
 //! Continuous monitoring: a loop per node, a fast path on lost connections,
 //! and a cluster view recomputed on every change.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,7 +15,9 @@ use tracing::{debug, info, warn};
 use super::board::{Board, NodeSnapshot, Wake};
 use super::round::{CONFIRMATION_SPACING, HANG_SPACING, confirm};
 use crate::config::Config;
-use crate::health::{NodeHealth, NodeState, Thresholds, Transition, Verdict, summarize, verdict};
+use crate::health::{
+    CUT_OFF_CONFIRM, NodeHealth, NodeState, Seen, Thresholds, Transition, Verdict, summarize, verdict,
+};
 use crate::kafka::{Connection, KafkaError, Security, Timeouts};
 use crate::logging::PERFORMANCE;
 use crate::monitor::{Cause, Observation, Prober, Status};
@@ -512,21 +515,42 @@ async fn watch_cluster(
     shutdown: CancellationToken,
 ) {
     let mut last: Option<(Vec<String>, bool)> = None;
+    // Since when each broker has looked cut off; a new suspicion asks its
+    // peers again at once and is looked at again when it could be reported.
+    let mut cut_off_since: HashMap<String, SystemTime> = HashMap::new();
+    let mut next = interval;
     loop {
         telemetry.liveness.beat("monitoring", interval);
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = changed.notified() => {}
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(next) => {}
         }
         let snapshots = board.snapshots();
         let states: Vec<(Node, NodeState)> = snapshots.iter().map(|s| (s.node.clone(), s.state)).collect();
         let observations: Vec<Observation> = snapshots.iter().flat_map(|s| s.observations.clone()).collect();
+        next = interval;
         if states.iter().any(|(_, s)| *s == NodeState::Unknown) {
             continue;
         }
         let registered = board.registered();
-        let view = summarize(&states, &observations, registered.as_ref(), isolation_fraction);
+        let now = SystemTime::now();
+        let times = snapshots.iter().map(|s| (s.node.id.clone(), (now - s.since.elapsed(), s.probed_at))).collect();
+        let seen = Seen { now, times, cut_off_since: cut_off_since.clone(), confirm: CUT_OFF_CONFIRM };
+        let view = summarize(&states, &observations, registered.as_ref(), isolation_fraction, &seen);
+        cut_off_since.retain(|node, _| view.suspected_cut_off.contains(node));
+        for node in &view.suspected_cut_off {
+            if !cut_off_since.contains_key(node) {
+                cut_off_since.insert(node.clone(), now);
+                info!(message = "Monitor: a broker looks cut off from its peers; asking them again before reporting it.", node = %node, confirm_s = CUT_OFF_CONFIRM.as_secs());
+                for peer in states.iter().filter(|(n, _)| n.role == Role::KafkaBroker && n.id != *node) {
+                    board.wake(&peer.0.id);
+                }
+            }
+        }
+        if view.suspected_cut_off.len() > view.cut_off.len() {
+            next = interval.min(Duration::from_secs(1));
+        }
         let key = (view.problems.clone(), view.isolated);
         if last.as_ref() != Some(&key) {
             if view.isolated {

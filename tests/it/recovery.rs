@@ -869,12 +869,12 @@ fn a_rolling_restart_on_kraft_is_not_an_outage_and_a_forgotten_broker_is() {
 /// Issue: `broker_id` was silently required. Without it the ids are learned
 /// from the metadata, and every path that needs them works: a hung broker is
 /// restarted (the `min_isr` guard has its facts), a clean stop is a planned
-/// stop, the action sees `KAFKA_BROKER_ID`. Guards that hold an incident say
-/// so once when they start and once when they let go (a cooldown counting
-/// down writes one record, not one a second), and one that holds too long is
-/// escalated, naming the guard.
+/// stop, the action sees `KAFKA_BROKER_ID`. A crash soon after a recovery is
+/// a repeat, told once with its restart time (issue: it was held by the
+/// cooldown in silence); a guard that holds an incident says so once, and one
+/// that holds too long is escalated, naming the guard.
 #[test]
-fn without_broker_ids_every_path_works_and_guards_that_hold_say_so_once() {
+fn without_broker_ids_every_path_works_a_repeat_is_told_and_guards_that_hold_say_so_once() {
     let _lock = cluster_lock();
     let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 3, ..Spec::zookeeper() }).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -917,20 +917,24 @@ fn without_broker_ids_every_path_works_and_guards_that_hold_say_so_once() {
     let opened = daemon.wait_for("detected", Duration::from_secs(30), |r| r["node"] == "broker-1");
     let recovered = daemon.wait_for("recovered", Duration::from_secs(60), |r| r["node"] == "broker-1");
 
-    // Crashed again at once: the cooldown holds it — one record when it starts, one when it ends.
+    // Crashed again at once, inside recovery.cooldown_seconds: a repeat, told
+    // at once with its restart time (the policy's delay for a first repeat,
+    // initial_delay_seconds), never held in silence by a guard.
     cluster.kill("broker-1").unwrap();
     let second = daemon.wait_for("detected", Duration::from_secs(30), |r| {
         r["node"] == "broker-1" && r["incident_id"] != opened["incident_id"]
     });
     let incident = second["incident_id"].clone();
-    let released = daemon.wait_for("guard_released", Duration::from_secs(30), |r| r["incident_id"] == incident);
-    assert_eq!(released["guard"], "cooldown", "{released:#}");
-    assert!(released["held_s"].as_f64().unwrap() >= 1.0, "{released:#}");
+    let again = daemon.wait_for("failed_again", Duration::from_secs(10), |r| r["incident_id"] == incident);
+    assert_eq!(again["repeat"], 1, "{again:#}");
+    assert_eq!(again["restart_in_s"], 1, "initial_delay_seconds for a first repeat: {again:#}");
+    assert!(again["recovered_ago_s"].as_u64().unwrap() < 10, "{again:#}");
+    assert!(again["restart_at"].is_string(), "{again:#}");
     daemon.wait_for("recovered", Duration::from_secs(60), |r| r["incident_id"] == incident);
     let held: Vec<Value> =
         daemon.events("guard_refused").into_iter().filter(|r| r["incident_id"] == incident).collect();
-    assert_eq!(held.len(), 1, "one record for the whole cooldown: {held:#?}");
-    assert_eq!(held[0]["guard"], "cooldown");
+    assert!(held.is_empty(), "no guard holds a repeat: {held:#?}");
+    assert_eq!(daemon.events("failed_again").len(), 1, "told once");
     assert!(recovered["downtime_s"].is_number());
 
     // Three attempts in the hour: the budget holds the next crash, and after
@@ -942,6 +946,14 @@ fn without_broker_ids_every_path_works_and_guards_that_hold_say_so_once() {
     assert!(reason.contains("recovery.max_actions_per_hour is 3"), "{escalated:#}");
     let held = daemon.events("guard_refused").into_iter().filter(|r| r["node"] == "broker-3").count();
     assert_eq!(held, 1, "one record while the budget held it");
+
+    // Four recoveries, and never a false "cut off from the cluster" on a
+    // broker just back (issue: its peers' metadata from while it was down).
+    let log = std::fs::read_to_string(daemon.dir.join("application.log")).unwrap();
+    let false_cut_off: Vec<&str> =
+        log.lines().filter(|l| l.contains("Cluster status") && l.contains("cut off")).collect();
+    assert!(false_cut_off.is_empty(), "{false_cut_off:#?}");
+    assert!(daemon.events("cut_off").is_empty(), "{:#?}", daemon.events("cut_off"));
 
     // The action saw the learned ids.
     let lines = std::fs::read_to_string(&calls).unwrap();
