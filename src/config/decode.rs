@@ -380,26 +380,61 @@ pub fn parse_seconds(text: &str) -> Option<f64> {
 
 impl Decode for Seconds {
     fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
-        if let Value::Scalar(..) = node.value {
-            let (text, _) = cx.scalar(node)?;
-            match parse_seconds(&text) {
-                Some(v) if v > 0.0 => return Some(Seconds(v)),
-                Some(_) => {
-                    let path = cx.path();
-                    cx.error(node.mark, format!("`{path}` must be greater than zero, found `{text}`"), "");
-                    return None;
-                }
-                None => {}
-            }
-        }
-        let path = cx.path();
-        cx.error(
-            node.mark,
-            format!("`{path}` must be a duration, found {}", describe(node)),
-            "write a number of seconds (`30`, `0.5`) or a number with a unit (`250ms`, `30s`, `5m`, `2h`)",
-        );
-        None
+        decode_duration(node, cx, false).map(Seconds)
     }
+}
+
+/// A length of time where zero means something ("at once", "none"), written
+/// like [`Seconds`]; negative values are errors, never clamped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SecondsOrZero(pub f64);
+
+impl SecondsOrZero {
+    pub fn duration(self) -> Duration {
+        Duration::from_secs_f64(self.0)
+    }
+}
+
+impl fmt::Display for SecondsOrZero {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}s", self.0)
+    }
+}
+
+impl Serialize for SecondsOrZero {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0)
+    }
+}
+
+impl Decode for SecondsOrZero {
+    fn decode(node: &Node, cx: &mut Ctx) -> Option<Self> {
+        decode_duration(node, cx, true).map(SecondsOrZero)
+    }
+}
+
+/// A duration in seconds: greater than zero, or at least zero with `zero_ok`.
+fn decode_duration(node: &Node, cx: &mut Ctx, zero_ok: bool) -> Option<f64> {
+    if let Value::Scalar(..) = node.value {
+        let (text, _) = cx.scalar(node)?;
+        match parse_seconds(&text) {
+            Some(v) if v > 0.0 || (zero_ok && v == 0.0) => return Some(v),
+            Some(_) => {
+                let path = cx.path();
+                let bound = if zero_ok { "zero or more" } else { "greater than zero" };
+                cx.error(node.mark, format!("`{path}` must be {bound}, found `{text}`"), "");
+                return None;
+            }
+            None => {}
+        }
+    }
+    let path = cx.path();
+    cx.error(
+        node.mark,
+        format!("`{path}` must be a duration, found {}", describe(node)),
+        "write a number of seconds (`30`, `0.5`) or a number with a unit (`250ms`, `30s`, `5m`, `2h`)",
+    );
+    None
 }
 
 /// How a wrong value is quoted in a message: a scalar's text, else its kind.
@@ -485,6 +520,12 @@ impl<const N: usize> IntoDefault<Vec<String>> for [&str; N] {
 impl IntoDefault<Seconds> for f64 {
     fn into_default(self) -> Seconds {
         Seconds(self)
+    }
+}
+
+impl IntoDefault<SecondsOrZero> for f64 {
+    fn into_default(self) -> SecondsOrZero {
+        SecondsOrZero(self)
     }
 }
 

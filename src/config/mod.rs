@@ -24,7 +24,7 @@ pub mod yaml;
 use std::path::Path;
 
 pub use calendar::{TimeOfDay, Weekday};
-pub use decode::{Seconds, Secret};
+pub use decode::{Seconds, SecondsOrZero, Secret};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use role::Role;
 pub use schema::*;

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::calendar::{TimeOfDay, Weekday};
-use super::decode::{Seconds, Secret, closed_set, section};
+use super::decode::{Seconds, SecondsOrZero, Secret, closed_set, section};
 use super::role::Role;
 
 section! {
@@ -364,7 +364,7 @@ section! {
         /// behind after this long, a notification names the partitions and the
         /// incident stays open as degraded until it catches up. 0: the incident
         /// closes as soon as the broker serves.
-        isr_catch_up_timeout_seconds: Seconds = 600.0,
+        isr_catch_up_timeout_seconds: SecondsOrZero = 600.0,
         /// Once a recovered broker is back in sync, a preferred-leader election
         /// (ElectLeaders, PREFERRED) moves back the partitions it should lead,
         /// instead of waiting for Kafka's own rebalance
@@ -615,7 +615,7 @@ section! {
         /// Notifications of one trigger within this time are sent as one message
         /// (email, Slack, Teams, webhook, command; PagerDuty and Alertmanager keep
         /// one alert per incident). 0 sends each at once.
-        group_wait_seconds: f64 = 5.0,
+        group_wait_seconds: SecondsOrZero = 5.0,
         /// Which events produce a notification.
         triggers: TriggersConfig = TriggersConfig::default(),
         /// Limits on how many notifications are sent.

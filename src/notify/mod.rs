@@ -118,7 +118,7 @@ impl Notifier {
             (limits.max_notifications_per_hour, (limits.cooldown_period_minutes * 60_000.0) as i64);
         // People must hear about an escalation: rate limits never hold one back.
         let limited = !matches!(n.trigger.as_str(), "on_max_retries_exceeded" | "on_isolation" | "on_system_error");
-        let group_wait_ms = (self.config.notifications.group_wait_seconds.max(0.0) * 1000.0) as i64;
+        let group_wait_ms = (self.config.notifications.group_wait_seconds.0 * 1000.0) as i64;
         for (channel, routing) in channels::configured(&self.config, &self.plugins) {
             if !channels::routes(routing, &n) {
                 continue;
@@ -283,7 +283,7 @@ impl Notifier {
             } else {
                 Vec::new()
             };
-            let group_wait_ms = (self.config.notifications.group_wait_seconds.max(0.0) * 1000.0) as i64;
+            let group_wait_ms = (self.config.notifications.group_wait_seconds.0 * 1000.0) as i64;
             for group in group_due(channel, due, group_wait_ms) {
                 let mut parsed = Vec::new();
                 for p in group {

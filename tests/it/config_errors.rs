@@ -237,6 +237,17 @@ fn broken_configurations_are_reported_where_they_are_wrong() {
             &[],
         ),
         case(
+            "a negative wait is an error, never clamped",
+            &format!(
+                "{BROKERS}notifications:\n  group_wait_seconds: -5\nrecovery:\n  isr_catch_up_timeout_seconds: -1s\n"
+            ),
+            &[
+                "5:23: `notifications.group_wait_seconds` must be zero or more, found `-5`",
+                "7:33: `recovery.isr_catch_up_timeout_seconds` must be zero or more, found `-1s`",
+            ],
+            &[],
+        ),
+        case(
             "both TLS modes",
             &format!(
                 "{BROKERS}notifications:\n  smtp:\n    host: mail\n    use_tls: true\n    use_ssl: true\n    to_emails: [a@b.c]\n"
@@ -463,4 +474,14 @@ fn effective_node_settings_inherit_from_their_sections() {
     let zk = &c.zookeeper_nodes[0];
     assert_eq!(zk.port, Some(2181));
     assert_eq!(zk.monitoring_methods.as_deref(), Some(&["socket".to_string()][..]));
+}
+
+/// Where zero means something, it is accepted, and every duration takes a unit.
+#[test]
+fn zero_where_it_means_something_and_units_everywhere() {
+    let yaml =
+        format!("{BROKERS}notifications:\n  group_wait_seconds: 5s\nrecovery:\n  isr_catch_up_timeout_seconds: 0\n");
+    let loaded = setup::parse_str(&yaml, Path::new("ok.yaml"), &|_| None).expect("accepted");
+    assert_eq!(loaded.config.notifications.group_wait_seconds.0, 5.0);
+    assert!(loaded.config.recovery.isr_catch_up_timeout_seconds.duration().is_zero());
 }
