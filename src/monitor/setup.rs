@@ -143,7 +143,12 @@ pub fn check(c: &mut Checker, plugins: &Registry) {
     {
         c.error("monitoring.jmx.url", format!("`{url}` is not an http:// or https:// URL"), "");
     }
-    let jmx_used = used("jmx").or_else(|| used("jmx_monitoring"));
+    // Only where a node will use it: `monitoring.methods` may list `jmx` for
+    // ZooKeeper nodes, where it does not apply and is left out of their list.
+    let node_uses_jmx = config.cluster.nodes().any(|(_, node)| {
+        node.monitoring_methods.as_ref().is_some_and(|ms| ms.iter().any(|x| x == "jmx" || x == "jmx_monitoring"))
+    });
+    let jmx_used = used("jmx").or_else(|| used("jmx_monitoring")).filter(|_| node_uses_jmx);
     let needs_port = match jmx.transport {
         JmxTransport::Rmi => true,
         JmxTransport::Jolokia | JmxTransport::Prometheus => jmx.url.as_deref().is_none_or(|u| u.contains("{jmx_port}")),

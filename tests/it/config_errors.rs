@@ -485,3 +485,18 @@ fn zero_where_it_means_something_and_units_everywhere() {
     assert_eq!(loaded.config.notifications.group_wait_seconds.0, 5.0);
     assert!(loaded.config.recovery.isr_catch_up_timeout_seconds.duration().is_zero());
 }
+
+/// Issue: `validate` demanded the JMX bridge jar when `jmx` was listed only
+/// for nodes it does not apply to (ZooKeeper). Only a node that uses it needs it.
+#[test]
+fn the_jmx_bridge_is_needed_only_where_a_node_uses_jmx() {
+    let monitoring = "monitoring:\n  methods: [socket, jmx]\n  jmx: {bridge_jar: /nonexistent/jmx-bridge.jar}\n";
+    let zookeeper_only = format!("cluster:\n  zookeeper_nodes:\n    - {{node_id: zk1, host: zk1}}\n{monitoring}");
+    let loaded = setup::parse_str(&zookeeper_only, Path::new("zk.yaml"), &|_| None).expect("no node uses jmx");
+    let methods = loaded.config.cluster.zookeeper_nodes[0].monitoring_methods.clone();
+    assert_eq!(methods.as_deref(), Some(&["socket".to_string()][..]));
+    let brokers =
+        format!("cluster:\n  kafka_brokers:\n    - {{node_id: k1, host: kafka1, jmx_port: 9999}}\n{monitoring}");
+    let report = setup::parse_str(&brokers, Path::new("k.yaml"), &|_| None).err().expect("a broker uses jmx");
+    assert!(report.to_string().contains("cannot read `/nonexistent/jmx-bridge.jar`"), "{report}");
+}
