@@ -52,6 +52,9 @@ pub struct ServiceReport {
     pub recovered: u32,
     pub escalated: u32,
     pub open: u32,
+    /// Several healers: closed here when another healer's term took it over
+    /// (that healer's store has the rest of it).
+    pub handed_over: u32,
     /// Mean time from confirmed failure to recovery, of recovered incidents.
     pub mttr_seconds: Option<f64>,
     pub attempts: u32,
@@ -91,6 +94,7 @@ pub struct DayFigures {
     pub recovered: u32,
     pub escalated: u32,
     pub open: u32,
+    pub handed_over: u32,
     /// Notifications queued that day: delivered, and dropped or still waiting.
     pub notifications_delivered: u32,
     pub notifications_not_delivered: u32,
@@ -116,7 +120,7 @@ pub fn build(
 ) -> ServiceReport {
     let period = (to - from).max(1) as f64 / 1000.0;
     let mut per_node: BTreeMap<&str, (u32, f64)> = BTreeMap::new();
-    let (mut recovered, mut escalated, mut open) = (0, 0, 0);
+    let (mut recovered, mut escalated, mut open, mut handed_over) = (0, 0, 0, 0);
     let (mut attempts, mut successes) = (0u32, 0u32);
     let mut repair_times = Vec::new();
     let mut list = Vec::new();
@@ -137,7 +141,7 @@ pub fn build(
             IncidentState::Escalated => escalated += 1,
             IncidentState::Open => open += 1,
             // Another healer's store has the rest of it.
-            IncidentState::HandedOver => {}
+            IncidentState::HandedOver => handed_over += 1,
         }
         for a in i.attempts.iter().filter(|a| !a.dry_run) {
             attempts += 1;
@@ -192,6 +196,7 @@ pub fn build(
         recovered,
         escalated,
         open,
+        handed_over,
         mttr_seconds: (!repair_times.is_empty())
             .then(|| round1(repair_times.iter().sum::<f64>() / repair_times.len() as f64)),
         attempts,
@@ -210,6 +215,7 @@ pub fn build(
                     recovered: count(IncidentState::Recovered),
                     escalated: count(IncidentState::Escalated),
                     open: count(IncidentState::Open),
+                    handed_over: count(IncidentState::HandedOver),
                     notifications_delivered: sent.iter().map(|c| c.delivered).sum(),
                     notifications_not_delivered: sent.iter().map(|c| c.dropped + c.waiting).sum(),
                 }
@@ -227,8 +233,8 @@ pub fn markdown(r: &ServiceReport) -> String {
     let mut out = format!("# kafka-self-healing report: {}\n\nPeriod: {} to {}\n\n", r.cluster, r.from, r.to);
     out.push_str("## Summary\n\n| | |\n|---|---|\n");
     out.push_str(&format!(
-        "| Incidents | {} ({} recovered, {} escalated, {} open) |\n",
-        r.incidents, r.recovered, r.escalated, r.open
+        "| Incidents | {} ({} recovered, {} escalated, {} open, {} handed over to another healer) |\n",
+        r.incidents, r.recovered, r.escalated, r.open, r.handed_over
     ));
     out.push_str(&format!("| MTTR (failure confirmed → serving again) | {} |\n", opt(r.mttr_seconds, " s")));
     out.push_str(&format!(
@@ -339,18 +345,24 @@ mod tests {
             incident("b1", 1000, Some(1000 + 8_640_000), IncidentState::Recovered, &[false, true]), // 10 % of a day
             incident("b1", 50_000_000, Some(50_000_000 + 60_000), IncidentState::Recovered, &[true]),
             incident("b2", day - 3_600_000, None, IncidentState::Open, &[false]), // still open at the end
+            // Several healers: another healer's term took this one over.
+            incident("b2", 2_000, Some(5_000), IncidentState::HandedOver, &[]),
         ];
         let outbox =
             vec![ChannelCounts { channel: "slack".into(), delivered: 3, dropped: 1, waiting: 0, held_back: 2 }];
         let r = build("c", &nodes, &incidents, &outbox, &[], 0, day);
-        assert_eq!(r.incidents, 3);
-        assert_eq!((r.recovered, r.escalated, r.open), (2, 0, 1));
+        assert_eq!(r.incidents, 4);
+        assert_eq!((r.recovered, r.escalated, r.open, r.handed_over), (2, 0, 1, 1));
+        assert_eq!(r.recovered + r.escalated + r.open + r.handed_over, r.incidents, "every incident in one column");
+        assert_eq!(r.days[0].handed_over, 1);
+        assert!(markdown(&r).contains("4 (2 recovered, 0 escalated, 1 open, 1 handed over to another healer)"));
         assert_eq!(r.mttr_seconds, Some((8640.0 + 60.0) / 2.0));
         assert_eq!((r.attempts, r.successful_attempts), (4, 2));
         assert_eq!(r.recovery_success_rate_percent, Some(50.0));
         assert_eq!(r.nodes[0].downtime_seconds, 8700.0);
         assert_eq!(r.nodes[0].availability_percent, 89.931);
-        assert_eq!(r.nodes[1].downtime_seconds, 3600.0);
+        // The handed-over incident counts while this healer held it (3 s).
+        assert_eq!(r.nodes[1].downtime_seconds, 3603.0);
         assert_eq!(r.notifications[0].delivery_rate_percent, Some(75.0));
         let md = markdown(&r);
         assert!(md.contains("| b1 | kafka_broker | 2 | 8700 | 89.931 % |"), "{md}");

@@ -16,6 +16,7 @@ const AMBER: &str = "#f9a825";
 const RED: &str = "#c62828";
 const PURPLE: &str = "#8e24aa";
 const BLUE: &str = "#1565c0";
+const GREY: &str = "#757575";
 
 /// One bar of a chart: its label and its stacked parts (value, colour, what it is).
 struct Bar {
@@ -42,12 +43,14 @@ pub fn html(r: &ServiceReport) -> String {
         out,
         "<table id=\"summary\"><tr><th>incidents</th><td class=\"num\">{}</td></tr><tr><th>recovered</th><td class=\"num\">{}</td></tr>\
          <tr><th>escalated</th><td class=\"num\">{}</td></tr><tr><th>still open</th><td class=\"num\">{}</td></tr>\
+         <tr><th>handed over to another healer</th><td class=\"num\">{}</td></tr>\
          <tr><th>mean time to recover</th><td class=\"num\">{}</td></tr><tr><th>recovery attempts (succeeded)</th><td class=\"num\">{} ({})</td></tr>\
          <tr><th>recovery success rate</th><td class=\"num\">{}</td></tr></table>",
         r.incidents,
         r.recovered,
         r.escalated,
         r.open,
+        r.handed_over,
         opt(r.mttr_seconds, " s"),
         r.attempts,
         r.successful_attempts,
@@ -67,6 +70,7 @@ pub fn html(r: &ServiceReport) -> String {
             let (colour, what) = match i.state.as_str() {
                 "recovered" => (GREEN, "recovered"),
                 "escalated" => (PURPLE, "escalated"),
+                "handed_over" => (GREY, "handed over"),
                 _ => (RED, "open"),
             };
             let secs = i.duration_seconds.unwrap_or(0.0);
@@ -84,6 +88,7 @@ pub fn html(r: &ServiceReport) -> String {
                 (f64::from(d.recovered), GREEN, format!("{}: {} recovered", d.day, d.recovered)),
                 (f64::from(d.escalated), PURPLE, format!("{}: {} escalated", d.day, d.escalated)),
                 (f64::from(d.open), RED, format!("{}: {} still open", d.day, d.open)),
+                (f64::from(d.handed_over), GREY, format!("{}: {} handed over to another healer", d.day, d.handed_over)),
             ],
         })
         .collect();
@@ -255,6 +260,7 @@ mod tests {
             recovered: 0,
             escalated: 1,
             open: 0,
+            handed_over: 0,
             mttr_seconds: None,
             attempts: 3,
             successful_attempts: 0,
@@ -274,6 +280,7 @@ mod tests {
                 recovered: 0,
                 escalated: 1,
                 open: 0,
+                handed_over: 0,
                 notifications_delivered: 2,
                 notifications_not_delivered: 1,
             }],
