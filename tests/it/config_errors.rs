@@ -497,6 +497,8 @@ fn the_jmx_bridge_is_needed_only_where_a_node_uses_jmx() {
     assert_eq!(methods.as_deref(), Some(&["socket".to_string()][..]));
     let brokers =
         format!("cluster:\n  kafka_brokers:\n    - {{node_id: k1, host: kafka1, jmx_port: 9999}}\n{monitoring}");
-    let report = setup::parse_str(&brokers, Path::new("k.yaml"), &|_| None).err().expect("a broker uses jmx");
+    let Err(report) = setup::parse_str(&brokers, Path::new("k.yaml"), &|_| None) else {
+        panic!("a broker uses jmx: the bridge jar must be readable");
+    };
     assert!(report.to_string().contains("cannot read `/nonexistent/jmx-bridge.jar`"), "{report}");
 }
