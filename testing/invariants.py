@@ -11,7 +11,9 @@
    rules do not read a clock either (the engine passes the time in).
 
 3. ARCHITECTURE.md stays true to the tree: every `src/…` path it names
-   exists, and every top-level module has its place in it.
+   exists, every top-level module has its place in it, and every source file
+   of src/ and testbed/ is in its code map (its path anywhere, or its name in
+   the section of its folder: `engine.rs` under `### src/recovery/`).
 
 Test code (`#[cfg(test)]` items, `*_tests.rs`) and src/bin/ are left out:
 they sit on top of all. Exits 1 when an invariant does not hold.
@@ -104,6 +106,29 @@ def map_drift(modules):
     for m in modules:
         if f"src/{m}.rs" not in text and f"src/{m}/" not in text:
             found.append(f"ARCHITECTURE.md has no place for the top-level module `{m}` (src/{m}.rs or src/{m}/)")
+    # Each `### ` section of the code map, by the folders its heading names.
+    sections = {}
+    for part in re.split(r"^### ", text, flags=re.M)[1:]:
+        heading, _, body = part.partition("\n")
+        for folder in re.findall(r"`((?:src|testbed)/[A-Za-z0-9_/]*/)`", heading):
+            sections[folder] = sections.get(folder, "") + body
+    for top in ("src", "testbed"):
+        for dirpath, _, names in os.walk(os.path.join(root, top)):
+            for name in sorted(n for n in names if n.endswith(".rs")):
+                rel = os.path.relpath(os.path.join(dirpath, name), root)
+                if rel.startswith("src/bin/") or name.endswith("_tests.rs") or rel in text:
+                    continue
+                # Named in the section of its folder, or of a folder above it;
+                # a folder's `mod.rs` / `lib.rs` is its section.
+                parts = rel.split("/")
+                above = ["/".join(parts[:i]) + "/" for i in range(1, len(parts))]
+                named = any(
+                    re.search(r"\b" + re.escape(name) + r"\b", sections.get(folder, ""))
+                    or (name in ("mod.rs", "lib.rs") and folder == above[-1] and folder in sections)
+                    for folder in above
+                )
+                if not named:
+                    found.append(f"ARCHITECTURE.md's code map does not name {rel}")
     return found
 
 
