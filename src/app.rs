@@ -61,7 +61,8 @@ pub async fn run(mut loaded: Loaded, options: RunOptions, mut signals: mpsc::Rec
     // Counters and heartbeats outlive a reload: a reload is not a restart.
     let telemetry = Arc::new(Telemetry::default());
     let started = SystemTime::now();
-    let mut running = start(&loaded, options, &telemetry, started).await?;
+    let mut kept: Option<Kept> = None;
+    let mut running = start(&loaded, options, &telemetry, started, &mut kept).await?;
     let watchdog = systemd::watchdog_interval().map(|every| tokio::spawn(keep_watchdog(every, telemetry.clone())));
     systemd::notify(&format!("READY=1\nSTATUS={}", loaded.config.summary()));
     loop {
@@ -70,6 +71,10 @@ pub async fn run(mut loaded: Loaded, options: RunOptions, mut signals: mpsc::Rec
             systemd::notify("STOPPING=1");
             info!("Shutdown signal received; stopping.");
             finish(running, &mut signals).await;
+            // Nothing acts any more: leadership is given back last.
+            if let Some(k) = kept.take() {
+                k.stop().await;
+            }
             break;
         }
         info!(message = "SIGHUP: reloading the configuration.", file = %loaded.path.display());
@@ -100,11 +105,11 @@ pub async fn run(mut loaded: Loaded, options: RunOptions, mut signals: mpsc::Rec
         systemd::notify("RELOADING=1");
         finish(running, &mut signals).await;
         let summary = next.config.summary();
-        let (r, reloaded) = match start(&next, options, &telemetry, started).await {
+        let (r, reloaded) = match start(&next, options, &telemetry, started, &mut kept).await {
             Ok(r) => (r, true),
             Err(e) => {
                 error!(message = "The new configuration could not start; going back to the previous one.", error = %format!("{e:#}"));
-                (start(&loaded, options, &telemetry, started).await?, false)
+                (start(&loaded, options, &telemetry, started, &mut kept).await?, false)
             }
         };
         running = r;
@@ -146,12 +151,83 @@ fn https_users(config: &Config) -> Vec<String> {
     users
 }
 
+/// The election of several healers, kept across a reload that leaves the
+/// `ha` section as it was: the term goes on (a reload is no handover), and
+/// the election reports to the new generation's parts.
+struct Kept {
+    ha: Arc<crate::ha::Ha>,
+    rewire: crate::ha::election::Rewire,
+    /// The `ha` section it was started with.
+    section: serde_json::Value,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+    grace: Duration,
+}
+
+impl Kept {
+    /// Ends the election: leadership is given back, so another healer leads at once.
+    async fn stop(self) {
+        self.stop.cancel();
+        if tokio::time::timeout(self.grace, self.tracker.wait()).await.is_err() {
+            warn!(message = "HA: the election did not stop in time; going on.", timeout_s = self.grace.as_secs_f64());
+        }
+    }
+}
+
+/// This healer's standing among several, for one generation: the kept
+/// election when the `ha` section did not change, else a new one (the old
+/// one stopped first: a changed `ha` section is a new candidacy); alone, a
+/// term that lasts the generation.
+async fn elect(
+    config: &Config,
+    parts: crate::ha::election::Parts,
+    kept: &mut Option<Kept>,
+    tracker: &TaskTracker,
+    stop: &CancellationToken,
+) -> anyhow::Result<Arc<crate::ha::Ha>> {
+    let section = serde_json::to_value(&config.ha).unwrap_or_default();
+    match kept.take() {
+        Some(k) if config.ha.enabled && k.section == section => {
+            info!(message = "HA: the ha section is unchanged; this healer keeps its standing and term.", instance = %k.ha.instance());
+            k.rewire.to(parts);
+            let ha = k.ha.clone();
+            *kept = Some(k);
+            return Ok(ha);
+        }
+        Some(k) => {
+            info!(message = "HA: the ha section changed; this healer leaves the election and stands again.", instance = %k.ha.instance());
+            k.stop().await;
+        }
+        None => {}
+    }
+    if !config.ha.enabled {
+        let (ha, _) = crate::ha::election::start(config, parts, tracker, stop).map_err(|e| anyhow::anyhow!(e))?;
+        return Ok(ha);
+    }
+    let (election_stop, election_tracker) = (CancellationToken::new(), TaskTracker::new());
+    let (ha, rewire) =
+        crate::ha::election::start(config, parts, &election_tracker, &election_stop).map_err(|e| anyhow::anyhow!(e))?;
+    election_tracker.close();
+    if let Some(rewire) = rewire {
+        *kept = Some(Kept {
+            ha: ha.clone(),
+            rewire,
+            section,
+            stop: election_stop,
+            tracker: election_tracker,
+            grace: config.system.shutdown_timeout_seconds.duration(),
+        });
+    }
+    Ok(ha)
+}
+
 /// Builds and starts every component of one configuration.
 async fn start(
     loaded: &Loaded,
     options: RunOptions,
     telemetry: &Arc<Telemetry>,
     started: SystemTime,
+    kept: &mut Option<Kept>,
 ) -> anyhow::Result<Running> {
     let config = &loaded.config;
     info!(
@@ -203,19 +279,13 @@ async fn start(
 
     let (incidents, _) = broadcast::channel(1024);
     // Several healers: only the one in a term acts (alone: one term until the stop).
-    let ha = crate::ha::election::start(
-        config,
-        |ha| crate::ha::election::Election {
-            ha,
-            board: board.clone(),
-            nodes: crate::topology::nodes(config).into_iter().map(|n| n.id).collect(),
-            audit: audit.for_source("HA"),
-            events: incidents.clone(),
-        },
-        &tracker,
-        &stop,
-    )
-    .map_err(|e| anyhow::anyhow!(e))?;
+    let parts = crate::ha::election::Parts {
+        board: board.clone(),
+        nodes: crate::topology::nodes(config).into_iter().map(|n| n.id).collect(),
+        audit: audit.for_source("HA"),
+        events: incidents.clone(),
+    };
+    let ha = elect(config, parts, kept, &tracker, &stop).await?;
     let notifier = Arc::new(Notifier::new(
         shared_config.clone(),
         store.clone(),

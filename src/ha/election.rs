@@ -26,16 +26,64 @@ use crate::watch::Board;
 /// How often this healer's verdicts are compared with what it last published.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(500);
 
-/// The election's parts, started once per configuration.
-pub struct Election {
-    pub ha: Arc<Ha>,
+/// What the election reports to, from the configuration running now: a
+/// reload that leaves the `ha` section as it was keeps the election (and
+/// its term) and gives it the new generation's parts (`Rewire`).
+pub struct Parts {
     pub board: Arc<Board>,
     pub nodes: Vec<String>,
     pub audit: Audit,
     pub events: broadcast::Sender<Event>,
 }
 
+/// Hands a running election the parts of a new generation.
+#[derive(Clone)]
+pub struct Rewire(Arc<std::sync::Mutex<Parts>>);
+
+impl Rewire {
+    pub fn to(&self, parts: Parts) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = parts;
+    }
+}
+
+/// The election: this healer's handle and what it reports to.
+pub struct Election {
+    pub ha: Arc<Ha>,
+    parts: Rewire,
+}
+
+/// Why a term ended or began, for the audit trail: one record kind each.
+pub enum Leadership<'a> {
+    Acquired { epoch: i64, resumed: bool },
+    Lost(&'a str),
+    Released(&'a str),
+}
+
 impl Election {
+    fn parts(&self) -> std::sync::MutexGuard<'_, Parts> {
+        self.parts.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The audit trail of the generation running now.
+    pub fn audit(&self) -> Audit {
+        self.parts().audit.clone()
+    }
+
+    /// Writes the leadership record of `what`.
+    pub async fn record(&self, what: Leadership<'_>) {
+        let (kind, details) = match what {
+            Leadership::Acquired { epoch, resumed: false } => {
+                ("leadership_acquired", json!({"instance": self.ha.instance, "epoch": epoch}))
+            }
+            Leadership::Acquired { epoch, resumed: true } => {
+                ("leadership_acquired", json!({"instance": self.ha.instance, "epoch": epoch, "resumed": true}))
+            }
+            Leadership::Lost(reason) => ("leadership_lost", json!({"reason": reason})),
+            Leadership::Released(reason) => ("leadership_released", json!({"reason": reason})),
+        };
+        self.audit().record(kind, None, None, details).await;
+    }
+
     /// The backend this election runs on.
     pub fn backend(&self) -> &Backend {
         self.ha.backend.as_ref().expect("an election has a backend")
@@ -52,7 +100,8 @@ impl Election {
 
     /// This healer's verdict on every node, as it publishes them.
     pub fn verdicts(&self) -> std::collections::BTreeMap<String, String> {
-        self.nodes.iter().map(|n| (n.clone(), self.board.state(n).as_str().to_string())).collect()
+        let parts = self.parts();
+        parts.nodes.iter().map(|n| (n.clone(), parts.board.state(n).as_str().to_string())).collect()
     }
 
     /// People are told once that the backend is out of reach: only by the
@@ -62,7 +111,7 @@ impl Election {
         let what = self.backend().describe();
         let was_leader = self.ha.led_last();
         warn!(message = "HA: the backend cannot be reached: no healer acts until it can.", backend = %what, error = %error);
-        self.audit
+        self.audit()
             .record("ha_backend_unreachable", None, None, json!({"backend": what, "error": error, "told": was_leader}))
             .await;
         if was_leader {
@@ -71,7 +120,7 @@ impl Election {
                  if no other healer reaches it either (its quorum lost), nobody acts",
                 self.ha.instance,
             );
-            let _ = self.events.send(Event::SystemError { reason });
+            let _ = self.parts().events.send(Event::SystemError { reason });
         }
         true
     }
@@ -80,7 +129,7 @@ impl Election {
     pub async fn reachable_again(&self) {
         let what = self.backend().describe();
         tracing::info!(message = "HA: the backend answers again.", backend = %what);
-        self.audit.record("ha_backend_reachable", None, None, json!({"backend": what})).await;
+        self.audit().record("ha_backend_reachable", None, None, json!({"backend": what})).await;
     }
 }
 
@@ -127,36 +176,40 @@ pub async fn sleep_or_stop(d: Duration, shutdown: &CancellationToken) -> bool {
     }
 }
 
-/// Builds the handle of `config.ha` and, when enabled, starts the election.
+/// Builds the handle of `config.ha` and, when enabled, starts the election
+/// under `tracker` until `shutdown`; the `Rewire` gives it a later
+/// generation's parts.
 pub fn start(
     config: &Config,
-    parts: impl FnOnce(Arc<Ha>) -> Election,
+    parts: Parts,
     tracker: &tokio_util::task::TaskTracker,
     shutdown: &CancellationToken,
-) -> Result<Arc<Ha>, String> {
+) -> Result<(Arc<Ha>, Option<Rewire>), String> {
     let instance = backend::instance_id(config);
     if !config.ha.enabled {
-        return Ok(Ha::standalone(&instance, shutdown));
+        return Ok((Ha::standalone(&instance, shutdown), None));
     }
     let backend = Backend::from_config(config, &|n| std::env::var(n).ok())?;
     let ha = Arc::new(Ha::new(&instance, config.ha.confirm_from, Some(backend), Role::Candidate, shutdown));
-    let election = parts(ha.clone());
-    tracker.spawn(expire_terms(ha.clone(), election.audit.clone(), shutdown.clone()));
+    let rewire = Rewire(Arc::new(std::sync::Mutex::new(parts)));
+    let election = Election { ha: ha.clone(), parts: rewire.clone() };
+    tracker.spawn(expire_terms(ha.clone(), rewire.clone(), shutdown.clone()));
     tracker.spawn(election.run(shutdown.clone()));
-    Ok(ha)
+    Ok((ha, Some(rewire)))
 }
 
 /// Ends each term the moment its lease runs out unrenewed, in a task of its
 /// own: nothing the election waits for (a backend that does not answer)
 /// keeps a stale term alive.
-async fn expire_terms(ha: Arc<Ha>, audit: Audit, shutdown: CancellationToken) {
+async fn expire_terms(ha: Arc<Ha>, parts: Rewire, shutdown: CancellationToken) {
     let mut changes = ha.subscribe();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             ended = ha.lease_expired() => {
                 if ended {
-                    audit.record("leadership_lost", None, None, json!({"reason": "the lease could not be renewed in time"})).await;
+                    let el = Election { ha: ha.clone(), parts: parts.clone() };
+                    el.record(Leadership::Lost("the lease could not be renewed in time")).await;
                     continue;
                 }
             }

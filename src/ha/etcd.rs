@@ -19,13 +19,12 @@ use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Identity, LeaseKeepAliveStream,
     LeaseKeeper, PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchStream,
 };
-use serde_json::json;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::backend::{self, MAX_INTENTS, WriteError, presence};
-use super::election::{Election, Outage, PUBLISH_EVERY, sleep_or_stop};
+use super::election::{Election, Leadership, Outage, PUBLISH_EVERY, sleep_or_stop};
 use super::opinion::Opinion;
 use super::term::Lease;
 use crate::config::Config;
@@ -303,7 +302,7 @@ impl Campaigner<'_> {
                             // The backend let the lease go: every key on it is gone.
                             let ended = self.el.ha.end_term("the backend let its lease expire", None);
                             if ended {
-                                self.el.audit.record("leadership_lost", None, None, json!({"reason": "the backend let the lease expire"})).await;
+                                self.el.record(Leadership::Lost("the backend let the lease expire")).await;
                             }
                             return None;
                         }
@@ -325,7 +324,7 @@ impl Campaigner<'_> {
                 event = next_event(&mut watch) => match event {
                     Some(Gone::Deleted) => {
                         if self.el.ha.end_term("the leader key was deleted", None) {
-                            self.el.audit.record("leadership_lost", None, None, json!({"reason": "the leader key was deleted"})).await;
+                            self.el.record(Leadership::Lost("the leader key was deleted")).await;
                         }
                         campaign_now = true;
                     }
@@ -358,10 +357,7 @@ impl Campaigner<'_> {
             let lease = Lease { valid_until: lease.valid_until.min(sent + etcd.ttl), ..lease };
             self.el.ha.begin_term(lease);
             info!(message = "HA: this healer leads.", instance = %self.el.ha.instance, epoch);
-            self.el
-                .audit
-                .record("leadership_acquired", None, None, json!({"instance": self.el.ha.instance, "epoch": epoch}))
-                .await;
+            self.el.record(Leadership::Acquired { epoch, resumed: false }).await;
             return Ok(Campaign::Won);
         }
         let kv = answer.op_responses().into_iter().find_map(|r| match r {
@@ -437,7 +433,7 @@ impl Campaigner<'_> {
             warn!(message = "HA: the lease could not be given back; another healer leads when it expires.", error = %e);
         }
         if led {
-            self.el.audit.record("leadership_released", None, None, json!({"reason": why})).await;
+            self.el.record(Leadership::Released(why)).await;
         }
     }
 }

@@ -122,6 +122,8 @@ pub struct Ha {
     /// This healer was the last leader it knows of (it tells people when
     /// the backend is lost, so several healers make one message).
     led_last: std::sync::atomic::AtomicBool,
+    /// The epoch of the term whose handover the engine has done.
+    taken_over: std::sync::atomic::AtomicI64,
 }
 
 /// Why an action may not start.
@@ -151,6 +153,7 @@ impl Ha {
         Ha {
             shutdown: shutdown.clone(),
             led_last: std::sync::atomic::AtomicBool::new(false),
+            taken_over: std::sync::atomic::AtomicI64::new(i64::MIN),
             instance: instance.to_string(),
             confirm_from,
             backend,
@@ -213,6 +216,20 @@ impl Ha {
     /// knows it the moment it runs again, whichever of its tasks runs first).
     pub fn acting(&self, token: &CancellationToken) -> bool {
         !token.is_cancelled() && self.term().is_some()
+    }
+
+    /// Whether the term now has not been taken over yet (its open incidents
+    /// and notifications imported from the backend): once per term, not
+    /// again after a reload that kept it.
+    pub fn take_over_due(&self) -> bool {
+        self.epoch().is_none_or(|e| self.taken_over.load(std::sync::atomic::Ordering::SeqCst) != e)
+    }
+
+    /// The term now has been taken over.
+    pub fn taken_over(&self) {
+        if let Some(e) = self.epoch() {
+            self.taken_over.store(e, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
     /// The fencing token of the term now, for the audit and the action's environment.

@@ -20,14 +20,13 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use zookeeper_client as zk;
 
 use super::backend::{self, MAX_INTENTS, WriteError, presence};
-use super::election::{Election, Outage, PUBLISH_EVERY, sleep_or_stop};
+use super::election::{Election, Leadership, Outage, PUBLISH_EVERY, sleep_or_stop};
 use super::opinion::Opinion;
 use super::term::Lease;
 use crate::config::Config;
@@ -418,7 +417,7 @@ impl Contender<'_> {
                         // Curator's SUSPENDED: stop acting at once.
                         outage.failed(self.el, LOST_CONNECTION).await;
                         if self.el.ha.end_term("the connection to ZooKeeper is lost (suspended)", None) {
-                            self.el.audit.record("leadership_lost", None, None, json!({"reason": "the connection to ZooKeeper is lost (suspended)"})).await;
+                            self.el.record(Leadership::Lost("the connection to ZooKeeper is lost (suspended)")).await;
                         }
                     }
                     zk::SessionState::SyncConnected => {
@@ -435,7 +434,7 @@ impl Contender<'_> {
                         // Curator's LOST: not the leader.
                         let why = format!("the ZooKeeper session ended ({other:?})");
                         if self.el.ha.end_term(&why, None) {
-                            self.el.audit.record("leadership_lost", None, None, json!({"reason": why})).await;
+                            self.el.record(Leadership::Lost(&why)).await;
                         }
                         return Ended::Again(why);
                     }
@@ -469,10 +468,7 @@ impl Contender<'_> {
         *self.zk.held.lock().await = Some(Held { lock, epoch });
         self.el.ha.begin_term(Lease::granted(epoch, sent, client.session_timeout()));
         info!(message = "HA: this healer leads.", instance = %self.el.ha.instance, epoch);
-        self.el
-            .audit
-            .record("leadership_acquired", None, None, json!({"instance": self.el.ha.instance, "epoch": epoch}))
-            .await;
+        self.el.record(Leadership::Acquired { epoch, resumed: false }).await;
         Ok(())
     }
 
@@ -494,15 +490,7 @@ impl Contender<'_> {
     async fn begin_again(&self, client: &zk::Client, epoch: i64, sent: Instant) {
         self.el.ha.begin_term(Lease::granted(epoch, sent, client.session_timeout()));
         info!(message = "HA: this healer still holds the lock and leads again.", epoch);
-        self.el
-            .audit
-            .record(
-                "leadership_acquired",
-                None,
-                None,
-                json!({"instance": self.el.ha.instance, "epoch": epoch, "resumed": true}),
-            )
-            .await;
+        self.el.record(Leadership::Acquired { epoch, resumed: true }).await;
     }
 
     /// One round trip that proves the session alive and the lock node there.
@@ -522,7 +510,7 @@ impl Contender<'_> {
             Ok(None) => {
                 let why = "the lock node was deleted";
                 if self.el.ha.end_term(why, None) {
-                    self.el.audit.record("leadership_lost", None, None, json!({"reason": why})).await;
+                    self.el.record(Leadership::Lost(why)).await;
                 }
                 Err(why.into())
             }
@@ -584,7 +572,7 @@ impl Contender<'_> {
             }
         }
         if led {
-            self.el.audit.record("leadership_released", None, None, json!({"reason": why})).await;
+            self.el.record(Leadership::Released(why)).await;
         }
     }
 }

@@ -124,7 +124,18 @@ impl Engine {
         shutdown: CancellationToken,
     ) {
         while let Some(term) = self.await_term(&shutdown).await {
-            let acting = term.token;
+            // Work under the term ends with the term, or with this generation
+            // (a reload keeps the term: the next generation goes on with it).
+            let acting = term.token.child_token();
+            tokio::spawn({
+                let (generation, acting) = (shutdown.clone(), acting.clone());
+                async move {
+                    tokio::select! {
+                        _ = generation.cancelled() => acting.cancel(),
+                        _ = acting.cancelled() => {}
+                    }
+                }
+            });
             if let Err(e) = self.resume(&tracker, &acting).await {
                 error!(message = "Recovery engine: cannot read the state store; no action will run.", error = %e);
                 let reason =
@@ -353,7 +364,9 @@ impl Engine {
             let (id, incident_id) = (node.id.clone(), incident.id.clone());
             let epoch = engine.ha.epoch();
             engine.work(node, incident, shutdown.clone()).await;
-            if !engine.ha.acting(&shutdown) && !engine.ha.stopping() && engine.ha.enabled() {
+            // The term it worked under ended (not this generation alone: a
+            // reload keeps the term, and the next generation resumes the incident).
+            if engine.ha.enabled() && !engine.ha.stopping() && engine.ha.epoch() != epoch {
                 // The term ended under it: whatever it would have done next is refused.
                 info!(message = "Recovery: this healer no longer leads; the incident is the next leader's.", node = %id, incident = %incident_id);
                 let details = json!({"reason": "this healer no longer leads: its pending steps are refused, the next leader takes the incident over", "epoch": epoch});

@@ -29,8 +29,10 @@ impl Engine {
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
         let store = &self.journal.store;
-        if self.ha.enabled() {
+        // Once per term: a reload that kept the term has nothing to take over.
+        if self.ha.enabled() && self.ha.take_over_due() {
             self.take_over().await?;
+            self.ha.taken_over();
         }
         for (node, id) in store.call(|c| records::broker_ids(c)).await? {
             if self.nodes.iter().any(|n| n.id == node && n.broker_id.is_none()) {

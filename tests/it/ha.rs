@@ -295,6 +295,39 @@ fn a_dead_or_stopped_leader_is_replaced_within_its_lease_and_nothing_runs_twice(
     let incidents = b.run.incidents();
     let i = incidents.iter().find(|i| i["node"] == "broker-3" && i["state"] == "recovered").unwrap();
     assert!(i["attempts"][0]["result"].as_str().unwrap().starts_with("interrupted"), "{i:#}");
+
+    // 4. A routine reload of the leader (SIGHUP, `ha` unchanged) keeps its
+    // term (issue: it stood again, handing the cluster over for nothing), and
+    // it goes on acting under the same token.
+    let reloads = || {
+        let log = std::fs::read_to_string(b.run.dir.join("application.log")).unwrap_or_default();
+        log.lines().filter(|l| l.contains("Configuration reloaded.")).count()
+    };
+    let ended = |h: &Healer| h.run.events("leadership_lost").len() + h.run.events("leadership_released").len();
+    let ended_before = ended(&b);
+    b.signal("-HUP");
+    crate::support::wait_until("healer-b reloaded", Duration::from_secs(20), || (reloads() == 1).then_some(()));
+    assert_eq!(leader(&etcd), Some(("healer-b".to_string(), epoch_b2)), "the same term");
+    assert_eq!(ended(&b), ended_before, "no term ended: {:#?}", b.run.audit());
+    assert_eq!(b.run.events("handover").len(), 2, "nothing taken over again: its own term");
+    let recovered = |h: &Healer| h.run.events("recovered").into_iter().filter(|r| r["node"] == "broker-1").count();
+    let before = recovered(&b);
+    cluster.kill("broker-1").unwrap();
+    crate::support::wait_until("healer-b repairs broker-1 after its reload", Duration::from_secs(60), || {
+        (recovered(&b) > before).then_some(())
+    });
+    let last = b.run.events("attempt_started").into_iter().rev().find(|r| r["node"] == "broker-1").unwrap();
+    assert_eq!(last["epoch"], epoch_b2, "acting after the reload under the same token: {last:#}");
+    // A changed `ha` section is a new candidacy: leadership given back, then won again.
+    let text = std::fs::read_to_string(&b.run.config).unwrap();
+    let changed = text.replace(&format!("lease_seconds: {LEASE_S}"), &format!("lease_seconds: {}", LEASE_S + 1));
+    assert_ne!(changed, text);
+    std::fs::write(&b.run.config, changed).unwrap();
+    b.signal("-HUP");
+    crate::support::wait_until("healer-b reloaded again", Duration::from_secs(20), || (reloads() == 2).then_some(()));
+    b.run.wait_for("leadership_released", Duration::from_secs(10), |_| true);
+    let epoch_b3 = await_leader(&etcd, "healer-b", Duration::from_secs(LEASE_S + 5));
+    assert!(epoch_b3 > epoch_b2, "a new term: {epoch_b2} then {epoch_b3}");
 }
 
 /// The backend failing: a leader cut off from etcd stops acting within its
