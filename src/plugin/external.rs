@@ -26,8 +26,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_STDOUT: usize = 1024 * 1024;
 /// Kept of stderr, for the error message.
 const MAX_STDERR: usize = 4 * 1024;
-/// Time limit of a `describe` call at discovery.
-const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time limit of a `describe` call at discovery: a manifest is a constant
+/// answer, and a Nagios check that hangs when asked must not hold up
+/// `validate`, `check`, a start or a reload (the calls run in parallel).
+const DESCRIBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// How the daemon talks to the plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -152,17 +154,46 @@ pub fn discover(directories: &[String]) -> Discovered {
 
 fn scan(dir: &Path, kind: Option<Kind>, found: &mut Discovered) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| is_executable(p)).collect();
     paths.sort();
-    for path in paths {
-        if !is_executable(&path) {
-            continue;
-        }
-        match load(&path, kind) {
+    // Every file at once: the directory takes one `describe` bound, not one per file.
+    let loaded: Vec<Result<External, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = paths.iter().map(|path| scope.spawn(move || load_cached(path, kind))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("loading it failed inside the daemon; please report this".into())))
+            .collect()
+    });
+    for (path, result) in paths.into_iter().zip(loaded) {
+        match result {
             Ok(p) => found.plugins.push(p),
             Err(error) => found.errors.push(LoadError { path, error }),
         }
     }
+}
+
+/// What a file and its sidecar looked like when it was loaded: a reload
+/// does not ask an unchanged executable again.
+type Seen = (PathBuf, Option<Kind>, Option<(u64, std::time::SystemTime)>, Option<(u64, std::time::SystemTime)>);
+
+fn stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let m = path.metadata().ok()?;
+    Some((m.len(), m.modified().ok()?))
+}
+
+/// `load`, remembered per file, size and modification time (the file's and its sidecar's).
+fn load_cached(path: &Path, dir_kind: Option<Kind>) -> Result<External, String> {
+    static CACHE: std::sync::Mutex<Vec<(Seen, Result<External, String>)>> = std::sync::Mutex::new(Vec::new());
+    let key: Seen = (path.to_path_buf(), dir_kind, stamp(path), stamp(&path.with_extension("yaml")));
+    let lock = || CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, hit)) = lock().iter().find(|(k, _)| *k == key) {
+        return hit.clone();
+    }
+    let result = load(path, dir_kind);
+    let mut cache = lock();
+    cache.retain(|(k, _)| k.0 != key.0 || k.1 != key.1);
+    cache.push((key, result.clone()));
+    result
 }
 
 /// The manifest of `path`: its sidecar, else its `describe` answer, else (in a
@@ -499,6 +530,57 @@ mod tests {
         let nothing = answer(&p, &raw(Some(2), "")).unwrap_err();
         assert_eq!((nothing.what.as_str(), nothing.excerpt.as_str()), ("printed nothing on stdout (exit 2)", "trace"));
         assert!(answer(&p, &raw(Some(0), "[1]")).unwrap_err().what.contains("not an object"));
+    }
+
+    #[test]
+    fn discovery_is_bounded_by_one_describe_whatever_hangs_and_remembers_what_it_found() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let monitoring = dir.path().join("monitoring");
+        std::fs::create_dir(&monitoring).unwrap();
+        // Three Nagios checks that hang when asked `describe` (they ignore their
+        // arguments), and a protocol plugin that answers it.
+        for name in ["check_a", "check_b", "check_c"] {
+            let path = monitoring.join(name);
+            std::fs::write(
+                &path,
+                "#!/bin/sh
+exec sleep 30
+",
+            )
+            .unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let answers = monitoring.join("answers");
+        std::fs::write(
+            &answers,
+            "#!/bin/sh
+echo '{\"name\": \"answers\", \"kind\": \"monitoring\", \"protocol_version\": 1}'
+",
+        )
+        .unwrap();
+        std::fs::set_permissions(&answers, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dirs = vec![dir.path().display().to_string()];
+        let started = std::time::Instant::now();
+        let found = discover(&dirs);
+        let first = started.elapsed();
+        let styles: Vec<(String, Style)> = found.plugins.iter().map(|p| (p.name.clone(), p.style)).collect();
+        assert_eq!(
+            styles,
+            [
+                ("answers".to_string(), Style::Protocol),
+                ("check_a".into(), Style::Nagios),
+                ("check_b".into(), Style::Nagios),
+                ("check_c".into(), Style::Nagios)
+            ]
+        );
+        // One bound for the directory, not 3 × 5 s as before (generous for a loaded machine).
+        assert!(first < Duration::from_secs(4), "{first:?}");
+        // Unchanged files are not asked again (a reload, or `check` after the load).
+        let started = std::time::Instant::now();
+        let again = discover(&dirs);
+        assert_eq!(again.plugins.len(), 4);
+        assert!(started.elapsed() < DESCRIBE_TIMEOUT, "{:?}", started.elapsed());
     }
 
     #[test]
