@@ -26,10 +26,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_STDOUT: usize = 1024 * 1024;
 /// Kept of stderr, for the error message.
 const MAX_STDERR: usize = 4 * 1024;
-/// Time limit of a `describe` call at discovery: a manifest is a constant
-/// answer, and a Nagios check that hangs when asked must not hold up
-/// `validate`, `check`, a start or a reload (the calls run in parallel).
+/// Time limit of a `describe` call at discovery in `monitoring/`, where a
+/// file that does not answer is a Nagios check: a manifest is a constant
+/// answer, and a check that hangs when asked must not hold up `validate`,
+/// `check`, a start or a reload (the calls of a directory run in parallel).
 const DESCRIBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Elsewhere `describe` is the only manifest a file without a sidecar has:
+/// a slow interpreter gets longer before the file is a load error.
+const DESCRIBE_TIMEOUT_ONLY_MANIFEST: Duration = Duration::from_secs(5);
 
 /// How the daemon talks to the plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -204,7 +208,8 @@ fn load(path: &Path, dir_kind: Option<Kind>) -> Result<External, String> {
         let text = std::fs::read_to_string(&sidecar).map_err(|e| format!("cannot read {}: {e}", sidecar.display()))?;
         (parse_sidecar(&text).map_err(|e| format!("{}: {e}", sidecar.display()))?, "NAME.yaml".to_string())
     } else {
-        match describe(path) {
+        let limit = if dir_kind == Some(Kind::Monitor) { DESCRIBE_TIMEOUT } else { DESCRIBE_TIMEOUT_ONLY_MANIFEST };
+        match describe(path, limit) {
             Ok(m) => (m, "describe".to_string()),
             Err(e) if dir_kind == Some(Kind::Monitor) => {
                 let _ = e; // Not a protocol plugin: a Nagios check, named by its file.
@@ -337,7 +342,7 @@ fn parse_sidecar(text: &str) -> Result<Manifest, String> {
 /// Asks `path describe` for its manifest (JSON on stdout). Discovery runs
 /// while the configuration loads, outside any runtime: the one child spawner
 /// runs on a small runtime of its own, on a thread of its own.
-fn describe(path: &Path) -> Result<Manifest, String> {
+fn describe(path: &Path, limit: Duration) -> Result<Manifest, String> {
     let spec = crate::child::Spec {
         program: path.as_os_str(),
         args: vec!["describe".into()],
@@ -345,7 +350,7 @@ fn describe(path: &Path) -> Result<Manifest, String> {
         stdin: None,
         stdout: crate::child::Keep::Head(MAX_STDOUT),
         stderr: crate::child::Keep::Nothing,
-        limit: DESCRIBE_TIMEOUT,
+        limit,
         at_limit: crate::child::AtLimit::Kill,
         death_signal: libc::SIGKILL,
     };
@@ -360,7 +365,7 @@ fn describe(path: &Path) -> Result<Manifest, String> {
     })
     .map_err(|e| format!("cannot run it: {e}"))?;
     if exit.timed_out {
-        return Err(format!("no answer within {DESCRIBE_TIMEOUT:?}"));
+        return Err(format!("no answer within {limit:?}"));
     }
     let out = &exit.stdout.head;
     let v: Value = serde_json::from_slice(out).map_err(|_| format!("not a JSON manifest: {}", excerpt(out)))?;
