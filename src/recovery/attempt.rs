@@ -201,14 +201,29 @@ impl Engine {
         let details = json!({"evidence": evidence, "limit_s": limit.as_secs()});
         self.journal.record("awaiting_registration_expiry", Some(&node.id), Some(&incident.id), details).await;
         let started = Instant::now();
-        while self.board.is_registered(id) && started.elapsed() < limit {
+        while self.board.registration(id) == Some(true) && started.elapsed() < limit {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let gone = !self.board.is_registered(id);
-        let details = json!({"waited_s": started.elapsed().as_secs_f64(), "gone": gone});
-        self.journal.record("registration_expired", Some(&node.id), Some(&incident.id), details).await;
-        if !gone {
-            warn!(message = "Recovery: the old registration is still there; restarting anyway.", node = %node.id, incident = %incident.id, waited_s = started.elapsed().as_secs());
+        let waited_s = started.elapsed().as_secs_f64();
+        match self.board.registration(id) {
+            Some(false) => {
+                let details = json!({"waited_s": waited_s, "gone": true});
+                self.journal.record("registration_expired", Some(&node.id), Some(&incident.id), details).await;
+            }
+            Some(true) => {
+                let details = json!({"waited_s": waited_s, "gone": false});
+                self.journal.record("registration_expired", Some(&node.id), Some(&incident.id), details).await;
+                warn!(message = "Recovery: the old registration is still there; restarting anyway.", node = %node.id, incident = %incident.id, waited_s = started.elapsed().as_secs());
+            }
+            // The watch lost its session: nobody can say whether it is still
+            // there. Restart now; if it is, Kafka refuses to start and the
+            // attempt fails, the retry policy's next one comes.
+            None => {
+                let reason = "the ZooKeeper session watching /brokers/ids is lost: whether the old registration is still there cannot be told; restarting now (if it is, Kafka refuses to start, and the next attempt comes after the retry policy's delay)";
+                warn!(message = "Recovery: the registrations are unknown; not waiting for the old one.", node = %node.id, incident = %incident.id);
+                let details = json!({"waited_s": waited_s, "gone": null, "reason": reason});
+                self.journal.record("registration_unknown", Some(&node.id), Some(&incident.id), details).await;
+            }
         }
     }
 }

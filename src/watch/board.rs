@@ -83,6 +83,9 @@ pub struct Board {
     cluster: Mutex<Option<ClusterView>>,
     /// Broker ids registered in ZooKeeper (`/brokers/ids`), in ZooKeeper mode.
     registered: Mutex<Option<BTreeSet<i32>>>,
+    /// Since when the session watching them is lost: the list is then
+    /// unknown, not its last value.
+    registrations_lost: Mutex<Option<Instant>>,
     /// ZooKeeper mode: when each broker id's registration disappeared (cleared when it is back).
     deregistered: Mutex<HashMap<i32, Instant>>,
     /// Per node: asks its watcher to probe now (the recovery engine, after an action).
@@ -156,20 +159,42 @@ impl Board {
 
     // --- ZooKeeper's registrations ---
 
-    /// ZooKeeper mode: the broker ids registered under `/brokers/ids` (`None`
-    /// in KRaft mode, or before the first read).
+    /// ZooKeeper mode: the broker ids registered under `/brokers/ids` now
+    /// (`None` in KRaft mode, before the first read, and while the session
+    /// watching them is lost: then nobody can tell).
     pub fn registered(&self) -> Option<BTreeSet<i32>> {
+        if lock(&self.registrations_lost).is_some() {
+            return None;
+        }
         lock(&self.registered).clone()
     }
 
-    /// The registrations are watched (ZooKeeper mode, read at least once).
+    /// The registrations are watched (ZooKeeper mode, read at least once),
+    /// whether or not their session is up now.
     pub fn zookeeper_mode(&self) -> bool {
         lock(&self.registered).is_some()
     }
 
-    /// Broker `id` is registered in ZooKeeper now.
+    /// Whether broker `id` is registered in ZooKeeper now; `None` when that
+    /// cannot be told (not ZooKeeper mode, or the watch's session is lost).
+    pub fn registration(&self, id: i32) -> Option<bool> {
+        self.registered().map(|ids| ids.contains(&id))
+    }
+
+    /// Broker `id` is registered in ZooKeeper now, as far as is known.
     pub fn is_registered(&self, id: i32) -> bool {
-        lock(&self.registered).as_ref().is_some_and(|ids| ids.contains(&id))
+        self.registration(id) == Some(true)
+    }
+
+    /// The session watching the registrations is lost (`at`): the list is
+    /// unknown until a new session reads it.
+    pub fn registrations_lost(&self, at: Instant) {
+        lock(&self.registrations_lost).get_or_insert(at);
+    }
+
+    /// Since when the registrations are unknown (their session lost).
+    pub fn registrations_unknown_since(&self) -> Option<Instant> {
+        *lock(&self.registrations_lost)
     }
 
     /// The registrations watch read `ids`: records when each one that went
@@ -186,6 +211,7 @@ impl Board {
             }
         }
         *registered = Some(ids);
+        *lock(&self.registrations_lost) = None;
     }
 
     /// When broker `id`'s registration disappeared (`None` while it is there).
@@ -252,6 +278,17 @@ mod tests {
         assert!(!board.is_registered(2));
         board.set_registered([1, 2, 3].into(), t1);
         assert_eq!(board.deregistered_at(2), None);
+        // The watch's session lost: unknown, never the last list (issue: a stale view).
+        board.registrations_lost(t1);
+        assert!(board.zookeeper_mode(), "still ZooKeeper mode");
+        assert_eq!(board.registered(), None);
+        assert_eq!(board.registration(2), None);
+        assert!(!board.is_registered(2));
+        assert_eq!(board.registrations_unknown_since(), Some(t1));
+        // A new session reads them: known again.
+        board.set_registered([1, 3].into(), t1);
+        assert_eq!(board.registration(2), Some(false));
+        assert_eq!(board.registrations_unknown_since(), None);
     }
 
     #[test]

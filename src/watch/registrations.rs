@@ -59,6 +59,9 @@ pub async fn watch_registrations(
         let client = match client {
             Ok(c) => c,
             Err(e) => {
+                if known.is_some() {
+                    lost(&board, &changed, &e.to_string());
+                }
                 debug!(message = "Cannot open a ZooKeeper session for /brokers/ids; retrying.", error = %e);
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
@@ -81,7 +84,7 @@ pub async fn watch_registrations(
                     }
                 }
                 Err(e) => {
-                    debug!(message = "Lost the ZooKeeper session watching /brokers/ids; reconnecting.", error = %e);
+                    lost(&board, &changed, &e.to_string());
                     break;
                 }
             };
@@ -109,8 +112,19 @@ pub async fn watch_registrations(
             };
             if event.event_type == zk::EventType::Session {
                 // The session ended (expired or closed): start a new one.
+                lost(&board, &changed, &format!("{:?}", event.session_state));
                 break;
             }
         }
+    }
+}
+
+/// The session is gone: the registrations are unknown until a new one reads
+/// them (never their last list: a broker may have gone or come meanwhile).
+fn lost(board: &Board, changed: &Notify, why: &str) {
+    if board.registrations_unknown_since().is_none() {
+        warn!(message = "Lost the ZooKeeper session watching /brokers/ids: the registrations are unknown until a new session reads them; reconnecting.", error = %why);
+        board.registrations_lost(Instant::now());
+        changed.notify_one();
     }
 }
