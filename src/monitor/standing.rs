@@ -118,6 +118,13 @@ impl ClusterMetadata {
             .collect()
     }
 
+    /// `topic-partition` of the partitions `id` leads while another in-sync
+    /// replica could: a controlled shutdown hands these over before the
+    /// broker closes its port, a crash leaves them where they were.
+    pub fn leading_with_a_successor(&self, id: i32) -> Vec<String> {
+        self.partitions.iter().filter(|p| p.leader == id && p.isr.iter().any(|r| *r != id)).map(|p| p.label()).collect()
+    }
+
     /// Partitions with `id` among at most `min.insync.replicas` in-sync
     /// replicas: restarting it would stop writes. A topic whose minimum could
     /// not be read counts as at its minimum.

@@ -19,8 +19,8 @@ use super::opening::{CLEAN_WINDOW, Facts, StopFacts};
 use super::unit_state::{self, UnitState};
 use super::{actions, runner};
 use crate::health::NodeState;
+use crate::monitor::Cause;
 use crate::monitor::standing::ClusterMetadata;
-use crate::monitor::{Cause, Findings};
 use crate::store::records;
 use crate::topology::{Node, Role};
 
@@ -91,7 +91,7 @@ impl Engine {
 
     /// The facts of the opening rules for the failed `node` (its broker id resolved).
     pub(super) async fn opening_facts(&self, node: &Node) -> Facts {
-        let kraft_fenced = self.kraft_fenced_early(node).await;
+        let (kraft_fenced, still_leads) = self.early_look(node).await;
         let snapshot = self.board.snapshot(&node.id);
         let hung = snapshot
             .as_ref()
@@ -115,39 +115,35 @@ impl Engine {
                 planned_since: state.planned_stops.get(&node.id).copied(),
                 deregistered_at: broker_id.and_then(|id| self.board.deregistered_at(id)),
                 kraft_fenced,
+                still_leads,
                 grace: self.config.recovery.planned_restart_grace_seconds.duration(),
             },
         }
     }
 
-    /// KRaft, within `CLEAN_WINDOW` of a broker's port closing: whether a serving
-    /// peer's DescribeCluster says the controller fenced it (or forgot it).
-    /// `None` when nobody could tell.
-    async fn kraft_fenced_early(&self, node: &Node) -> Option<bool> {
-        let (Role::KafkaBroker, Some(id)) = (node.role, node.broker_id) else { return None };
-        if !self.kraft_mode() || self.board.zookeeper_mode() {
-            return None;
-        }
-        let failed_since = self.board.snapshot(&node.id)?.since;
+    /// Within `CLEAN_WINDOW` of a broker's port closing, one look at a serving
+    /// peer's metadata: whether the controller fenced it (or forgot it: KRaft
+    /// only), and whether it still leads a partition another in-sync replica
+    /// could lead — a controlled shutdown moves such leadership away before
+    /// the port closes, a crash leaves it. `(None, None)` when nobody could tell.
+    async fn early_look(&self, node: &Node) -> (Option<bool>, Option<bool>) {
+        let (Role::KafkaBroker, Some(id)) = (node.role, node.broker_id) else { return (None, None) };
+        let Some(failed_since) = self.board.snapshot(&node.id).map(|s| s.since) else { return (None, None) };
         if failed_since.elapsed() > CLEAN_WINDOW || self.state().planned_stops.contains_key(&node.id) {
-            return None;
+            return (None, None);
         }
-        let peers: Vec<&Node> = self
+        let peers: Vec<Node> = self
             .nodes
             .iter()
             .filter(|n| n.role == Role::KafkaBroker && n.id != node.id && self.serving(&n.id))
+            .take(2)
+            .cloned()
             .collect();
-        for peer in peers.into_iter().take(2) {
-            let o = self.prober.probe(peer, "kafka_metadata").await;
-            if let Some(Findings::Kafka(view)) = o.findings {
-                return match view.brokers.iter().find(|b| b.id == id) {
-                    Some(b) => b.fenced,
-                    // Gone from the registrations altogether.
-                    None => Some(true),
-                };
-            }
-        }
-        None
+        let Some(m) = self.prober.cluster_metadata(&peers, Some(id)).await else { return (None, None) };
+        let kraft = self.kraft_mode() && !self.board.zookeeper_mode();
+        // Gone from the brokers listed altogether: fenced and unregistered.
+        let fenced = kraft.then(|| m.listed(id).unwrap_or(true));
+        (fenced, Some(!m.leading_with_a_successor(id).is_empty()))
     }
 
     /// The cluster-wide guards' input (isolation, mass failure), and the

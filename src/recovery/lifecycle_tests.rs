@@ -540,6 +540,42 @@ fn the_opening_rules() {
         ),
         ("no evidence after them: a crash", base.clone(), 4, Opening::Open { grace_over: false }),
         (
+            "ZooKeeper: still leading what another replica could lead when its port closed: a crash, at once",
+            with(&|f| f.stop.still_leads = Some(true)),
+            0,
+            Opening::Open { grace_over: false },
+        ),
+        (
+            "KRaft: unfenced and still leading: a crash, at once",
+            with(&|f| {
+                f.stop.zookeeper_mode = false;
+                f.stop.kraft_mode = true;
+                f.stop.kraft_fenced = Some(false);
+                f.stop.still_leads = Some(true);
+            }),
+            0,
+            Opening::Open { grace_over: false },
+        ),
+        (
+            "leading nothing another could take proves nothing: the evidence of a clean stop is awaited",
+            with(&|f| f.stop.still_leads = Some(false)),
+            1,
+            Opening::Planned(Stop::AwaitingEvidence),
+        ),
+        (
+            "KRaft: fenced wins over a metadata that still names it leader",
+            with(&|f| {
+                f.stop.zookeeper_mode = false;
+                f.stop.kraft_mode = true;
+                f.stop.kraft_fenced = Some(true);
+                f.stop.still_leads = Some(true);
+            }),
+            0,
+            Opening::Planned(Stop::Detected(
+                "the controller fenced it within 3 s of its port closing (a controlled shutdown; a crash stays unfenced until its session times out)",
+            )),
+        ),
+        (
             "KRaft: fenced at once is a controlled shutdown",
             with(&|f| {
                 f.stop.zookeeper_mode = false;

@@ -53,6 +53,10 @@ pub struct StopFacts {
     /// KRaft: whether a serving peer's metadata says the controller fenced it
     /// (`None`: nobody could tell).
     pub kraft_fenced: Option<bool>,
+    /// Whether a serving peer's metadata, read after its port closed, says it
+    /// still leads a partition another in-sync replica could lead (`None`:
+    /// nobody could tell). A controlled shutdown hands those over first.
+    pub still_leads: Option<bool>,
     /// `recovery.planned_restart_grace_seconds`.
     pub grace: Duration,
 }
@@ -76,8 +80,12 @@ pub enum Stop {
 /// session at once, so its registration disappears within seconds of its
 /// port; after a crash it stays until the session expires. KRaft: a
 /// controlled shutdown ends with the controller fencing the broker at once;
-/// a crashed broker stays unfenced until its session times out. Waiting
-/// those seconds costs nothing: a crashed broker cannot restart sooner.
+/// a crashed broker stays unfenced until its session times out. In both, a
+/// controlled shutdown moves away the leadership of every partition another
+/// in-sync replica can lead before the port closes: a broker found still
+/// leading one is a crash at once. Without that evidence (it led nothing
+/// another could take) the evidence of a clean stop is awaited, at most
+/// `CLEAN_WINDOW`.
 pub fn stop(f: &StopFacts, now: Instant) -> Stop {
     if f.broker_id.is_none() || f.failed_in_maintenance || f.hung {
         return Stop::Unplanned;
@@ -105,6 +113,9 @@ pub fn stop(f: &StopFacts, now: Instant) -> Stop {
     };
     match clean {
         Some(evidence) => Stop::Detected(evidence),
+        // Its port closed while it still led partitions others could lead: no
+        // controlled shutdown left it so — a crash, known now, not in 3 s.
+        None if f.still_leads == Some(true) => Stop::Unplanned,
         None if now.saturating_duration_since(failed_since) <= CLEAN_WINDOW => Stop::AwaitingEvidence,
         None => Stop::Unplanned,
     }
