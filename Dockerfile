@@ -39,9 +39,11 @@ STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/bin/kafka-self-healing"]
 CMD ["run", "--config", "/etc/kafka-self-healing/config.yaml"]
 
-# The binary and jar built on the host.
+# The binary and jar built on the host (PREBUILT: another build of it, e.g.
+# target/debug/kafka-self-healing).
 FROM runtime AS prebuilt
-COPY target/release/kafka-self-healing /usr/bin/kafka-self-healing
+ARG PREBUILT=target/release/kafka-self-healing
+COPY ${PREBUILT} /usr/bin/kafka-self-healing
 COPY target/jmx-bridge.jar /usr/share/kafka-self-healing/jmx-bridge.jar
 
 # The default image: both built in the build stage.

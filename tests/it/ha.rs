@@ -18,8 +18,7 @@ use kafka_testbed::{Cluster, Spec};
 use serde_json::Value;
 
 use crate::notify::{Receiver, alertmanager, http_get};
-use crate::recovery::{Run, script, start_command};
-use crate::support::{TESTBED, cluster_lock};
+use crate::support::{Run, TESTBED, cluster_lock, script, start_command};
 
 /// The election's key prefix for the bed's cluster name.
 const PREFIX: &str = "/kafka-self-healing/test-bed";

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use kafka_testbed::{HostCluster, HostSpec, Impairment, hosts};
 use serde_json::Value;
 
-use crate::support::cluster_lock;
+use crate::support::{cluster_lock, wait_until};
 
 /// The healer's configuration on its host, as an operator writes it.
 fn healer_config(cluster: &HostCluster, recovery: &str) -> String {
@@ -25,7 +25,7 @@ fn start_healer(cluster: &HostCluster, on: &str, config: &str) {
     h.write("/etc/kafka-self-healing/config.yaml", config, 0o640).unwrap();
     h.sh("chgrp kafka-healing /etc/kafka-self-healing/config.yaml").unwrap();
     h.sh("systemctl enable --now kafka-self-healing").unwrap_or_else(|e| panic!("{e}\n{}", journal(cluster, on)));
-    wait("every node healthy", Duration::from_secs(60), || {
+    wait_until("every node healthy", Duration::from_secs(60), || {
         h.exec("kafka-self-healing status --url http://localhost:8080").is_ok_and(|o| o.status.success())
     });
 }
@@ -61,14 +61,6 @@ fn wait_audit(cluster: &HostCluster, on: &str, event: &str, limit: Duration, pre
             cluster.lab.host(on).read("/var/log/kafka-self-healing/audit.log"),
             journal(cluster, on)
         );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn wait(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !f() {
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -209,7 +201,7 @@ fn a_crashed_broker_is_restarted_over_ssh_by_the_packaged_healer() {
     // is `failed`. The healer resets it and starts it once the cause is fixed.
     b3.sh("systemctl reset-failed kafka; mv /etc/kafka/server.properties /etc/kafka/server.properties.away").unwrap();
     cluster.crash("broker-3").unwrap();
-    wait("systemd gives up", Duration::from_secs(60), || b3.unit_state("kafka") == "failed");
+    wait_until("systemd gives up", Duration::from_secs(60), || b3.unit_state("kafka") == "failed");
     b3.sh("mv /etc/kafka/server.properties.away /etc/kafka/server.properties").unwrap();
     let reset = wait_audit(&cluster, "healer", "attempt_started", Duration::from_secs(60), |r| r["node"] == "broker-3");
     assert!(reset["command"].as_str().unwrap().contains("'sudo -n systemctl reset-failed kafka' && "), "{reset:#}");
@@ -273,12 +265,12 @@ fn a_crashed_broker_is_restarted_over_ssh_by_the_packaged_healer() {
     }
     // `systemctl reload` re-reads the file; a broken one is refused and the daemon stays up.
     healer.sh("systemctl reload kafka-self-healing").unwrap();
-    wait("reloaded", Duration::from_secs(20), || {
+    wait_until("reloaded", Duration::from_secs(20), || {
         healer.read("/var/log/kafka-self-healing/application.log").contains("Configuration reloaded")
     });
     healer.write("/etc/kafka-self-healing/config.yaml", "cluster: {}\n", 0o640).unwrap();
     healer.sh("systemctl reload kafka-self-healing").unwrap();
-    wait("refused", Duration::from_secs(20), || {
+    wait_until("refused", Duration::from_secs(20), || {
         healer.read("/var/log/kafka-self-healing/application.log").contains("Configuration reload refused")
     });
     assert_eq!(healer.unit_state("kafka-self-healing"), "active");
@@ -330,7 +322,7 @@ fn a_healer_next_to_its_only_broker_restarts_it_locally_through_polkit() {
     )
     .unwrap();
     host.sh("systemctl daemon-reload && systemctl restart kafka-self-healing").unwrap();
-    wait("the healer is back", Duration::from_secs(60), || {
+    wait_until("the healer is back", Duration::from_secs(60), || {
         host.exec("kafka-self-healing status --url http://localhost:8080").is_ok_and(|o| o.status.success())
     });
     host.sh("mv /etc/kafka/server.properties /etc/kafka/server.properties.away").unwrap();
@@ -342,12 +334,12 @@ fn a_healer_next_to_its_only_broker_restarts_it_locally_through_polkit() {
             .filter_map(|r| r["attempt"].as_u64())
             .collect()
     };
-    wait("a failed attempt", Duration::from_secs(60), || {
+    wait_until("a failed attempt", Duration::from_secs(60), || {
         attempts(&cluster).contains(&2) || attempts(&cluster).len() >= 2
     });
     let pid = host.main_pid("kafka-self-healing").unwrap();
     host.sh(&format!("kill -STOP {pid}")).unwrap();
-    wait("the watchdog restarts the daemon", Duration::from_secs(60), || {
+    wait_until("the watchdog restarts the daemon", Duration::from_secs(60), || {
         host.main_pid("kafka-self-healing").is_some_and(|p| p != pid)
     });
     let journal = journal(&cluster, "kafka-1");
@@ -374,11 +366,11 @@ fn a_healer_next_to_its_only_broker_restarts_it_locally_through_polkit() {
     cluster.lab.host_mut("kafka-1").reboot().unwrap();
     cluster.wait_serving("kafka-1", Duration::from_secs(120)).unwrap();
     let host = cluster.lab.host("kafka-1");
-    wait("the daemon started at boot", Duration::from_secs(60), || {
+    wait_until("the daemon started at boot", Duration::from_secs(60), || {
         audit(&cluster, "kafka-1").iter().filter(|r| r["event"] == "daemon_started").count() > started_before
     });
     assert_eq!(host.unit_state("kafka-self-healing"), "active");
-    wait("every node healthy after the reboot", Duration::from_secs(60), || {
+    wait_until("every node healthy after the reboot", Duration::from_secs(60), || {
         host.exec("kafka-self-healing status --url http://localhost:8080").is_ok_and(|o| o.status.success())
     });
 }
@@ -478,7 +470,7 @@ fn kraft_controllers_on_their_own_hosts_a_partition_and_a_bad_link() {
         audit(&cluster, "healer").into_iter().filter(|r| r["event"] == "cut_off" && r["node"] == "kafka-2").collect();
     assert_eq!(told.len(), 1, "the cut-off is told once: {told:#?}");
     cluster.lab.partition("kafka-2", &["healer"], false).unwrap();
-    wait("the partition heals", Duration::from_secs(90), || !api().contains("cut off"));
+    wait_until("the partition heals", Duration::from_secs(90), || !api().contains("cut off"));
     wait_audit(&cluster, "healer", "cut_off_cleared", Duration::from_secs(30), |r| r["node"] == "kafka-2");
 
     // The bad link all along: not one failed transition of kafka-3.

@@ -96,9 +96,15 @@ fn audit(dir: &Path) -> Vec<Value> {
 #[test]
 fn the_image_built_with_buildah_runs_as_its_entrypoint_says_and_repairs_a_killed_broker() {
     let _lock = cluster_lock();
-    // The host's build, packed by `--target prebuilt`: testing/package.sh (run by
-    // test.sh) builds the release binary, testing/setup.sh the bridge jar.
-    for artifact in ["target/release/kafka-self-healing", "target/jmx-bridge.jar"] {
+    // The host's build, packed by `--target prebuilt`: the binary of the
+    // profile testing/package.sh packed (./test.sh: the debug build the tests
+    // use, KSH_PACKAGE_PROFILE=dev; else the release one), testing/setup.sh
+    // the bridge jar.
+    let binary = match std::env::var("KSH_PACKAGE_PROFILE").as_deref() {
+        Ok("dev") => "target/debug/kafka-self-healing",
+        _ => "target/release/kafka-self-healing",
+    };
+    for artifact in [binary, "target/jmx-bridge.jar"] {
         assert!(repo().join(artifact).is_file(), "{artifact} is missing: run testing/package.sh and testing/setup.sh");
     }
     base_image();
@@ -108,7 +114,8 @@ fn the_image_built_with_buildah_runs_as_its_entrypoint_says_and_repairs_a_killed
         .current_dir(repo())
         .args(["bud", "--isolation", "chroot", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"])
         .args(["--format", "docker", "--layers=false", "--target", "prebuilt"])
-        .args(["--build-arg", &format!("BASE_IMAGE={BASE}"), "-t", &image, "-f", "Dockerfile", "."]));
+        .args(["--build-arg", &format!("BASE_IMAGE={BASE}"), "--build-arg", &format!("PREBUILT={binary}")])
+        .args(["-t", &image, "-f", "Dockerfile", "."]));
     assert!(out.status.success(), "buildah bud failed: {}", stderr(&out));
 
     // What the Dockerfile's `docker run` line relies on.

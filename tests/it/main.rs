@@ -1,7 +1,9 @@
 //! The integration tests: one binary, one module per feature (rust-analyzer style).
 //!
-//! Tests that need a real cluster share it through `support::cluster` and run
-//! one at a time; everything else runs in parallel.
+//! Tests that need a real cluster take `support::cluster_lock()` and run one
+//! at a time; everything else runs in parallel. `support` has what they
+//! share: the one wait (`wait_until`), the daemon harness (`Run`), the
+//! clients (kcat) and the configurations.
 
 mod check;
 mod cli;

@@ -4,127 +4,20 @@
 //! resumes without repeating anything. Every run is checked in the audit
 //! trail and the state store (`incidents --output json`).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kafka_testbed::netns::Netns;
-use kafka_testbed::{Cluster, Spec, cluster_section};
+use kafka_testbed::{Cluster, Spec};
 use serde_json::Value;
 
-use crate::support::{bin, cluster_lock, fully_in_sync, produce_and_consume, run, stderr, write_temp};
+use crate::support::{
+    Run, bin, cluster_lock, for_node, fully_in_sync, produce_and_consume, run, script, start_command, stderr, tail,
+    wait_until, write_temp,
+};
 
 use crate::support::TESTBED;
-
-/// One daemon run: its files, its process, its audit trail.
-pub(crate) struct Run {
-    pub dir: PathBuf,
-    pub config: PathBuf,
-    /// Environment the daemon gets on top of the test's own.
-    pub env: Vec<(String, String)>,
-    /// The network namespace the daemon runs in (`ip netns exec`), if not the machine's.
-    pub netns: Option<String>,
-    child: Option<Child>,
-}
-
-impl Run {
-    /// Writes a configuration watching `cluster` with `recovery` (indented
-    /// lines) as its recovery section, and starts the daemon with `args`.
-    pub(crate) fn start(cluster: &Cluster, dir: &Path, recovery: &str, args: &[&str]) -> Run {
-        let mut run = Run::start_config_only(cluster, dir, recovery);
-        run.spawn(args);
-        run
-    }
-
-    pub(crate) fn spawn(&mut self, args: &[&str]) {
-        let stderr = std::fs::File::create(self.dir.join("stderr.log")).unwrap();
-        let mut cmd = match &self.netns {
-            Some(ns) => kafka_testbed::netns::command_in(ns, env!("CARGO_BIN_EXE_kafka-self-healing")),
-            None => bin(),
-        };
-        let child = cmd
-            .args(["run", "--config"])
-            .arg(&self.config)
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("the daemon starts");
-        self.child = Some(child);
-        self.wait_for("daemon_started", Duration::from_secs(20), |_| true);
-    }
-
-    pub(crate) fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
-    }
-
-    pub(crate) fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    pub(crate) fn audit(&self) -> Vec<Value> {
-        crate::support::audit_log(&self.dir)
-    }
-
-    pub(crate) fn events(&self, event: &str) -> Vec<Value> {
-        self.audit().into_iter().filter(|r| r["event"] == event).collect()
-    }
-
-    /// Waits for an audit record `event` matching `pred`; returns it.
-    pub(crate) fn wait_for(&self, event: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
-        let started = Instant::now();
-        loop {
-            if let Some(r) = self.events(event).into_iter().find(|r| pred(r)) {
-                return r;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "no `{event}` audit record within {limit:?}; audit:\n{}\nlog tail:\n{}\nstderr:\n{}",
-                std::fs::read_to_string(self.dir.join("audit.log")).unwrap_or_default(),
-                tail(&std::fs::read_to_string(self.dir.join("application.log")).unwrap_or_default()),
-                tail(&std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default())
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    pub(crate) fn incidents(&self) -> Vec<Value> {
-        let out = run(bin().args(["incidents", "--output", "json", "--config"]).arg(&self.config));
-        assert!(out.status.success(), "{}", stderr(&out));
-        serde_json::from_slice(&out.stdout).expect("incidents as JSON")
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-pub(crate) fn tail(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
-}
-
-/// An executable script in `dir/scripts/default.sh` with `body`.
-pub(crate) fn script(dir: &Path, body: &str) -> PathBuf {
-    let scripts = dir.join("scripts");
-    std::fs::create_dir_all(&scripts).unwrap();
-    let path = scripts.join("default.sh");
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    scripts
-}
-
-/// The test bed's own start command: what an operator's restart script would run.
-pub(crate) fn start_command(cluster: &Cluster) -> String {
-    format!("exec {TESTBED} start \"$KAFKA_NODE_ID\" --dir {}", cluster.dir().display())
-}
 
 /// Removes `broker_id` from the brokers of the configuration at `path` (the
 /// controllers keep theirs): the daemon must learn them from the metadata.
@@ -146,10 +39,6 @@ fn without_broker_ids(path: &Path) {
     let stripped = lines.join("\n") + "\n";
     assert!(stripped.contains("kafka_brokers:") && !stripped.contains(&text), "{stripped}");
     std::fs::write(path, stripped).unwrap();
-}
-
-pub(crate) fn for_node<'a>(records: &'a [Value], node: &str) -> Vec<&'a Value> {
-    records.iter().filter(|r| r["node"] == node).collect()
 }
 
 /// Attempt time spans `(started_at, finished_at)` in epoch millis, of every incident.
@@ -223,7 +112,9 @@ fn killed_brokers_are_restarted_one_at_a_time_and_the_cluster_serves_again() {
     assert_eq!(incidents.len(), 1, "{incidents:#?}");
     assert_eq!(incidents[0]["state"], "recovered");
     assert_eq!(incidents[0]["attempts"][0]["n"], 1);
-    wait_until(Duration::from_secs(60), || fully_in_sync(&cluster, "recovery", 3));
+    wait_until("every partition of `recovery` in sync", Duration::from_secs(60), || {
+        fully_in_sync(&cluster, "recovery", 3)
+    });
     produce_and_consume(&cluster, "recovery", "after-recovery");
 
     // Two brokers at once, max_parallel 1: restarted one after the other.
@@ -238,16 +129,10 @@ fn killed_brokers_are_restarted_one_at_a_time_and_the_cluster_serves_again() {
     assert_no_overlap(&spans(&incidents));
     let refusals = daemon.events("guard_refused");
     assert!(refusals.iter().any(|r| r["guard"] == "max_parallel"), "one waited for the other: {refusals:#?}");
-    wait_until(Duration::from_secs(60), || fully_in_sync(&cluster, "recovery", 3));
+    wait_until("every partition of `recovery` in sync", Duration::from_secs(60), || {
+        fully_in_sync(&cluster, "recovery", 3)
+    });
     produce_and_consume(&cluster, "recovery", "after-two-recoveries");
-}
-
-pub(crate) fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !f() {
-        assert!(started.elapsed() < limit, "condition not met within {limit:?}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 #[test]
@@ -386,35 +271,6 @@ fn a_daemon_killed_mid_attempt_resumes_without_repeating_and_an_isolated_monitor
     assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), 3);
 }
 
-impl Run {
-    /// Like `start`, with the daemon inside `netns`.
-    fn start_in(netns: &Netns, cluster: &Cluster, dir: &Path, recovery: &str) -> Run {
-        let mut r = Run::start_config_only(cluster, dir, recovery);
-        r.netns = Some(netns.name().to_string());
-        r.spawn(&[]);
-        r
-    }
-
-    pub(crate) fn start_config_only(cluster: &Cluster, dir: &Path, recovery: &str) -> Run {
-        Run::config_with(cluster, dir, "  interval_seconds: 2\n  timeout_seconds: 2", recovery)
-    }
-
-    /// The configuration, with `monitoring` (indented lines) as its monitoring section.
-    pub(crate) fn config_with(cluster: &Cluster, dir: &Path, monitoring: &str, recovery: &str) -> Run {
-        let text = format!(
-            "{}monitoring:\n{monitoring}\nrecovery:\n{recovery}\n\
-             logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n{}",
-            cluster_section("test-bed", &[("", cluster)]),
-            dir.join("application.log").display(),
-            dir.join("audit.log").display(),
-            dir.join("state").display(),
-            crate::support::http_line()
-        );
-        let config = write_temp(dir, "config.yaml", &text);
-        Run { dir: dir.to_path_buf(), config, env: Vec::new(), netns: None, child: None }
-    }
-}
-
 #[test]
 fn zookeeper_nodes_are_restarted_one_at_a_time() {
     let _lock = cluster_lock();
@@ -506,7 +362,9 @@ impl Sshd {
             .stderr(Stdio::null())
             .spawn()
             .expect("sshd starts");
-        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        wait_until("the daemon's port answers", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
         Sshd { port, key: dir.join("client_key"), child }
     }
 }
@@ -773,7 +631,7 @@ fn a_broker_replaying_its_logs_is_not_restarted_again() {
             crate::support::http_line(),
         ),
     );
-    let mut daemon = Run { dir: d.to_path_buf(), config, env: Vec::new(), netns: None, child: None };
+    let mut daemon = Run::with_config(d, config);
     daemon.spawn(&[]);
     std::thread::sleep(Duration::from_secs(3));
 

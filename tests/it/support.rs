@@ -1,8 +1,14 @@
 //! Helpers shared by the integration tests.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use kafka_testbed::netns::Netns;
+use kafka_testbed::{Cluster, cluster_section};
+use serde_json::Value;
 
 /// The `kafka-self-healing` binary built for this test run.
 pub fn bin() -> Command {
@@ -48,15 +54,36 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Polls `f` every 250 ms until it gives a value; fails with `what` after `limit`.
-pub fn wait_until<T>(what: &str, limit: std::time::Duration, mut f: impl FnMut() -> Option<T>) -> T {
+/// What a condition polled by [`wait_until`] gives: `true`, or a value.
+pub trait Reached {
+    type Value;
+    fn reached(self) -> Option<Self::Value>;
+}
+
+impl Reached for bool {
+    type Value = ();
+    fn reached(self) -> Option<()> {
+        self.then_some(())
+    }
+}
+
+impl<T> Reached for Option<T> {
+    type Value = T;
+    fn reached(self) -> Option<T> {
+        self
+    }
+}
+
+/// The one wait of the tests: polls `f` every 100 ms until it is `true` (or
+/// gives a value, which is returned); fails naming `what` after `limit`.
+pub fn wait_until<R: Reached>(what: &str, limit: std::time::Duration, mut f: impl FnMut() -> R) -> R::Value {
     let started = std::time::Instant::now();
     loop {
-        if let Some(v) = f() {
+        if let Some(v) = f().reached() {
             return v;
         }
         assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(std::time::Duration::from_millis(250));
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
@@ -204,4 +231,153 @@ pub fn audit_log(dir: &Path) -> Vec<serde_json::Value> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
+}
+
+// --- The daemon harness: one daemon run against a cluster of the bed. ---
+
+/// One daemon run: its files, its process, its audit trail.
+pub struct Run {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    /// Environment the daemon gets on top of the test's own.
+    pub env: Vec<(String, String)>,
+    /// The network namespace the daemon runs in (`ip netns exec`), if not the machine's.
+    pub netns: Option<String>,
+    child: Option<Child>,
+}
+
+impl Run {
+    /// Writes a configuration watching `cluster` with `recovery` (indented
+    /// lines) as its recovery section, and starts the daemon with `args`.
+    pub fn start(cluster: &Cluster, dir: &Path, recovery: &str, args: &[&str]) -> Run {
+        let mut run = Run::start_config_only(cluster, dir, recovery);
+        run.spawn(args);
+        run
+    }
+
+    pub fn spawn(&mut self, args: &[&str]) {
+        let stderr = std::fs::File::create(self.dir.join("stderr.log")).unwrap();
+        let mut cmd = match &self.netns {
+            Some(ns) => kafka_testbed::netns::command_in(ns, env!("CARGO_BIN_EXE_kafka-self-healing")),
+            None => bin(),
+        };
+        let child = cmd
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("the daemon starts");
+        self.child = Some(child);
+        self.wait_for("daemon_started", Duration::from_secs(20), |_| true);
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn audit(&self) -> Vec<Value> {
+        audit_log(&self.dir)
+    }
+
+    pub fn events(&self, event: &str) -> Vec<Value> {
+        self.audit().into_iter().filter(|r| r["event"] == event).collect()
+    }
+
+    /// Waits for an audit record `event` matching `pred`; returns it.
+    pub fn wait_for(&self, event: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            if let Some(r) = self.events(event).into_iter().find(|r| pred(r)) {
+                return r;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "no `{event}` audit record within {limit:?}; audit:\n{}\nlog tail:\n{}\nstderr:\n{}",
+                std::fs::read_to_string(self.dir.join("audit.log")).unwrap_or_default(),
+                tail(&std::fs::read_to_string(self.dir.join("application.log")).unwrap_or_default()),
+                tail(&std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default())
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn incidents(&self) -> Vec<Value> {
+        let out = run(bin().args(["incidents", "--output", "json", "--config"]).arg(&self.config));
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("incidents as JSON")
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// An executable script in `dir/scripts/default.sh` with `body`.
+pub fn script(dir: &Path, body: &str) -> PathBuf {
+    let scripts = dir.join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    let path = scripts.join("default.sh");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    scripts
+}
+
+/// The test bed's own start command: what an operator's restart script would run.
+pub fn start_command(cluster: &Cluster) -> String {
+    format!("exec {TESTBED} start \"$KAFKA_NODE_ID\" --dir {}", cluster.dir().display())
+}
+
+pub fn for_node<'a>(records: &'a [Value], node: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["node"] == node).collect()
+}
+
+impl Run {
+    /// Like `start`, with the daemon inside `netns`.
+    pub fn start_in(netns: &Netns, cluster: &Cluster, dir: &Path, recovery: &str) -> Run {
+        let mut r = Run::start_config_only(cluster, dir, recovery);
+        r.netns = Some(netns.name().to_string());
+        r.spawn(&[]);
+        r
+    }
+
+    pub fn start_config_only(cluster: &Cluster, dir: &Path, recovery: &str) -> Run {
+        Run::config_with(cluster, dir, "  interval_seconds: 2\n  timeout_seconds: 2", recovery)
+    }
+
+    /// The configuration, with `monitoring` (indented lines) as its monitoring section.
+    pub fn config_with(cluster: &Cluster, dir: &Path, monitoring: &str, recovery: &str) -> Run {
+        let text = format!(
+            "{}monitoring:\n{monitoring}\nrecovery:\n{recovery}\n\
+             logging:\n  file: {}\n  format: json\n  audit: {{file: {}}}\nsystem:\n  state_dir: {}\n{}",
+            cluster_section("test-bed", &[("", cluster)]),
+            dir.join("application.log").display(),
+            dir.join("audit.log").display(),
+            dir.join("state").display(),
+            http_line()
+        );
+        let config = write_temp(dir, "config.yaml", &text);
+        Run::with_config(dir, config)
+    }
+
+    /// A run of the configuration file `config`, its files in `dir` (not started).
+    pub fn with_config(dir: &Path, config: PathBuf) -> Run {
+        Run { dir: dir.to_path_buf(), config, env: Vec::new(), netns: None, child: None }
+    }
 }

@@ -12,7 +12,7 @@ use kafka_testbed::impact::{Clients, create_topic};
 use kafka_testbed::{Cluster, Spec};
 use serde_json::Value;
 
-use crate::recovery::{Run, for_node, script, start_command, wait_until};
+use crate::support::{Run, for_node, script, start_command, wait_until};
 use crate::support::{TESTBED, bin, cluster_lock, kcat, run};
 
 /// One partition as a real client (kcat) sees it.
@@ -140,13 +140,13 @@ fn zookeeper_a_crash_at_kafkas_default_session_takes_one_attempt_and_ends_in_syn
         pager.port
     );
     let daemon = Run::start(&cluster, dir.path(), &recovery, &[]);
-    wait_until(Duration::from_secs(30), || balanced(&cluster, "whole"));
+    wait_until("leaders balanced", Duration::from_secs(30), || balanced(&cluster, "whole"));
     let preferred = preferred_by(&cluster, "whole", 2);
     assert!(!preferred.is_empty(), "broker 2 is the preferred leader of a partition");
     // Kafka's own verifiable clients write and read throughout (acks=all, min ISR 2).
     create_topic(&cluster, "verified", 3).unwrap();
     let clients = Clients::start(&cluster, "verified", 100).unwrap();
-    wait_until(Duration::from_secs(60), || clients.acked() > 100);
+    wait_until("the producer's first acknowledgements", Duration::from_secs(60), || clients.acked() > 100);
 
     cluster.kill("broker-2").unwrap();
     daemon.wait_for("recovered", Duration::from_secs(120), |r| r["node"] == "broker-2");
@@ -154,7 +154,7 @@ fn zookeeper_a_crash_at_kafkas_default_session_takes_one_attempt_and_ends_in_syn
     assert!(seen.acked.len() > 1000, "the producer kept writing: {} acknowledged", seen.acked.len());
     assert_eq!(seen.lost(), 0, "acknowledged messages were lost");
     // Led by their preferred replicas at once — not after leader.imbalance.check.interval.seconds (300).
-    wait_until(Duration::from_secs(5), || balanced(&cluster, "whole"));
+    wait_until("leaders balanced", Duration::from_secs(5), || balanced(&cluster, "whole"));
     assert_whole(&daemon, "broker-2", &preferred);
     let audit = daemon.audit();
     let expired = for_node(&audit, "broker-2").into_iter().find(|r| r["event"] == "registration_expired").cloned();
@@ -182,7 +182,7 @@ fn zookeeper_a_crash_at_kafkas_default_session_takes_one_attempt_and_ends_in_syn
     let open = daemon.incidents().into_iter().find(|i| i["node"] == "broker-3").unwrap();
     assert_eq!((open["state"].as_str(), open["phase"].as_str()), (Some("open"), Some("degraded")), "{open:#}");
     assert!(open["serve_s"].as_f64().is_some() && open["in_sync_s"].is_null(), "{open:#}");
-    wait_until(Duration::from_secs(20), || {
+    wait_until("the catch-up timeout's notification", Duration::from_secs(20), || {
         pager.json().iter().any(|n| n["trigger"] == "on_catch_up_timeout" && n["node"] == "broker-3")
     });
     let page = pager.json().into_iter().find(|n| n["trigger"] == "on_catch_up_timeout").unwrap();
@@ -230,10 +230,10 @@ fn kraft_pauses_hangs_and_the_running_broker_gate() {
     // A long interval: whatever is caught quickly was caught by the held connection.
     let mut daemon = Run::config_with(&cluster, dir.path(), "  interval_seconds: 30\n  timeout_seconds: 6", &recovery);
     daemon.spawn(&[]);
-    wait_until(Duration::from_secs(30), || balanced(&cluster, "whole"));
+    wait_until("leaders balanced", Duration::from_secs(30), || balanced(&cluster, "whole"));
     create_topic(&cluster, "verified", 3).unwrap();
     let clients = Clients::start(&cluster, "verified", 100).unwrap();
-    wait_until(Duration::from_secs(60), || clients.acked() > 100);
+    wait_until("the producer's first acknowledgements", Duration::from_secs(60), || clients.acked() > 100);
 
     // A pause shorter than the time limit (a long GC pause): no incident.
     cluster.pause("broker-1").unwrap();
@@ -253,7 +253,7 @@ fn kraft_pauses_hangs_and_the_running_broker_gate() {
     let took = paused.elapsed();
     assert!(took < Duration::from_secs(11), "a hang took {took:?} to detect with a 6 s time limit");
     daemon.wait_for("recovered", Duration::from_secs(120), |r| r["node"] == "broker-2");
-    wait_until(Duration::from_secs(5), || balanced(&cluster, "whole"));
+    wait_until("leaders balanced", Duration::from_secs(5), || balanced(&cluster, "whole"));
     assert_whole(&daemon, "broker-2", &preferred);
 
     // The gate: broker-3 down in maintenance, so every partition is short of it.
@@ -263,7 +263,9 @@ fn kraft_pauses_hangs_and_the_running_broker_gate() {
     };
     maintenance(&["start", "--node", "broker-3", "--for", "10m"]);
     cluster.kill("broker-3").unwrap();
-    wait_until(Duration::from_secs(40), || partitions(&cluster, "whole").iter().all(|p| !p.isr.contains(&3)));
+    wait_until("broker-3 out of every ISR", Duration::from_secs(40), || {
+        partitions(&cluster, "whole").iter().all(|p| !p.isr.contains(&3))
+    });
     // A hung, still running broker-1 is held back…
     cluster.pause("broker-1").unwrap();
     let held = daemon.wait_for("guard_refused", Duration::from_secs(60), |r| {
@@ -287,7 +289,7 @@ fn kraft_pauses_hangs_and_the_running_broker_gate() {
     assert_eq!(started["guards"]["partitions_short_elsewhere"], serde_json::json!([]), "{started:#}");
     daemon.wait_for("recovered", Duration::from_secs(120), |r| r["node"] == "broker-1");
     daemon.wait_for("recovered", Duration::from_secs(10), |r| r["node"] == "broker-3");
-    wait_until(Duration::from_secs(30), || {
+    wait_until("every ISR whole and leaders balanced", Duration::from_secs(30), || {
         partitions(&cluster, "whole").iter().all(|p| p.isr.len() == 3) && balanced(&cluster, "whole")
     });
     // Through pauses, a hang and two repairs, nothing acknowledged was lost.
