@@ -284,6 +284,7 @@ async fn start(
         nodes: crate::topology::nodes(config).into_iter().map(|n| n.id).collect(),
         audit: audit.for_source("HA"),
         events: incidents.clone(),
+        store: store.clone(),
     };
     let ha = elect(config, parts, kept, &tracker, &stop).await?;
     let notifier = Arc::new(Notifier::new(

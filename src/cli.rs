@@ -377,7 +377,7 @@ pub fn main() -> ExitCode {
             let until = crate::operate::pause(dir, &crate::operate::AuditFile::of(cfg), duration)?;
             println!("recovery paused {until}; monitoring goes on");
             if cfg.ha.enabled {
-                println!("with several healers this pauses this healer only: pause each of them");
+                println!("with several healers: every healer holds it (the backend keeps it), whichever leads");
             }
             Ok(())
         }),

@@ -64,6 +64,9 @@ pub struct AuditFile {
     config: crate::config::AuditLogConfig,
     masker: std::sync::Arc<crate::secrets::Masker>,
     pub by: Option<String>,
+    /// Several healers (`ha.enabled`): the configuration whose backend holds
+    /// the controls, and this healer's instance id (in every record).
+    shared: Option<(std::sync::Arc<crate::config::Config>, String)>,
 }
 
 impl AuditFile {
@@ -74,7 +77,24 @@ impl AuditFile {
             config: config.logging.audit.clone(),
             masker: std::sync::Arc::new(crate::secrets::Masker::from_config(config, &|name| std::env::var(name).ok())),
             by: None,
+            shared: config
+                .ha
+                .enabled
+                .then(|| (std::sync::Arc::new(config.clone()), crate::ha::backend::instance_id(config))),
         }
+    }
+
+    /// A control written where it lives: with several healers the backend
+    /// first (so every healer, leading now or later, holds it; if it cannot
+    /// be reached nothing changes), then this healer's store. True when a
+    /// removed control was there.
+    fn write(&self, conn: &rusqlite::Connection, entry: &controls::Entry, at: i64) -> Result<bool, String> {
+        let shared = match &self.shared {
+            Some((config, _)) => Some(crate::ha::controls::publish_blocking(config, entry)?),
+            None => None,
+        };
+        let here = entry.apply(conn, at).map_err(|e| e.to_string())?;
+        Ok(shared.unwrap_or(here))
     }
 
     /// The same file; records say `by` asked.
@@ -95,6 +115,11 @@ impl AuditFile {
         let who = self.by.clone().unwrap_or_else(login);
         record["by"] = serde_json::json!(who);
         record["source"] = serde_json::json!("Operator");
+        if let Some((_, healer)) = &self.shared {
+            // Given to this healer; held by every healer (the backend's).
+            record["healer"] = serde_json::json!(healer);
+            record["shared"] = serde_json::json!(true);
+        }
         let line = crate::audit::line(&self.cluster, &self.masker, now, event, node, None, record);
         records::insert_audit(conn, millis(now), event, node, None, &line).map_err(|e| e.to_string())?;
         crate::audit::append_to_file(&self.config, &line)
@@ -155,7 +180,7 @@ pub fn list(state_dir: &str, node: Option<&str>, since: Option<Duration>) -> Res
 pub fn reset(state_dir: &str, audit: &AuditFile, node: &str) -> Result<(), String> {
     let conn = open(state_dir)?;
     let now = millis(SystemTime::now());
-    controls::request_reset(&conn, node, now).map_err(|e| e.to_string())?;
+    audit.write(&conn, &controls::Entry::reset(node, now), now)?;
     audit.record(&conn, "operator_reset_requested", Some(node), serde_json::json!({}))
 }
 
@@ -171,7 +196,7 @@ pub fn pause(state_dir: &str, audit: &AuditFile, duration: Option<Duration>) -> 
         Some(_) => format!("until {until_text}"),
         None => "until `kafka-self-healing resume`".to_string(),
     };
-    controls::pause(&conn, pause, millis(now)).map_err(|e| e.to_string())?;
+    audit.write(&conn, &controls::Entry::pause(pause), millis(now))?;
     audit.record(&conn, "operator_pause", None, serde_json::json!({"until": until_text}))?;
     Ok(text)
 }
@@ -191,7 +216,7 @@ pub fn maintenance_start(
     // The reason is shown by the API and the status page: never a secret there either.
     let reason = &audit.masker.mask(reason);
     let window = controls::Maintenance { node: node.to_string(), until: millis(until), reason: reason.clone() };
-    controls::start_maintenance(&conn, &window, millis(now)).map_err(|e| e.to_string())?;
+    audit.write(&conn, &controls::Entry::maintenance(&window), millis(now))?;
     let text = rfc3339(until);
     audit.record(&conn, "maintenance_started", Some(node), serde_json::json!({"until": text, "reason": reason}))?;
     Ok(text)
@@ -200,7 +225,7 @@ pub fn maintenance_start(
 /// Ends `node`'s maintenance window; true when there was one.
 pub fn maintenance_end(state_dir: &str, audit: &AuditFile, node: &str) -> Result<bool, String> {
     let conn = open(state_dir)?;
-    let was = controls::end_maintenance(&conn, node).map_err(|e| e.to_string())?;
+    let was = audit.write(&conn, &controls::Entry::maintenance_over(node), millis(SystemTime::now()))?;
     audit.record(
         &conn,
         "maintenance_ended",
@@ -213,7 +238,7 @@ pub fn maintenance_end(state_dir: &str, audit: &AuditFile, node: &str) -> Result
 /// Lifts a pause; true when there was one.
 pub fn resume(state_dir: &str, audit: &AuditFile) -> Result<bool, String> {
     let conn = open(state_dir)?;
-    let was = controls::resume(&conn).map_err(|e| e.to_string())?;
+    let was = audit.write(&conn, &controls::Entry::resume(), millis(SystemTime::now()))?;
     audit.record(&conn, "operator_resume", None, serde_json::json!({"was_paused": was}))?;
     Ok(was)
 }

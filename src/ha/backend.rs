@@ -197,6 +197,24 @@ impl Backend {
         }
     }
 
+    /// The operator's controls (pause, maintenance windows, resets), by key:
+    /// with several healers they live here, bind whichever healer leads, and
+    /// any healer (or a command on its host) may change them. Unfenced.
+    pub async fn controls(&self) -> Result<Vec<(String, String)>, String> {
+        match self {
+            Backend::Etcd(b) => b.controls().await,
+            Backend::ZooKeeper(b) => b.controls().await,
+        }
+    }
+
+    /// Sets or removes one control; true when a removed one was there.
+    pub async fn put_control(&self, entry: &crate::store::controls::Entry) -> Result<bool, String> {
+        match self {
+            Backend::Etcd(b) => b.put_control(&entry.key, entry.value.as_deref()).await,
+            Backend::ZooKeeper(b) => b.put_control(&entry.key, entry.value.as_deref()).await,
+        }
+    }
+
     /// Every open incident in the journal.
     pub async fn intents(&self) -> Result<Vec<IncidentRecord>, String> {
         match self {

@@ -34,6 +34,8 @@ pub struct Parts {
     pub nodes: Vec<String>,
     pub audit: Audit,
     pub events: broadcast::Sender<Event>,
+    /// Where the backend's operator controls are mirrored.
+    pub store: crate::store::Store,
 }
 
 /// Hands a running election the parts of a new generation.
@@ -43,6 +45,11 @@ pub struct Rewire(Arc<std::sync::Mutex<Parts>>);
 impl Rewire {
     pub fn to(&self, parts: Parts) {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = parts;
+    }
+
+    /// The store of the generation running now.
+    pub fn store(&self) -> crate::store::Store {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).store.clone()
     }
 }
 
@@ -194,6 +201,7 @@ pub fn start(
     let rewire = Rewire(Arc::new(std::sync::Mutex::new(parts)));
     let election = Election { ha: ha.clone(), parts: rewire.clone() };
     tracker.spawn(expire_terms(ha.clone(), rewire.clone(), shutdown.clone()));
+    tracker.spawn(super::controls::mirror(ha.clone(), rewire.clone(), shutdown.clone()));
     tracker.spawn(election.run(shutdown.clone()));
     Ok((ha, Some(rewire)))
 }

@@ -92,6 +92,9 @@ impl Etcd {
     fn outbox_key(&self, instance: &str, id: i64) -> String {
         format!("{}/outbox/{instance}/{id:012}", self.prefix)
     }
+    fn controls_prefix(&self) -> String {
+        format!("{}/controls/", self.prefix)
+    }
 
     /// The client, connected on first use (the backend may be down at start).
     async fn client(&self) -> Result<Client, String> {
@@ -194,6 +197,34 @@ impl Etcd {
     pub async fn delete(&self, key: &str) -> Result<(), String> {
         let mut c = self.client().await?;
         self.bounded(c.delete(key.to_string(), None)).await.map(|_| ())
+    }
+
+    /// The operator's controls, by key (any healer, or a command, writes them).
+    pub async fn controls(&self) -> Result<Vec<(String, String)>, String> {
+        let mut c = self.client().await?;
+        let prefix = self.controls_prefix();
+        let got = self.bounded(c.get(prefix.clone(), Some(GetOptions::new().with_prefix().with_limit(10_000)))).await?;
+        Ok(got
+            .kvs()
+            .iter()
+            .map(|kv| {
+                let key = String::from_utf8_lossy(kv.key());
+                (
+                    key.strip_prefix(&prefix).unwrap_or(&key).to_string(),
+                    String::from_utf8_lossy(kv.value()).into_owned(),
+                )
+            })
+            .collect())
+    }
+
+    /// Sets (`Some`) or removes (`None`) one control; true when a removed one was there.
+    pub async fn put_control(&self, key: &str, value: Option<&str>) -> Result<bool, String> {
+        let mut c = self.client().await?;
+        let key = format!("{}{key}", self.controls_prefix());
+        match value {
+            Some(v) => self.bounded(c.put(key, v.to_string(), None)).await.map(|_| true),
+            None => self.bounded(c.delete(key, None)).await.map(|r| r.deleted() > 0),
+        }
     }
 
     /// Every open incident in the journal.

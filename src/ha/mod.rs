@@ -10,6 +10,7 @@
 //! still the backend's, or decide what to repair (that is `recovery`).
 
 pub mod backend;
+pub mod controls;
 pub mod election;
 pub mod etcd;
 pub mod opinion;
@@ -216,6 +217,16 @@ impl Ha {
     /// knows it the moment it runs again, whichever of its tasks runs first).
     pub fn acting(&self, token: &CancellationToken) -> bool {
         !token.is_cancelled() && self.term().is_some()
+    }
+
+    /// With several healers, one of the operator's controls changed in the
+    /// backend (where they live; the mirror brings it into the store within
+    /// a second). Alone, nothing to do: the store is where they live.
+    pub async fn put_control(&self, entry: &crate::store::controls::Entry) -> Result<(), String> {
+        match &self.backend {
+            Some(b) => b.put_control(entry).await.map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     /// Whether the term now has not been taken over yet (its open incidents

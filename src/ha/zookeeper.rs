@@ -104,6 +104,9 @@ impl ZooKeeper {
     fn outbox_dir(&self) -> String {
         format!("{}/outbox", self.prefix)
     }
+    fn controls_dir(&self) -> String {
+        format!("{}/controls", self.prefix)
+    }
     fn outbox_path(&self, instance: &str, id: i64) -> String {
         format!("{}/outbox/{instance}/{id:012}", self.prefix)
     }
@@ -159,7 +162,7 @@ impl ZooKeeper {
                 given_ms = client.session_timeout().as_millis() as u64
             );
         }
-        for dir in [self.leader_dir(), self.members_dir(), self.intents_dir(), self.outbox_dir()] {
+        for dir in [self.leader_dir(), self.members_dir(), self.intents_dir(), self.outbox_dir(), self.controls_dir()] {
             self.bounded(client.mkdir(&dir, &self.persistent())).await?;
         }
         Ok(client)
@@ -284,6 +287,63 @@ impl ZooKeeper {
         match tokio::time::timeout(self.request_timeout, client.delete(path, None)).await {
             Ok(Ok(())) | Ok(Err(zk::Error::NoNode)) => Ok(()),
             Ok(Err(e)) => Err(format!("ZooKeeper: {e}")),
+            Err(_) => Err(format!("ZooKeeper did not answer within {:?}", self.request_timeout)),
+        }
+    }
+
+    /// The election's session, or (a command, no election running) a session of its own.
+    async fn any_client(&self) -> Result<zk::Client, String> {
+        match self.client().await {
+            Ok(c) => Ok(c),
+            Err(_) => self.session().await,
+        }
+    }
+
+    /// The operator's controls, by key (any healer, or a command, writes them).
+    pub async fn controls(&self) -> Result<Vec<(String, String)>, String> {
+        let client = self.any_client().await?;
+        let listed = tokio::time::timeout(self.request_timeout, client.list_children(&self.controls_dir())).await;
+        let mut keys = match listed {
+            Ok(Ok(k)) => k,
+            // Made by the first session of a version that knows controls: none yet.
+            Ok(Err(zk::Error::NoNode)) => return Ok(Vec::new()),
+            Ok(Err(e)) => return Err(format!("ZooKeeper: {e}")),
+            Err(_) => return Err(format!("ZooKeeper did not answer within {:?}", self.request_timeout)),
+        };
+        keys.sort();
+        let mut out = Vec::new();
+        for key in keys {
+            match client.get_data(&format!("{}/{key}", self.controls_dir())).await {
+                Ok((data, _)) => out.push((key, String::from_utf8_lossy(&data).into_owned())),
+                // Removed between the list and the read.
+                Err(zk::Error::NoNode) => {}
+                Err(e) => return Err(format!("ZooKeeper: {e}")),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets (`Some`) or removes (`None`) one control; true when a removed one was there.
+    pub async fn put_control(&self, key: &str, value: Option<&str>) -> Result<bool, String> {
+        let client = self.any_client().await?;
+        self.bounded(client.mkdir(&self.controls_dir(), &self.persistent())).await?;
+        let path = format!("{}/{key}", self.controls_dir());
+        let write = async {
+            match value {
+                Some(v) => match client.set_data(&path, v.as_bytes(), None).await {
+                    Err(zk::Error::NoNode) => {
+                        client.create(&path, v.as_bytes(), &self.persistent()).await.map(|_| true)
+                    }
+                    r => r.map(|_| true),
+                },
+                None => match client.delete(&path, None).await {
+                    Err(zk::Error::NoNode) => Ok(false),
+                    r => r.map(|_| true),
+                },
+            }
+        };
+        match tokio::time::timeout(self.request_timeout, write).await {
+            Ok(r) => r.map_err(|e| format!("ZooKeeper: {e}")),
             Err(_) => Err(format!("ZooKeeper did not answer within {:?}", self.request_timeout)),
         }
     }

@@ -20,7 +20,18 @@ use crate::watch::{BrokerId, CONFIGURED, REMEMBERED};
 impl Engine {
     /// Reads the operator's controls: the pause, maintenance windows (ending
     /// those that are over), resets. False when the store cannot be read.
+    /// A healer that does not act (a follower) only shows them: `acting` false
+    /// ends no window and takes no reset (the leader does, where they live).
     pub(super) async fn read_controls(&self) -> bool {
+        self.read_controls_as(true).await
+    }
+
+    /// The controls as a follower shows them (`status`, the page, the API).
+    pub(super) async fn show_controls(&self) {
+        self.read_controls_as(false).await;
+    }
+
+    async fn read_controls_as(&self, acting: bool) -> bool {
         let read = match self.journal.store.call(|c| controls::read(c)).await {
             Ok(c) => c,
             Err(e) => {
@@ -40,11 +51,16 @@ impl Engine {
                 current.insert(window.node.clone(), window);
                 continue;
             }
+            if !acting {
+                continue;
+            }
             // Over: the node counts again; still down means an incident now.
-            let node = window.node.clone();
-            let _ = self.journal.store.call(move |c| controls::end_maintenance(c, &node)).await;
-            info!(message = "Recovery: maintenance window over.", node = %window.node);
-            self.journal.record("maintenance_ended", Some(&window.node), None, json!({"by": "expiry"})).await;
+            // Recorded once: the end is written where the control lives before
+            // it is audited, and a write that fails is said once and tried again.
+            if self.write_control(controls::Entry::maintenance_over(&window.node)).await {
+                info!(message = "Recovery: maintenance window over.", node = %window.node);
+                self.journal.record("maintenance_ended", Some(&window.node), None, json!({"by": "expiry"})).await;
+            }
         }
         {
             let mut state = self.state();
@@ -58,15 +74,42 @@ impl Engine {
             state.noted_in_maintenance.retain(|n| current.contains_key(n));
             state.maintenance = current;
         }
-        for node in read.resets {
-            let n = node.clone();
-            let _ = self.journal.store.call(move |c| controls::take_reset(c, &n)).await;
+        for node in read.resets.into_iter().filter(|_| acting) {
+            // Taken once: the request leaves where it lives before the node is re-armed.
+            if !self.write_control(controls::Entry::reset_taken(&node)).await {
+                continue;
+            }
             if self.state().held.remove(&node) {
                 info!(message = "Recovery: node re-armed by an operator.", node = %node);
             }
             self.journal.record("operator_reset", Some(&node), None, json!({})).await;
         }
         true
+    }
+
+    /// Writes a control the engine changes (a window over, a reset taken)
+    /// where it lives: with several healers the backend, then the store. A
+    /// failure is said once per control, and the next tick tries again.
+    async fn write_control(&self, entry: controls::Entry) -> bool {
+        let written = match self.ha.put_control(&entry).await {
+            Ok(()) => {
+                let e = entry.clone();
+                self.journal.store.call(move |c| e.apply(c, now_ms())).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(()) => {
+                self.state().noted_unwritable.remove(&entry.key);
+                true
+            }
+            Err(e) => {
+                if self.state().noted_unwritable.insert(entry.key.clone()) {
+                    error!(message = "Recovery: an operator control cannot be written; it is tried again every tick.", key = %entry.key, error = %e);
+                }
+                false
+            }
+        }
     }
 
     /// Writes broker ids the watcher learned to the state store (and the audit

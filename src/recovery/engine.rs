@@ -173,7 +173,11 @@ impl Engine {
             tokio::select! {
                 _ = shutdown.cancelled() => return None,
                 _ = changes.changed() => {}
-                _ = tick.tick() => self.telemetry.liveness.beat("recovery", TICK),
+                _ = tick.tick() => {
+                    self.telemetry.liveness.beat("recovery", TICK);
+                    // A follower shows the controls every healer holds.
+                    self.show_controls().await;
+                }
             }
         }
     }

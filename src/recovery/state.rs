@@ -29,6 +29,8 @@ pub struct State {
     pub held: HashSet<String>,
     /// The cluster-wide event escalated and not yet cleared.
     pub cluster_event: Option<String>,
+    /// Operator controls the engine could not write (their keys), said once.
+    pub noted_unwritable: HashSet<String>,
     /// Brokers reported cut off from their cluster, and since when (epoch millis).
     pub cut_off: HashMap<String, (i64, String)>,
     /// The operator's pause, as of the last tick (only while in force).

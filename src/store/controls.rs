@@ -85,13 +85,69 @@ pub struct Controls {
     pub unreadable: Vec<(String, String)>,
 }
 
+/// Every control as it is kept: (key, value), by key.
+pub fn entries(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare("SELECT key, value FROM controls ORDER BY key")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    rows.collect()
+}
+
+/// Several healers: the controls become `entries` (the backend's, where they
+/// live), in one transaction. True when anything changed.
+pub fn replace_all(conn: &Connection, entries: &[(String, String)], at: i64) -> rusqlite::Result<bool> {
+    let now = self::entries(conn)?;
+    if now == entries {
+        return Ok(false);
+    }
+    let tx = conn.unchecked_transaction()?;
+    tx.execute("DELETE FROM controls", [])?;
+    for (key, value) in entries {
+        tx.execute("INSERT INTO controls(key, value, at) VALUES (?1, ?2, ?3)", params![key, value, at])?;
+    }
+    tx.commit()?;
+    Ok(true)
+}
+
+/// One control as it is kept: its key, and its value (`None`: removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+impl Entry {
+    pub fn pause(pause: Pause) -> Entry {
+        Entry { key: PAUSED_UNTIL.into(), value: Some(pause.encode()) }
+    }
+    pub fn resume() -> Entry {
+        Entry { key: PAUSED_UNTIL.into(), value: None }
+    }
+    pub fn maintenance(m: &Maintenance) -> Entry {
+        Entry { key: format!("{MAINTENANCE}{}", m.node), value: Some(m.encode()) }
+    }
+    pub fn maintenance_over(node: &str) -> Entry {
+        Entry { key: format!("{MAINTENANCE}{node}"), value: None }
+    }
+    pub fn reset(node: &str, at: i64) -> Entry {
+        Entry { key: format!("{RESET}{node}"), value: Some(at.to_string()) }
+    }
+    pub fn reset_taken(node: &str) -> Entry {
+        Entry { key: format!("{RESET}{node}"), value: None }
+    }
+
+    /// Writes it here; true when a removed one was there.
+    pub fn apply(&self, conn: &Connection, at: i64) -> rusqlite::Result<bool> {
+        match &self.value {
+            Some(v) => set(conn, &self.key, v, at).map(|_| true),
+            None => delete(conn, &self.key),
+        }
+    }
+}
+
 /// Reads every control.
 pub fn read(conn: &Connection) -> rusqlite::Result<Controls> {
     let mut controls = Controls::default();
-    let mut stmt = conn.prepare("SELECT key, value FROM controls ORDER BY key")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    for row in rows {
-        let (key, value) = row?;
+    for (key, value) in entries(conn)? {
         let decoded = if key == PAUSED_UNTIL {
             Pause::decode(&value).map(|p| controls.pause = Some(p))
         } else if let Some(node) = key.strip_prefix(MAINTENANCE) {
@@ -123,26 +179,26 @@ fn delete(conn: &Connection, key: &str) -> rusqlite::Result<bool> {
 }
 
 pub fn pause(conn: &Connection, pause: Pause, at: i64) -> rusqlite::Result<()> {
-    set(conn, PAUSED_UNTIL, &pause.encode(), at)
+    Entry::pause(pause).apply(conn, at).map(|_| ())
 }
 
 /// Lifts the pause; true when there was one.
 pub fn resume(conn: &Connection) -> rusqlite::Result<bool> {
-    delete(conn, PAUSED_UNTIL)
+    Entry::resume().apply(conn, 0)
 }
 
 pub fn start_maintenance(conn: &Connection, m: &Maintenance, at: i64) -> rusqlite::Result<()> {
-    set(conn, &format!("{MAINTENANCE}{}", m.node), &m.encode(), at)
+    Entry::maintenance(m).apply(conn, at).map(|_| ())
 }
 
 /// Ends `node`'s maintenance window; true when there was one.
 pub fn end_maintenance(conn: &Connection, node: &str) -> rusqlite::Result<bool> {
-    delete(conn, &format!("{MAINTENANCE}{node}"))
+    Entry::maintenance_over(node).apply(conn, 0)
 }
 
 /// Asks the daemon to re-arm `node` after an escalation.
 pub fn request_reset(conn: &Connection, node: &str, at: i64) -> rusqlite::Result<()> {
-    set(conn, &format!("{RESET}{node}"), &at.to_string(), at)
+    Entry::reset(node, at).apply(conn, at).map(|_| ())
 }
 
 /// Whether a reset of `node` waits to be taken.
@@ -153,7 +209,7 @@ pub fn reset_requested(conn: &Connection, node: &str) -> rusqlite::Result<bool> 
 
 /// The daemon took `node`'s reset request.
 pub fn take_reset(conn: &Connection, node: &str) -> rusqlite::Result<bool> {
-    delete(conn, &format!("{RESET}{node}"))
+    Entry::reset_taken(node).apply(conn, 0)
 }
 
 #[cfg(test)]
@@ -183,6 +239,25 @@ mod tests {
         assert!(resume(&c).unwrap() && !resume(&c).unwrap());
         assert!(end_maintenance(&c, "kafka-2").unwrap());
         assert_eq!(super::read(&c).unwrap(), Controls::default());
+    }
+
+    #[test]
+    fn the_backends_controls_replace_these_and_nothing_changes_twice() {
+        let c = conn();
+        pause(&c, Pause::UntilResumed, 1).unwrap();
+        let shared = [
+            Entry::maintenance(&Maintenance { node: "kafka-2".into(), until: 9, reason: String::new() }),
+            Entry::reset("kafka-1", 3),
+        ];
+        let mut pairs: Vec<(String, String)> =
+            shared.iter().map(|e| (e.key.clone(), e.value.clone().unwrap())).collect();
+        pairs.sort();
+        assert!(replace_all(&c, &pairs, 5).unwrap());
+        assert!(!replace_all(&c, &pairs, 6).unwrap(), "the same entries: no write");
+        let read = read(&c).unwrap();
+        assert_eq!(read.pause, None, "the local pause is gone: the backend's word");
+        assert_eq!(read.resets, ["kafka-1"]);
+        assert_eq!(read.maintenance.len(), 1);
     }
 
     #[test]

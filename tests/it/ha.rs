@@ -206,6 +206,27 @@ fn a_dead_or_stopped_leader_is_replaced_within_its_lease_and_nothing_runs_twice(
         "{metrics}"
     );
 
+    // 0. The operator's controls live in etcd: a pause given to the follower
+    // holds on the leader too, a resume given to the leader lifts it on both
+    // (issue: each healer had its own, and a follower's API refused them).
+    let paused = |h: &Healer| h.status().is_some_and(|s| s["daemon"]["engine"]["paused_until"].is_string());
+    let cli = |h: &Healer, args: &[&str]| {
+        let out = crate::support::run(crate::support::bin().args(args).arg("--config").arg(&h.run.config));
+        assert!(out.status.success(), "{args:?}: {}", crate::support::stderr(&out));
+    };
+    cli(&b, &["pause"]);
+    crate::support::wait_until("the follower's pause holds on the leader", Duration::from_secs(10), || paused(&a));
+    assert!(paused(&b), "and on the follower itself");
+    let given = b.run.events("operator_pause");
+    assert_eq!((given[0]["healer"].as_str(), given[0]["shared"].as_bool()), (Some("healer-b"), Some(true)));
+    cli(&a, &["resume"]);
+    crate::support::wait_until("the leader's resume lifts it on the follower", Duration::from_secs(10), || !paused(&b));
+    // A maintenance window given to the leader binds the next one.
+    cli(&a, &["maintenance", "start", "--node", "broker-2", "--for", "10m", "--reason", "disk swap"]);
+    crate::support::wait_until("the window is shown by the follower", Duration::from_secs(10), || {
+        b.status().is_some_and(|s| s["daemon"]["engine"]["maintenance"].to_string().contains("broker-2"))
+    });
+
     // 1. kill -9 of the idle leader: the follower leads within the lease (+1 s).
     a.run.kill();
     let killed = Instant::now();
@@ -213,8 +234,21 @@ fn a_dead_or_stopped_leader_is_replaced_within_its_lease_and_nothing_runs_twice(
     let took = killed.elapsed();
     assert!(epoch_b > epoch_a, "the token grows: {epoch_a} then {epoch_b}");
     eprintln!("failover after kill -9 of the leader: {took:?}");
-    // … and repairs a broker killed now, alone (no other healer is up) and saying so.
+    // The new leader leaves broker-2 alone while the window the old one was given lasts …
     cluster.kill("broker-2").unwrap();
+    crate::support::wait_until("healer-b sees broker-2 down, in maintenance", Duration::from_secs(20), || {
+        b.status().is_some_and(|s| {
+            s["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|n| n["id"] == "broker-2" && n["state"] == "failed" && n["shown"] == "maintenance")
+        })
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!b.has("detected", |r| r["node"] == "broker-2"), "no incident inside the window: {:#?}", b.run.audit());
+    // … and repairs it once the window is ended (on the only healer up), alone and saying so.
+    cli(&b, &["maintenance", "end", "--node", "broker-2"]);
     b.run.wait_for("recovered", Duration::from_secs(60), |r| r["node"] == "broker-2");
     let started = b.run.events("attempt_started");
     let attempt = started.iter().find(|r| r["node"] == "broker-2").unwrap();
@@ -528,6 +562,20 @@ fn on_zookeeper_one_acts_a_stopped_leader_is_fenced_and_a_lost_quorum_stops_ever
         .unwrap_err()
         .to_string();
     assert!(denied.contains("Insufficient permission : /ksh-ha/kafka-self-healing/test-bed/intents"), "{denied}");
+
+    // The operator's controls live in the ensemble: a pause given to the
+    // follower holds on the leader, a resume given to the leader lifts it.
+    let paused = |h: &Healer| h.status().is_some_and(|s| s["daemon"]["engine"]["paused_until"].is_string());
+    let cli = |h: &Healer, args: &[&str]| {
+        let mut cmd = crate::support::bin();
+        cmd.args(args).arg("--config").arg(&h.run.config).env("KSH_TEST_ZK_PASSWORD", "zk-secret-word");
+        let out = crate::support::run(&mut cmd);
+        assert!(out.status.success(), "{args:?}: {}", crate::support::stderr(&out));
+    };
+    cli(&b, &["pause", "--for", "1h"]);
+    crate::support::wait_until("the follower's pause holds on the leader", Duration::from_secs(10), || paused(&a));
+    cli(&a, &["resume"]);
+    crate::support::wait_until("the leader's resume lifts it on the follower", Duration::from_secs(10), || !paused(&b));
 
     // 1. kill -9 of the idle leader: the follower leads once the session expires.
     a.run.kill();
