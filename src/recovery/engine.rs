@@ -167,6 +167,11 @@ impl Engine {
         let mut changes = self.ha.subscribe();
         let mut tick = tokio::time::interval(TICK);
         loop {
+            // This generation is over (a stop, or a reload that keeps the term
+            // for the next one): no term is this engine's any more.
+            if shutdown.is_cancelled() {
+                return None;
+            }
             if let Some(t) = self.ha.term() {
                 return Some(t);
             }

@@ -232,6 +232,8 @@ impl Engine {
             .await
             .map_err(|e| e.to_string());
         let r = &self.config.recovery;
+        // Both read the engine's state: before its lock is taken below.
+        let (failed_nodes, total_nodes) = (self.failed_processes(), self.processes(self.nodes.iter()));
         let state = self.state();
         let now = SystemTime::now();
         // Every field set here: a guard added later cannot default to "allowed".
@@ -240,8 +242,8 @@ impl Engine {
             running,
             flapping: snapshot.as_ref().is_some_and(|s| s.flapping),
             isolated: self.board.isolated(),
-            failed_nodes: self.failed_processes(),
-            total_nodes: self.processes(self.nodes.iter()),
+            failed_nodes,
+            total_nodes,
             max_failed_fraction: r.max_failed_fraction,
             paused: state.paused(now_ms()),
             maintenance: state.in_maintenance(&node.id),

@@ -209,7 +209,7 @@ fn a_dead_or_stopped_leader_is_replaced_within_its_lease_and_nothing_runs_twice(
     // 0. The operator's controls live in etcd: a pause given to the follower
     // holds on the leader too, a resume given to the leader lifts it on both
     // (issue: each healer had its own, and a follower's API refused them).
-    let paused = |h: &Healer| h.status().is_some_and(|s| s["daemon"]["engine"]["paused_until"].is_string());
+    let paused = |h: &Healer| h.status().is_some_and(|s| s["daemon"]["paused_until"].is_string());
     let cli = |h: &Healer, args: &[&str]| {
         let out = crate::support::run(crate::support::bin().args(args).arg("--config").arg(&h.run.config));
         assert!(out.status.success(), "{args:?}: {}", crate::support::stderr(&out));
@@ -224,7 +224,7 @@ fn a_dead_or_stopped_leader_is_replaced_within_its_lease_and_nothing_runs_twice(
     // A maintenance window given to the leader binds the next one.
     cli(&a, &["maintenance", "start", "--node", "broker-2", "--for", "10m", "--reason", "disk swap"]);
     crate::support::wait_until("the window is shown by the follower", Duration::from_secs(10), || {
-        b.status().is_some_and(|s| s["daemon"]["engine"]["maintenance"].to_string().contains("broker-2"))
+        b.status().is_some_and(|s| s["daemon"]["maintenance"].to_string().contains("broker-2"))
     });
 
     // 1. kill -9 of the idle leader: the follower leads within the lease (+1 s).
@@ -343,12 +343,19 @@ fn a_dead_or_stopped_leader_is_replaced_within_its_lease_and_nothing_runs_twice(
     assert_eq!(leader(&etcd), Some(("healer-b".to_string(), epoch_b2)), "the same term");
     assert_eq!(ended(&b), ended_before, "no term ended: {:#?}", b.run.audit());
     assert_eq!(b.run.events("handover").len(), 2, "nothing taken over again: its own term");
-    let recovered = |h: &Healer| h.run.events("recovered").into_iter().filter(|r| r["node"] == "broker-1").count();
-    let before = recovered(&b);
+    std::fs::write(&mode, "plain").unwrap();
+    let before: Vec<Value> = b
+        .run
+        .events("detected")
+        .into_iter()
+        .filter(|r| r["node"] == "broker-1")
+        .map(|r| r["incident_id"].clone())
+        .collect();
     cluster.kill("broker-1").unwrap();
-    crate::support::wait_until("healer-b repairs broker-1 after its reload", Duration::from_secs(60), || {
-        (recovered(&b) > before).then_some(())
+    let opened = b.run.wait_for("detected", Duration::from_secs(20), |r| {
+        r["node"] == "broker-1" && !before.contains(&r["incident_id"])
     });
+    b.run.wait_for("recovered", Duration::from_secs(60), |r| r["incident_id"] == opened["incident_id"]);
     let last = b.run.events("attempt_started").into_iter().rev().find(|r| r["node"] == "broker-1").unwrap();
     assert_eq!(last["epoch"], epoch_b2, "acting after the reload under the same token: {last:#}");
     // A changed `ha` section is a new candidacy: leadership given back, then won again.
@@ -565,7 +572,7 @@ fn on_zookeeper_one_acts_a_stopped_leader_is_fenced_and_a_lost_quorum_stops_ever
 
     // The operator's controls live in the ensemble: a pause given to the
     // follower holds on the leader, a resume given to the leader lifts it.
-    let paused = |h: &Healer| h.status().is_some_and(|s| s["daemon"]["engine"]["paused_until"].is_string());
+    let paused = |h: &Healer| h.status().is_some_and(|s| s["daemon"]["paused_until"].is_string());
     let cli = |h: &Healer, args: &[&str]| {
         let mut cmd = crate::support::bin();
         cmd.args(args).arg("--config").arg(&h.run.config).env("KSH_TEST_ZK_PASSWORD", "zk-secret-word");
