@@ -84,11 +84,11 @@ fn check_zookeeper(c: &mut Checker) {
         );
     }
     let t = &ha.tls;
-    if t.ca_file.is_some() || t.cert_file.is_some() || t.key_file.is_some() {
+    if (t.cert_file.is_some() || t.key_file.is_some()) && t.ca_file.is_none() {
         c.error(
             "ha.tls",
-            "the ZooKeeper backend connects in plain text; `ha.tls` is for etcd",
-            "remove `ha.tls` (authenticate with `ha.username` and `ha.password_env`, the `digest` scheme), or use etcd",
+            "a client certificate without `ha.tls.ca_file`: the ZooKeeper servers' certificates cannot be verified",
+            "add `ca_file:` (PEM, the CA that signed the servers' certificates) and connect to their secureClientPort",
         );
     }
     let Some(connect) = &ha.connect else {

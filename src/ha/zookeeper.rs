@@ -42,6 +42,9 @@ pub struct ZooKeeper {
     request_timeout: Duration,
     /// `user:password` for the `digest` scheme; nodes are then the creator's only.
     auth: Option<Vec<u8>>,
+    /// `ha.tls`: TLS to the servers' secure client port (and a client
+    /// certificate, for `ssl.clientAuth=need`).
+    tls: Option<zk::TlsOptions>,
     /// The current session's client (none between sessions).
     client: Mutex<Option<zk::Client>>,
     /// The lock this healer holds while it leads, and its token.
@@ -75,7 +78,29 @@ impl ZooKeeper {
             }
             None => None,
         };
+        let t = &ha.tls;
+        let read = |key: &str, path: &str| {
+            std::fs::read_to_string(path).map_err(|e| format!("ha.tls.{key}: cannot read {path}: {e}"))
+        };
+        let tls = match (&t.ca_file, &t.cert_file, &t.key_file) {
+            (None, None, None) => None,
+            (ca, cert, key) => {
+                let mut options = zk::TlsOptions::new();
+                if let Some(ca) = ca {
+                    options = options
+                        .with_pem_ca(&read("ca_file", ca)?)
+                        .map_err(|e| format!("ha.tls.ca_file: {ca} is not a PEM certificate: {e}"))?;
+                }
+                if let (Some(cert), Some(key)) = (cert, key) {
+                    options = options
+                        .with_pem_identity(&read("cert_file", cert)?, &read("key_file", key)?)
+                        .map_err(|e| format!("ha.tls.cert_file/key_file: not a PEM certificate and key: {e}"))?;
+                }
+                Some(options)
+            }
+        };
         Ok(ZooKeeper {
+            tls,
             connect,
             prefix: backend::prefix(config),
             ttl,
@@ -143,7 +168,14 @@ impl ZooKeeper {
         if let Some(auth) = &self.auth {
             connector = connector.with_auth("digest", auth);
         }
-        let client = match tokio::time::timeout(self.ttl + self.request_timeout, connector.connect(hosts)).await {
+        let tls = self.tls.is_some();
+        if let Some(options) = &self.tls {
+            connector = connector.with_tls(options.clone());
+        }
+        // With `ha.tls` every server is asked over TLS (their secureClientPort).
+        let connecting =
+            async { if tls { connector.secure_connect(hosts).await } else { connector.connect(hosts).await } };
+        let client = match tokio::time::timeout(self.ttl + self.request_timeout, connecting).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err(format!("no ZooKeeper server of {hosts} gave a session: {e}")),
             Err(_) => return Err(format!("no ZooKeeper server of {hosts} gave a session within {:?}", self.ttl)),

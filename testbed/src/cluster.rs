@@ -275,8 +275,9 @@ impl Cluster {
                 jmx_port: if kafka { Some(free_port()?) } else { None },
                 admin_port: if kafka { None } else { Some(free_port()?) },
                 peer_ports: if kafka { None } else { Some((free_port()?, free_port()?)) },
+                // A SASL_SSL listener on brokers; a TLS secureClientPort on ZooKeeper.
                 secure_port: match kind {
-                    NodeKind::Broker | NodeKind::Combined if spec.secure => Some(free_port()?),
+                    NodeKind::Broker | NodeKind::Combined | NodeKind::Zookeeper if spec.secure => Some(free_port()?),
                     _ => None,
                 },
                 jolokia_port: if kafka && spec.jmx_agents { Some(free_port()?) } else { None },
@@ -716,6 +717,19 @@ impl Cluster {
                 node.dir.join("jmx-exporter.yaml").display()
             ));
         }
+        // ZooKeeper's secure client port: Netty, the broker's key and the CA,
+        // client certificates required.
+        if let (false, Some(_), Some(tls)) = (node.is_kafka(), node.secure_port, &self.state.tls) {
+            let store = super::tls::STORE_PASSWORD;
+            cmd.arg("-Dzookeeper.serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory");
+            cmd.arg(format!("-Dzookeeper.ssl.keyStore.location={}", tls.broker_p12.display()));
+            cmd.arg(format!("-Dzookeeper.ssl.keyStore.password={store}"));
+            cmd.arg("-Dzookeeper.ssl.keyStore.type=PKCS12");
+            cmd.arg(format!("-Dzookeeper.ssl.trustStore.location={}", tls.truststore_p12.display()));
+            cmd.arg(format!("-Dzookeeper.ssl.trustStore.password={store}"));
+            cmd.arg("-Dzookeeper.ssl.trustStore.type=PKCS12");
+            cmd.arg("-Dzookeeper.ssl.clientAuth=need");
+        }
         cmd.arg("-cp").arg(format!("{}/*", self.state.libs.display()));
         if node.is_kafka() {
             cmd.arg("kafka.Kafka").arg(node.dir.join("server.properties"));
@@ -769,6 +783,9 @@ impl Cluster {
                 list => format!("srvr,{list}"),
             },
         );
+        if let Some(secure) = node.secure_port {
+            let _ = writeln!(cfg, "secureClientPort={secure}\nsecureClientPortAddress=127.0.0.1");
+        }
         let zks: Vec<&NodeInfo> = self.zookeepers().collect();
         if zks.len() > 1 {
             for zk in zks {

@@ -361,12 +361,12 @@ fn broken_configurations_are_reported_where_they_are_wrong() {
         case(
             "a ZooKeeper backend configured with etcd's keys",
             &format!(
-                "{BROKERS}ha:\n  enabled: true\n  backend: zookeeper\n  endpoints: [http://127.0.0.1:2379]\n  connect: zk1,zk2:2181/ksh\n  tls: {{ca_file: /etc/hostname}}\n"
+                "{BROKERS}ha:\n  enabled: true\n  backend: zookeeper\n  endpoints: [http://127.0.0.1:2379]\n  connect: zk1,zk2:2181/ksh\n  tls: {{cert_file: /etc/hostname, key_file: /etc/hostname}}\n"
             ),
             &[
                 "7:14: `ha.endpoints` lists etcd members, but `ha.backend` is zookeeper",
                 "8:12: `zk1,zk2:2181/ksh` is not a ZooKeeper connect string: `zk1` has no port",
-                "9:3: the ZooKeeper backend connects in plain text; `ha.tls` is for etcd",
+                "9:3: a client certificate without `ha.tls.ca_file`: the ZooKeeper servers' certificates cannot be verified",
             ],
             &["connect: zk1:2181,zk2:2181,zk3:2181/kafka-self-healing", "host:port,host:port,host:port"],
         ),

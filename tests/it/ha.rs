@@ -528,14 +528,23 @@ fn await_nth(h: &Healer, event: &str, n: usize, limit: Duration) -> Value {
 fn on_zookeeper_one_acts_a_stopped_leader_is_fenced_and_a_lost_quorum_stops_everyone() {
     let _lock = cluster_lock();
     let mut cluster = Cluster::start(Spec { zookeepers: 1, brokers: 3, ..Spec::zookeeper() }).unwrap();
-    let mut ensemble = Cluster::start(Spec { zookeepers: 3, brokers: 0, ..Spec::zookeeper() }).unwrap();
+    // The ensemble serves its clients over TLS too (secureClientPort, client
+    // certificates required): the healers use that port only.
+    let mut ensemble = Cluster::start(Spec { zookeepers: 3, brokers: 0, secure: true, ..Spec::zookeeper() }).unwrap();
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
     let (scripts, log, mode) = restart_script(root, &cluster);
     let hosts: Vec<String> = ensemble.zookeepers().map(|z| format!("127.0.0.1:{}", z.port)).collect();
+    let secure: Vec<String> =
+        ensemble.zookeepers().map(|z| format!("127.0.0.1:{}", z.secure_port.expect("a TLS port"))).collect();
+    let tls = ensemble.tls().expect("the bed's certificates");
     let ha = format!(
-        "  backend: zookeeper\n  connect: {}/ksh-ha\n  username: healer\n  password_env: KSH_TEST_ZK_PASSWORD\n  confirm_from: 1",
-        hosts.join(",")
+        "  backend: zookeeper\n  connect: {}/ksh-ha\n  username: healer\n  password_env: KSH_TEST_ZK_PASSWORD\n  confirm_from: 1\n\
+         \x20 tls: {{ca_file: {}, cert_file: {}, key_file: {}}}",
+        secure.join(","),
+        tls.ca_pem.display(),
+        tls.client_cert_pem.display(),
+        tls.client_key_pem.display()
     );
     let recovery = recovery_section(&scripts);
     let (pager, pings) = (Receiver::start(), Receiver::start());
@@ -633,7 +642,7 @@ fn on_zookeeper_one_acts_a_stopped_leader_is_fenced_and_a_lost_quorum_stops_ever
 
     // 3. The leader cut off from the ensemble (SUSPENDED): it stops acting at
     // once, before healer-b leads on the expired session (LOST); it follows once back.
-    let ensemble_ports: Vec<u16> = ensemble.zookeepers().map(|z| z.port).collect();
+    let ensemble_ports: Vec<u16> = ensemble.zookeepers().filter_map(|z| z.secure_port).collect();
     let (lost_before, won_before) = (a.run.events("leadership_lost").len(), b.run.events("leadership_acquired").len());
     for &port in &ensemble_ports {
         netns.cut(port, true).unwrap();
