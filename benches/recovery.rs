@@ -18,6 +18,9 @@
 //! Our own overhead is decision + validation. An incident closes once the
 //! broker is in sync and its leadership is restored.
 //!
+//! `KSH_BENCH_FLAVOR=kraft`: 3 KRaft controllers and 3 Kafka 4.x brokers
+//! instead (no registration to wait for: kill → first restart command is
+//! detection and decision alone).
 //! `KSH_BENCH_BED=hosts` runs it on the production topology instead: hosts
 //! booting systemd, ZooKeeper and Kafka 3.9 as units, the packaged healer
 //! (`testing/package.sh` first) restarting with `sudo systemctl restart kafka`
@@ -86,7 +89,11 @@ fn loopback(kills: usize) {
     // Kafka's default broker settings (its 18 s ZooKeeper session);
     // KSH_BENCH_TUNED=1 for the test bed's 6 s.
     let defaults = std::env::var("KSH_BENCH_TUNED").as_deref() != Ok("1");
-    let spec = Spec { zookeepers: 1, brokers: 3, kafka_defaults: defaults, ..Spec::zookeeper() };
+    // KSH_BENCH_FLAVOR=kraft: 3 KRaft controllers and 3 brokers (Kafka 4.x) instead.
+    let spec = match std::env::var("KSH_BENCH_FLAVOR").as_deref() {
+        Ok("kraft") => Spec { kafka_defaults: defaults, ..Spec::kraft_separate() },
+        _ => Spec { zookeepers: 1, brokers: 3, kafka_defaults: defaults, ..Spec::zookeeper() },
+    };
     let mut cluster = Cluster::start(spec).unwrap();
     cluster.create_topic("bench", 3, 3).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -176,7 +183,7 @@ fn measure(
 ) {
     let (mut detection, mut decision, mut action, mut validation, mut overhead, mut total) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
-    let (mut catch_up, mut serving, mut attempts) = (vec![], vec![], vec![]);
+    let (mut catch_up, mut serving, mut attempts, mut first_restart) = (vec![], vec![], vec![], vec![]);
     for i in 0..kills {
         let recovered_before = audit().iter().filter(|r| r["event"] == "recovered").count();
         let killed = now_ms();
@@ -199,6 +206,7 @@ fn measure(
         let val = finished["validation_s"].as_f64().unwrap() * 1000.0;
         detection.push(opened - killed);
         decision.push(started - opened);
+        first_restart.push(started - killed);
         action.push(act);
         validation.push(val);
         overhead.push(started - opened + val);
@@ -223,6 +231,7 @@ fn measure(
     for (name, v) in [
         ("detection (kill → incident)", detection),
         ("decision (incident → action start)", decision),
+        ("kill → first restart command", first_restart),
         ("action (restart command)", action),
         ("validation (command exit → serving)", validation),
         ("our overhead (decision + validation)", overhead),
