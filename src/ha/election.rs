@@ -9,7 +9,9 @@
 //! each send the backend-lost message.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use serde_json::json;
 use tokio::sync::broadcast;

@@ -13,7 +13,9 @@
 //! Must never: write the journal without comparing the token, or keep a
 //! term past what its lease allows.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Identity, LeaseKeepAliveStream,
@@ -314,7 +316,7 @@ impl Campaigner<'_> {
                 }
                 published = None;
             }
-            let deadline = tokio::time::Instant::from_std(held.lease.valid_until);
+            let deadline = held.lease.valid_until;
             tokio::select! {
                 _ = shutdown.cancelled() => {
                     self.step_down(held.id, "the healer stops").await;

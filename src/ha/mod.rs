@@ -19,7 +19,9 @@ pub mod term;
 pub mod zookeeper;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
+
+use tokio::time::Instant;
 
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -203,7 +205,7 @@ impl Ha {
                 Some(t) if !t.token.is_cancelled() => t.lease.valid_until,
                 _ => return false,
             };
-            tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+            tokio::time::sleep_until(until).await;
             let expired =
                 self.lock().as_ref().is_some_and(|t| !t.token.is_cancelled() && !t.lease.valid(Instant::now()));
             if expired {
@@ -233,12 +235,13 @@ impl Ha {
     /// and notifications imported from the backend): once per term, not
     /// again after a reload that kept it.
     pub fn take_over_due(&self) -> bool {
-        self.epoch().is_none_or(|e| self.taken_over.load(std::sync::atomic::Ordering::SeqCst) != e)
+        let epoch = self.term().map(|t| t.lease.epoch);
+        epoch.is_none_or(|e| self.taken_over.load(std::sync::atomic::Ordering::SeqCst) != e)
     }
 
     /// The term now has been taken over.
     pub fn taken_over(&self) {
-        if let Some(e) = self.epoch() {
+        if let Some(e) = self.term().map(|t| t.lease.epoch) {
             self.taken_over.store(e, std::sync::atomic::Ordering::SeqCst);
         }
     }
@@ -415,5 +418,85 @@ impl Ha {
             s.error = error;
             changed
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A candidate without a backend: the transitions the elections drive, alone.
+    fn candidate() -> (Ha, CancellationToken) {
+        let stop = CancellationToken::new();
+        (Ha::new("a", 1, None, Role::Candidate, &stop), stop)
+    }
+
+    #[test]
+    fn a_term_begins_is_renewed_and_ends_and_its_work_stops_with_it() {
+        let (ha, _stop) = candidate();
+        assert!(ha.term().is_none());
+        let t0 = Instant::now();
+        let term = ha.begin_term(Lease::granted(7, t0, Duration::from_secs(10)));
+        let s = ha.standing();
+        assert_eq!((s.role, s.leader.as_deref(), s.epoch), (Role::Leader, Some("a"), Some(7)));
+        assert!(ha.acting(&term.token) && ha.led_last());
+        // A renewal sent later extends it; one answered late never shortens it.
+        ha.renewed(t0 + Duration::from_secs(3), Duration::from_secs(10));
+        let renewed = ha.term().unwrap().lease.valid_until;
+        ha.renewed(t0, Duration::from_secs(1));
+        assert_eq!(ha.term().unwrap().lease.valid_until, renewed);
+        // Another healer leads: the term ends, work under it is refused, this one follows.
+        ha.follow(Some("b".into()), Some(9));
+        assert!(term.token.is_cancelled() && !ha.acting(&term.token) && ha.term().is_none());
+        let s = ha.standing();
+        assert_eq!((s.role, s.leader.as_deref(), s.epoch), (Role::Follower, Some("b"), Some(9)));
+        assert!(!ha.led_last(), "another led after it");
+        // Nobody leads: a candidate, no epoch.
+        assert!(!ha.end_term("the leader key is gone", None), "no term to end");
+        assert_eq!((ha.standing().role, ha.standing().epoch), (Role::Candidate, None));
+    }
+
+    #[test]
+    fn the_handover_is_taken_once_per_term_not_again_after_a_reload() {
+        let (ha, _stop) = candidate();
+        ha.begin_term(Lease::granted(7, Instant::now(), Duration::from_secs(10)));
+        assert!(ha.take_over_due());
+        ha.taken_over();
+        assert!(!ha.take_over_due(), "a reload that kept term 7 takes nothing over");
+        ha.end_term("lost", None);
+        ha.begin_term(Lease::granted(8, Instant::now(), Duration::from_secs(10)));
+        assert!(ha.take_over_due(), "a new term takes over again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_term_ends_on_its_own_timer_when_it_is_not_renewed() {
+        let (ha, _stop) = candidate();
+        let term = ha.begin_term(Lease::granted(3, Instant::now(), Duration::from_secs(3)));
+        let started = tokio::time::Instant::now();
+        assert!(ha.lease_expired().await, "it ended the term");
+        // Paused time: the timer fired at the lease's end (3 s less the margin; the
+        // timer's millisecond), not later.
+        let at = started.elapsed();
+        assert!(at >= Duration::from_secs(3) - term::MARGIN && at < Duration::from_millis(2_510), "{at:?}");
+        assert!(term.token.is_cancelled() && ha.term().is_none());
+        assert_eq!(ha.standing().role, Role::Candidate);
+        assert!(!ha.lease_expired().await, "no term, nothing to end");
+    }
+
+    #[tokio::test]
+    async fn alone_there_is_one_term_until_the_stop_and_nothing_is_fenced() {
+        let stop = CancellationToken::new();
+        let ha = Ha::standalone("a", &stop);
+        let term = ha.term().expect("alone: a term at once");
+        assert_eq!(ha.epoch(), None, "no fencing token alone");
+        assert_eq!(ha.fence(&IncidentRecord::default()).await, Ok(None));
+        assert!(
+            ha.put_control(&crate::store::controls::Entry::resume()).await.is_ok(),
+            "alone: the store is where controls live"
+        );
+        stop.cancel();
+        assert!(!ha.acting(&term.token) && ha.stopping());
     }
 }

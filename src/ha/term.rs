@@ -6,7 +6,10 @@
 //! Must never: read a clock (the caller passes `now`), or extend a term past
 //! what the backend granted.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's clock (the std clock unless paused): the timing rules can be tested on paused time.
+use tokio::time::Instant;
 
 /// Taken off the backend's grant: this healer stops acting this much before
 /// the backend could let another healer lead.

@@ -18,7 +18,9 @@
 //! Must never: write the journal without that check, or act on a term
 //! while the session's connection is down.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
