@@ -515,3 +515,7 @@ mod tests {
         assert_eq!(crate::child::tail("abcdef", 3), "…def");
     }
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod shell_tests;

@@ -147,10 +147,11 @@ impl Journal {
                     recovered_ago_s = recovered_ago.as_secs(),
                     restart_in_s = restart_in.as_secs(),
                 );
+                let tenths = |d: &Duration| (d.as_secs_f64() * 10.0).round() / 10.0;
                 let details = json!({
                     "repeat": repeat,
-                    "recovered_ago_s": recovered_ago.as_secs(),
-                    "restart_in_s": restart_in.as_secs(),
+                    "recovered_ago_s": tenths(recovered_ago),
+                    "restart_in_s": tenths(restart_in),
                     "restart_at": rfc3339(restart_at),
                 });
                 self.record("failed_again", Some(node), Some(id), details).await;
