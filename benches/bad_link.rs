@@ -35,14 +35,7 @@ fn main() {
          system:\n  metrics: {{port: 8080}}\n",
         cluster.cluster_section("bench")
     );
-    let healer = cluster.lab.host("healer");
-    healer.write("/etc/kafka-self-healing/config.yaml", &config, 0o640).unwrap();
-    healer
-        .sh("chgrp kafka-healing /etc/kafka-self-healing/config.yaml && systemctl enable --now kafka-self-healing")
-        .unwrap();
-    while !healer.exec("kafka-self-healing status --url http://localhost:8080").is_ok_and(|o| o.status.success()) {
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    cluster.start_healer("healer", &config, Duration::from_secs(120)).unwrap();
     cluster.lab.impair("kafka-3", Some(Impairment { delay, loss })).unwrap();
     let since = Instant::now();
     let mut rtts: Vec<String> = Vec::new();

@@ -139,14 +139,8 @@ fn hosts(kills: usize) {
          restart_service: {{use_sudo: true}}\n  ssh: {{user: kafka-healing, timeout: 60, connect_timeout: 5}}\nsystem:\n  metrics: {{port: 8080}}\n",
         cluster.cluster_section("bench")
     );
+    cluster.start_healer("healer", &config, Duration::from_secs(120)).unwrap();
     let healer = cluster.lab.host("healer");
-    healer.write("/etc/kafka-self-healing/config.yaml", &config, 0o640).unwrap();
-    healer
-        .sh("chgrp kafka-healing /etc/kafka-self-healing/config.yaml && systemctl enable --now kafka-self-healing")
-        .unwrap();
-    while !healer.exec("kafka-self-healing status --url http://localhost:8080").is_ok_and(|o| o.status.success()) {
-        std::thread::sleep(Duration::from_millis(500));
-    }
     let read_audit = || {
         healer
             .read("/var/log/kafka-self-healing/audit.log")

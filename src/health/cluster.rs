@@ -436,10 +436,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_broker_its_peers_do_not_list_is_a_problem() {
+    /// Broker `from`'s metadata, listing the brokers `ids`.
+    fn view(from: i32, ids: &[i32]) -> Observation {
         use crate::monitor::{BrokerEntry, KafkaView};
-        let view = |from: i32, ids: &[i32]| Observation {
+        Observation {
             node: format!("b{from}"),
             method: "kafka_metadata".into(),
             status: Status::Healthy,
@@ -451,7 +451,11 @@ mod tests {
                 brokers: ids.iter().map(|&id| BrokerEntry { id, host: "h".into(), port: 9092, fenced: None }).collect(),
                 ..Default::default()
             })),
-        };
+        }
+    }
+
+    #[test]
+    fn a_broker_its_peers_do_not_list_is_a_problem() {
         let nodes = vec![(broker(1), NodeState::Healthy), (broker(2), NodeState::Healthy)];
         // b2 lists itself; b1, its peer, does not.
         let v = summarize(&nodes, &[view(1, &[1]), view(2, &[1, 2])], None, 1.0, &once());
@@ -480,21 +484,8 @@ mod tests {
 
     #[test]
     fn a_broker_just_back_is_not_cut_off_by_metadata_read_while_it_was_down() {
-        use crate::monitor::{BrokerEntry, KafkaView};
         let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
-        let only_itself = Observation {
-            node: "b1".into(),
-            method: "kafka_metadata".into(),
-            status: Status::Healthy,
-            cause: None,
-            detail: String::new(),
-            latency: Duration::ZERO,
-            findings: Some(Findings::Kafka(KafkaView {
-                controller_id: Some(1),
-                brokers: vec![BrokerEntry { id: 1, host: "h".into(), port: 9092, fenced: None }],
-                ..Default::default()
-            })),
-        };
+        let only_itself = view(1, &[1]);
         let nodes = vec![(broker(1), NodeState::Healthy), (broker(2), NodeState::Healthy)];
         // b2 serves again since second 100; b1's last round ended at 90, while b2 was down.
         let mut seen = Seen {

@@ -505,6 +505,23 @@ impl HostCluster {
         Ok(())
     }
 
+    /// Writes the packaged healer's configuration on host `on` (as an
+    /// operator does: readable by its group) and starts its unit; returns
+    /// once `kafka-self-healing status` answers there (every node seen).
+    pub fn start_healer(&self, on: &str, config: &str, limit: Duration) -> anyhow::Result<()> {
+        let healer = self.lab.host(on);
+        healer.write("/etc/kafka-self-healing/config.yaml", config, 0o640)?;
+        healer.sh(
+            "chgrp kafka-healing /etc/kafka-self-healing/config.yaml && systemctl enable --now kafka-self-healing",
+        )?;
+        let started = Instant::now();
+        while !healer.exec("kafka-self-healing status --url http://localhost:8080").is_ok_and(|o| o.status.success()) {
+            anyhow::ensure!(started.elapsed() < limit, "the healer on {on} does not answer `status` within {limit:?}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        Ok(())
+    }
+
     /// The healer's `cluster:` section: every node by its host name.
     pub fn cluster_section(&self, name: &str) -> String {
         let mut brokers = String::new();

@@ -21,13 +21,9 @@ fn healer_config(cluster: &HostCluster, recovery: &str) -> String {
 
 /// Writes the configuration and starts the healer's unit; waits until every node is seen healthy.
 fn start_healer(cluster: &HostCluster, on: &str, config: &str) {
-    let h = cluster.lab.host(on);
-    h.write("/etc/kafka-self-healing/config.yaml", config, 0o640).unwrap();
-    h.sh("chgrp kafka-healing /etc/kafka-self-healing/config.yaml").unwrap();
-    h.sh("systemctl enable --now kafka-self-healing").unwrap_or_else(|e| panic!("{e}\n{}", journal(cluster, on)));
-    wait_until("every node healthy", Duration::from_secs(60), || {
-        h.exec("kafka-self-healing status --url http://localhost:8080").is_ok_and(|o| o.status.success())
-    });
+    cluster
+        .start_healer(on, config, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}\n{}", journal(cluster, on)));
 }
 
 fn journal(cluster: &HostCluster, on: &str) -> String {
