@@ -21,7 +21,8 @@ pub mod zookeeper;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use tokio::time::Instant;
+/// HA's instants are the runtime's (the std clock unless a test pauses it).
+pub use tokio::time::Instant;
 
 use serde_json::{Value, json};
 use tokio::sync::watch;

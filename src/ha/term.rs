@@ -8,8 +8,9 @@
 
 use std::time::Duration;
 
-// Tokio's clock (the std clock unless paused): the timing rules can be tested on paused time.
-use tokio::time::Instant;
+// The `ha` module's instant type (the runtime's, so its timing rules can be
+// tested on paused time); this module never reads a clock.
+use super::Instant;
 
 /// Taken off the backend's grant: this healer stops acting this much before
 /// the backend could let another healer lead.
