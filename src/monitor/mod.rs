@@ -285,6 +285,11 @@ impl Prober {
         standing::fetch(self, peers, focus).await
     }
 
+    /// The cluster's brokers and partition leaders, without the topics' minimums.
+    pub async fn cluster_layout(&self, peers: &[Node]) -> Option<standing::ClusterMetadata> {
+        standing::fetch_layout(self, peers).await
+    }
+
     fn kafka_timeouts(&self) -> Timeouts {
         Timeouts { connect: self.connect_timeout, request: self.timeout }
     }

@@ -161,12 +161,25 @@ impl ClusterMetadata {
 /// when none does). `min.insync.replicas` is read for the topics with a
 /// partition short of replicas, and those `focus` is in sync for.
 pub async fn fetch(p: &Prober, peers: &[Node], focus: Option<i32>) -> Option<ClusterMetadata> {
+    fetch_from(p, peers, Some(focus)).await
+}
+
+/// The brokers and the partitions' leaders and ISRs only, without
+/// `min.insync.replicas` (no DescribeConfigs): what tells a crash from a
+/// controlled shutdown, asked on every look while a broker's stop is told.
+pub async fn fetch_layout(p: &Prober, peers: &[Node]) -> Option<ClusterMetadata> {
+    fetch_from(p, peers, None).await
+}
+
+/// `min_isr_for`: `None` reads no minimum; `Some(focus)` as `fetch` says.
+async fn fetch_from(p: &Prober, peers: &[Node], min_isr_for: Option<Option<i32>>) -> Option<ClusterMetadata> {
     for peer in peers {
         let Ok(mut conn) = Connection::connect(&peer.host, peer.port, &p.security, p.kafka_timeouts()).await else {
             continue;
         };
         let Ok(mut metadata) = read(&mut conn).await else { continue };
         metadata.asked = peer.id.clone();
+        let Some(focus) = min_isr_for else { return Some(metadata) };
         let topics: BTreeSet<String> = metadata
             .partitions
             .iter()

@@ -249,11 +249,11 @@ impl Engine {
             for (node, _) in &gone {
                 state.cut_off.remove(node);
             }
-            let mut new = Vec::new();
+            let (mut new, at) = (Vec::new(), now_ms());
             for (node, problem) in now {
                 if !state.cut_off.contains_key(&node) {
-                    state.cut_off.insert(node.clone(), (now_ms(), problem.clone()));
-                    new.push((node, problem, now_ms()));
+                    state.cut_off.insert(node.clone(), (at, problem.clone()));
+                    new.push((node, problem, at));
                 }
             }
             (new, gone)

@@ -139,7 +139,7 @@ impl Engine {
             .take(2)
             .cloned()
             .collect();
-        let Some(m) = self.prober.cluster_metadata(&peers, Some(id)).await else { return (None, None) };
+        let Some(m) = self.prober.cluster_layout(&peers).await else { return (None, None) };
         let kraft = self.kraft_mode() && !self.board.zookeeper_mode();
         // Gone from the brokers listed altogether: fenced and unregistered.
         let fenced = kraft.then(|| m.listed(id).unwrap_or(true));
